@@ -1,0 +1,23 @@
+/** One split: pixels in NHWC uint8 order (count * H * W * C bytes) and int labels. */
+export interface DatasetSplit {
+  images: Uint8Array;
+  labels: Int32Array;
+  count: number;
+}
+
+/** A dataset: its shape and class names up front, the pixels loaded lazily on first use. */
+export interface Dataset {
+  readonly name: string;
+  /** [height, width, channels] */
+  readonly imageShape: [number, number, number];
+  readonly classes: string[];
+  train(): Promise<DatasetSplit>;
+  test(): Promise<DatasetSplit>;
+}
+
+/** Reads a named file relative to a dataset folder (Node: fs; browser: fetch or IndexedDB). */
+export interface FileSource {
+  read(name: string): Promise<Uint8Array>;
+  /** Names present (may be unsupported by a fetch-based source, which then returns null). */
+  list(): Promise<string[] | null>;
+}

@@ -1,0 +1,22 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/** Backbone + projector, built from tf.layers so exports load with tf.loadLayersModel. */
+export interface Network {
+  /** image batch [N, H, W, C] float32 in [0, 1] -> backbone features h [N, F]. */
+  readonly backbone: tf.LayersModel;
+  /** h [N, F] -> projector output z [N, D]. */
+  readonly projector: tf.LayersModel;
+  readonly featureDim: number;
+  readonly embeddingDim: number;
+  /** Forward pass; training=true uses batch statistics in BatchNorm and updates its moving stats. */
+  forward(images: tf.Tensor4D, training: boolean): { h: tf.Tensor2D; z: tf.Tensor2D };
+  /** Trainable variables of backbone and projector, in a stable order. */
+  readonly trainableVariables: tf.Variable[];
+  /** All weights (trainable + BN moving stats), in a stable order, with stable names. */
+  readonly allWeights: tf.LayerVariable[];
+  /** A new network with the same architecture and a copy of the current weights. */
+  clone(): Network;
+  /** Number of trainable scalars (backbone, projector). */
+  parameterCount(): { backbone: number; projector: number; total: number };
+  dispose(): void;
+}
