@@ -3,11 +3,14 @@ import * as tf from '@tensorflow/tfjs';
 /** Large finite negative added to masked logits (never -Infinity: -inf * 0 = NaN on WGSL). */
 export const MASK_NEG = -1e9;
 
-/** norm(z) = z / max(||z||_2, 1e-12), row-wise. */
+/**
+ * norm(z) = z / max(||z||_2, 1e-12), row-wise, written as z * rsqrt(max(||z||^2, 1e-24)) so that a zero row
+ * has a finite gradient (tf.norm's sqrt has a 0/0 gradient at 0), as PyTorch's F.normalize.
+ */
 export function normalizeRows(z: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
-    const norm = tf.maximum(tf.norm(z, 2, 1, true), tf.scalar(1e-12));
-    return tf.div(z, norm) as tf.Tensor2D;
+    const squaredNorm = tf.maximum(tf.sum(tf.square(z), 1, true), 1e-24);
+    return tf.mul(z, tf.rsqrt(squaredNorm)) as tf.Tensor2D;
   });
 }
 
@@ -33,10 +36,16 @@ export function applyMask(logits: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => tf.add(logits, tf.mul(tf.sub(1, mask), MASK_NEG)) as tf.Tensor2D);
 }
 
-/** Throws a clear error when the number of views is outside what a loss accepts. */
-export function checkViews(id: string, views: unknown[], minViews: number, maxViews: number): void {
+/** Throws a clear error when the number of views is outside what a loss accepts or their shapes differ. */
+export function checkViews(id: string, views: tf.Tensor[], minViews: number, maxViews: number): void {
   if (views.length < minViews || views.length > maxViews) {
     const range = maxViews === Infinity ? `at least ${minViews}` : minViews === maxViews ? `exactly ${minViews}` : `${minViews}..${maxViews}`;
     throw new Error(`loss '${id}' needs ${range} views, got ${views.length}; set views in the run config accordingly`);
   }
+  const first = views[0].shape.join('x');
+  views.forEach((view, v) => {
+    if (view.rank !== 2 || view.shape.join('x') !== first) {
+      throw new Error(`loss '${id}': every view must be a [N, D] matrix of the same shape; view 0 is [${views[0].shape}], view ${v} is [${view.shape}]`);
+    }
+  });
 }

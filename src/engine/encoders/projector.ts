@@ -50,5 +50,5 @@ export function copyWeights(source: tf.LayersModel, target: tf.LayersModel): voi
 
 /** Number of trainable scalars of a model. */
 export function trainableCount(model: tf.LayersModel): number {
-  return model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1), 0);
+  return model.trainableWeights.reduce((sum, w) => sum + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
 }

@@ -1,0 +1,215 @@
+import { z } from 'zod';
+import { LOSS_IDS } from '../losses/types';
+import { lossDefinition, resolveLossParams } from '../losses/index';
+import { DATASET_IDS, type DatasetId } from './data/index';
+
+/**
+ * RunConfig: one typed, validated object that fully describes a run. The zod schema is the type, the
+ * validator and the defaults; `parseRunConfig` turns anything (a JSON file, a URL, the UI's state) into a
+ * complete config or throws an error that lists every bad field with its path and the fix.
+ */
+
+const range = (min: number, max: number) => z.number().min(min).max(max);
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+const pair = (min: number, max: number) =>
+  z
+    .tuple([range(min, max), range(min, max)])
+    .refine(([lo, hi]) => lo <= hi, { message: 'the first value must be <= the second' });
+
+export { DATASET_IDS, type DatasetId };
+
+const datasetSchema = z
+  .object({
+    id: z.enum(DATASET_IDS).default('fashion-mnist'),
+    /** Use only the first N training images (0 = all): small runs and tests. */
+    trainLimit: z.number().int().min(0).max(10_000_000).default(0),
+    /** Synthetic dataset parameters (id = 'synthetic'). */
+    synthetic: z
+      .object({
+        classes: z.number().int().min(2).max(100).default(10),
+        trainCount: positiveInt(1_000_000).default(2000),
+        testCount: positiveInt(1_000_000).default(500),
+        size: z.number().int().min(4).max(256).default(16),
+        channels: z.union([z.literal(1), z.literal(3)]).default(3),
+        noise: range(0, 1).default(0.06),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const encoderSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('mlp'), hidden: z.array(positiveInt(8192)).min(1).max(8) }),
+    z.object({ type: z.literal('convnet'), channels: z.array(positiveInt(2048)).min(1).max(8) }),
+    z.object({
+      type: z.literal('resnet'),
+      widths: z.array(positiveInt(2048)).min(1).max(6),
+      blocks: z.array(positiveInt(16)).min(1).max(6),
+    }),
+  ])
+  .default({ type: 'resnet', widths: [32, 64, 128], blocks: [1, 1, 1] });
+
+const projectorSchema = z
+  .object({
+    layers: z.number().int().min(1).max(4).default(2),
+    hidden: positiveInt(8192).default(512),
+    out: positiveInt(4096).default(128),
+    batchNorm: z.boolean().default(true),
+  })
+  .prefault({});
+
+const lossSchema = z
+  .object({
+    id: z.enum(LOSS_IDS).default('ntxent'),
+    params: z.record(z.string(), z.number()).default({}),
+  })
+  .prefault({});
+
+const augmentSchema = z
+  .object({
+    crop: z
+      .object({ scale: pair(0.01, 1).default([0.08, 1]), ratio: pair(0.1, 10).default([3 / 4, 4 / 3]) })
+      .nullable()
+      .default({ scale: [0.08, 1], ratio: [3 / 4, 4 / 3] }),
+    flip: range(0, 1).default(0.5),
+    jitter: z
+      .object({
+        brightness: range(0, 1).default(0.4),
+        contrast: range(0, 1).default(0.4),
+        saturation: range(0, 1).default(0.4),
+        hue: range(0, 0.5).default(0.1),
+        p: range(0, 1).default(0.8),
+      })
+      .nullable()
+      .default({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1, p: 0.8 }),
+    grayscale: range(0, 1).default(0.2),
+  })
+  .prefault({});
+
+const viewsSchema = z
+  .object({
+    /** Number of full-size views V (>= 2 for every loss). */
+    large: z.number().int().min(1).max(16).default(2),
+    /** Number of small multi-crop views. */
+    small: z.number().int().min(0).max(16).default(0),
+    smallSize: z.number().int().min(4).max(256).default(16),
+    smallScale: pair(0.01, 1).default([0.05, 0.4]),
+  })
+  .prefault({});
+
+export const OPTIMIZERS = ['sgd', 'adam', 'adamw', 'lars'] as const;
+const optimizerSchema = z
+  .object({
+    type: z.enum(OPTIMIZERS).default('adamw'),
+    lr: z.number().gt(0).max(100).default(1e-3),
+    momentum: range(0, 0.9999).default(0.9),
+    weightDecay: range(0, 1).default(1e-6),
+    beta1: range(0, 0.9999).default(0.9),
+    beta2: range(0, 0.99999).default(0.999),
+    eps: z.number().gt(0).max(1).default(1e-8),
+    /** LARS trust coefficient eta. */
+    trustCoefficient: z.number().gt(0).max(1).default(1e-3),
+  })
+  .prefault({});
+
+const scheduleSchema = z
+  .object({
+    type: z.enum(['cosine', 'constant']).default('cosine'),
+    warmupEpochs: range(0, 1000).default(0),
+    /** Final learning rate as a fraction of lr (cosine). */
+    minLrFactor: range(0, 1).default(0),
+  })
+  .prefault({});
+
+const evalSchema = z
+  .object({
+    /** Evaluate every N optimizer steps (0 = only at the end). */
+    every: z.number().int().min(0).max(1_000_000).default(100),
+    /** Eval subset: the first N test images (metrics.md default 2,048). */
+    size: z.number().int().min(10).max(100_000).default(2048),
+    /** kNN memory bank: the first N clean training images. */
+    bankSize: z.number().int().min(10).max(1_000_000).default(10_000),
+    knnK: positiveInt(10_000).default(200),
+    knnTemperature: z.number().gt(0).max(10).default(0.1),
+    linearProbe: z.boolean().default(false),
+    /** Compute the 2-D PCA projection of the eval embeddings. */
+    pca: z.boolean().default(true),
+  })
+  .prefault({});
+
+export const runConfigSchema = z.object({
+  /** Free-text name shown in the run list. */
+  name: z.string().max(200).default(''),
+  dataset: datasetSchema,
+  encoder: encoderSchema,
+  projector: projectorSchema,
+  loss: lossSchema,
+  augment: augmentSchema,
+  views: viewsSchema,
+  batchSize: z.number().int().min(2).max(8192).default(256),
+  epochs: z.number().gt(0).max(10_000).default(10),
+  /** Cap on steps per epoch (0 = a full pass over the training split). */
+  stepsPerEpoch: z.number().int().min(0).max(10_000_000).default(0),
+  optimizer: optimizerSchema,
+  schedule: scheduleSchema,
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  eval: evalSchema,
+  /** Keep a checkpoint every N steps (0 = only at the end). */
+  checkpointEvery: z.number().int().min(0).max(1_000_000).default(500),
+});
+
+export type RunConfig = z.infer<typeof runConfigSchema>;
+export type RunConfigInput = z.input<typeof runConfigSchema>;
+export type EncoderConfig = RunConfig['encoder'];
+export type OptimizerConfig = RunConfig['optimizer'];
+export type ScheduleConfig = RunConfig['schedule'];
+
+/** Total number of views a step produces. */
+export function viewCount(config: RunConfig): number {
+  return config.views.large + config.views.small;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  const path = issue.path.length ? issue.path.join('.') : '(root)';
+  let received: unknown = input;
+  for (const key of issue.path) {
+    received = received && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key] : undefined;
+  }
+  const got = received === undefined ? '' : ` (got ${JSON.stringify(received)})`;
+  return `${path}: ${issue.message}${got}`;
+}
+
+/** Parses and validates a RunConfig; throws one Error listing every problem (path: message (got value)). */
+export function parseRunConfig(input: unknown): RunConfig {
+  const result = runConfigSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  - ${describeIssue(issue, input)}`);
+    throw new Error(`invalid RunConfig:\n${lines.join('\n')}`);
+  }
+  const config = result.data;
+  const problems: string[] = [];
+  const def = lossDefinition(config.loss.id);
+  try {
+    config.loss.params = resolveLossParams(config.loss.id, config.loss.params);
+  } catch (err) {
+    problems.push(`loss.params: ${(err as Error).message}`);
+  }
+  const views = viewCount(config);
+  if (views < def.minViews || views > def.maxViews) {
+    const allowed = def.maxViews === Infinity ? `>= ${def.minViews}` : def.minViews === def.maxViews ? `${def.minViews}` : `${def.minViews}..${def.maxViews}`;
+    problems.push(`views: loss '${config.loss.id}' needs ${allowed} views in total, the config gives ${views} (views.large + views.small)`);
+  }
+  if (config.views.small > 0 && config.encoder.type === 'mlp') {
+    problems.push('views.small: multi-crop small views need an encoder with global pooling (convnet or resnet), not mlp');
+  }
+  if (config.encoder.type === 'resnet' && config.encoder.widths.length !== config.encoder.blocks.length) {
+    problems.push(`encoder: resnet widths (${config.encoder.widths.length} stages) and blocks (${config.encoder.blocks.length}) must have the same length`);
+  }
+  if (problems.length) throw new Error(`invalid RunConfig:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  return config;
+}
+
+/** A complete config with every default (what the UI starts from). */
+export function defaultRunConfig(overrides: RunConfigInput = {}): RunConfig {
+  return parseRunConfig(overrides);
+}

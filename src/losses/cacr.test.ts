@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { type CacrParams, cacr } from './cacr';
+import {
+  type Matrix,
+  expectAllFinite,
+  expectClose,
+  expectNoLeakOnCompute,
+  expectNoLeakOverTraining,
+  logSumExp,
+  lossValue,
+  normRow,
+  numericalGrad,
+  permuteRows,
+  randomViews,
+  sqDist,
+  valueAndGrads,
+} from './testing';
+
+/** sum_k softmax_k(sharpness * costs)_k * costs_k, with plain numbers. */
+function softmaxWeightedCost(costs: number[], sharpness: number): number {
+  const logits = costs.map((c) => sharpness * c);
+  const normalizer = logSumExp(logits);
+  return costs.reduce((sum, c, k) => sum + Math.exp(logits[k] - normalizer) * c, 0);
+}
+
+/** alpha * L1 + beta * L2 as in losses.md, loop by loop over (q, i, l) and (a < b, i, j). */
+function cacrReference(views: Matrix[], { alpha, beta, tPos, tNeg }: CacrParams): number {
+  const unit = views.map((view) => view.map(normRow));
+  const viewCount = unit.length;
+  const n = unit[0].length;
+  let attraction = 0;
+  for (let q = 0; q < viewCount; q++) {
+    for (let i = 0; i < n; i++) {
+      const costs: number[] = [];
+      for (let l = 0; l < viewCount; l++) if (l !== q) costs.push(sqDist(unit[q][i], unit[l][i]));
+      attraction += softmaxWeightedCost(costs, tPos) / (viewCount * n);
+    }
+  }
+  let repulsion = 0;
+  let anchors = 0;
+  for (let a = 0; a < viewCount; a++) {
+    for (let b = a + 1; b < viewCount; b++) {
+      for (let i = 0; i < n; i++) {
+        const costs: number[] = [];
+        for (let j = 0; j < n; j++) if (j !== i) costs.push(sqDist(unit[a][i], unit[b][j]));
+        repulsion += softmaxWeightedCost(costs, -tNeg);
+        anchors++;
+      }
+    }
+  }
+  return alpha * attraction - beta * (repulsion / anchors);
+}
+
+function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
+  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
+}
+
+const DEFAULTS: CacrParams = { alpha: 1, beta: 1, tPos: 1, tNeg: 0.9 };
+const E0 = [1, 0];
+const E1 = [0, 1];
+
+describe('cacr', () => {
+  it('has the defaults from losses.md and rejects one view and N = 1 with clear errors', () => {
+    const { alpha, beta, tPos, tNeg } = cacr.params;
+    expect([alpha.default, beta.default, tPos.default, tNeg.default]).toEqual([1, 1, 1, 0.9]);
+    expect(() => lossValue(cacr.create(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(/at least 2 views, got 1/);
+    expect(() => lossValue(cacr.create(DEFAULTS), randomViews(1, 2, 1, 2))).toThrow(/at least 2 instances.*got 1/);
+  });
+
+  it('createLoss rejects an out-of-range param, naming the param and its range', async () => {
+    const { createLoss } = await import('./index');
+    expect(() => createLoss('cacr', { tNeg: -0.1 })).toThrow(/cacr.*tNeg must be in \[0, 100\], got -0.1/);
+  });
+
+  it('is finite with finite gradients on random, N = 2, D = 1, V = 3, identical and zero-row inputs', () => {
+    const zeroRow = randomViews(3, 2, 4, 3);
+    zeroRow[0][1] = [0, 0, 0];
+    zeroRow[1][3] = [0, 0, 0];
+    const identical = randomViews(5, 1, 4, 3);
+    const cases: Matrix[][] = [
+      randomViews(2, 2, 5, 3),
+      randomViews(6, 2, 2, 3),
+      randomViews(7, 2, 4, 1),
+      randomViews(8, 3, 4, 2),
+      [identical[0], identical[0], identical[0]],
+      zeroRow,
+    ];
+    for (const views of cases) {
+      const { value, grads } = valueAndGrads(cacr.create(DEFAULTS), views);
+      expectAllFinite(value, grads);
+    }
+  });
+
+  it('matches the loop reference in value and the numerical gradient of the reference', () => {
+    const cases: [Matrix[], CacrParams][] = [
+      [randomViews(10, 2, 4, 3), DEFAULTS],
+      [randomViews(11, 3, 3, 2), { alpha: 0.7, beta: 1.3, tPos: 2, tNeg: 3 }],
+      [randomViews(12, 4, 3, 3), DEFAULTS],
+      [randomViews(13, 2, 2, 1), DEFAULTS],
+    ];
+    for (const [views, params] of cases) {
+      const { value, grads } = valueAndGrads(cacr.create(params), views);
+      expectClose(value, cacrReference(views, params));
+      expectGradsMatch(grads, numericalGrad((v) => cacrReference(v, params), views));
+    }
+  });
+
+  it('is invariant to permuting instances and scaling a row', () => {
+    const views = randomViews(20, 3, 5, 3);
+    const loss = cacr.create({ alpha: 1, beta: 1, tPos: 2, tNeg: 2 });
+    const base = lossValue(loss, views);
+    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
+    const scaledRow = views.map((view, v) => view.map((row, i) => (i === v ? row.map((x) => 4.5 * x) : row)));
+    expectClose(lossValue(loss, scaledRow), base);
+  });
+
+  it('gives the closed-form values', () => {
+    const loss = cacr.create(DEFAULTS);
+    // Identical one-hot views, N = D = 3 (rows scaled by 3, removed by normalisation): every positive
+    // cost is 0 and every negative cost is ||e_i - e_j||^2 = 2, so the weights are uniform and L = -2 beta.
+    const scaledIdentity = [0, 1, 2].map((i) => [0, 1, 2].map((k) => (i === k ? 3 : 0)));
+    expectClose(lossValue(loss, [scaledIdentity, scaledIdentity]), -2);
+
+    // Repulsion weights: identical views with rows e0, e1, -e0 (attraction 0). Anchor e0 sees costs
+    // [2 (e1), 4 (-e0)], so R = (2 e^{-0.9*2} + 4 e^{-0.9*4}) / (e^{-1.8} + e^{-3.6}); -e0 sees the same;
+    // e1 sees [2, 2], R = 2. L = -(2 R + 2) / 3.
+    const threeRows = [E0, E1, [-1, 0]];
+    const farRepulsion = (2 * Math.exp(-1.8) + 4 * Math.exp(-3.6)) / (Math.exp(-1.8) + Math.exp(-3.6));
+    expectClose(lossValue(loss, [threeRows, threeRows]), -(2 * farRepulsion + 2) / 3);
+
+    // Attraction weights (beta = 0), V = 3, N = 2: instance 0 has views e0, e0, e1; instance 1 has e1 in all.
+    // Query e0 (views 0 and 1) sees costs [0, 2]: A = 2 e^2 / (1 + e^2) with tPos = 1; query e1 (view 2)
+    // sees [2, 2]: A = 2; instance 1 has A = 0. L1 = (2 A + 2) / 6.
+    const farAttraction = (2 * Math.exp(2)) / (1 + Math.exp(2));
+    const attractionOnly = cacr.create({ ...DEFAULTS, beta: 0 });
+    expectClose(lossValue(attractionOnly, [[E0, E1], [E0, E1], [E1, E1]]), (2 * farAttraction + 2) / 6);
+
+    // A zero row has norm(0) = 0, so its cost to any unit vector is 1 (not 2 - 2 cos). View 0 = [0, e1],
+    // view 1 = [e0, e1]: L1 = (1 + 1 + 0 + 0) / 4 = 0.5; repulsion R = c(0, e1) = 1 and c(e1, e0) = 2,
+    // L2 = -1.5. L = -1.
+    expectClose(lossValue(loss, [[[0, 0], E1], [E0, E1]]), -1);
+  });
+
+  it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
+    expectNoLeakOnCompute(cacr.create(DEFAULTS), randomViews(30, 3, 4, 3));
+    const { first, last } = expectNoLeakOverTraining(cacr.create(DEFAULTS), { V: 3, N: 6, D: 3 });
+    expect(last).toBeLessThan(first);
+  });
+});

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { mnr } from './mnr';
+import {
+  type Matrix,
+  cosine,
+  expectAllFinite,
+  expectClose,
+  expectNoLeakOnCompute,
+  expectNoLeakOverTraining,
+  logSumExp,
+  lossValue,
+  numericalGrad,
+  permuteRows,
+  randomViews,
+  valueAndGrads,
+} from './testing';
+
+/** L = (1/N) sum_i ( LSE_j s cos(a_i, b_j) - s cos(a_i, b_i) ), with plain loops. */
+function mnrReference(views: Matrix[], scale: number): number {
+  const [anchors, candidates] = views;
+  let total = 0;
+  anchors.forEach((anchor, i) => {
+    const logits = candidates.map((candidate) => scale * cosine(anchor, candidate));
+    total += logSumExp(logits) - logits[i];
+  });
+  return total / anchors.length;
+}
+
+function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
+  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
+}
+
+const defaultLoss = () => mnr.create({ scale: 20 });
+
+describe('mnr', () => {
+  it('has the default from losses.md and rejects the wrong number of views', () => {
+    expect(mnr.params.scale.default).toBe(20);
+    expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(/exactly 2 views, got 1/);
+  });
+
+  it('createLoss rejects an out-of-range scale, naming the param and its range', async () => {
+    const { createLoss } = await import('./index');
+    expect(() => createLoss('mnr', { scale: 500 })).toThrow(/mnr.*scale must be in \[0.1, 100\], got 500/);
+  });
+
+  it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs', () => {
+    const zeroRow = randomViews(3, 2, 4, 3);
+    zeroRow[0][1] = [0, 0, 0];
+    zeroRow[1][3] = [0, 0, 0];
+    const identical = randomViews(5, 1, 4, 3);
+    const cases: Matrix[][] = [
+      randomViews(2, 2, 5, 3),
+      randomViews(6, 2, 2, 3),
+      randomViews(7, 2, 4, 1),
+      [identical[0], identical[0]],
+      zeroRow,
+    ];
+    for (const views of cases) {
+      const { value, grads } = valueAndGrads(defaultLoss(), views);
+      expectAllFinite(value, grads);
+    }
+  });
+
+  it('matches the loop reference in value and the numerical gradient of the reference', () => {
+    for (const [seed, n, d, scale] of [
+      [10, 4, 3, 2],
+      [11, 3, 2, 5],
+      [12, 2, 1, 1],
+    ]) {
+      const views = randomViews(seed, 2, n, d);
+      const { value, grads } = valueAndGrads(mnr.create({ scale }), views);
+      expectClose(value, mnrReference(views, scale));
+      expectGradsMatch(grads, numericalGrad((v) => mnrReference(v, scale), views));
+    }
+    const views = randomViews(13, 2, 5, 4);
+    expectClose(lossValue(defaultLoss(), views), mnrReference(views, 20));
+  });
+
+  it('is invariant to permuting instances and scaling a row', () => {
+    const views = randomViews(20, 2, 5, 3);
+    const loss = mnr.create({ scale: 3 });
+    const base = lossValue(loss, views);
+    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
+    const scaledRow = views.map((view, v) => view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)));
+    expectClose(lossValue(loss, scaledRow), base);
+  });
+
+  it('gives the closed-form values, including its asymmetry in the two views', () => {
+    const scale = 2;
+    const loss = mnr.create({ scale });
+    for (const n of [2, 3, 5]) {
+      // Identical orthogonal views (rows scaled by 3, which normalisation removes): logit s on the
+      // diagonal and 0 elsewhere, so L = log(1 + (N-1) exp(-s)).
+      const identity = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, k) => (i === k ? 3 : 0)));
+      expectClose(lossValue(loss, [identity, identity]), Math.log(1 + (n - 1) * Math.exp(-scale)));
+    }
+    // Anchors [e0, e0], candidates [e0, e1]: both anchor rows have logits [s, 0]; targets are 0 and 1, so
+    // L = ( log(e^s + 1) - s + log(e^s + 1) - 0 ) / 2 = log(1 + e^s) - s/2.
+    const anchors: Matrix = [[1, 0], [1, 0]];
+    const candidates: Matrix = [[1, 0], [0, 1]];
+    expectClose(lossValue(loss, [anchors, candidates]), Math.log(1 + Math.exp(scale)) - scale / 2);
+    // Swapped: anchors e0 and e1 see logits [s, s] and [0, 0], each CE = log 2.
+    expectClose(lossValue(loss, [candidates, anchors]), Math.log(2));
+  });
+
+  it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
+    expectNoLeakOnCompute(defaultLoss(), randomViews(30, 2, 4, 3));
+    const { first, last } = expectNoLeakOverTraining(mnr.create({ scale: 2 }), { V: 2, N: 6, D: 3 });
+    expect(last).toBeLessThan(first);
+  });
+});
