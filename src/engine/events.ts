@@ -1,4 +1,7 @@
+import type { MetricSet } from '../metrics/index';
 import type { RunConfig } from './config';
+
+export type { MetricSet };
 
 /** Plain-data events the engine emits; the worker forwards them as-is and the UI only renders them. */
 
@@ -13,15 +16,6 @@ export interface StepEvent {
   elapsedMs: number;
 }
 
-export interface MetricSet {
-  alignment: number;
-  uniformity: number;
-  tolerance: number;
-  /** Eigenvalues of the covariance of the normalised embeddings, descending. */
-  spectrum: number[];
-  effectiveRank: number;
-  knnTop1: number;
-}
 
 export interface EvalEvent {
   type: 'eval';

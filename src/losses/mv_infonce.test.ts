@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { mvInfonce } from './mv_infonce';
+import {
+  type Matrix,
+  dot,
+  expectAllFinite,
+  expectClose,
+  expectNoLeakOnCompute,
+  expectNoLeakOverTraining,
+  logSumExp,
+  lossValue,
+  normRow,
+  numericalGrad,
+  permuteRows,
+  randomViews,
+  valueAndGrads,
+} from './testing';
+
+/**
+ * mean_i ( -log sum_{l != l'} exp S(U_il, U_il') + log sum_l sum_{(j, m) != (i, l)} exp S(U_il, U_jm) ),
+ * S(a, b) = a.b / tau, with plain loops.
+ */
+function mvInfonceReference(views: Matrix[], tau: number): number {
+  const units = views.map((view) => view.map(normRow));
+  const n = views[0].length;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const positives: number[] = [];
+    const all: number[] = [];
+    units.forEach((view, l) => {
+      units.forEach((other, m) => {
+        if (m !== l) positives.push(dot(view[i], other[i]) / tau);
+        other.forEach((row, j) => {
+          if (j !== i || m !== l) all.push(dot(view[i], row) / tau);
+        });
+      });
+    });
+    total += -logSumExp(positives) + logSumExp(all);
+  }
+  return total / n;
+}
+
+function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
+  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
+}
+
+const defaultLoss = () => mvInfonce.create({ tau: 0.5 });
+const scaledIdentity = (n: number): Matrix => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, k) => (i === k ? 3 : 0)));
+
+describe('mv_infonce', () => {
+  it('has the default from losses.md and rejects fewer than 2 views', () => {
+    expect(mvInfonce.params.tau.default).toBe(0.5);
+    expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(/mv_infonce.*at least 2 views, got 1/);
+  });
+
+  it('createLoss rejects an out-of-range tau, naming the param and its range', async () => {
+    const { createLoss } = await import('./index');
+    expect(() => createLoss('mv_infonce', { tau: 0 })).toThrow(/mv_infonce.*tau must be in \[0.01, 10\], got 0/);
+  });
+
+  it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs', () => {
+    const zeroRow = randomViews(3, 3, 4, 3);
+    zeroRow[0][1] = [0, 0, 0];
+    zeroRow[2][3] = [0, 0, 0];
+    const identical = randomViews(5, 1, 4, 3)[0];
+    const cases: Matrix[][] = [randomViews(2, 2, 5, 3), randomViews(6, 3, 2, 3), randomViews(7, 3, 4, 1), [identical, identical, identical], zeroRow];
+    for (const views of cases) {
+      const { value, grads } = valueAndGrads(defaultLoss(), views);
+      expectAllFinite(value, grads);
+    }
+  });
+
+  it('matches the loop reference in value and the numerical gradient of the reference, for V = 2, 3, 4', () => {
+    for (const [seed, v, n, d, tau] of [
+      [10, 2, 4, 3, 0.5],
+      [11, 3, 3, 2, 1],
+      [12, 4, 2, 3, 0.2],
+      [13, 3, 2, 1, 0.7],
+    ]) {
+      const views = randomViews(seed, v, n, d);
+      const { value, grads } = valueAndGrads(mvInfonce.create({ tau }), views);
+      expectClose(value, mvInfonceReference(views, tau));
+      expectGradsMatch(grads, numericalGrad((w) => mvInfonceReference(w, tau), views));
+    }
+    // A small tau makes the logits large; log space keeps the value exact.
+    const views = randomViews(14, 3, 6, 4);
+    expectClose(lossValue(mvInfonce.create({ tau: 0.01 }), views), mvInfonceReference(views, 0.01));
+  });
+
+  it('is invariant to permuting instances, scaling a row, and reordering the views', () => {
+    const views = randomViews(20, 3, 5, 3);
+    const loss = mvInfonce.create({ tau: 0.3 });
+    const base = lossValue(loss, views);
+    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
+    const scaledRow = views.map((view, v) => view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)));
+    expectClose(lossValue(loss, scaledRow), base);
+    expectClose(lossValue(loss, [views[2], views[0], views[1]]), base);
+  });
+
+  it('gives the closed-form values', () => {
+    for (const tau of [0.5, 0.1]) {
+      const loss = mvInfonce.create({ tau });
+      for (const [v, n] of [
+        [2, 3],
+        [3, 2],
+        [4, 4],
+      ]) {
+        // Identical orthogonal views (N = D): num = V(V-1) e^{1/tau}; each of the V anchors sees V - 1
+        // rows at 1/tau and V(N-1) at 0, so den = V((V-1) e^{1/tau} + V(N-1)) and
+        // L = log(1 + V(N-1) e^{-1/tau} / (V-1)). For V = 2 this is NT-Xent's log(1 + 2(N-1) e^{-1/tau}).
+        const identity = scaledIdentity(n);
+        const views = Array.from({ length: v }, () => identity);
+        expectClose(lossValue(loss, views), Math.log(1 + (v * (n - 1) * Math.exp(-1 / tau)) / (v - 1)));
+      }
+      // Collapsed batch: num = V(V-1) e^{1/tau}, den = V(VN-1) e^{1/tau}, so L = log((VN-1)/(V-1)) (V = 3, N = 2).
+      const collapsed = [[[1, 1], [2, 2]], [[3, 3], [1, 1]], [[1, 1], [4, 4]]];
+      expectClose(lossValue(loss, collapsed), Math.log(5 / 2));
+    }
+  });
+
+  it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
+    expectNoLeakOnCompute(defaultLoss(), randomViews(30, 3, 4, 3));
+    const { first, last } = expectNoLeakOverTraining(defaultLoss(), { V: 3, N: 6, D: 3 });
+    expect(last).toBeLessThan(first);
+  });
+});
