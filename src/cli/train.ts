@@ -154,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
   const tfjs = await exportTfjs(trainer.network, config);
   await writeFile(path.join(outDir, 'model.json'), JSON.stringify(tfjs.modelJson));
   await writeFile(path.join(outDir, 'weights.bin'), new Uint8Array(tfjs.weightsBin));
-  await writeFile(path.join(outDir, 'model.safetensors'), exportSafetensors(trainer.network, config));
+  await writeFile(path.join(outDir, 'model.safetensors'), await exportSafetensors(trainer.network, config));
   const lastEval = lines.map((l) => JSON.parse(l)).filter((e) => e.type === 'eval').pop();
   if (lastEval) {
     console.error(

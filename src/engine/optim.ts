@@ -97,7 +97,7 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
       for (const [name, value] of Object.entries(state.slots)) {
         const existing = slots.get(name);
         if (existing) existing.assign(value);
-        else slots.set(name, tf.variable(value.clone(), false));
+        else slots.set(name, tf.variable(value, false));
       }
     },
     dispose() {
