@@ -184,6 +184,15 @@ export function parseRunConfig(input: unknown): RunConfig {
   const result = runConfigSchema.safeParse(input ?? {});
   if (!result.success) {
     const lines = result.error.issues.map((issue) => `  - ${describeIssue(issue, input)}`);
+    // report bad loss params in the same message, so the user fixes everything in one go
+    const loss = (input as { loss?: { id?: unknown; params?: unknown } } | null)?.loss;
+    if (loss && typeof loss.params === 'object' && loss.params !== null) {
+      try {
+        resolveLossParams(typeof loss.id === 'string' ? loss.id : 'ntxent', loss.params as Record<string, unknown>);
+      } catch (err) {
+        lines.push(`  - loss.params: ${(err as Error).message}`);
+      }
+    }
     throw new Error(`invalid RunConfig:\n${lines.join('\n')}`);
   }
   const config = result.data;
