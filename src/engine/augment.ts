@@ -180,11 +180,6 @@ function perImage(values: number[]): tf.Tensor4D {
   return tf.tensor4d(values, [values.length, 1, 1, 1]);
 }
 
-/** Per-image boolean mask as [N, 1, 1, 1] (tf.where broadcasts from the last axis, so rank 1 would be wrong). */
-function perImageMask(values: boolean[]): tf.Tensor4D {
-  return tf.tensor4d(values, [values.length, 1, 1, 1], 'bool');
-}
-
 /** Luma Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601) as [N, H, W, 1]; a 1-channel image is its own luma. */
 export function rgbToGrayscale(images: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
@@ -305,8 +300,8 @@ function checkImages(images: tf.Tensor4D, outSize: [number, number]): void {
 
 /**
  * Applies drawn parameters to a batch: one cropAndResize for crop + flip + resize, then the jitter ops in each
- * image's own order (at position k, op o is applied to the images whose order has o at k, selected with
- * tf.where), each clipped to [0, 1], then grayscale. Returns a new [N, outH, outW, C] tensor owned by the caller.
+ * image's own order (at position k, op o is applied to the images whose order has o at k, gathered into a
+ * sub-batch), each clipped to [0, 1], then grayscale. Returns a new [N, outH, outW, C] tensor owned by the caller.
  */
 export function applyAugmentParams(
   images: tf.Tensor4D,
@@ -329,34 +324,50 @@ export function applyAugmentParams(
     x.dispose();
     x = next;
   };
-  const selectWhere = (selected: boolean[], transform: (current: tf.Tensor4D) => tf.Tensor4D) => {
-    if (!selected.some(Boolean)) return;
-    replace((current) => tf.where(perImageMask(selected), transform(current), current) as tf.Tensor4D);
+  // An op runs only on the images that take it (gather, transform, then put every image back in place with
+  // one gather over [untouched, transformed]): each image pays for its own four ops, not 16, and no tf.where.
+  const onSubset = (
+    selected: boolean[],
+    transform: (subset: tf.Tensor4D, subsetParams: ImageAugmentParams[]) => tf.Tensor4D,
+  ) => {
+    const chosen = selected.flatMap((s, i) => (s ? [i] : []));
+    if (chosen.length === 0) return;
+    if (chosen.length === n) {
+      replace((current) => transform(current, params));
+      return;
+    }
+    const untouched = selected.flatMap((s, i) => (s ? [] : [i]));
+    const placement = new Int32Array(n);
+    [...untouched, ...chosen].forEach((image, slot) => (placement[image] = slot));
+    replace((current) => {
+      const changed = transform(tf.gather(current, chosen), chosen.map((i) => params[i]));
+      return tf.gather(tf.concat([tf.gather(current, untouched), changed]), placement) as tf.Tensor4D;
+    });
   };
 
   for (let position = 0; position < JITTER_OPS.length; position++) {
     const opAt = (p: ImageAugmentParams, op: JitterOp) => p.jitter !== null && p.jitter.order[position] === op;
-    selectWhere(
+    onSubset(
       params.map((p) => opAt(p, 'brightness')),
-      (c) => adjustBrightness(c, params.map((p) => p.jitter?.brightness ?? 1)),
+      (c, ps) => adjustBrightness(c, ps.map((p) => p.jitter!.brightness)),
     );
-    selectWhere(
+    onSubset(
       params.map((p) => opAt(p, 'contrast')),
-      (c) => adjustContrast(c, params.map((p) => p.jitter?.contrast ?? 1)),
+      (c, ps) => adjustContrast(c, ps.map((p) => p.jitter!.contrast)),
     );
     if (x.shape[3] === 3) {
-      selectWhere(
+      onSubset(
         params.map((p) => opAt(p, 'saturation')),
-        (c) => adjustSaturation(c, params.map((p) => p.jitter?.saturation ?? 1)),
+        (c, ps) => adjustSaturation(c, ps.map((p) => p.jitter!.saturation)),
       );
       // a zero shift is skipped: the HSV round trip is only exact up to float error
-      selectWhere(
+      onSubset(
         params.map((p) => opAt(p, 'hue') && p.jitter?.hue !== 0),
-        (c) => adjustHue(c, params.map((p) => p.jitter?.hue ?? 0)),
+        (c, ps) => adjustHue(c, ps.map((p) => p.jitter!.hue)),
       );
     }
   }
-  if (x.shape[3] === 3) selectWhere(params.map((p) => p.grayscale), grayscaleReplicated);
+  if (x.shape[3] === 3) onSubset(params.map((p) => p.grayscale), (c) => grayscaleReplicated(c));
   return x;
 }
 
