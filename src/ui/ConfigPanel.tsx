@@ -1,0 +1,281 @@
+import { useMemo, useState, type ChangeEvent } from 'react';
+import { DATASET_IDS, OPTIMIZERS } from '../engine/config';
+import { ENCODER_PRESETS } from '../engine/encoders/index';
+import { LOSS_IDS, LOSSES } from '../losses/index';
+import type { ExportedFile } from '../worker/protocol';
+import { AugmentPreview } from './AugmentPreview';
+import { editDraft, importWeights, startRun } from './controller';
+import { DatasetDrop } from './DatasetDrop';
+import { getPath, setPath } from './draft';
+import { CheckboxField, ListField, NumberField, SelectField, type FieldContext } from './fields';
+import { CONFIG_PRESETS, presetById } from './presets';
+import { encodeConfigHash, parseConfigFile } from './share';
+import { actions, usePlayground } from './store';
+import { validateDraft } from './validation';
+import { unzipSync } from 'fflate';
+
+async function readFiles(list: FileList | null): Promise<ExportedFile[]> {
+  const files = [...(list ?? [])];
+  const read = await Promise.all(files.map(async (file) => ({ name: file.name, mime: file.type, bytes: new Uint8Array(await file.arrayBuffer()) })));
+  // a zip (our TF.js export) is opened here so the worker sees model.json + weights.bin
+  return read.flatMap((file) => {
+    if (!file.name.toLowerCase().endsWith('.zip')) return [file];
+    let entries: Record<string, Uint8Array>;
+    try {
+      entries = unzipSync(file.bytes);
+    } catch {
+      throw new Error(`${file.name} is not a valid zip file; choose the TF.js zip exported by this app, or model.json + weights.bin, or a .safetensors file`);
+    }
+    return Object.entries(entries).map(([name, bytes]) => ({ name: name.split('/').pop() ?? name, mime: '', bytes }));
+  });
+}
+
+function LossParams({ ctx }: { ctx: FieldContext }) {
+  const lossId = String(getPath(ctx.draft, 'loss.id') ?? 'ntxent');
+  const def = (LOSSES as Record<string, (typeof LOSSES)[keyof typeof LOSSES] | undefined>)[lossId];
+  if (!def) return null;
+  return (
+    <>
+      <p className="help loss-description">
+        {def.description} Views: {def.minViews}
+        {def.maxViews === Infinity ? '+' : def.maxViews !== def.minViews ? `–${def.maxViews}` : ''}
+        {def.needsLabels ? ' · uses labels' : ''}
+      </p>
+      {Object.entries(def.params).map(([name, spec]) => (
+        <NumberField
+          key={`${lossId}.${name}`}
+          ctx={ctx}
+          path={`loss.params.${name}`}
+          label={`${name} (${spec.exclusiveMin ? '(' : '['}${spec.min}, ${spec.max}], default ${spec.default})`}
+          help={spec.help}
+          min={spec.min}
+          max={spec.max}
+          step={spec.integer ? 1 : 'any'}
+        />
+      ))}
+    </>
+  );
+}
+
+export function ConfigPanel() {
+  const draft = usePlayground((state) => state.draft);
+  const draftDatasetKey = usePlayground((state) => state.draftDatasetKey);
+  const { config, errors } = useMemo(() => validateDraft(draft), [draft]);
+  const [presetId, setPresetId] = useState('');
+  const [importError, setImportError] = useState<string | null>(null);
+  const ctx: FieldContext = { draft, errors, onChange: editDraft };
+  const problems = Object.entries(errors);
+
+  const encoderType = String(getPath(draft, 'encoder.type') ?? 'resnet');
+  const encoderJson = JSON.stringify(getPath(draft, 'encoder'));
+  const encoderPreset = Object.entries(ENCODER_PRESETS).find(([, spec]) => JSON.stringify(spec) === encoderJson)?.[0] ?? 'custom';
+
+  const loadPreset = (id: string) => {
+    setPresetId(id);
+    const preset = presetById(id);
+    if (preset) editDraft(validateDraft(preset.config).config ?? preset.config);
+  };
+
+  const onImportConfig = async (event: ChangeEvent<HTMLInputElement>) => {
+    const file = event.target.files?.[0];
+    event.target.value = '';
+    if (!file) return;
+    try {
+      editDraft(parseConfigFile(await file.text(), file.name));
+      setImportError(null);
+      actions.notify('info', `config loaded from ${file.name}`);
+    } catch (error) {
+      setImportError((error as Error).message);
+    }
+  };
+
+  const onImportWeights = async (event: ChangeEvent<HTMLInputElement>) => {
+    const list = event.target.files;
+    try {
+      const files = await readFiles(list);
+      event.target.value = '';
+      if (!config) throw new Error('fix the config first: imported weights must match its encoder and projector');
+      setImportError(null);
+      await importWeights(config, files);
+    } catch (error) {
+      setImportError((error as Error).message);
+    }
+  };
+
+  const copyShareLink = async () => {
+    if (!config) return;
+    const url = `${window.location.origin}${window.location.pathname}${encodeConfigHash(config)}`;
+    window.history.replaceState(null, '', url);
+    try {
+      await navigator.clipboard.writeText(url);
+      actions.notify('info', 'share link copied to the clipboard (it is also in the address bar)');
+    } catch {
+      actions.notify('info', 'share link is in the address bar');
+    }
+  };
+
+  return (
+    <section className="panel config" aria-labelledby="config-title">
+      <h2 id="config-title">New run</h2>
+      <div className="row">
+        <div className="field">
+          <label htmlFor="preset">Preset</label>
+          <select id="preset" value={presetId} onChange={(e) => loadPreset(e.target.value)} data-testid="preset">
+            <option value="">choose a preset…</option>
+            {CONFIG_PRESETS.map((preset) => (
+              <option key={preset.id} value={preset.id}>
+                {preset.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="run-name">Name</label>
+          <input id="run-name" value={String(getPath(draft, 'name') ?? '')} onChange={(e) => editDraft(setPath(draft, 'name', e.target.value))} />
+        </div>
+      </div>
+
+      <fieldset>
+        <legend>Data</legend>
+        <div className="row">
+          <SelectField
+            ctx={ctx}
+            path="dataset.id"
+            label="Dataset"
+            options={DATASET_IDS.map((id) => ({ value: id, label: id }))}
+            onSelect={(id) => {
+              actions.setDraftDataset(null);
+              editDraft(setPath(draft, 'dataset.id', id));
+            }}
+          />
+          <NumberField ctx={ctx} path="dataset.trainLimit" label="Train images (0 = all)" min={0} step={1} />
+        </div>
+        {getPath(draft, 'dataset.id') === 'synthetic' && (
+          <div className="row">
+            <NumberField ctx={ctx} path="dataset.synthetic.classes" label="Classes" step={1} />
+            <NumberField ctx={ctx} path="dataset.synthetic.trainCount" label="Train count" step={1} />
+            <NumberField ctx={ctx} path="dataset.synthetic.size" label="Image side" step={1} />
+          </div>
+        )}
+        <DatasetDrop selectedKey={draftDatasetKey} />
+      </fieldset>
+
+      <fieldset>
+        <legend>Encoder</legend>
+        <div className="row">
+          <div className="field">
+            <label htmlFor="encoder-preset">Backbone</label>
+            <select id="encoder-preset" value={encoderPreset} onChange={(e) => editDraft(setPath(draft, 'encoder', ENCODER_PRESETS[e.target.value]))}>
+              {encoderPreset === 'custom' && <option value="custom">custom {encoderType}</option>}
+              {Object.keys(ENCODER_PRESETS).map((name) => (
+                <option key={name} value={name}>
+                  {name}
+                </option>
+              ))}
+            </select>
+          </div>
+          {encoderType === 'resnet' && <ListField ctx={ctx} path="encoder.widths" label="Stage widths" />}
+          {encoderType === 'resnet' && <ListField ctx={ctx} path="encoder.blocks" label="Blocks per stage" />}
+          {encoderType === 'convnet' && <ListField ctx={ctx} path="encoder.channels" label="Channels" />}
+          {encoderType === 'mlp' && <ListField ctx={ctx} path="encoder.hidden" label="Hidden sizes" />}
+        </div>
+        <div className="row">
+          <NumberField ctx={ctx} path="projector.layers" label="Projector layers" step={1} />
+          <NumberField ctx={ctx} path="projector.hidden" label="Projector hidden" step={1} />
+          <NumberField ctx={ctx} path="projector.out" label="Embedding dim" step={1} />
+          <CheckboxField ctx={ctx} path="projector.batchNorm" label="BatchNorm" />
+        </div>
+      </fieldset>
+
+      <fieldset>
+        <legend>Loss</legend>
+        <SelectField
+          ctx={ctx}
+          path="loss.id"
+          label="Loss"
+          options={LOSS_IDS.map((id) => ({ value: id, label: LOSSES[id].name }))}
+          onSelect={(id) => editDraft(setPath(draft, 'loss', { id, params: {} }))}
+        />
+        <LossParams ctx={ctx} />
+      </fieldset>
+
+      <fieldset>
+        <legend>Views &amp; augmentation</legend>
+        {errors.views && (
+          <p className="field-error" role="alert" data-testid="field-error">
+            {errors.views}
+          </p>
+        )}
+        <div className="row">
+          <NumberField ctx={ctx} path="views.large" label="Large views" step={1} />
+          <NumberField ctx={ctx} path="views.small" label="Small views" step={1} />
+          <NumberField ctx={ctx} path="views.smallSize" label="Small view side" step={1} />
+        </div>
+        <div className="row">
+          <NumberField ctx={ctx} path="augment.flip" label="Flip probability" step="any" />
+          <NumberField ctx={ctx} path="augment.grayscale" label="Grayscale probability" step="any" />
+          {getPath(draft, 'augment.crop') !== null && <ListField ctx={ctx} path="augment.crop.scale" label="Crop area range" />}
+          {getPath(draft, 'augment.jitter') !== null && <NumberField ctx={ctx} path="augment.jitter.brightness" label="Jitter brightness" step="any" />}
+          {getPath(draft, 'augment.jitter') !== null && <NumberField ctx={ctx} path="augment.jitter.p" label="Jitter probability" step="any" />}
+        </div>
+        <AugmentPreview config={config} datasetKey={draftDatasetKey} />
+      </fieldset>
+
+      <fieldset>
+        <legend>Optimisation</legend>
+        <div className="row">
+          <NumberField ctx={ctx} path="batchSize" label="Batch size" step={1} />
+          <NumberField ctx={ctx} path="epochs" label="Epochs" step="any" />
+          <NumberField ctx={ctx} path="stepsPerEpoch" label="Steps per epoch (0 = full)" step={1} />
+          <NumberField ctx={ctx} path="seed" label="Seed" step={1} />
+        </div>
+        <div className="row">
+          <SelectField ctx={ctx} path="optimizer.type" label="Optimizer" options={OPTIMIZERS.map((o) => ({ value: o, label: o }))} />
+          <NumberField ctx={ctx} path="optimizer.lr" label="Learning rate" step="any" />
+          <NumberField ctx={ctx} path="optimizer.weightDecay" label="Weight decay" step="any" />
+          <SelectField ctx={ctx} path="schedule.type" label="Schedule" options={[{ value: 'cosine', label: 'cosine' }, { value: 'constant', label: 'constant' }]} />
+          <NumberField ctx={ctx} path="schedule.warmupEpochs" label="Warm-up epochs" step="any" />
+        </div>
+      </fieldset>
+
+      <fieldset>
+        <legend>Evaluation</legend>
+        <div className="row">
+          <NumberField ctx={ctx} path="eval.every" label="Eval every (steps)" step={1} />
+          <NumberField ctx={ctx} path="eval.size" label="Eval images" step={1} />
+          <NumberField ctx={ctx} path="eval.bankSize" label="kNN bank" step={1} />
+          <NumberField ctx={ctx} path="eval.knnK" label="kNN k" step={1} />
+          <NumberField ctx={ctx} path="checkpointEvery" label="Checkpoint every" step={1} />
+          <CheckboxField ctx={ctx} path="eval.linearProbe" label="Linear probe" />
+        </div>
+      </fieldset>
+
+      {problems.length > 0 && (
+        <p className="muted" data-testid="config-problems">
+          {problems.length} field{problems.length > 1 ? 's need' : ' needs'} fixing before the run can start.
+        </p>
+      )}
+      <div className="actions">
+        <button type="button" className="primary" disabled={!config} onClick={() => config && void startRun(config)} data-testid="start-run">
+          Start run
+        </button>
+        <button type="button" disabled={!config} onClick={() => void copyShareLink()}>
+          Copy share link
+        </button>
+        <label className="file-button">
+          Import config…
+          <input type="file" accept=".json,application/json" onChange={(e) => void onImportConfig(e)} data-testid="import-config" />
+        </label>
+        <label className="file-button">
+          Import weights…
+          <input type="file" multiple accept=".safetensors,.json,.bin,.zip" onChange={(e) => void onImportWeights(e)} data-testid="import-weights" />
+        </label>
+      </div>
+      {importError && (
+        <p className="field-error" role="alert" data-testid="import-error">
+          {importError}
+        </p>
+      )}
+    </section>
+  );
+}
