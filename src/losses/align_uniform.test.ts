@@ -2,18 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { alignUniform } from './align_uniform';
 import {
   type Matrix,
-  expectAllFinite,
+  checkFiniteOnEdgeCases,
+  checkInvariances,
+  checkNoLeaksAndTraining,
+  checkParamRangeError,
   expectClose,
-  expectNoLeakOnCompute,
-  expectNoLeakOverTraining,
+  expectMatchesReference,
   lossValue,
   mean,
   normRow,
-  numericalGrad,
-  permuteRows,
   randomViews,
+  scaledIdentity,
   sqDist,
-  valueAndGrads,
 } from './testing';
 
 interface Params extends Record<string, number> {
@@ -36,13 +36,8 @@ function alignUniformReference(views: Matrix[], { alpha, t, lambda }: Params): n
   return alignment + (lambda * (uniformityReference(a, t) + uniformityReference(b, t))) / 2;
 }
 
-function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
-}
-
 const defaults: Params = { alpha: 2, t: 2, lambda: 1 };
 const defaultLoss = () => alignUniform.create(defaults);
-const scaledIdentity = (n: number): Matrix => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, k) => (i === k ? 3 : 0)));
 
 describe('align_uniform', () => {
   it('has the defaults from losses.md and rejects the wrong number of views or a single instance', () => {
@@ -52,24 +47,13 @@ describe('align_uniform', () => {
   });
 
   it('createLoss rejects out-of-range alpha and t, naming the param and its range', async () => {
-    const { createLoss } = await import('./index');
-    expect(() => createLoss('align_uniform', { alpha: 0.5 })).toThrow(/align_uniform.*alpha must be in \[1, 4\], got 0.5/);
-    expect(() => createLoss('align_uniform', { t: 0 })).toThrow(/align_uniform.*t must be in \(0, 10\], got 0/);
-    expect(() => createLoss('align_uniform', { lambda: -1 })).toThrow(/lambda must be in \[0, 100\], got -1/);
+    await checkParamRangeError('align_uniform', 'alpha', 0.5, '[1, 4]');
+    await checkParamRangeError('align_uniform', 't', 0, '(0, 10]');
+    await checkParamRangeError('align_uniform', 'lambda', -1, '[0, 100]');
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs, for alpha = 2 and 1', () => {
-    const zeroRow = randomViews(3, 2, 4, 3);
-    zeroRow[0][1] = [0, 0, 0];
-    zeroRow[1][3] = [0, 0, 0];
-    const identical = randomViews(5, 1, 4, 3)[0];
-    const cases: Matrix[][] = [randomViews(2, 2, 5, 3), randomViews(6, 2, 2, 3), randomViews(7, 2, 4, 1), [identical, identical], zeroRow];
-    for (const params of [defaults, { alpha: 1, t: 2, lambda: 1 }]) {
-      for (const views of cases) {
-        const { value, grads } = valueAndGrads(alignUniform.create(params), views);
-        expectAllFinite(value, grads);
-      }
-    }
+    for (const params of [defaults, { alpha: 1, t: 2, lambda: 1 }]) checkFiniteOnEdgeCases(() => alignUniform.create(params), { V: 2 });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -80,10 +64,7 @@ describe('align_uniform', () => {
       [13, 5, 4, { alpha: 2, t: 0.5, lambda: 0 }],
     ];
     for (const [seed, n, d, params] of cases) {
-      const views = randomViews(seed, 2, n, d);
-      const { value, grads } = valueAndGrads(alignUniform.create(params), views);
-      expectClose(value, alignUniformReference(views, params));
-      expectGradsMatch(grads, numericalGrad((w) => alignUniformReference(w, params), views));
+      expectMatchesReference(alignUniform.create(params), randomViews(seed, 2, n, d), (w) => alignUniformReference(w, params));
     }
     // A zero row is normalised to the origin: its distance to a unit row is 1, not 2 - 2 cos = 2.
     const zeroRow = randomViews(14, 2, 4, 3);
@@ -92,13 +73,8 @@ describe('align_uniform', () => {
   });
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
-    const views = randomViews(20, 2, 5, 3);
     const loss = alignUniform.create({ alpha: 1.5, t: 2, lambda: 1 });
-    const base = lossValue(loss, views);
-    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
-    const scaledRow = views.map((view, v) => view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)));
-    expectClose(lossValue(loss, scaledRow), base);
-    expectClose(lossValue(loss, [views[1], views[0]]), base);
+    checkInvariances(loss, randomViews(20, 2, 5, 3), { scaleRows: true, viewOrder: [1, 0] });
   });
 
   it('gives the closed-form values', () => {
@@ -120,8 +96,6 @@ describe('align_uniform', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    expectNoLeakOnCompute(defaultLoss(), randomViews(30, 2, 4, 3));
-    const { first, last } = expectNoLeakOverTraining(defaultLoss(), { V: 2, N: 6, D: 3 });
-    expect(last).toBeLessThan(first);
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2 });
   });
 });

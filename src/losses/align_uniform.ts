@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, normalizeRows } from './common';
-import { identityMask, maskOut, viewShape } from './ntxent';
+import { checkViews, identityMask, maskOut, normalizeRows, viewShape } from './common';
 import type { LossDefinition } from './types';
 
 export interface AlignUniformParams extends Record<string, number> {

@@ -4,7 +4,21 @@ import { createNetwork } from '../engine/encoders/network';
 import { buildMlpHead } from '../engine/encoders/projector';
 import { Rng } from '../engine/random';
 import { type AmclModule, type AmclParams, amcl, createAmclModule } from './amcl';
-import { type Matrix, cosine, dot, expectClose, mean, numericalGrad, normRow, randomViews } from './testing';
+import {
+  type Matrix,
+  checkParamRangeError,
+  cosine,
+  dot,
+  expectAllFinite,
+  expectClose,
+  expectFiniteOwnGrads,
+  expectGradsMatch,
+  mean,
+  numericalGrad,
+  normRow,
+  randomViews,
+  trainCheckingLeaks,
+} from './testing';
 
 const DEFAULTS: AmclParams = { heads: 3, beta: 1e-4, tauMin: 0.05, tauMax: 2 };
 const params = (overrides: Partial<AmclParams> = {}): AmclParams =>
@@ -148,28 +162,13 @@ function trainAndCheckLeaks(
   );
   const w = tf.variable(tf.randomNormal([8, opts.F], 0, 0.3, 'float32', 3));
   const toViews = tf.randomNormal([opts.F, opts.D], 0, 1, 'float32', 4);
-  const optimizer = tf.train.sgd(0.05);
-  let first = NaN;
-  let last = NaN;
-  let baseline = -1;
-  for (let step = 0; step < opts.steps; step++) {
-    const cost = optimizer.minimize(
-      () => {
-        const features = tf.split(tf.matMul(x, w), 2, 0) as tf.Tensor2D[];
-        return loss.compute({ views: features.map((f) => tf.matMul(f, toViews) as tf.Tensor2D), features });
-      },
-      true,
-      [w, ...loss.trainableVariables],
-    )!;
-    last = cost.dataSync()[0];
-    if (step === 0) first = last;
-    cost.dispose();
-    if (step === 1) baseline = tf.memory().numTensors;
-  }
-  expect(tf.memory().numTensors).toBe(baseline);
-  optimizer.dispose();
+  const inputs = () => {
+    const features = tf.split(tf.matMul(x, w), 2, 0) as tf.Tensor2D[];
+    return { views: features.map((f) => tf.matMul(f, toViews) as tf.Tensor2D), features };
+  };
+  const result = trainCheckingLeaks(loss, [w], inputs, opts.steps);
   tf.dispose([x, w, toViews]);
-  return { first, last };
+  return result;
 }
 
 describe('amcl', () => {
@@ -191,10 +190,10 @@ describe('amcl', () => {
   });
 
   it('createLoss rejects out-of-range heads and an inverted temperature range, naming them', async () => {
+    await checkParamRangeError('amcl', 'heads', 9, '[1, 8]');
+    await checkParamRangeError('amcl', 'tauMin', 0.001, '[0.01, 10]');
     const { createLoss } = await import('./index');
-    expect(() => createLoss('amcl', { heads: 9 })).toThrow(/amcl.*heads must be in \[1, 8\], got 9/);
     expect(() => createLoss('amcl', { heads: 2.5 })).toThrow(/amcl.*heads must be an integer/);
-    expect(() => createLoss('amcl', { tauMin: 0.001 })).toThrow(/amcl.*tauMin must be in \[0.01, 10\]/);
     expect(() => createLoss('amcl', { tauMin: 1, tauMax: 0.5 })).toThrow(
       /amcl: tauMin \(1\) must not exceed tauMax \(0.5\)/,
     );
@@ -218,19 +217,13 @@ describe('amcl', () => {
       if (d === 3) modules[1].bind({ network, totalSteps: 1, stepsPerEpoch: 1, numClasses: 2, seed: 1 });
       for (const loss of modules) {
         const { value, grads } = valueAndFeatureGrads(loss, features, d);
-        expect(Number.isFinite(value)).toBe(true);
-        grads.flat(2).forEach((g) => expect(Number.isFinite(g)).toBe(true));
+        expectAllFinite(value, grads);
         const inputs = {
           views: features.map((f) => tf.zeros([f.length, d]) as tf.Tensor2D),
           features: features.map((f) => tf.tensor2d(f)),
         };
-        const { value: again, grads: own } = tf.variableGrads(
-          () => loss.compute(inputs),
-          loss.trainableVariables,
-        );
-        for (const g of Object.values(own))
-          expect(Array.from(g.dataSync()).every(Number.isFinite)).toBe(true);
-        tf.dispose([again, ...Object.values(own), ...inputs.views, ...inputs.features]);
+        expectFiniteOwnGrads(loss, inputs);
+        tf.dispose([...inputs.views, ...inputs.features]);
         loss.dispose();
       }
     }
@@ -263,10 +256,7 @@ describe('amcl', () => {
     const features = randomViews(12, 2, 5, 5);
     const { value, grads } = valueAndFeatureGrads(loss, features, 4);
     expectClose(value, reference(features), 1e-4);
-    const numeric = numericalGrad(reference, features);
-    grads.forEach((g, v) =>
-      g.forEach((row, r) => row.forEach((x, c) => expectClose(x, numeric[v][r][c], 1e-3))),
-    );
+    expectGradsMatch(grads, numericalGrad(reference, features));
     loss.dispose();
     network.dispose();
   });

@@ -1,8 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { buildMlpHead, type MlpHeadSpec } from '../engine/encoders/projector';
 import type { Network } from '../engine/encoders/types';
-import { MASK_NEG, checkViews, normalizeRows } from './common';
-import { identityMask } from './ntxent';
+import {
+  MASK_NEG,
+  checkViews,
+  identityMask,
+  modelWeightsState,
+  normalizeRows,
+  restoreModelWeights,
+} from './common';
 import type { LossBinding, LossDefinition, LossModule } from './types';
 
 export interface AmclParams extends Record<string, number> {
@@ -18,33 +24,6 @@ const UNBOUND_SEED = 0;
 export const AMCL_DEFAULT_HEAD: Omit<MlpHeadSpec, 'out'> = { layers: 2, hidden: 512, batchNorm: true };
 /** Hidden width of the temperature MLP phi (D -> 128 -> D), as in the paper. */
 const PHI_HIDDEN = 128;
-
-/** Copies of every weight of `model` (trainable and BatchNorm statistics), keyed by its stable layer/param name. */
-export function modelWeightsState(model: tf.LayersModel): Record<string, tf.Tensor> {
-  return Object.fromEntries(model.weights.map((w) => [w.originalName, w.read().clone()]));
-}
-
-/** Writes the weights saved by modelWeightsState back into `model`; throws naming the missing or mis-shaped weight. */
-export function restoreModelWeights(
-  owner: string,
-  model: tf.LayersModel,
-  state: Record<string, tf.Tensor>,
-): void {
-  for (const w of model.weights) {
-    const value = state[w.originalName];
-    if (!value)
-      throw new Error(
-        `${owner}.setState: missing weight '${w.originalName}'; pass the object returned by getState()`,
-      );
-    const expected = w.read().shape;
-    if (!tf.util.arraysEqual(value.shape, expected)) {
-      throw new Error(
-        `${owner}.setState: weight '${w.originalName}' has shape [${value.shape}], expected [${expected}]`,
-      );
-    }
-    w.write(value);
-  }
-}
 
 /** The shape of the bound network's projector (number of Linear layers, hidden width, BatchNorm), for amcl's heads. */
 function projectorShape(network: Network): Omit<MlpHeadSpec, 'out'> {

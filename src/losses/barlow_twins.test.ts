@@ -2,15 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { barlowTwins } from './barlow_twins';
 import {
   type Matrix,
-  expectAllFinite,
+  checkFiniteOnEdgeCases,
+  checkInvariances,
+  checkNoLeaksAndTraining,
+  checkParamRangeError,
   expectClose,
-  expectNoLeakOnCompute,
-  expectNoLeakOverTraining,
+  expectMatchesReference,
   lossValue,
-  numericalGrad,
-  permuteRows,
   randomViews,
-  valueAndGrads,
 } from './testing';
 
 /** Column-wise (z - mean) / sqrt(biased var + 1e-5), with plain loops. */
@@ -44,10 +43,6 @@ function barlowReference(views: Matrix[], lambda: number): number {
   return loss;
 }
 
-function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
-}
-
 const DEFAULT_LAMBDA = 0.0051;
 const defaultLoss = () => barlowTwins.create({ lambda: DEFAULT_LAMBDA });
 
@@ -69,31 +64,13 @@ describe('barlow_twins', () => {
   });
 
   it('createLoss rejects an out-of-range lambda, naming the param and its range', async () => {
-    const { createLoss } = await import('./index');
-    expect(() => createLoss('barlow_twins', { lambda: -1 })).toThrow(/barlow_twins.*lambda must be in \[0, 10\], got -1/);
+    await checkParamRangeError('barlow_twins', 'lambda', -1, '[0, 10]');
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical, zero-row and constant-column inputs', () => {
-    const random = randomViews(2, 2, 5, 3);
-    const zeroRow = randomViews(3, 2, 4, 3);
-    zeroRow[0][1] = [0, 0, 0];
-    zeroRow[1][2] = [0, 0, 0];
     const constantColumn = randomViews(4, 2, 4, 3);
     constantColumn.forEach((view) => view.forEach((row) => (row[1] = 0.5)));
-    const identical = randomViews(5, 1, 4, 3);
-    const cases: Matrix[][] = [
-      random,
-      randomViews(6, 2, 2, 3),
-      randomViews(7, 2, 4, 1),
-      randomViews(8, 2, 2, 1),
-      [identical[0], identical[0]],
-      zeroRow,
-      constantColumn,
-    ];
-    for (const views of cases) {
-      const { value, grads } = valueAndGrads(defaultLoss(), views);
-      expectAllFinite(value, grads);
-    }
+    checkFiniteOnEdgeCases(defaultLoss, { V: 2, extraCases: [randomViews(8, 2, 2, 1), constantColumn] });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -102,21 +79,15 @@ describe('barlow_twins', () => {
       [11, 6, 2, 0.7],
       [12, 2, 1, 0.3],
     ]) {
-      const views = randomViews(seed, 2, n, d);
-      const loss = barlowTwins.create({ lambda });
-      const { value, grads } = valueAndGrads(loss, views);
-      expectClose(value, barlowReference(views, lambda));
-      expectGradsMatch(grads, numericalGrad((v) => barlowReference(v, lambda), views));
+      expectMatchesReference(barlowTwins.create({ lambda }), randomViews(seed, 2, n, d), (v) => barlowReference(v, lambda));
     }
   });
 
   it('is invariant to permuting instances, swapping the views and per-column affine maps', () => {
     const views = randomViews(20, 2, 5, 3);
     const loss = barlowTwins.create({ lambda: 0.5 });
-    const base = lossValue(loss, views);
-    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
-    // c becomes c^T, which has the same diagonal and the same off-diagonal squares.
-    expectClose(lossValue(loss, [views[1], views[0]]), base);
+    // Swapping the views makes c into c^T, which has the same diagonal and the same off-diagonal squares.
+    const base = checkInvariances(loss, views, { viewOrder: [1, 0] });
     // The column standardisation removes any positive scale and shift per column and per view
     // (exactly up to the 1e-5 in the variance).
     const affine = views.map((view, v) => view.map((row) => row.map((x, k) => (0.5 + k + v) * x + 3 * k - v)));
@@ -140,8 +111,6 @@ describe('barlow_twins', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    expectNoLeakOnCompute(defaultLoss(), randomViews(30, 2, 4, 3));
-    const { first, last } = expectNoLeakOverTraining(defaultLoss(), { V: 2, N: 6, D: 3 });
-    expect(last).toBeLessThan(first);
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2 });
   });
 });

@@ -5,14 +5,15 @@ import { byol, byolTargetDecay, type ByolParams } from './byol';
 import { createLoss } from './index';
 import {
   bindLoss,
+  checkPermutationInvarianceOnImages,
   constantPredictor,
   constantProjector,
-  edgeCaseViews,
   expectCopyShifted,
+  expectGradsMatchScaled,
   expectNoLeakOnComputeAndStep,
   expectNoLeakOverSiameseTraining,
+  forEachEdgeCase,
   lossOnImages,
-  permuteImages,
   plainPredictor,
   predictorWeights,
   projections,
@@ -24,7 +25,15 @@ import {
   valueAndViewGrads,
   type PredictorWeights,
 } from './siamese_testing';
-import { cosine, expectAllFinite, expectClose, numericalGrad, permuteRows, randomViews, type Matrix } from './testing';
+import {
+  cosine,
+  expectAllFinite,
+  expectClose,
+  expectFiniteOwnGrads,
+  numericalGrad,
+  randomViews,
+  type Matrix,
+} from './testing';
 import type { LossModule } from './types';
 
 const PRED_HIDDEN = 4;
@@ -50,23 +59,15 @@ function byolReference(online: Matrix[], targets: Matrix[], w: PredictorWeights)
 
 describe('byol', () => {
   it('is finite with finite gradients (random, N = 2, D = 1, identical views, zero rows)', () => {
-    for (const { views, identicalImages } of edgeCaseViews()) {
-      const [N, D] = [views[0].length, views[0][0].length];
-      const network = tinyNetwork(3, D);
-      const loss = boundByol(network);
-      const images = randomImages(4, 2, N);
-      const used = identicalImages ? [images[0], images[0]] : images;
-      const { value, grads } = valueAndViewGrads(loss, views, used);
+    forEachEdgeCase(boundByol, (loss, views, images) => {
+      const { value, grads } = valueAndViewGrads(loss, views, images);
       expectAllFinite(value, grads);
       expect(value).toBeGreaterThanOrEqual(-1e-5);
       expect(value).toBeLessThanOrEqual(8 + 1e-5);
       const inputs = views.map((v) => tf.tensor2d(v));
-      const { value: v, grads: varGrads } = tf.variableGrads(() => loss.compute({ views: inputs, images: used }), loss.trainableVariables);
-      for (const g of Object.values(varGrads)) expect(Array.from(g.dataSync()).every(Number.isFinite)).toBe(true);
-      tf.dispose([v, ...inputs, ...images, ...Object.values(varGrads)]);
-      loss.dispose();
-      network.dispose();
-    }
+      expectFiniteOwnGrads(loss, { views: inputs, images });
+      tf.dispose(inputs);
+    });
   });
 
   it('matches a loop-by-loop reference in value and gradients (targets held fixed)', () => {
@@ -80,9 +81,7 @@ describe('byol', () => {
     const w = predictorWeights(loss, D, PRED_HIDDEN);
     const { value, grads } = valueAndViewGrads(loss, views, images);
     expectClose(value, byolReference(views, targets, w), 1e-4);
-    const expected = numericalGrad((online) => byolReference(online, targets, w), views);
-    const scale = Math.max(...expected.flat(2).map(Math.abs));
-    grads.forEach((g, v) => g.forEach((row, i) => row.forEach((x, d) => expect(Math.abs(x - expected[v][i][d])).toBeLessThan(1e-3 * scale))));
+    expectGradsMatchScaled(grads, numericalGrad((online) => byolReference(online, targets, w), views));
     tf.dispose(images);
     loss.dispose();
     network.dispose();
@@ -93,16 +92,13 @@ describe('byol', () => {
     const loss = boundByol(network);
     const images = randomImages(8, 2, 6);
     const views = randomViews(9, 2, 6, 3);
-    const base = lossOnImages(loss, views, images);
-    const perm = [3, 0, 5, 1, 4, 2];
-    const permuted = permuteImages(images, perm);
-    expectClose(lossOnImages(loss, permuteRows(views, perm), permuted), base, 1e-5);
+    const base = checkPermutationInvarianceOnImages(loss, views, images, [3, 0, 5, 1, 4, 2]);
     // The predictor's BatchNorm removes a common scale of its input.
     expectClose(lossOnImages(loss, views.map((v) => v.map((row) => row.map((x) => 2.5 * x))), images), base, 1e-4);
     // Tripling the target's projector (kernel and bias) triples every target projection; they enter via cosines.
     scaleProjector(loss, network, 'target', 3);
     expectClose(lossOnImages(loss, views, images), base, 1e-5);
-    tf.dispose([...images, ...permuted]);
+    tf.dispose(images);
     loss.dispose();
     network.dispose();
   });

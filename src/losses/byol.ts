@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Network } from '../engine/encoders/types';
 import { Rng } from '../engine/random';
-import { checkViews } from './common';
-import { stopGradient } from './ntxent';
+import { checkViews, stopGradient } from './common';
 import {
   buildPredictor,
   checkEmbeddingViews,

@@ -2,18 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { type CacrParams, cacr } from './cacr';
 import {
   type Matrix,
-  expectAllFinite,
+  checkFiniteOnEdgeCases,
+  checkInvariances,
+  checkNoLeaksAndTraining,
+  checkParamRangeError,
   expectClose,
-  expectNoLeakOnCompute,
-  expectNoLeakOverTraining,
+  expectMatchesReference,
   logSumExp,
   lossValue,
   normRow,
-  numericalGrad,
-  permuteRows,
   randomViews,
+  scaledIdentity,
   sqDist,
-  valueAndGrads,
 } from './testing';
 
 /** sum_k softmax_k(sharpness * costs)_k * costs_k, with plain numbers. */
@@ -51,10 +51,6 @@ function cacrReference(views: Matrix[], { alpha, beta, tPos, tNeg }: CacrParams)
   return alpha * attraction - beta * (repulsion / anchors);
 }
 
-function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
-}
-
 const DEFAULTS: CacrParams = { alpha: 1, beta: 1, tPos: 1, tNeg: 0.9 };
 const E0 = [1, 0];
 const E1 = [0, 1];
@@ -68,27 +64,12 @@ describe('cacr', () => {
   });
 
   it('createLoss rejects an out-of-range param, naming the param and its range', async () => {
-    const { createLoss } = await import('./index');
-    expect(() => createLoss('cacr', { tNeg: -0.1 })).toThrow(/cacr.*tNeg must be in \[0, 100\], got -0.1/);
+    await checkParamRangeError('cacr', 'tNeg', -0.1, '[0, 100]');
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, V = 3, identical and zero-row inputs', () => {
-    const zeroRow = randomViews(3, 2, 4, 3);
-    zeroRow[0][1] = [0, 0, 0];
-    zeroRow[1][3] = [0, 0, 0];
-    const identical = randomViews(5, 1, 4, 3);
-    const cases: Matrix[][] = [
-      randomViews(2, 2, 5, 3),
-      randomViews(6, 2, 2, 3),
-      randomViews(7, 2, 4, 1),
-      randomViews(8, 3, 4, 2),
-      [identical[0], identical[0], identical[0]],
-      zeroRow,
-    ];
-    for (const views of cases) {
-      const { value, grads } = valueAndGrads(cacr.create(DEFAULTS), views);
-      expectAllFinite(value, grads);
-    }
+    const identical = randomViews(5, 1, 4, 3)[0];
+    checkFiniteOnEdgeCases(() => cacr.create(DEFAULTS), { V: 2, extraCases: [randomViews(8, 3, 4, 2), [identical, identical, identical]] });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -98,28 +79,19 @@ describe('cacr', () => {
       [randomViews(12, 4, 3, 3), DEFAULTS],
       [randomViews(13, 2, 2, 1), DEFAULTS],
     ];
-    for (const [views, params] of cases) {
-      const { value, grads } = valueAndGrads(cacr.create(params), views);
-      expectClose(value, cacrReference(views, params));
-      expectGradsMatch(grads, numericalGrad((v) => cacrReference(v, params), views));
-    }
+    for (const [views, params] of cases) expectMatchesReference(cacr.create(params), views, (v) => cacrReference(v, params));
   });
 
   it('is invariant to permuting instances and scaling a row', () => {
-    const views = randomViews(20, 3, 5, 3);
-    const loss = cacr.create({ alpha: 1, beta: 1, tPos: 2, tNeg: 2 });
-    const base = lossValue(loss, views);
-    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
-    const scaledRow = views.map((view, v) => view.map((row, i) => (i === v ? row.map((x) => 4.5 * x) : row)));
-    expectClose(lossValue(loss, scaledRow), base);
+    checkInvariances(cacr.create({ alpha: 1, beta: 1, tPos: 2, tNeg: 2 }), randomViews(20, 3, 5, 3), { scaleRows: true });
   });
 
   it('gives the closed-form values', () => {
     const loss = cacr.create(DEFAULTS);
     // Identical one-hot views, N = D = 3 (rows scaled by 3, removed by normalisation): every positive
     // cost is 0 and every negative cost is ||e_i - e_j||^2 = 2, so the weights are uniform and L = -2 beta.
-    const scaledIdentity = [0, 1, 2].map((i) => [0, 1, 2].map((k) => (i === k ? 3 : 0)));
-    expectClose(lossValue(loss, [scaledIdentity, scaledIdentity]), -2);
+    const identity = scaledIdentity(3);
+    expectClose(lossValue(loss, [identity, identity]), -2);
 
     // Repulsion weights: identical views with rows e0, e1, -e0 (attraction 0). Anchor e0 sees costs
     // [2 (e1), 4 (-e0)], so R = (2 e^{-0.9*2} + 4 e^{-0.9*4}) / (e^{-1.8} + e^{-3.6}); -e0 sees the same;
@@ -142,8 +114,6 @@ describe('cacr', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    expectNoLeakOnCompute(cacr.create(DEFAULTS), randomViews(30, 3, 4, 3));
-    const { first, last } = expectNoLeakOverTraining(cacr.create(DEFAULTS), { V: 3, N: 6, D: 3 });
-    expect(last).toBeLessThan(first);
+    checkNoLeaksAndTraining(cacr.create(DEFAULTS), { V: 3 });
   });
 });

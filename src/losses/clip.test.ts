@@ -3,17 +3,17 @@ import { clip } from './clip';
 import { mnr } from './mnr';
 import {
   type Matrix,
+  checkFiniteOnEdgeCases,
+  checkInvariances,
+  checkNoLeaksAndTraining,
+  checkParamRangeError,
   cosine,
-  expectAllFinite,
   expectClose,
-  expectNoLeakOnCompute,
-  expectNoLeakOverTraining,
+  expectMatchesReference,
   logSumExp,
   lossValue,
-  numericalGrad,
-  permuteRows,
   randomViews,
-  valueAndGrads,
+  scaledIdentity,
 } from './testing';
 
 /** L = (1/2N) sum_i [ (LSE_j l_ij - l_ii) + (LSE_j l_ji - l_ii) ], l_ij = cos(a_i, b_j) / tau, with plain loops. */
@@ -29,13 +29,7 @@ function clipReference(views: Matrix[], tau: number): number {
   return total / (2 * n);
 }
 
-function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
-}
-
 const defaultLoss = () => clip.create({ tau: 0.07 });
-// Rows scaled by 2 so the closed forms also check that the loss normalises its inputs.
-const scaledIdentity = (n: number): Matrix => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, k) => (i === k ? 2 : 0)));
 
 describe('clip', () => {
   it('has the default from losses.md and rejects the wrong number of views', () => {
@@ -44,26 +38,11 @@ describe('clip', () => {
   });
 
   it('createLoss rejects an out-of-range tau, naming the param and its range', async () => {
-    const { createLoss } = await import('./index');
-    expect(() => createLoss('clip', { tau: 0 })).toThrow(/clip.*tau must be in \[0.01, 10\], got 0/);
+    await checkParamRangeError('clip', 'tau', 0, '[0.01, 10]');
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs', () => {
-    const zeroRow = randomViews(3, 2, 4, 3);
-    zeroRow[0][1] = [0, 0, 0];
-    zeroRow[1][3] = [0, 0, 0];
-    const identical = randomViews(5, 1, 4, 3);
-    const cases: Matrix[][] = [
-      randomViews(2, 2, 5, 3),
-      randomViews(6, 2, 2, 3),
-      randomViews(7, 2, 4, 1),
-      [identical[0], identical[0]],
-      zeroRow,
-    ];
-    for (const views of cases) {
-      const { value, grads } = valueAndGrads(defaultLoss(), views);
-      expectAllFinite(value, grads);
-    }
+    checkFiniteOnEdgeCases(defaultLoss, { V: 2 });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -72,10 +51,7 @@ describe('clip', () => {
       [11, 3, 2, 1],
       [12, 2, 1, 0.2],
     ]) {
-      const views = randomViews(seed, 2, n, d);
-      const { value, grads } = valueAndGrads(clip.create({ tau }), views);
-      expectClose(value, clipReference(views, tau));
-      expectGradsMatch(grads, numericalGrad((v) => clipReference(v, tau), views));
+      expectMatchesReference(clip.create({ tau }), randomViews(seed, 2, n, d), (v) => clipReference(v, tau));
     }
     // The default tau = 0.07 makes the logits large; the value must still match.
     const views = randomViews(13, 2, 5, 4);
@@ -83,14 +59,8 @@ describe('clip', () => {
   });
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
-    const views = randomViews(20, 2, 5, 3);
-    const loss = clip.create({ tau: 0.3 });
-    const base = lossValue(loss, views);
-    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
-    const scaledRow = views.map((view, v) => view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)));
-    expectClose(lossValue(loss, scaledRow), base);
-    // Symmetric by construction: logits^T of (a, b) are the logits of (b, a).
-    expectClose(lossValue(loss, [views[1], views[0]]), base);
+    // Symmetric in the views by construction: logits^T of (a, b) are the logits of (b, a).
+    checkInvariances(clip.create({ tau: 0.3 }), randomViews(20, 2, 5, 3), { scaleRows: true, viewOrder: [1, 0] });
   });
 
   it('equals the mean of the two one-directional mnr losses with scale = 1 / tau', () => {
@@ -105,7 +75,8 @@ describe('clip', () => {
     const loss = clip.create({ tau });
     for (const n of [2, 3, 5]) {
       // Identical orthogonal views: l_ii = 1/tau, l_ij = 0, so each CE = log(1 + (N-1) exp(-1/tau)) in both directions.
-      const identity = scaledIdentity(n);
+      // Rows scaled by 2 so the closed forms also check that the loss normalises its inputs.
+      const identity = scaledIdentity(n, 2);
       expectClose(lossValue(loss, [identity, identity]), Math.log(1 + (n - 1) * Math.exp(-1 / tau)));
       // Opposite views: l_ii = -1/tau, l_ij = 0, so each CE = log(1 + (N-1) exp(1/tau)).
       const negated = identity.map((row) => row.map((x) => -x));
@@ -116,8 +87,6 @@ describe('clip', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    expectNoLeakOnCompute(defaultLoss(), randomViews(30, 2, 4, 3));
-    const { first, last } = expectNoLeakOverTraining(clip.create({ tau: 0.5 }), { V: 2, N: 6, D: 3 });
-    expect(last).toBeLessThan(first);
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: clip.create({ tau: 0.5 }) });
   });
 });

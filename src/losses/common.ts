@@ -49,3 +49,83 @@ export function checkViews(id: string, views: tf.Tensor[], minViews: number, max
     }
   });
 }
+
+/**
+ * V, N and D of views that checkViews has accepted (same [N, D] shape); throws when N < minInstances,
+ * for losses whose negatives or pairs would be an empty set.
+ */
+export function viewShape(id: string, views: tf.Tensor2D[], minInstances = 1): { V: number; N: number; D: number } {
+  const [N, D] = views[0].shape;
+  if (N < minInstances) {
+    throw new Error(`loss '${id}' needs at least ${minInstances} instances per batch, got ${N}; increase the batch size`);
+  }
+  return { V: views.length, N, D };
+}
+
+/** The views normalised and stacked as [V, N, D]: units[v][i] = norm(views[v]_i). */
+export function stackUnitViews(views: tf.Tensor2D[]): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [N, D] = views[0].shape;
+    // stackNormalized is view-major (row r = instance r mod N of view floor(r / N)).
+    return tf.reshape(stackNormalized(views), [views.length, N, D]) as tf.Tensor3D;
+  });
+}
+
+/** The n x n identity as a float32 mask, built on the device (no n*n host upload per step). */
+export function identityMask(n: number): tf.Tensor2D {
+  return tf.tidy(() => tf.oneHot(tf.range(0, n, 1, 'int32'), n, 1, 0, 'float32') as tf.Tensor2D);
+}
+
+/** x + MASK_NEG where mask = 1 (broadcasting): removes those entries from any log-sum-exp. */
+export function maskOut<T extends tf.Tensor>(x: T, mask: tf.Tensor): T {
+  return tf.tidy(() => tf.add(x, tf.mul(mask, MASK_NEG)) as T);
+}
+
+/**
+ * Per-instance cross-view cosines: gram[i, l, m] = units[l][i] . units[m][i], shape [N, V, V].
+ * Costs N V^2 D, far less than the full (VN)^2 similarity matrix.
+ */
+export function instanceGram(units: tf.Tensor3D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const byInstance = tf.transpose(units, [1, 0, 2]); // [N, V, D]
+    return tf.matMul(byInstance, byInstance, false, true) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Makes the output a constant for autodiff: same value, zero gradient (tfjs has no stopGradient op).
+ */
+export const stopGradient = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+  value: tf.clone(inputs[0] as tf.Tensor),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+})) as <T extends tf.Tensor>(x: T) => T;
+
+// Checkpoint state of LayersModel heads (amcl, hydra). Keyed by layer/param name, unlike siamese_common's
+// weightsState (positional `${prefix}.${i}` keys over a Network's weights): the saved key layouts differ.
+
+/** Copies of every weight of `model` (trainable and BatchNorm statistics), keyed by its stable layer/param name. */
+export function modelWeightsState(model: tf.LayersModel): Record<string, tf.Tensor> {
+  return Object.fromEntries(model.weights.map((w) => [w.originalName, w.read().clone()]));
+}
+
+/** Writes the weights saved by modelWeightsState back into `model`; throws naming the missing or mis-shaped weight. */
+export function restoreModelWeights(
+  owner: string,
+  model: tf.LayersModel,
+  state: Record<string, tf.Tensor>,
+): void {
+  for (const w of model.weights) {
+    const value = state[w.originalName];
+    if (!value)
+      throw new Error(
+        `${owner}.setState: missing weight '${w.originalName}'; pass the object returned by getState()`,
+      );
+    const expected = w.read().shape;
+    if (!tf.util.arraysEqual(value.shape, expected)) {
+      throw new Error(
+        `${owner}.setState: weight '${w.originalName}' has shape [${value.shape}], expected [${expected}]`,
+      );
+    }
+    w.write(value);
+  }
+}

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews } from './common';
-import { identityMask, maskOut, stackUnitViews, viewShape } from './ntxent';
+import { checkViews, identityMask, maskOut, stackUnitViews, viewShape } from './common';
 import type { LossDefinition } from './types';
 
 export interface DclParams extends Record<string, number> {

@@ -3,19 +3,18 @@ import { dcl } from './dcl';
 import { dclw } from './dclw';
 import {
   type Matrix,
+  checkFiniteOnEdgeCases,
+  checkInvariances,
+  checkNoLeaksAndTraining,
+  checkParamRangeError,
   cosine,
   dot,
-  expectAllFinite,
   expectClose,
-  expectNoLeakOnCompute,
-  expectNoLeakOverTraining,
+  expectMatchesReference,
   logSumExp,
   lossValue,
   normRow,
-  numericalGrad,
-  permuteRows,
   randomViews,
-  valueAndGrads,
 } from './testing';
 
 /** w_i = 2 - N softmax_j( cos(views[0]_j, views[1]_j) / sigma )_i, with plain loops. */
@@ -40,10 +39,6 @@ function weightedDclReference(views: Matrix[], tau: number, weights: number[]): 
 
 const dclwReference = (views: Matrix[], tau: number, sigma: number) => weightedDclReference(views, tau, vmfWeights(views, sigma));
 
-function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
-}
-
 const defaultLoss = () => dclw.create({ tau: 0.1, sigma: 0.5 });
 
 describe('dclw', () => {
@@ -55,20 +50,11 @@ describe('dclw', () => {
   });
 
   it('createLoss rejects an out-of-range sigma, naming the param and its range', async () => {
-    const { createLoss } = await import('./index');
-    expect(() => createLoss('dclw', { sigma: 0 })).toThrow(/dclw.*sigma must be in \[0.01, 10\], got 0/);
+    await checkParamRangeError('dclw', 'sigma', 0, '[0.01, 10]');
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs', () => {
-    const zeroRow = randomViews(3, 2, 4, 3);
-    zeroRow[0][1] = [0, 0, 0];
-    zeroRow[1][3] = [0, 0, 0];
-    const identical = randomViews(5, 1, 4, 3)[0];
-    const cases: Matrix[][] = [randomViews(2, 2, 5, 3), randomViews(6, 2, 2, 3), randomViews(7, 2, 4, 1), [identical, identical], zeroRow];
-    for (const views of cases) {
-      const { value, grads } = valueAndGrads(defaultLoss(), views);
-      expectAllFinite(value, grads);
-    }
+    checkFiniteOnEdgeCases(defaultLoss, { V: 2 });
   });
 
   it('matches the loop reference; the gradient treats the weights as constants', () => {
@@ -78,22 +64,16 @@ describe('dclw', () => {
       [12, 2, 1, 0.3, 2],
     ]) {
       const views = randomViews(seed, 2, n, d);
-      const { value, grads } = valueAndGrads(dclw.create({ tau, sigma }), views);
-      expectClose(value, dclwReference(views, tau, sigma));
       // Weights frozen at their value for these views: the numerical gradient holds them fixed.
       const frozen = vmfWeights(views, sigma);
-      expectGradsMatch(grads, numericalGrad((w) => weightedDclReference(w, tau, frozen), views));
+      expectMatchesReference(dclw.create({ tau, sigma }), views, (w) => dclwReference(w, tau, sigma), {
+        gradientReference: (w) => weightedDclReference(w, tau, frozen),
+      });
     }
   });
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
-    const views = randomViews(20, 2, 5, 3);
-    const loss = dclw.create({ tau: 0.3, sigma: 0.4 });
-    const base = lossValue(loss, views);
-    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
-    const scaledRow = views.map((view, v) => view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)));
-    expectClose(lossValue(loss, scaledRow), base);
-    expectClose(lossValue(loss, [views[1], views[0]]), base);
+    checkInvariances(dclw.create({ tau: 0.3, sigma: 0.4 }), randomViews(20, 2, 5, 3), { scaleRows: true, viewOrder: [1, 0] });
   });
 
   it('gives the closed-form values', () => {
@@ -116,8 +96,6 @@ describe('dclw', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    expectNoLeakOnCompute(defaultLoss(), randomViews(30, 2, 4, 3));
-    const { first, last } = expectNoLeakOverTraining(dclw.create({ tau: 0.5, sigma: 0.5 }), { V: 2, N: 6, D: 3 });
-    expect(last).toBeLessThan(first);
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: dclw.create({ tau: 0.5, sigma: 0.5 }) });
   });
 });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { stopGradient } from './common';
 import { decoupledContrastiveLoss } from './dcl';
-import { stopGradient } from './ntxent';
 import type { LossDefinition } from './types';
 
 export interface DclwParams extends Record<string, number> {

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../engine/random';
-import { modelWeightsState, restoreModelWeights } from './amcl';
-import { MASK_NEG, checkViews } from './common';
+import { MASK_NEG, checkViews, modelWeightsState, restoreModelWeights } from './common';
 import { ntxent } from './ntxent';
 import type { LossBinding, LossDefinition, LossModule } from './types';
 
@@ -65,9 +64,11 @@ function gatedLogits(
 ): tf.Tensor2D {
   const gateSquared = tf.square(gates);
   const dots = tf.matMul(tf.mul(gateSquared, anchors), keys, false, true);
-  const anchorNorms = tf.sqrt(tf.maximum(tf.sum(tf.mul(gateSquared, tf.square(anchors)), 1, true), 1e-24));
-  const keyNorms = tf.sqrt(tf.maximum(tf.matMul(gateSquared, tf.square(keys), false, true), 1e-24));
-  return tf.mul(scale, tf.div(dots, tf.mul(anchorNorms, keyNorms))) as tf.Tensor2D;
+  // multiply by reciprocal norms (no division by their product): with two zero rows the product is 1e-24 and a
+  // division's gradient would need its square, which underflows in float32 to 0/0
+  const anchorInvNorms = tf.rsqrt(tf.maximum(tf.sum(tf.mul(gateSquared, tf.square(anchors)), 1, true), 1e-24));
+  const keyInvNorms = tf.rsqrt(tf.maximum(tf.matMul(gateSquared, tf.square(keys), false, true), 1e-24));
+  return tf.mul(scale, tf.mul(tf.mul(dots, anchorInvNorms), keyInvNorms)) as tf.Tensor2D;
 }
 
 /**

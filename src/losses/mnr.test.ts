@@ -2,17 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { mnr } from './mnr';
 import {
   type Matrix,
+  checkFiniteOnEdgeCases,
+  checkInvariances,
+  checkNoLeaksAndTraining,
+  checkParamRangeError,
   cosine,
-  expectAllFinite,
   expectClose,
-  expectNoLeakOnCompute,
-  expectNoLeakOverTraining,
+  expectMatchesReference,
   logSumExp,
   lossValue,
-  numericalGrad,
-  permuteRows,
   randomViews,
-  valueAndGrads,
+  scaledIdentity,
 } from './testing';
 
 /** L = (1/N) sum_i ( LSE_j s cos(a_i, b_j) - s cos(a_i, b_i) ), with plain loops. */
@@ -26,10 +26,6 @@ function mnrReference(views: Matrix[], scale: number): number {
   return total / anchors.length;
 }
 
-function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
-}
-
 const defaultLoss = () => mnr.create({ scale: 20 });
 
 describe('mnr', () => {
@@ -39,26 +35,11 @@ describe('mnr', () => {
   });
 
   it('createLoss rejects an out-of-range scale, naming the param and its range', async () => {
-    const { createLoss } = await import('./index');
-    expect(() => createLoss('mnr', { scale: 500 })).toThrow(/mnr.*scale must be in \[0.1, 100\], got 500/);
+    await checkParamRangeError('mnr', 'scale', 500, '[0.1, 100]');
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs', () => {
-    const zeroRow = randomViews(3, 2, 4, 3);
-    zeroRow[0][1] = [0, 0, 0];
-    zeroRow[1][3] = [0, 0, 0];
-    const identical = randomViews(5, 1, 4, 3);
-    const cases: Matrix[][] = [
-      randomViews(2, 2, 5, 3),
-      randomViews(6, 2, 2, 3),
-      randomViews(7, 2, 4, 1),
-      [identical[0], identical[0]],
-      zeroRow,
-    ];
-    for (const views of cases) {
-      const { value, grads } = valueAndGrads(defaultLoss(), views);
-      expectAllFinite(value, grads);
-    }
+    checkFiniteOnEdgeCases(defaultLoss, { V: 2 });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -67,22 +48,14 @@ describe('mnr', () => {
       [11, 3, 2, 5],
       [12, 2, 1, 1],
     ]) {
-      const views = randomViews(seed, 2, n, d);
-      const { value, grads } = valueAndGrads(mnr.create({ scale }), views);
-      expectClose(value, mnrReference(views, scale));
-      expectGradsMatch(grads, numericalGrad((v) => mnrReference(v, scale), views));
+      expectMatchesReference(mnr.create({ scale }), randomViews(seed, 2, n, d), (v) => mnrReference(v, scale));
     }
     const views = randomViews(13, 2, 5, 4);
     expectClose(lossValue(defaultLoss(), views), mnrReference(views, 20));
   });
 
   it('is invariant to permuting instances and scaling a row', () => {
-    const views = randomViews(20, 2, 5, 3);
-    const loss = mnr.create({ scale: 3 });
-    const base = lossValue(loss, views);
-    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
-    const scaledRow = views.map((view, v) => view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)));
-    expectClose(lossValue(loss, scaledRow), base);
+    checkInvariances(mnr.create({ scale: 3 }), randomViews(20, 2, 5, 3), { scaleRows: true });
   });
 
   it('gives the closed-form values, including its asymmetry in the two views', () => {
@@ -91,7 +64,7 @@ describe('mnr', () => {
     for (const n of [2, 3, 5]) {
       // Identical orthogonal views (rows scaled by 3, which normalisation removes): logit s on the
       // diagonal and 0 elsewhere, so L = log(1 + (N-1) exp(-s)).
-      const identity = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, k) => (i === k ? 3 : 0)));
+      const identity = scaledIdentity(n);
       expectClose(lossValue(loss, [identity, identity]), Math.log(1 + (n - 1) * Math.exp(-scale)));
     }
     // Anchors [e0, e0], candidates [e0, e1]: both anchor rows have logits [s, 0]; targets are 0 and 1, so
@@ -104,8 +77,6 @@ describe('mnr', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    expectNoLeakOnCompute(defaultLoss(), randomViews(30, 2, 4, 3));
-    const { first, last } = expectNoLeakOverTraining(mnr.create({ scale: 2 }), { V: 2, N: 6, D: 3 });
-    expect(last).toBeLessThan(first);
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: mnr.create({ scale: 2 }) });
   });
 });

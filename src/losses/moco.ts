@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Network } from '../engine/encoders/types';
 import { Rng } from '../engine/random';
-import { checkViews, lse, normalizeRows } from './common';
-import { stopGradient } from './ntxent';
+import { checkViews, lse, normalizeRows, stopGradient } from './common';
 import {
   checkEmbeddingViews,
   checkStateShapes,

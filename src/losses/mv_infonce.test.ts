@@ -2,18 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { mvInfonce } from './mv_infonce';
 import {
   type Matrix,
+  checkFiniteOnEdgeCases,
+  checkInvariances,
+  checkNoLeaksAndTraining,
+  checkParamRangeError,
   dot,
-  expectAllFinite,
   expectClose,
-  expectNoLeakOnCompute,
-  expectNoLeakOverTraining,
+  expectMatchesReference,
   logSumExp,
   lossValue,
   normRow,
-  numericalGrad,
-  permuteRows,
   randomViews,
-  valueAndGrads,
+  scaledIdentity,
 } from './testing';
 
 /**
@@ -40,12 +40,7 @@ function mvInfonceReference(views: Matrix[], tau: number): number {
   return total / n;
 }
 
-function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
-}
-
 const defaultLoss = () => mvInfonce.create({ tau: 0.5 });
-const scaledIdentity = (n: number): Matrix => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, k) => (i === k ? 3 : 0)));
 
 describe('mv_infonce', () => {
   it('has the default from losses.md and rejects fewer than 2 views', () => {
@@ -54,20 +49,11 @@ describe('mv_infonce', () => {
   });
 
   it('createLoss rejects an out-of-range tau, naming the param and its range', async () => {
-    const { createLoss } = await import('./index');
-    expect(() => createLoss('mv_infonce', { tau: 0 })).toThrow(/mv_infonce.*tau must be in \[0.01, 10\], got 0/);
+    await checkParamRangeError('mv_infonce', 'tau', 0, '[0.01, 10]');
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs', () => {
-    const zeroRow = randomViews(3, 3, 4, 3);
-    zeroRow[0][1] = [0, 0, 0];
-    zeroRow[2][3] = [0, 0, 0];
-    const identical = randomViews(5, 1, 4, 3)[0];
-    const cases: Matrix[][] = [randomViews(2, 2, 5, 3), randomViews(6, 3, 2, 3), randomViews(7, 3, 4, 1), [identical, identical, identical], zeroRow];
-    for (const views of cases) {
-      const { value, grads } = valueAndGrads(defaultLoss(), views);
-      expectAllFinite(value, grads);
-    }
+    checkFiniteOnEdgeCases(defaultLoss, { V: 3 });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference, for V = 2, 3, 4', () => {
@@ -77,10 +63,7 @@ describe('mv_infonce', () => {
       [12, 4, 2, 3, 0.2],
       [13, 3, 2, 1, 0.7],
     ]) {
-      const views = randomViews(seed, v, n, d);
-      const { value, grads } = valueAndGrads(mvInfonce.create({ tau }), views);
-      expectClose(value, mvInfonceReference(views, tau));
-      expectGradsMatch(grads, numericalGrad((w) => mvInfonceReference(w, tau), views));
+      expectMatchesReference(mvInfonce.create({ tau }), randomViews(seed, v, n, d), (w) => mvInfonceReference(w, tau));
     }
     // A small tau makes the logits large; log space keeps the value exact.
     const views = randomViews(14, 3, 6, 4);
@@ -88,13 +71,7 @@ describe('mv_infonce', () => {
   });
 
   it('is invariant to permuting instances, scaling a row, and reordering the views', () => {
-    const views = randomViews(20, 3, 5, 3);
-    const loss = mvInfonce.create({ tau: 0.3 });
-    const base = lossValue(loss, views);
-    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
-    const scaledRow = views.map((view, v) => view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)));
-    expectClose(lossValue(loss, scaledRow), base);
-    expectClose(lossValue(loss, [views[2], views[0], views[1]]), base);
+    checkInvariances(mvInfonce.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), { scaleRows: true, viewOrder: [2, 0, 1] });
   });
 
   it('gives the closed-form values', () => {
@@ -119,8 +96,6 @@ describe('mv_infonce', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    expectNoLeakOnCompute(defaultLoss(), randomViews(30, 3, 4, 3));
-    const { first, last } = expectNoLeakOverTraining(defaultLoss(), { V: 3, N: 6, D: 3 });
-    expect(last).toBeLessThan(first);
+    checkNoLeaksAndTraining(defaultLoss(), { V: 3 });
   });
 });

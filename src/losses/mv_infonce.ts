@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews } from './common';
-import { identityMask, instanceGram, maskOut, stackUnitViews, viewShape } from './ntxent';
+import { checkViews, identityMask, instanceGram, maskOut, stackUnitViews, viewShape } from './common';
 import type { LossDefinition } from './types';
 
 export interface MvInfonceParams extends Record<string, number> {

@@ -1,61 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, MASK_NEG, stackNormalized } from './common';
+import { checkViews, identityMask, instanceGram, maskOut, stackNormalized, stackUnitViews, viewShape } from './common';
 import type { LossDefinition } from './types';
 
-// ---- Helpers shared by the stateless contrastive losses (ntxent, dcl, dclw, supcon, mv_infonce,
-// ---- mv_dhel, align_uniform). Candidates for common.ts.
+// ---- Fused WebGPU path (performance, GitHub issue 4) ----
 
 /**
- * V, N and D of views that checkViews has accepted (same [N, D] shape); throws when N < minInstances,
- * for losses whose negatives or pairs would be an empty set.
+ * tfjs kernel name of the fused two-view NT-Xent: z [2N, D] (unit rows), attrs { tau } -> [2, 2N] = [l_i; LSE_i],
+ * with its own gradient. src/engine/kernels/webgpu registers it for 'webgpu' (registerWebGPUKernels); where it is
+ * registered for the active backend, compute() uses it for V = 2 instead of the R x R similarity-matrix ops.
  */
-export function viewShape(id: string, views: tf.Tensor2D[], minInstances = 1): { V: number; N: number; D: number } {
-  const [N, D] = views[0].shape;
-  if (N < minInstances) {
-    throw new Error(`loss '${id}' needs at least ${minInstances} instances per batch, got ${N}; increase the batch size`);
-  }
-  return { V: views.length, N, D };
+export const FUSED_NTXENT_KERNEL = 'ProjectFusedNtxentTwoView';
+
+function fusedNtxentAvailable(): boolean {
+  return tf.getKernel(FUSED_NTXENT_KERNEL, tf.getBackend()) != null;
 }
-
-/** The views normalised and stacked as [V, N, D]: units[v][i] = norm(views[v]_i). */
-export function stackUnitViews(views: tf.Tensor2D[]): tf.Tensor3D {
-  return tf.tidy(() => {
-    const [N, D] = views[0].shape;
-    // stackNormalized is view-major (row r = instance r mod N of view floor(r / N)).
-    return tf.reshape(stackNormalized(views), [views.length, N, D]) as tf.Tensor3D;
-  });
-}
-
-/** The n x n identity as a float32 mask, built on the device (no n*n host upload per step). */
-export function identityMask(n: number): tf.Tensor2D {
-  return tf.tidy(() => tf.oneHot(tf.range(0, n, 1, 'int32'), n, 1, 0, 'float32') as tf.Tensor2D);
-}
-
-/** x + MASK_NEG where mask = 1 (broadcasting): removes those entries from any log-sum-exp. */
-export function maskOut<T extends tf.Tensor>(x: T, mask: tf.Tensor): T {
-  return tf.tidy(() => tf.add(x, tf.mul(mask, MASK_NEG)) as T);
-}
-
-/**
- * Per-instance cross-view cosines: gram[i, l, m] = units[l][i] . units[m][i], shape [N, V, V].
- * Costs N V^2 D, far less than the full (VN)^2 similarity matrix.
- */
-export function instanceGram(units: tf.Tensor3D): tf.Tensor3D {
-  return tf.tidy(() => {
-    const byInstance = tf.transpose(units, [1, 0, 2]); // [N, V, D]
-    return tf.matMul(byInstance, byInstance, false, true) as tf.Tensor3D;
-  });
-}
-
-/**
- * Makes the output a constant for autodiff: same value, zero gradient (tfjs has no stopGradient op).
- */
-export const stopGradient = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-  value: tf.clone(inputs[0] as tf.Tensor),
-  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
-})) as <T extends tf.Tensor>(x: T) => T;
-
-// ---- NT-Xent ----
 
 export interface NtxentParams extends Record<string, number> {
   tau: number;
@@ -89,6 +47,12 @@ export const ntxent: LossDefinition<NtxentParams> = {
       compute({ views }) {
         checkViews('ntxent', views, 2, Infinity);
         const { V, N, D } = viewShape('ntxent', views);
+        if (V === 2 && fusedNtxentAvailable()) {
+          return tf.tidy(() => {
+            const stats = tf.engine().runKernel(FUSED_NTXENT_KERNEL, { z: stackNormalized(views) }, { tau }) as tf.Tensor2D;
+            return tf.mean(tf.slice(stats, [0, 0], [1, -1])) as tf.Scalar; // row 0 = l_i
+          });
+        }
         return tf.tidy(() => {
           const units = stackUnitViews(views);
           const stacked = tf.reshape(units, [V * N, D]);

@@ -5,7 +5,7 @@ import { createNetwork } from '../engine/encoders/network';
 import { buildMlpHead } from '../engine/encoders/projector';
 import type { Network } from '../engine/encoders/types';
 import { Rng } from '../engine/random';
-import { mean, randomViews, type Matrix } from './testing';
+import { expectClose, mean, permuteRows, randomViews, trainCheckingLeaks, type Matrix } from './testing';
 import type { LossModule } from './types';
 
 export const IMAGE_SHAPE: [number, number, number] = [4, 4, 1];
@@ -46,6 +46,23 @@ export function randomImages(seed: number, V: number, N: number): tf.Tensor4D[] 
 /** The image batches with their instances permuted (same permutation in every batch). */
 export function permuteImages(images: tf.Tensor4D[], perm: number[]): tf.Tensor4D[] {
   return tf.tidy(() => images.map((batch) => tf.gather(batch, tf.tensor1d(perm, 'int32')) as tf.Tensor4D));
+}
+
+/**
+ * Asserts the loss value is unchanged (tol 1e-5) when the instances are permuted alike in the views and in the
+ * image batches; returns the value on the unpermuted inputs.
+ */
+export function checkPermutationInvarianceOnImages(
+  loss: LossModule,
+  views: Matrix[],
+  images: tf.Tensor4D[],
+  permutation: number[],
+): number {
+  const base = lossOnImages(loss, views, images);
+  const permuted = permuteImages(images, permutation);
+  expectClose(lossOnImages(loss, permuteRows(views, permutation), permuted), base, 1e-5);
+  tf.dispose(permuted);
+  return base;
 }
 
 /** Calls loss.bind with the network and a seed (totalSteps 100, stepsPerEpoch 10, 2 classes). */
@@ -98,6 +115,31 @@ export function edgeCaseViews(): { name: string; views: Matrix[]; identicalImage
     { name: 'identical views', views: [random[0], random[0]], identicalImages: true },
     { name: 'zero rows', views: zeroRow, identicalImages: false },
   ];
+}
+
+/**
+ * Runs `check` on each edge case with a fresh tiny network of the case's embedding dim, a loss bound to it by
+ * `bound`, and the image batches the views stand for (one batch twice for identical views); disposes them after.
+ */
+export function forEachEdgeCase(
+  bound: (network: Network) => LossModule,
+  check: (loss: LossModule, views: Matrix[], images: tf.Tensor4D[]) => void,
+): void {
+  for (const { views, identicalImages } of edgeCaseViews()) {
+    const network = tinyNetwork(3, views[0][0].length);
+    const loss = bound(network);
+    const images = randomImages(4, 2, views[0].length);
+    check(loss, views, identicalImages ? [images[0], images[0]] : images);
+    tf.dispose(images);
+    loss.dispose();
+    network.dispose();
+  }
+}
+
+/** Every gradient entry within tol * (the largest |expected| entry) of the expected one. */
+export function expectGradsMatchScaled(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
+  const scale = Math.max(...expected.flat(2).map(Math.abs));
+  actual.forEach((g, v) => g.forEach((row, i) => row.forEach((x, d) => expect(Math.abs(x - expected[v][i][d])).toBeLessThan(tol * scale))));
 }
 
 /** Plain-number copies of a getState() result (every tensor disposed). */
@@ -244,28 +286,6 @@ export function expectNoLeakOverSiameseTraining(
   images: tf.Tensor4D[],
   steps = 100,
 ): { first: number; last: number } {
-  const optimizer = tf.train.sgd(0.05);
-  let first = NaN;
-  let last = NaN;
-  let baseline = -1;
-  for (let step = 0; step < steps; step++) {
-    const variables = [...network.trainableVariables, ...loss.trainableVariables];
-    const cost = optimizer.minimize(
-      () => {
-        const views = images.map((batch) => network.forward(batch, true).z);
-        return loss.compute({ views, images });
-      },
-      true,
-      variables,
-    );
-    const value = cost!.dataSync()[0];
-    cost!.dispose();
-    loss.afterStep?.({ step: step + 1, totalSteps: steps });
-    if (step === 0) first = value;
-    last = value;
-    if (step === 1) baseline = tf.memory().numTensors;
-  }
-  expect(tf.memory().numTensors).toBe(baseline);
-  optimizer.dispose();
-  return { first, last };
+  const views = () => images.map((batch) => network.forward(batch, true).z);
+  return trainCheckingLeaks(loss, network.trainableVariables, () => ({ views: views(), images }), steps);
 }

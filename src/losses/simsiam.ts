@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../engine/random';
-import { checkViews } from './common';
-import { stopGradient } from './ntxent';
+import { checkViews, stopGradient } from './common';
 import {
   buildPredictor,
   checkEmbeddingViews,

@@ -3,20 +3,20 @@ import { ntxent } from './ntxent';
 import { supcon } from './supcon';
 import {
   type Matrix,
+  checkFiniteOnEdgeCases,
+  checkInvariances,
+  checkNoLeaksAndTraining,
+  checkParamRangeError,
   dot,
-  expectAllFinite,
   expectClose,
-  expectNoLeakOnCompute,
-  expectNoLeakOverTraining,
+  expectMatchesReference,
   logSumExp,
   lossValue,
   mean,
   normRow,
-  numericalGrad,
-  permuteRows,
   randomLabels,
   randomViews,
-  valueAndGrads,
+  scaledIdentity,
 } from './testing';
 
 /**
@@ -36,12 +36,7 @@ function supconReference(views: Matrix[], labels: number[], tau: number): number
   return mean(anchorLosses);
 }
 
-function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
-}
-
 const defaultLoss = () => supcon.create({ tau: 0.1 });
-const scaledIdentity = (n: number): Matrix => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, k) => (i === k ? 3 : 0)));
 
 describe('supcon', () => {
   it('has the default from losses.md, needs labels of shape [N] and at least 2 views', () => {
@@ -53,27 +48,14 @@ describe('supcon', () => {
   });
 
   it('createLoss rejects an out-of-range tau, and its module throws without labels', async () => {
+    await checkParamRangeError('supcon', 'tau', -1, '[0.01, 10]');
     const { createLoss } = await import('./index');
-    expect(() => createLoss('supcon', { tau: -1 })).toThrow(/supcon.*tau must be in \[0.01, 10\], got -1/);
     expect(() => lossValue(createLoss('supcon'), randomViews(1, 2, 4, 2))).toThrow(/needs class labels/);
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs', () => {
-    const zeroRow = randomViews(3, 3, 4, 3);
-    zeroRow[0][1] = [0, 0, 0];
-    zeroRow[2][3] = [0, 0, 0];
-    const identical = randomViews(5, 1, 4, 3)[0];
-    const cases: [Matrix[], number[]][] = [
-      [randomViews(2, 2, 5, 3), [0, 1, 0, 2, 1]],
-      [randomViews(6, 2, 2, 3), [0, 0]],
-      [randomViews(7, 3, 4, 1), [1, 0, 1, 0]],
-      [[identical, identical], [0, 1, 2, 3]],
-      [zeroRow, [2, 2, 1, 2]],
-    ];
-    for (const [views, labels] of cases) {
-      const { value, grads } = valueAndGrads(defaultLoss(), views, labels);
-      expectAllFinite(value, grads);
-    }
+    const labels = { random: [0, 1, 0, 2, 1], twoInstances: [0, 0], oneDimension: [1, 0, 1, 0], identical: [0, 1, 2, 3], zeroRows: [2, 2, 1, 2] };
+    checkFiniteOnEdgeCases(defaultLoss, { V: 3, labels });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -82,11 +64,8 @@ describe('supcon', () => {
       [11, 3, 4, 2, 1],
       [12, 2, 2, 1, 0.3],
     ]) {
-      const views = randomViews(seed, v, n, d);
       const labels = randomLabels(seed, n, 2);
-      const { value, grads } = valueAndGrads(supcon.create({ tau }), views, labels);
-      expectClose(value, supconReference(views, labels, tau));
-      expectGradsMatch(grads, numericalGrad((w) => supconReference(w, labels, tau), views));
+      expectMatchesReference(supcon.create({ tau }), randomViews(seed, v, n, d), (w) => supconReference(w, labels, tau), { labels });
     }
     const views = randomViews(13, 3, 8, 4);
     const labels = randomLabels(13, 8, 3);
@@ -97,11 +76,7 @@ describe('supcon', () => {
     const views = randomViews(20, 3, 5, 3);
     const labels = [0, 1, 1, 2, 0];
     const loss = supcon.create({ tau: 0.3 });
-    const base = lossValue(loss, views, labels);
-    const perm = [3, 0, 4, 1, 2];
-    expectClose(lossValue(loss, permuteRows(views, perm), perm.map((p) => labels[p])), base);
-    const scaledRow = views.map((view, v) => view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)));
-    expectClose(lossValue(loss, scaledRow, labels), base);
+    const base = checkInvariances(loss, views, { labels, scaleRows: true });
     expectClose(lossValue(loss, views, labels.map((y) => 7 - y)), base);
   });
 
@@ -122,8 +97,6 @@ describe('supcon', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    expectNoLeakOnCompute(defaultLoss(), randomViews(30, 2, 4, 3), [0, 1, 1, 0]);
-    const { first, last } = expectNoLeakOverTraining(supcon.create({ tau: 0.5 }), { V: 2, N: 6, D: 3, labels: [0, 1, 2, 0, 1, 2] });
-    expect(last).toBeLessThan(first);
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2, labels: [0, 1, 1, 0], trained: supcon.create({ tau: 0.5 }), trainingLabels: [0, 1, 2, 0, 1, 2] });
   });
 });

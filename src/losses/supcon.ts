@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, stackNormalized } from './common';
-import { identityMask, maskOut, viewShape } from './ntxent';
+import { checkViews, identityMask, maskOut, stackNormalized, viewShape } from './common';
 import type { LossDefinition } from './types';
 
 export interface SupconParams extends Record<string, number> {

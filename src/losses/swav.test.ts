@@ -4,9 +4,11 @@ import { Rng } from '../engine/random';
 import { type SwavModule, type SwavParams, createSwavModule, sinkhornCodes, swav } from './swav';
 import {
   type Matrix,
+  checkFiniteOnEdgeCases,
+  checkParamRangeError,
   dot,
-  expectAllFinite,
   expectClose,
+  expectGradsMatch,
   expectNoLeakOnCompute,
   expectNoLeakOverTraining,
   logSumExp,
@@ -96,41 +98,19 @@ describe('swav', () => {
   });
 
   it('createLoss rejects out-of-range or non-integer K, naming the param and its range', async () => {
+    await checkParamRangeError('swav', 'K', 1, '[2, 4096]');
+    await checkParamRangeError('swav', 'eps', 0.001, '[0.03, 1]');
     const { createLoss } = await import('./index');
-    expect(() => createLoss('swav', { K: 1 })).toThrow(/swav.*K must be in \[2, 4096\], got 1/);
     expect(() => createLoss('swav', { K: 2.5 })).toThrow(/swav.*K must be an integer/);
-    expect(() => createLoss('swav', { eps: 0.001 })).toThrow(/swav.*eps must be in \[0.03, 1\]/);
   });
 
   it('is finite with finite gradients (views and prototypes) on random, N = 2, D = 1, identical, zero-row and 3-view inputs', () => {
-    const zeroRow = randomViews(3, 2, 4, 3);
-    zeroRow[1][2] = [0, 0, 0];
-    const identical = randomViews(5, 1, 4, 3);
-    const cases: Matrix[][] = [
-      randomViews(1, 2, 4, 3),
-      randomViews(2, 2, 2, 3),
-      randomViews(4, 2, 4, 1),
-      [identical[0], identical[0]],
-      zeroRow,
-      randomViews(6, 3, 4, 3),
-    ];
-    for (const views of cases) {
-      const loss = createSwavModule(params());
-      const { value, grads } = valueAndGrads(loss, views);
-      expectAllFinite(value, grads);
-      const inputs = views.map((v) => tf.tensor2d(v));
-      const { value: again, grads: variableGrads } = tf.variableGrads(
-        () => loss.compute({ views: inputs }),
-        loss.trainableVariables,
-      );
-      const prototypeGrad = Object.values(variableGrads)[0].arraySync() as Matrix;
-      expectAllFinite(again.dataSync()[0], [prototypeGrad]);
-      expect(prototypeGrad.flat().some((x) => x !== 0)).toBe(true);
-      again.dispose();
-      Object.values(variableGrads).forEach((g) => g.dispose());
-      inputs.forEach((t) => t.dispose());
-      loss.dispose();
-    }
+    const ownGrads = checkFiniteOnEdgeCases(() => createSwavModule(params()), {
+      V: 2,
+      extraCases: [randomViews(6, 3, 4, 3)],
+      ownVariables: true,
+    });
+    for (const [prototypeGrad] of ownGrads) expect(prototypeGrad.some((x) => x !== 0)).toBe(true);
   });
 
   it('matches the loop reference in value and in gradient (codes held constant)', () => {
@@ -140,10 +120,7 @@ describe('swav', () => {
     const { value, grads } = valueAndGrads(loss, views);
     const prototypes = prototypesOf(loss);
     expectClose(value, swavReference(views, prototypes, p), 1e-4);
-    const numeric = numericalGrad((v) => swavReference(v, prototypes, p, views), views);
-    grads.forEach((g, v) =>
-      g.forEach((row, r) => row.forEach((x, c) => expectClose(x, numeric[v][r][c], 1e-3))),
-    );
+    expectGradsMatch(grads, numericalGrad((v) => swavReference(v, prototypes, p, views), views));
     loss.dispose();
   });
 

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, normalizeRows } from './common';
-import { stopGradient, viewShape } from './ntxent';
+import { checkViews, normalizeRows, stopGradient, viewShape } from './common';
 import type { LossBinding, LossDefinition, LossModule, StepInfo } from './types';
 
 export interface SwavParams extends Record<string, number> {

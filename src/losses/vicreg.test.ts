@@ -2,16 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { type VicregParams, vicreg } from './vicreg';
 import {
   type Matrix,
-  expectAllFinite,
+  checkFiniteOnEdgeCases,
+  checkInvariances,
+  checkNoLeaksAndTraining,
+  checkParamRangeError,
   expectClose,
-  expectNoLeakOnCompute,
-  expectNoLeakOverTraining,
+  expectMatchesReference,
   lossValue,
   mean,
-  numericalGrad,
-  permuteRows,
   randomViews,
-  valueAndGrads,
 } from './testing';
 
 /** Unbiased covariance matrix C = (z - mean)^T (z - mean) / (N - 1), with plain loops. */
@@ -47,10 +46,6 @@ function vicregReference(views: Matrix[], params: VicregParams): number {
   return params.sim * invariance + params.var * varianceTerm + params.cov * covarianceTerm;
 }
 
-function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
-}
-
 const DEFAULTS: VicregParams = { sim: 25, var: 25, cov: 1 };
 const scaled = (views: Matrix[], factor: number): Matrix[] => views.map((v) => v.map((row) => row.map((x) => factor * x)));
 
@@ -70,28 +65,13 @@ describe('vicreg', () => {
   });
 
   it('createLoss rejects an out-of-range weight, naming the param and its range', async () => {
-    const { createLoss } = await import('./index');
-    expect(() => createLoss('vicreg', { cov: -0.5 })).toThrow(/vicreg.*cov must be in \[0, 1000\], got -0.5/);
+    await checkParamRangeError('vicreg', 'cov', -0.5, '[0, 1000]');
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical, zero-row and all-zero inputs', () => {
-    const zeroRow = randomViews(3, 2, 4, 3);
-    zeroRow[0][0] = [0, 0, 0];
-    const identical = randomViews(5, 1, 4, 3);
-    const cases: Matrix[][] = [
-      randomViews(2, 2, 5, 3),
-      randomViews(6, 2, 2, 3),
-      randomViews(7, 2, 4, 1),
-      randomViews(8, 2, 2, 1),
-      [identical[0], identical[0]],
-      zeroRow,
-      // Zero variance everywhere: std = sqrt(0 + 1e-4) keeps the gradient of the square root finite.
-      [HADAMARD.map(() => [0, 0]), HADAMARD.map(() => [0, 0])],
-    ];
-    for (const views of cases) {
-      const { value, grads } = valueAndGrads(vicreg.create(DEFAULTS), views);
-      expectAllFinite(value, grads);
-    }
+    // All-zero views have zero variance everywhere: std = sqrt(0 + 1e-4) keeps the gradient of the square root finite.
+    const allZero = [HADAMARD.map(() => [0, 0]), HADAMARD.map(() => [0, 0])];
+    checkFiniteOnEdgeCases(() => vicreg.create(DEFAULTS), { V: 2, extraCases: [randomViews(8, 2, 2, 1), allZero] });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -101,19 +81,13 @@ describe('vicreg', () => {
       [scaled(randomViews(11, 2, 5, 2), 3), { sim: 2, var: 3, cov: 0.5 }],
       [scaled(randomViews(12, 2, 3, 1), 0.3), DEFAULTS],
     ];
-    for (const [views, params] of cases) {
-      const { value, grads } = valueAndGrads(vicreg.create(params), views);
-      expectClose(value, vicregReference(views, params));
-      expectGradsMatch(grads, numericalGrad((v) => vicregReference(v, params), views));
-    }
+    for (const [views, params] of cases) expectMatchesReference(vicreg.create(params), views, (v) => vicregReference(v, params));
   });
 
   it('is invariant to permuting instances, swapping the views and a shift shared by both views', () => {
     const views = randomViews(20, 2, 5, 3);
     const loss = vicreg.create(DEFAULTS);
-    const base = lossValue(loss, views);
-    expectClose(lossValue(loss, permuteRows(views, [3, 0, 4, 1, 2])), base);
-    expectClose(lossValue(loss, [views[1], views[0]]), base);
+    const base = checkInvariances(loss, views, { viewOrder: [1, 0] });
     // Every term sees either z1 - z2 or centred columns, so adding one vector b to every row of both views changes nothing.
     const shift = [2, -1, 0.5];
     expectClose(lossValue(loss, views.map((view) => view.map((row) => row.map((x, k) => x + shift[k])))), base);
@@ -144,10 +118,8 @@ describe('vicreg', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    expectNoLeakOnCompute(vicreg.create(DEFAULTS), randomViews(30, 2, 4, 3));
     // The harness uses plain SGD with lr 0.05, which the default weights (25, 25, 1) overshoot; the same
     // ratios scaled by 1/25 train stably.
-    const { first, last } = expectNoLeakOverTraining(vicreg.create({ sim: 1, var: 1, cov: 0.04 }), { V: 2, N: 6, D: 3 });
-    expect(last).toBeLessThan(first);
+    checkNoLeaksAndTraining(vicreg.create(DEFAULTS), { V: 2, trained: vicreg.create({ sim: 1, var: 1, cov: 0.04 }) });
   });
 });
