@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRunConfig, type RunConfigInput } from './config';
 import { openDataset } from './data/index';
 import type { EngineEvent, EvalEvent, StepEvent } from './events';
-import { Trainer } from './trainer';
+import { channelStatistics, Trainer } from './trainer';
 
 /** A run small enough for the cpu backend: synthetic 8x8 images, a 2-stage convnet, batch 8. */
 function tinyConfig(overrides: RunConfigInput = {}): RunConfigInput {
@@ -158,5 +158,18 @@ describe('Trainer', () => {
 
   it('rejects a batch larger than the training set with a clear error', async () => {
     await expect(makeTrainer({ batchSize: 128 })).rejects.toThrow(/batchSize 128 is larger than the 64 training images/);
+  });
+});
+
+describe('channelStatistics', () => {
+  it('computes per-channel mean and std in [0, 1] units', () => {
+    // two 1x1 RGB images: (0, 255, 51) and (255, 255, 153)
+    const { mean, std } = channelStatistics({ images: new Uint8Array([0, 255, 51, 255, 255, 153]), labels: new Int32Array(2), count: 2 }, [1, 1, 3], 2);
+    expect(mean[0]).toBeCloseTo(0.5);
+    expect(mean[1]).toBeCloseTo(1);
+    expect(mean[2]).toBeCloseTo(0.4);
+    expect(std[0]).toBeCloseTo(0.5);
+    expect(std[1]).toBeCloseTo(0.001); // floor of sqrt(1e-6) for a constant channel
+    expect(std[2]).toBeCloseTo(0.2);
   });
 });

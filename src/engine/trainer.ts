@@ -309,6 +309,20 @@ export class Trainer {
     return { h, z };
   }
 
+  /**
+   * Clean backbone features h of the first `count` test images, standardised exactly as in training, read
+   * back as a row-major [count, featureDim] array with their labels (embedding exports).
+   */
+  async embedTestFeatures(count: number): Promise<{ vectors: Float32Array; dim: number; labels: Int32Array }> {
+    const total = Math.min(count, this.test.count);
+    const { h, z } = this.embed(this.test, total);
+    try {
+      return { vectors: (await h.data()) as Float32Array, dim: this.network.featureDim, labels: this.test.labels.slice(0, total) };
+    } finally {
+      tf.dispose([h, z]);
+    }
+  }
+
   /** All metrics of metrics.md on the eval subset, for h and z. */
   async evaluate(): Promise<EvalEvent> {
     const started = performance.now();
@@ -391,7 +405,7 @@ export class Trainer {
 }
 
 /** Per-channel mean and standard deviation of the first `count` training images, in [0, 1] units. */
-function channelStatistics(
+export function channelStatistics(
   split: DatasetSplit,
   [height, width, channels]: [number, number, number],
   count: number,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { channelStatistics, embeddingsTsv } from './embeddings';
+import { embeddingsTsv } from './embeddings';
 import { toRgba } from './preview';
 import { weightsFileFrom } from './weights-files';
 
@@ -12,19 +12,6 @@ describe('embeddingsTsv', () => {
 
   it('refuses a vector buffer that does not match the labels', () => {
     expect(() => embeddingsTsv(new Float32Array(5), 2, [0, 1], ['a', 'b'])).toThrow(/5 values do not make 2 vectors of dimension 2/);
-  });
-});
-
-describe('channelStatistics', () => {
-  it('computes per-channel mean and std in [0, 1] units', () => {
-    // two RGB pixels: (0, 255, 51) and (255, 255, 153)
-    const { mean, std } = channelStatistics(new Uint8Array([0, 255, 51, 255, 255, 153]), 3, 2);
-    expect(mean[0]).toBeCloseTo(0.5);
-    expect(mean[1]).toBeCloseTo(1);
-    expect(mean[2]).toBeCloseTo(0.4);
-    expect(std[0]).toBeCloseTo(0.5);
-    expect(std[1]).toBeCloseTo(0.001); // floor of sqrt(1e-6) for a constant channel
-    expect(std[2]).toBeCloseTo(0.2);
   });
 });
 

@@ -119,7 +119,7 @@ async function exportFiles(command: Extract<WorkerCommand, { type: 'export' }>):
         return [{ name: 'model.safetensors', mime: 'application/octet-stream', bytes: await exportSafetensors(trainer.network, command.config) }];
       case 'embeddings': {
         const dataset = await datasetFor(command.config, baseUrl, command.userDataset);
-        return exportEmbeddings(trainer.network, dataset, Math.min(command.config.eval.size, 2000), command.config.dataset.trainLimit);
+        return exportEmbeddings(trainer, dataset.classes, Math.min(command.config.eval.size, 2000));
       }
     }
   });
