@@ -101,6 +101,8 @@ function runName(runId: string): string {
   return run ? run.config.name || run.id : runId;
 }
 
+const FIRST_PRESET = 'simclr-fashion';
+
 /** Loads persisted state and the shared-link config, and starts the worker (which reports the backend). */
 export async function initialise(): Promise<void> {
   worker();
@@ -108,10 +110,10 @@ export async function initialise(): Promise<void> {
     const state = await db.loadState();
     // runs that were training when the page closed continue from their last checkpoint on "resume"
     const runs = state.runs.map((run): RunRecord => (run.status === 'running' || run.status === 'queued' ? { ...run, status: 'interrupted' } : run));
-    const tiny = presetById('tiny');
-    actions.hydrate(runs, state.histories, state.datasets, state.draft ?? validateDraft(tiny?.config ?? {}).config);
+    // first start: the embedded Fashion-MNIST recipe, so one click on Start trains on real data
+    actions.hydrate(runs, state.histories, state.datasets, state.draft ?? validateDraft(presetById(FIRST_PRESET)?.config ?? {}).config);
   } catch (error) {
-    actions.hydrate([], {}, [], validateDraft(presetById('tiny')?.config ?? {}).config);
+    actions.hydrate([], {}, [], validateDraft(presetById(FIRST_PRESET)?.config ?? {}).config);
     reportError(error, 'could not read saved runs from IndexedDB');
   }
   applySharedLink(window.location.hash);
