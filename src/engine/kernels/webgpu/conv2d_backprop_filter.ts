@@ -1,0 +1,159 @@
+import * as tf from '@tensorflow/tfjs';
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import {
+  GEMM_TILE,
+  IMPLICIT_GEMM_UNIFORMS,
+  implicitGemmLaunch,
+  implicitGemmSource,
+  runProgram,
+  SumSplitsProgram,
+  type ProgramUniforms,
+} from './program';
+
+/**
+ * Filter gradient of a 2-D convolution (NHWC, dilation 1) as an implicit-im2col matrix product:
+ *
+ *   dW[(i, j, c), o] = Σ_{m = (n, y, x)} X[(i, j, c), m] · dY[m, o],
+ *   X[(i, j, c), (n, y, x)] = x[n, y·sH + i - padTop, x·sW + j - padLeft, c]   (0 outside the image)
+ *
+ * i.e. a [FH·FW·C, N·OH·OW] x [N·OH·OW, O] product whose left operand (the im2col matrix, 9x the input
+ * for a 3x3 filter) is gathered from x tile by tile instead of being written out. The reduction runs over
+ * every output pixel of the batch (N·OH·OW ~ 10^5..10^6) while the output is small (FH·FW·C x O ~ 10^3..10^6),
+ * so the reduction is split over workgroups (split-K) and a second pass sums the splits.
+ *
+ * The stock tfjs kernel (Conv2DDerFilterProgram) runs one thread per filter weight, each looping over all
+ * N·OH·OW pixels with no reuse: a few thousand threads doing 10^5..10^6 serial steps each.
+ */
+class Conv2DFilterGradientProgram implements WebGPUProgram {
+  variableNames = ['x', 'dy'];
+  outputShape: number[];
+  shaderKey = 'projectConv2DFilterGradient';
+  dispatchLayout = { x: [2], y: [1], z: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  uniforms =
+    IMPLICIT_GEMM_UNIFORMS +
+    ' inChannels : i32, filterWidth : i32, inHeight : i32, inWidth : i32, outHeight : i32, outWidth : i32,' +
+    ' strideHeight : i32, strideWidth : i32, padTop : i32, padLeft : i32,';
+
+  constructor(splits: number, rows: number, cols: number, dispatch: [number, number, number], workgroupSize: [number, number, number]) {
+    this.outputShape = [splits, rows, cols];
+    this.dispatch = dispatch;
+    this.workgroupSize = workgroupSize;
+  }
+
+  getUserCode(): string {
+    return implicitGemmSource({
+      // row = filter position (i, j, c) with c fastest, depth = output pixel (n, y, x) with x fastest
+      loadA: `
+      fn loadA(row : i32, depth : i32) -> f32 {
+        let c = row % uniforms.inChannels;
+        let tap = row / uniforms.inChannels;
+        let j = tap % uniforms.filterWidth;
+        let i = tap / uniforms.filterWidth;
+        let outX = depth % uniforms.outWidth;
+        let rest = depth / uniforms.outWidth;
+        let outY = rest % uniforms.outHeight;
+        let n = rest / uniforms.outHeight;
+        let inY = outY * uniforms.strideHeight + i - uniforms.padTop;
+        let inX = outX * uniforms.strideWidth + j - uniforms.padLeft;
+        if (inY < 0 || inY >= uniforms.inHeight || inX < 0 || inX >= uniforms.inWidth) {
+          return 0.0;
+        }
+        return x[((n * uniforms.inHeight + inY) * uniforms.inWidth + inX) * uniforms.inChannels + c];
+      }`,
+      // dy is already the [N·OH·OW, O] matrix
+      loadB: `
+      fn loadB(depth : i32, col : i32) -> f32 {
+        return dy[depth * uniforms.cols + col];
+      }`,
+      aOrder: 'outer-fastest',
+      bOrder: 'outer-fastest',
+    });
+  }
+}
+
+/** Workgroups to aim for: enough to occupy a discrete GPU's compute units several times over. */
+const TARGET_WORKGROUPS = 512;
+/** A split should keep at least this many output pixels, or the summing pass costs more than it saves. */
+const MIN_DEPTH_PER_SPLIT = 1024;
+/** Cap on the split-K scratch buffer. */
+const MAX_PARTIAL_BYTES = 64 * 1024 * 1024;
+
+/** How many ways to split the reduction over N·OH·OW pixels for a rows x cols output. */
+export function filterGradientSplits(rows: number, cols: number, depth: number): number {
+  const tiles = Math.ceil(rows / GEMM_TILE) * Math.ceil(cols / GEMM_TILE);
+  const wanted = Math.ceil(TARGET_WORKGROUPS / tiles);
+  const byDepth = Math.max(1, Math.floor(depth / MIN_DEPTH_PER_SPLIT));
+  const byMemory = Math.max(1, Math.floor(MAX_PARTIAL_BYTES / (rows * cols * 4)));
+  return Math.max(1, Math.min(wanted, byDepth, byMemory));
+}
+
+/** True when conv2dBackpropFilterWebGPU handles these attrs (NHWC); others go to the stock kernel. */
+export function supportsFilterGradient(attrs: tf.Conv2DBackpropFilterAttrs): boolean {
+  return tf.backend_util.convertConv2DDataFormat(attrs.dataFormat) === 'channelsLast';
+}
+
+/**
+ * Conv2DBackpropFilter for the tfjs 'webgpu' backend (NHWC; see Conv2DFilterGradientProgram for the formula).
+ * Returns dW with shape attrs.filterShape = [FH, FW, C, O].
+ */
+export function conv2dBackpropFilterWebGPU(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: tf.KernelBackend;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const { backend } = args;
+  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  if (!supportsFilterGradient(attrs)) {
+    throw new Error(`conv2dBackpropFilterWebGPU handles NHWC only, got dataFormat '${attrs.dataFormat}'; use the stock kernel for NCHW`);
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const rows = info.filterHeight * info.filterWidth * info.inChannels;
+  const cols = info.outChannels;
+  const depth = info.batchSize * info.outHeight * info.outWidth;
+  const launch = implicitGemmLaunch(rows, cols, depth, filterGradientSplits(rows, cols, depth));
+  const program = new Conv2DFilterGradientProgram(launch.splits, rows, cols, launch.dispatch, launch.workgroupSize);
+  const uniforms: ProgramUniforms = [
+    ...launch.uniforms,
+    ...[
+      info.inChannels,
+      info.filterWidth,
+      info.inHeight,
+      info.inWidth,
+      info.outHeight,
+      info.outWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+    ].map((value) => ({ type: 'int32' as const, data: [value] })),
+  ];
+  const partial = runProgram(backend, program, [x, dy], uniforms);
+  try {
+    if (launch.splits === 1) {
+      // [1, rows, cols] has the memory layout of [FH, FW, C, O]; a reshape only relabels it
+      return reshapeOnBackend(backend, partial, attrs.filterShape);
+    }
+    return runProgram(backend, new SumSplitsProgram([...attrs.filterShape]), [partial], [{ type: 'int32', data: [launch.splits] }]);
+  } finally {
+    backend.disposeData(partial.dataId);
+  }
+}
+
+/** The backend's own Reshape kernel (shares the buffer, bumps its reference count). */
+export function reshapeOnBackend(backend: tf.KernelBackend, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+  const reshape = tf.getKernel(tf.Reshape, 'webgpu');
+  if (reshape == null) throw new Error("the 'webgpu' backend has no Reshape kernel; is @tensorflow/tfjs-backend-webgpu loaded?");
+  return reshape.kernelFunc({ inputs: { x }, backend, attrs: { shape } }) as tf.TensorInfo;
+}

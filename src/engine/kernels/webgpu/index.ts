@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs';
+import { leanBatchNormGradConfig } from './batchnorm_grad';
+import { conv2dBackpropFilterWebGPU, supportsFilterGradient } from './conv2d_backprop_filter';
+import { conv2dBackpropInputWebGPU, supportsInputGradient } from './conv2d_backprop_input';
+import {
+  FUSED_NTXENT_GRAD_KERNEL,
+  FUSED_NTXENT_KERNEL,
+  fusedNtxentBackwardWebGPU,
+  fusedNtxentForwardWebGPU,
+  fusedNtxentGradConfig,
+} from './ntxent';
+
+export { FUSED_NTXENT_KERNEL } from './ntxent';
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
+type ProjectKernel = (args: KernelArgs) => tf.TensorInfo;
+
+const BACKEND = 'webgpu';
+
+/**
+ * The project's WebGPU kernels. `replaces` kernels fall back to the stock one for attrs they do not handle
+ * (`handles`); the fused NT-Xent kernels are new names that only src/losses/ntxent.ts calls.
+ */
+const PROJECT_KERNELS: Array<{ name: string; run: ProjectKernel; handles?: (attrs: tf.NamedAttrMap) => boolean }> = [
+  {
+    name: tf.Conv2DBackpropFilter,
+    run: conv2dBackpropFilterWebGPU,
+    handles: (attrs) => supportsFilterGradient(attrs as unknown as tf.Conv2DBackpropFilterAttrs),
+  },
+  {
+    name: tf.Conv2DBackpropInput,
+    run: conv2dBackpropInputWebGPU,
+    handles: (attrs) => supportsInputGradient(attrs as unknown as tf.Conv2DBackpropInputAttrs),
+  },
+  { name: FUSED_NTXENT_KERNEL, run: fusedNtxentForwardWebGPU },
+  { name: FUSED_NTXENT_GRAD_KERNEL, run: fusedNtxentBackwardWebGPU },
+];
+
+/** Stock kernel configs replaced by registerWebGPUKernels, restored by unregisterWebGPUKernels. */
+const stockKernels = new Map<string, tf.KernelConfig>();
+let stockBatchNormGrad: tf.GradConfig | null = null;
+let registered = false;
+
+/**
+ * Swaps in the project's backend-agnostic gradients (idempotent): the leaner FusedBatchNorm gradient of
+ * batchnorm_grad.ts. tfjs keys gradients by kernel name only, so this applies to every backend (cpu and wasm
+ * gain from it too); registerWebGPUKernels calls it.
+ */
+export function registerProjectGradients(): void {
+  if (stockBatchNormGrad) return;
+  stockBatchNormGrad = tf.getGradient(tf.FusedBatchNorm) ?? null;
+  if (stockBatchNormGrad) tf.registerGradient(leanBatchNormGradConfig(stockBatchNormGrad));
+}
+
+/** Restores the stock tfjs gradients replaced by registerProjectGradients. */
+export function unregisterProjectGradients(): void {
+  if (stockBatchNormGrad) tf.registerGradient(stockBatchNormGrad);
+  stockBatchNormGrad = null;
+}
+
+/**
+ * Registers the project's WebGPU kernels for the 'webgpu' backend (idempotent): tiled implicit-GEMM
+ * Conv2DBackpropFilter and Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels), and the fused two-view
+ * NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
+ * name and backend name, so it can run before or after the backend is created; it affects ops run afterwards.
+ * Also calls registerProjectGradients (the leaner BatchNorm gradient, all backends).
+ */
+export function registerWebGPUKernels(): void {
+  if (registered) return;
+  if (tf.getKernel(tf.Conv2DBackpropFilter, BACKEND) == null) {
+    throw new Error(
+      "registerWebGPUKernels: the stock 'webgpu' kernels are not registered yet; import '@tensorflow/tfjs-backend-webgpu' first " +
+        '(in Node, after installNodeWebGPU), then register the project kernels',
+    );
+  }
+  for (const { name, run, handles } of PROJECT_KERNELS) {
+    const stock = tf.getKernel(name, BACKEND);
+    if (stock != null) {
+      stockKernels.set(name, stock);
+      tf.unregisterKernel(name, BACKEND);
+    }
+    const kernelFunc = (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] =>
+      handles != null && stock != null && !handles(args.attrs ?? {}) ? stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) : run(args);
+    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: kernelFunc as tf.KernelFunc });
+  }
+  // gradients are registered by kernel name for every backend; the name is ours, so once is enough
+  if (tf.getGradient(FUSED_NTXENT_KERNEL) == null) tf.registerGradient(fusedNtxentGradConfig);
+  registerProjectGradients();
+  registered = true;
+}
+
+/** Puts the stock tfjs kernels and gradients back (the benchmark times stock and project kernels in one process). */
+export function unregisterWebGPUKernels(): void {
+  if (!registered) return;
+  for (const { name } of PROJECT_KERNELS) {
+    tf.unregisterKernel(name, BACKEND);
+    const stock = stockKernels.get(name);
+    if (stock != null) tf.registerKernel(stock);
+  }
+  stockKernels.clear();
+  unregisterProjectGradients();
+  registered = false;
+}
+
+/** Whether registerWebGPUKernels is in effect. */
+export function webgpuKernelsRegistered(): boolean {
+  return registered;
+}
