@@ -1,6 +1,6 @@
 import { gunzipSync } from 'fflate';
 import { parseTar } from 'nanotar';
-import { CIFAR10_CLASSES, parseCifarBinary } from '../engine/data/cifar10';
+import { CIFAR10_CLASSES, concatSplits, parseCifarBinary } from '../engine/data/cifar10';
 import type { DatasetSplit } from '../engine/data/types';
 import type { UserDatasetPayload } from '../worker/protocol';
 
@@ -20,21 +20,6 @@ export interface DroppedFile {
 const IMAGE_SIDE = 32;
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|gif|webp|bmp)$/i;
 const ACCEPTED = 'drop CIFAR-10 binary batches (data_batch_N.bin, test_batch.bin), the CIFAR-10 binary tarball (cifar-10-binary.tar.gz), or a folder of images with one sub-folder per class';
-
-function concat(splits: DatasetSplit[]): DatasetSplit {
-  const count = splits.reduce((sum, s) => sum + s.count, 0);
-  const images = new Uint8Array(splits.reduce((sum, s) => sum + s.images.length, 0));
-  const labels = new Int32Array(count);
-  let offset = 0;
-  let labelOffset = 0;
-  for (const split of splits) {
-    images.set(split.images, offset);
-    labels.set(split.labels, labelOffset);
-    offset += split.images.length;
-    labelOffset += split.count;
-  }
-  return { images, labels, count };
-}
 
 /** Every `every`-th image goes to the test split (used when the files have no separate test set). */
 export function holdOut(split: DatasetSplit, imageSize: number, every = 10): { train: DatasetSplit; test: DatasetSplit } {
@@ -60,8 +45,8 @@ export function cifarFromBinaries(files: { name: string; bytes: Uint8Array }[], 
   const trainSplits = train.map((f) => parseCifarBinary(f.bytes, baseName(f.name)));
   const testSplits = test.map((f) => parseCifarBinary(f.bytes, baseName(f.name)));
   let splits: { train: DatasetSplit; test: DatasetSplit };
-  if (trainSplits.length && testSplits.length) splits = { train: concat(trainSplits), test: concat(testSplits) };
-  else splits = holdOut(concat([...trainSplits, ...testSplits]), IMAGE_SIDE * IMAGE_SIDE * 3);
+  if (trainSplits.length && testSplits.length) splits = { train: concatSplits(trainSplits), test: concatSplits(testSplits) };
+  else splits = holdOut(concatSplits([...trainSplits, ...testSplits]), IMAGE_SIDE * IMAGE_SIDE * 3);
   if (splits.train.count < 2 || splits.test.count < 1) throw new Error(`${datasetName} has too few images (${splits.train.count} train, ${splits.test.count} test) to train on`);
   return { name: datasetName, imageShape: [IMAGE_SIDE, IMAGE_SIDE, 3], classes: [...CIFAR10_CLASSES], ...splits };
 }
