@@ -175,7 +175,10 @@ async function runNodeBackend(backend: Exclude<BenchBackend, 'browser'>, options
         const onIteration = (phase: string, ms: number) => log(`  ${phase} iteration: ${ms.toFixed(0)} ms`);
         rows.push(await runWorkload(workload, { quick: options.quick, size: options.size, kernels, profile: options.profile, cpuClock, onIteration }));
       } catch (err) {
-        rows.push({ workload, backend, kernels, error: (err as Error).message });
+        const message = (err as Error).message;
+        // tfjs-backend-wasm aborts without a message when its heap (at most 4 GB) cannot grow
+        const hint = backend === 'wasm' && /^Aborted\(/.test(message) ? ' (wasm heap exhausted? try a smaller --batch; the wasm backend is unusable after this)' : '';
+        rows.push({ workload, backend, kernels, error: `${message}${hint}` });
       }
     }
   }

@@ -27,6 +27,8 @@ const CASES: ConvCase[] = [
   { name: '1x1 stride-2 shortcut, 70 outputs (two column tiles)', x: [2, 9, 9, 4], filter: [1, 1, 4, 70], stride: 2, pad: 'valid' },
   { name: '65 input channels (two row tiles), valid padding', x: [2, 6, 6, 65], filter: [3, 3, 65, 3], stride: 1, pad: 'valid' },
   { name: 'odd size, stride 2, asymmetric same padding', x: [2, 9, 11, 6], filter: [3, 3, 6, 7], stride: 2, pad: 'same' },
+  // stride 3 with a 5x5 filter: 9 stride-phase classes with 2 or 1 taps per axis in the input gradient
+  { name: '5x5 stride 3, nine phase classes', x: [2, 10, 10, 4], filter: [5, 5, 4, 6], stride: 3, pad: 'same' },
   // 2 x 32 x 32 = 2048 output pixels: the filter gradient splits its reduction (split-K + summing pass)
   { name: 'split-K filter gradient over 2048 pixels', x: [2, 32, 32, 3], filter: [3, 3, 3, 8], stride: 1, pad: 'same' },
 ];
@@ -62,8 +64,9 @@ describe.skipIf(unavailable !== null)('project WebGPU convolution gradients vs t
   });
 
   it('the split-K case really splits, and the small cases do not', () => {
-    const [n, h, , c] = CASES[5].x;
-    const [fh, fw, , o] = CASES[5].filter;
+    const splitCase = CASES.find((c) => c.name.startsWith('split-K'))!;
+    const [n, h, , c] = splitCase.x;
+    const [fh, fw, , o] = splitCase.filter;
     expect(filterGradientSplits(fh * fw * c, o, n * h * h)).toBeGreaterThan(1);
     expect(filterGradientSplits(3 * 3 * 3, 5, 2 * 7 * 7)).toBe(1);
   });

@@ -7,6 +7,7 @@ import {
   implicitGemmSource,
   runProgram,
   SumSplitsProgram,
+  unroll4,
   type ProgramUniforms,
 } from './program';
 
@@ -27,7 +28,7 @@ import {
 class Conv2DFilterGradientProgram implements WebGPUProgram {
   variableNames = ['x', 'dy'];
   outputShape: number[];
-  shaderKey = 'projectConv2DFilterGradient';
+  shaderKey: string;
   dispatchLayout = { x: [2], y: [1], z: [0] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number];
@@ -36,39 +37,66 @@ class Conv2DFilterGradientProgram implements WebGPUProgram {
     ' inChannels : i32, filterWidth : i32, inHeight : i32, inWidth : i32, outHeight : i32, outWidth : i32,' +
     ' strideHeight : i32, strideWidth : i32, padTop : i32, padLeft : i32,';
 
-  constructor(splits: number, rows: number, cols: number, dispatch: [number, number, number], workgroupSize: [number, number, number]) {
+  /** outWidth % 4 == 0: a thread's 4 consecutive output pixels lie in one row (same n and y). */
+  private readonly rowAligned: boolean;
+
+  constructor(
+    splits: number,
+    rows: number,
+    cols: number,
+    outWidth: number,
+    dispatch: [number, number, number],
+    workgroupSize: [number, number, number],
+  ) {
     this.outputShape = [splits, rows, cols];
     this.dispatch = dispatch;
     this.workgroupSize = workgroupSize;
+    this.rowAligned = outWidth % 4 === 0;
+    this.shaderKey = `projectConv2DFilterGradient_${this.rowAligned}`;
   }
 
   getUserCode(): string {
-    return implicitGemmSource({
-      // row = filter position (i, j, c) with c fastest, depth = output pixel (n, y, x) with x fastest
-      loadA: `
-      fn loadA(row : i32, depth : i32) -> f32 {
-        let c = row % uniforms.inChannels;
-        let tap = row / uniforms.inChannels;
-        let j = tap % uniforms.filterWidth;
-        let i = tap / uniforms.filterWidth;
-        let outX = depth % uniforms.outWidth;
-        let rest = depth / uniforms.outWidth;
-        let outY = rest % uniforms.outHeight;
-        let n = rest / uniforms.outHeight;
-        let inY = outY * uniforms.strideHeight + i - uniforms.padTop;
-        let inX = outX * uniforms.strideWidth + j - uniforms.padLeft;
+    // A[(i, j, c), (n, y, x)] = x[n, y·sH + i - padTop, x·sW + j - padLeft, c], 0 outside the image
+    const helpers = `
+      fn xValue(n : i32, inY : i32, inX : i32, c : i32) -> f32 {
         if (inY < 0 || inY >= uniforms.inHeight || inX < 0 || inX >= uniforms.inWidth) {
           return 0.0;
         }
         return x[((n * uniforms.inHeight + inY) * uniforms.inWidth + inX) * uniforms.inChannels + c];
-      }`,
-      // dy is already the [N·OH·OW, O] matrix
-      loadB: `
-      fn loadB(depth : i32, col : i32) -> f32 {
-        return dy[depth * uniforms.cols + col];
-      }`,
+      }`;
+    const loadA = this.rowAligned
+      ? `
+        if (aValid && aDepth < depthEnd) {
+          let outX = aDepth % uniforms.outWidth;
+          let outY = (aDepth / uniforms.outWidth) % uniforms.outHeight;
+          let n = aDepth / (uniforms.outWidth * uniforms.outHeight);
+          let inY = outY * uniforms.strideHeight + aI - uniforms.padTop;
+          let inX = outX * uniforms.strideWidth + aJ - uniforms.padLeft;
+          ${unroll4((e) => `a[${e}] = xValue(n, inY, inX + ${e} * uniforms.strideWidth, aC);`)}
+        }`
+      : unroll4(
+          (e) => `
+        if (aValid && aDepth + ${e} < depthEnd) {
+          let depth${e} = aDepth + ${e};
+          let outX${e} = depth${e} % uniforms.outWidth;
+          let outY${e} = (depth${e} / uniforms.outWidth) % uniforms.outHeight;
+          let n${e} = depth${e} / (uniforms.outWidth * uniforms.outHeight);
+          a[${e}] = xValue(n${e}, outY${e} * uniforms.strideHeight + aI - uniforms.padTop, outX${e} * uniforms.strideWidth + aJ - uniforms.padLeft, aC);
+        }`,
+        );
+    return implicitGemmSource({
+      helpers,
+      // rows (i, j, c) are contiguous in x along c; dy is the row-major [N·OH·OW, O] matrix, contiguous along o
       aOrder: 'outer-fastest',
       bOrder: 'outer-fastest',
+      setup: `
+        let aValid = aRow < uniforms.rows;
+        let aC = aRow % uniforms.inChannels;
+        let aJ = (aRow / uniforms.inChannels) % uniforms.filterWidth;
+        let aI = aRow / (uniforms.inChannels * uniforms.filterWidth);
+        let bValid = bCol < uniforms.cols;`,
+      loadA,
+      loadB: unroll4((e) => `if (bValid && bDepth + ${e} < depthEnd) { b[${e}] = dy[(bDepth + ${e}) * uniforms.cols + bCol]; }`),
     });
   }
 }
@@ -123,7 +151,7 @@ export function conv2dBackpropFilterWebGPU(args: {
   const cols = info.outChannels;
   const depth = info.batchSize * info.outHeight * info.outWidth;
   const launch = implicitGemmLaunch(rows, cols, depth, filterGradientSplits(rows, cols, depth));
-  const program = new Conv2DFilterGradientProgram(launch.splits, rows, cols, launch.dispatch, launch.workgroupSize);
+  const program = new Conv2DFilterGradientProgram(launch.splits, rows, cols, info.outWidth, launch.dispatch, launch.workgroupSize);
   const uniforms: ProgramUniforms = [
     ...launch.uniforms,
     ...[

@@ -24,22 +24,28 @@ export function asWebGPU(backend: tf.KernelBackend): WebGPUBackend {
   return backend as unknown as WebGPUBackend;
 }
 
-/** Runs `program` and returns its output; `uniforms` are the values of program.uniforms, in order. */
+/**
+ * Runs `program` and returns its output; `uniforms` are the values of program.uniforms, in order. With
+ * `output`, the program writes into that existing tensor (several dispatches filling one result).
+ */
 export function runProgram(
   backend: tf.KernelBackend,
   program: WebGPUProgram,
   inputs: tf.TensorInfo[],
   uniforms: ProgramUniforms,
+  output?: tf.TensorInfo,
 ): tf.TensorInfo {
+  // tfjs folds a too-long flat (x-only) dispatch into x, y, z itself; 2-D and 3-D layouts must fit as they are
+  const flat = !program.dispatchLayout.y?.length && !program.dispatchLayout.z?.length;
   for (const [axis, count] of program.dispatch.entries()) {
-    if (count > MAX_WORKGROUPS_PER_DIMENSION) {
+    if (!flat && count > MAX_WORKGROUPS_PER_DIMENSION) {
       throw new Error(
         `${program.shaderKey}: ${count} workgroups along dispatch axis ${axis} exceeds WebGPU's limit of ` +
           `${MAX_WORKGROUPS_PER_DIMENSION}; use a smaller batch or image size`,
       );
     }
   }
-  return asWebGPU(backend).runWebGPUProgram(program, inputs, 'float32', uniforms);
+  return asWebGPU(backend).runWebGPUProgram(program, inputs, 'float32', uniforms, output);
 }
 
 /** Side of the square output tile one workgroup computes, and the depth of one step along the reduction. */
@@ -47,24 +53,43 @@ export const GEMM_TILE = 64;
 export const GEMM_TILE_DEPTH = 16;
 /** 16 x 16 threads, each owning a 4 x 4 block of the 64 x 64 tile (rows ty + 16 i, columns tx + 16 j). */
 const GEMM_THREADS = 16;
-const GEMM_PER_THREAD = 4;
+
+/** WGSL statements for e = 0..3, written out (constant indices keep small arrays in registers). */
+export function unroll4(statement: (e: number) => string): string {
+  return [0, 1, 2, 3].map(statement).join(' ');
+}
 
 /**
- * Which index of an operand tile consecutive threads walk when loading it from global memory: the one
- * along which the operand is contiguous in memory, so that the loads coalesce.
+ * How a thread loads its share (4 consecutive depths of one row or column) of a 64 x 16 operand tile:
+ * 'outer-fastest' gives consecutive threads consecutive rows/columns (for an operand contiguous along its rows
+ * or columns), 'depth-fastest' gives groups of 4 threads the 16 depths of one row (contiguous along the depth).
+ * Either way a thread keeps the same row/column for the whole reduction, so the kernel decomposes that index
+ * (pixel -> n, y, x; filter position -> i, j, c) once, before the tile loop.
  */
 export type TileLoadOrder = 'outer-fastest' | 'depth-fastest';
 
 export interface ImplicitGemmShader {
-  /**
-   * WGSL of `fn loadA(row: i32, depth: i32) -> f32`, called only with row < uniforms.rows and
-   * depth < the end of this workgroup's reduction range.
-   */
-  loadA: string;
-  /** WGSL of `fn loadB(depth: i32, col: i32) -> f32`, called only with in-range indices. */
-  loadB: string;
+  /** WGSL at module scope (helper functions). */
+  helpers?: string;
   aOrder: TileLoadOrder;
   bOrder: TileLoadOrder;
+  /**
+   * WGSL statements run once per thread before the tile loop. In scope: `aRow` (this thread's row of A,
+   * possibly >= uniforms.rows) and `bCol` (its column of B, possibly >= uniforms.cols).
+   */
+  setup: string;
+  /**
+   * WGSL statements that fill `a : array<f32, 4>` (pre-zeroed) with A[aRow, aDepth + e], e = 0..3, leaving
+   * zeros outside the matrix: rows >= uniforms.rows or depths >= depthEnd (this workgroup's reduction end).
+   */
+  loadA: string;
+  /** Same for `b : array<f32, 4>` = B[bDepth + e, bCol]. */
+  loadB: string;
+  /**
+   * WGSL expression: where row `row` of C starts in `result` (default `(split * uniforms.rows + row) *
+   * uniforms.cols`, i.e. result = [splits, rows, cols]); lets a product scatter its rows into a larger output.
+   */
+  rowOffset?: string;
 }
 
 /**
@@ -81,17 +106,17 @@ export interface ImplicitGemmShader {
  * iterations load zeros.
  */
 export function implicitGemmSource(shader: ImplicitGemmShader): string {
-  const tileIndex = (order: TileLoadOrder, outerName: string, depthName: string) =>
+  const range4 = [0, 1, 2, 3];
+  // 256 threads x 4 values = one 64 x 16 tile
+  const placement = (order: TileLoadOrder, outer: string, depth: string) =>
     order === 'outer-fastest'
-      ? `let ${outerName} = flat % ${GEMM_TILE}; let ${depthName} = flat / ${GEMM_TILE};`
-      : `let ${depthName} = flat % ${GEMM_TILE_DEPTH}; let ${outerName} = flat / ${GEMM_TILE_DEPTH};`;
-  const loadsPerThread = (GEMM_TILE * GEMM_TILE_DEPTH) / (GEMM_THREADS * GEMM_THREADS);
+      ? `let ${outer} = thread % ${GEMM_TILE}; let ${depth} = (thread / ${GEMM_TILE}) * 4;`
+      : `let ${outer} = thread / 4; let ${depth} = (thread % 4) * 4;`;
   return `
   var<workgroup> tileA : array<array<f32, ${GEMM_TILE}>, ${GEMM_TILE_DEPTH}>;
   var<workgroup> tileB : array<array<f32, ${GEMM_TILE}>, ${GEMM_TILE_DEPTH}>;
 
-  ${shader.loadA}
-  ${shader.loadB}
+  ${shader.helpers ?? ''}
 
   fn main() {
     let tx = i32(localId.x);
@@ -102,55 +127,48 @@ export function implicitGemmSource(shader: ImplicitGemmShader): string {
     let split = i32(workgroupId.z);
     let depthStart = split * uniforms.chunk;
     let depthEnd = min(depthStart + uniforms.chunk, uniforms.depth);
-    var acc : array<array<f32, ${GEMM_PER_THREAD}>, ${GEMM_PER_THREAD}>;
+    ${placement(shader.aOrder, 'aLocalRow', 'aLocalDepth')}
+    ${placement(shader.bOrder, 'bLocalCol', 'bLocalDepth')}
+    let aRow = rowStart + aLocalRow;
+    let bCol = colStart + bLocalCol;
+    ${shader.setup}
+    // acc<i>[j] = C[row ty + 16 i, column tx + 16 j], unrolled into registers (no dynamically indexed arrays)
+    ${range4.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
 
     for (var tile = 0; tile < uniforms.tilesPerChunk; tile = tile + 1) {
       let tileDepth = depthStart + tile * ${GEMM_TILE_DEPTH};
-      for (var load = 0; load < ${loadsPerThread}; load = load + 1) {
-        let flat = thread + load * ${GEMM_THREADS * GEMM_THREADS};
-        {
-          ${tileIndex(shader.aOrder, 'r', 't')}
-          let row = rowStart + r;
-          let depth = tileDepth + t;
-          var value = 0.0;
-          if (row < uniforms.rows && depth < depthEnd) { value = loadA(row, depth); }
-          tileA[t][r] = value;
-        }
-        {
-          ${tileIndex(shader.bOrder, 'c', 't')}
-          let col = colStart + c;
-          let depth = tileDepth + t;
-          var value = 0.0;
-          if (col < uniforms.cols && depth < depthEnd) { value = loadB(depth, col); }
-          tileB[t][c] = value;
-        }
+      {
+        let aDepth = tileDepth + aLocalDepth;
+        // explicit zeros: the loads only write in-range elements, and this must not keep the last tile's values
+        var a = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+        ${shader.loadA}
+        ${unroll4((e) => `tileA[aLocalDepth + ${e}][aLocalRow] = a[${e}];`)}
+      }
+      {
+        let bDepth = tileDepth + bLocalDepth;
+        var b = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+        ${shader.loadB}
+        ${unroll4((e) => `tileB[bLocalDepth + ${e}][bLocalCol] = b[${e}];`)}
       }
       workgroupBarrier();
       for (var t = 0; t < ${GEMM_TILE_DEPTH}; t = t + 1) {
-        var a : array<f32, ${GEMM_PER_THREAD}>;
-        var b : array<f32, ${GEMM_PER_THREAD}>;
-        for (var i = 0; i < ${GEMM_PER_THREAD}; i = i + 1) {
-          a[i] = tileA[t][ty + ${GEMM_THREADS} * i];
-          b[i] = tileB[t][tx + ${GEMM_THREADS} * i];
-        }
-        for (var i = 0; i < ${GEMM_PER_THREAD}; i = i + 1) {
-          for (var j = 0; j < ${GEMM_PER_THREAD}; j = j + 1) {
-            acc[i][j] = fma(a[i], b[j], acc[i][j]);
-          }
-        }
+        let b = vec4<f32>(${range4.map((j) => `tileB[t][tx + ${GEMM_THREADS * j}]`).join(', ')});
+        ${range4.map((i) => `acc${i} = fma(vec4<f32>(tileA[t][ty + ${GEMM_THREADS * i}]), b, acc${i});`).join('\n        ')}
       }
       workgroupBarrier();
     }
 
-    for (var i = 0; i < ${GEMM_PER_THREAD}; i = i + 1) {
-      let row = rowStart + ty + ${GEMM_THREADS} * i;
-      for (var j = 0; j < ${GEMM_PER_THREAD}; j = j + 1) {
-        let col = colStart + tx + ${GEMM_THREADS} * j;
-        if (row < uniforms.rows && col < uniforms.cols) {
-          result[(split * uniforms.rows + row) * uniforms.cols + col] = acc[i][j];
-        }
+    ${range4
+      .map(
+        (i) => `{
+      let row = rowStart + ty + ${GEMM_THREADS * i};
+      if (row < uniforms.rows) {
+        let rowOffset = ${shader.rowOffset ?? '(split * uniforms.rows + row) * uniforms.cols'};
+        ${range4.map((j) => `if (colStart + tx + ${GEMM_THREADS * j} < uniforms.cols) { result[rowOffset + colStart + tx + ${GEMM_THREADS * j}] = acc${i}[${j}]; }`).join('\n        ')}
       }
-    }
+    }`,
+      )
+      .join('\n    ')}
   }
   `;
 }
@@ -162,9 +180,9 @@ export function implicitGemmLaunch(
   depth: number,
   splits: number,
 ): { dispatch: [number, number, number]; workgroupSize: [number, number, number]; uniforms: ProgramUniforms; splits: number } {
-  // chunk: a whole number of tiles, so only the last split has a ragged end
+  // chunk: a whole number of tiles, so only the last split has a ragged end; depth 0 (no terms) writes zeros
   const chunk = Math.ceil(Math.ceil(depth / Math.max(1, splits)) / GEMM_TILE_DEPTH) * GEMM_TILE_DEPTH;
-  const actualSplits = Math.max(1, Math.ceil(depth / chunk));
+  const actualSplits = chunk === 0 ? 1 : Math.ceil(depth / chunk);
   return {
     dispatch: [Math.ceil(cols / GEMM_TILE), Math.ceil(rows / GEMM_TILE), actualSplits],
     workgroupSize: [GEMM_THREADS, GEMM_THREADS, 1],
