@@ -36,8 +36,8 @@ import torch.nn.functional as F
 
 # Same sizes as bench/workloads.ts (full / --quick): batch, warm-up iterations, timed repeats, iterations per repeat.
 SIZES = {
-    "W1": {"full": (256, 1, 3, 2), "quick": (8, 1, 2, 1)},
-    "W2": {"full": (256, 2, 3, 3), "quick": (16, 1, 2, 2)},
+    "W1": {"full": (256, 1, 3, 2), "quick": (2, 1, 2, 1)},
+    "W2": {"full": (256, 2, 3, 3), "quick": (4, 1, 2, 1)},
     "W3": {"full": (256, 3, 5, 10), "quick": (32, 1, 2, 2)},
 }
 ENCODERS = {"W1": ([64, 128, 256, 512], [2, 2, 2, 2]), "W2": ([32, 64, 128], [1, 1, 1])}

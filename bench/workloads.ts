@@ -39,13 +39,13 @@ export const WORKLOADS: Record<WorkloadId, { description: string; unit: string; 
     description: 'train step, CIFAR ResNet-18, 2 views 32x32, NT-Xent, AdamW',
     unit: 'images/s',
     full: { batch: 256, warmup: 1, repeats: 3, steps: 2 },
-    quick: { batch: 8, warmup: 1, repeats: 2, steps: 1 },
+    quick: { batch: 2, warmup: 1, repeats: 2, steps: 1 },
   },
   W2: {
     description: "train step, 'resnet-small' (playground default), 2 views 32x32, NT-Xent, AdamW",
     unit: 'images/s',
     full: { batch: 256, warmup: 2, repeats: 3, steps: 3 },
-    quick: { batch: 16, warmup: 1, repeats: 2, steps: 2 },
+    quick: { batch: 4, warmup: 1, repeats: 2, steps: 1 },
   },
   W3: {
     description: 'NT-Xent forward + backward alone, Z = [2 x batch, 128]',
