@@ -44,6 +44,7 @@ test('loads on WebGPU and reports the SwiftShader adapter', async () => {
   await openApp(page);
   await expect(page.getByTestId('backend-status')).toContainText('WebGPU');
   await expect(page.getByTestId('backend-status')).toContainText(/swiftshader/i);
+  await expect(page.getByTestId('backend-status')).toContainText(/\d+ project kernels/);
   await screenshot(page, 'app-loaded');
 });
 

@@ -1,7 +1,7 @@
 // The Chromium side of `npm run bench -- --backend browser`: same workloads as Node, on the browser's WebGPU.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
-import { registerWebGPUKernels, unregisterWebGPUKernels } from '../../src/engine/kernels/webgpu/index';
+import { registerWebGPUKernels, unregisterWebGPUKernels, webgpuKernelOptionsFor } from '../../src/engine/kernels/webgpu/index';
 import { projectCodeRuns, runWorkload } from '../workloads';
 import type { BrowserBenchReply, BrowserBenchRequest, BrowserBenchRow } from './protocol';
 
@@ -20,7 +20,8 @@ async function runBench(request: BrowserBenchRequest): Promise<BrowserBenchReply
   for (const workload of request.workloads) {
     const variants = projectCodeRuns('webgpu', workload) ? request.kernels : (['n/a'] as const);
     for (const kernels of variants) {
-      if (kernels === 'project') registerWebGPUKernels();
+      // what initBackend registers on this adapter (on SwiftShader: no tiled input gradient, slower there)
+      if (kernels === 'project') registerWebGPUKernels(webgpuKernelOptionsFor(report.adapter ?? ''));
       else unregisterWebGPUKernels();
       log(`${workload}${kernels === 'n/a' ? '' : ` (${kernels} kernels)`} ...`);
       try {

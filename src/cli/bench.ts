@@ -6,11 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../engine/backend';
+import { registerProjectKernels, unregisterProjectKernels } from '../engine/kernels/register';
 import {
   registerProjectGradients,
   registerWebGPUKernels,
   unregisterProjectGradients,
   unregisterWebGPUKernels,
+  webgpuKernelOptionsFor,
 } from '../engine/kernels/webgpu/index';
 import { WORKLOAD_IDS, WORKLOADS, projectCodeRuns, runWorkload, type WorkloadId, type WorkloadResult, type WorkloadSize } from '../../bench/workloads';
 import type { BrowserBenchReply, BrowserBenchRequest } from '../../bench/browser/protocol';
@@ -29,7 +31,7 @@ export const BENCH_OPTIONS = {
     type: 'string',
     short: 'k',
     value: 'WHICH',
-    help: 'stock, project or both (default both, with the ratio). webgpu: project = the WGSL kernels + lean BatchNorm gradient; wasm/cpu: the gradient',
+    help: 'stock, project or both (default both, with the ratio). webgpu: project = the WGSL kernels + lean BatchNorm gradient; wasm: conv input gradient via XNNPACK + the gradient; cpu: the gradient',
   },
   steps: { type: 'string', short: 's', value: 'N', help: 'timed iterations per repeat (default per workload)' },
   repeats: { type: 'string', short: 'r', value: 'N', help: 'timed repeats; the median is reported (default per workload)' },
@@ -168,9 +170,23 @@ async function runNodeBackend(backend: Exclude<BenchBackend, 'browser'>, options
     return options.workloads.map((workload) => ({ workload, backend, kernels: 'n/a', error: `backend unavailable: ${(err as Error).message}` }));
   }
   const rows: BenchRow[] = [];
-  // webgpu: project = the WGSL kernels + the lean BatchNorm gradient; cpu/wasm: project = the gradient only
-  const useProject = backend === 'webgpu' ? registerWebGPUKernels : registerProjectGradients;
-  const useStock = backend === 'webgpu' ? unregisterWebGPUKernels : unregisterProjectGradients;
+  // webgpu: project = the WGSL kernels + the lean BatchNorm gradient; wasm: the conv input gradient through
+  // XNNPACK + the gradient; cpu: the gradient. wasm keeps the project filter gradient either way (it has none).
+  const useProject = (): void => {
+    // what initBackend registers on this adapter (on SwiftShader: no tiled input gradient, slower there)
+    if (backend === 'webgpu') registerWebGPUKernels(webgpuKernelOptionsFor(devices[backend]));
+    else {
+      registerProjectKernels(backend);
+      registerProjectGradients();
+    }
+  };
+  const useStock = (): void => {
+    if (backend === 'webgpu') unregisterWebGPUKernels();
+    else {
+      unregisterProjectKernels(backend);
+      unregisterProjectGradients();
+    }
+  };
   for (const workload of options.workloads) {
     const variants = projectCodeRuns(backend, workload) ? options.kernels : (['n/a'] as const);
     for (const kernels of variants) {

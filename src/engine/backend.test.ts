@@ -16,6 +16,9 @@ function withFakeNavigator(gpu: object | undefined): () => void {
   };
 }
 
+// tfjs-backend-wasm registers its kernels on import (backend.ts imports it), before initBackend replaces any
+const STOCK_WASM_INPUT_GRADIENT = tf.getKernel(tf.Conv2DBackpropInput, 'wasm')!.kernelFunc;
+
 afterEach(async () => {
   await tf.setBackend('cpu');
 });
@@ -23,7 +26,11 @@ afterEach(async () => {
 describe('initBackend', () => {
   it("picks wasm for 'auto' in Node, with the project's conv filter gradient registered", async () => {
     const report = await initBackend({ preferred: 'auto', environment: 'node' });
-    expect(report).toEqual({ active: 'wasm', skipped: [] });
+    expect(report).toEqual({
+      active: 'wasm',
+      skipped: [],
+      kernels: [tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, 'gradient:FusedBatchNorm'],
+    });
     expect(tf.getBackend()).toBe('wasm');
     // Without the registered kernel, wasm throws "Kernel 'Conv2DBackpropFilter' not registered".
     const grad = tf.tidy(() => {
@@ -32,6 +39,34 @@ describe('initBackend', () => {
     });
     expect(Array.from(await grad.data())).toEqual([4, 4, 4, 4]);
     grad.dispose();
+  });
+
+  it("kernels: 'stock' puts the stock wasm input gradient back but keeps the filter gradient wasm lacks", async () => {
+    await initBackend({ preferred: 'wasm', environment: 'node' });
+    const projectInput = tf.getKernel(tf.Conv2DBackpropInput, 'wasm')!.kernelFunc;
+    const projectBatchNormGrad = tf.getGradient(tf.FusedBatchNorm)!.gradFunc;
+    const report = await initBackend({ preferred: 'wasm', environment: 'node', kernels: 'stock' });
+    expect(report.kernels).toEqual([tf.Conv2DBackpropFilter]);
+    const stockInput = tf.getKernel(tf.Conv2DBackpropInput, 'wasm')!.kernelFunc;
+    expect(stockInput).toBe(STOCK_WASM_INPUT_GRADIENT);
+    expect(projectInput).not.toBe(STOCK_WASM_INPUT_GRADIENT);
+    expect(tf.getGradient(tf.FusedBatchNorm)!.gradFunc).not.toBe(projectBatchNormGrad);
+    // conv nets still train: both gradients of a conv run
+    const [dx, dw] = tf.tidy(() =>
+      tf.grads((x, w) => tf.sum(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid')))([
+        tf.ones([1, 3, 3, 1]),
+        tf.ones([2, 2, 1, 1]),
+      ]),
+    );
+    expect(Array.from(await dw.data())).toEqual([4, 4, 4, 4]);
+    expect(Array.from(await dx.data())).toEqual([1, 2, 1, 2, 4, 2, 1, 2, 1]);
+    tf.dispose([dx, dw]);
+    const back = await initBackend({ preferred: 'wasm', environment: 'node' });
+    expect(back.kernels).toContain(tf.Conv2DBackpropInput);
+    expect(tf.getKernel(tf.Conv2DBackpropInput, 'wasm')!.kernelFunc).not.toBe(stockInput);
+    await expect(initBackend({ environment: 'node', kernels: 'fast' as 'stock' })).rejects.toThrow(
+      /unknown kernels "fast"; use 'project' or 'stock'/,
+    );
   });
 
   it('detects Node when no environment is given', async () => {
@@ -85,6 +120,7 @@ describe('initBackend', () => {
     expect(await initBackend({ preferred: 'cpu', environment: 'browser' })).toEqual({
       active: 'cpu',
       skipped: [],
+      kernels: [tf.Conv2DBackpropFilter, 'gradient:FusedBatchNorm'],
     });
     expect(tf.getBackend()).toBe('cpu');
   });

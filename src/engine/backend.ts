@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { registerProjectKernels } from './kernels/conv2d_backprop_filter';
+import { projectKernelNames, registerProjectKernels, unregisterProjectKernels } from './kernels/register';
+import {
+  registerProjectGradients,
+  registeredWebGPUKernels,
+  registerWebGPUKernels,
+  unregisterProjectGradients,
+  unregisterWebGPUKernels,
+  webgpuKernelOptionsFor,
+} from './kernels/webgpu/index';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -10,6 +18,11 @@ export interface BackendReport {
   adapter?: string;
   /** Backends tried before `active`, each with why it was not used. */
   skipped: { name: BackendName; reason: string }[];
+  /**
+   * The project kernels registered for `active` (kernel names; 'gradient:FusedBatchNorm' for the leaner BatchNorm
+   * gradient); empty with kernels: 'stock'.
+   */
+  kernels: string[];
 }
 
 export interface InitBackendOptions {
@@ -19,6 +32,12 @@ export interface InitBackendOptions {
   environment?: 'browser' | 'node';
   /** Where the tfjs-backend-wasm .wasm binaries are served from (a URL prefix ending in '/'); Node needs none. */
   wasmPaths?: string;
+  /**
+   * 'project' (default): register this project's kernels for the chosen backend (webgpu: tiled conv gradients,
+   * fused NT-Xent; wasm: XNNPACK-based conv gradients; all: the leaner BatchNorm gradient). 'stock': only what
+   * a backend cannot train without (wasm's Conv2DBackpropFilter). For comparisons and bug hunts.
+   */
+  kernels?: 'project' | 'stock';
 }
 
 /** Fastest first; a backend that fails hands over to the next one. */
@@ -114,7 +133,6 @@ async function tryWebGL(environment: 'browser' | 'node'): Promise<void> {
 async function tryWasm(wasmPaths: string | undefined): Promise<void> {
   // Only before its first initialisation; afterwards the binary is loaded and the prefix no longer matters.
   if (wasmPaths !== undefined && tf.findBackend('wasm') == null) setWasmPaths(wasmPaths);
-  registerProjectKernels('wasm');
   try {
     await activate('wasm');
   } catch (error) {
@@ -143,6 +161,10 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   const start = preferred !== 'auto' ? preferred : environment === 'node' ? 'wasm' : 'webgpu';
   const candidates = CHAIN.slice(CHAIN.indexOf(start));
 
+  const kernelChoice = opts.kernels ?? 'project';
+  if (kernelChoice !== 'project' && kernelChoice !== 'stock') {
+    throw new Error(`initBackend: unknown kernels "${String(kernelChoice)}"; use 'project' or 'stock'`);
+  }
   const skipped: BackendReport['skipped'] = [];
   for (const name of candidates) {
     try {
@@ -150,11 +172,11 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       if (name === 'webgpu') adapter = await tryWebGPU(environment);
       else if (name === 'webgl') await tryWebGL(environment);
       else if (name === 'wasm') await tryWasm(opts.wasmPaths);
-      else {
-        registerProjectKernels('cpu');
-        await activate('cpu');
-      }
-      return adapter === undefined ? { active: name, skipped } : { active: name, adapter, skipped };
+      else await activate('cpu');
+      const kernels = useProjectKernels(name, kernelChoice, adapter);
+      return adapter === undefined
+        ? { active: name, skipped, kernels }
+        : { active: name, adapter, skipped, kernels };
     } catch (error) {
       if (name === 'cpu') throw error;
       skipped.push({
@@ -164,6 +186,29 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     }
   }
   throw new Error('initBackend: no backend could be initialised');
+}
+
+/**
+ * Registers (or, with 'stock', removes) this project's kernels for `backend`; returns what is in effect. The
+ * kernel registry is global per backend name, so this also covers backends set later with tf.setBackend.
+ */
+function useProjectKernels(backend: BackendName, choice: 'project' | 'stock', adapter?: string): string[] {
+  const gradients = ['gradient:FusedBatchNorm'];
+  if (choice === 'stock') {
+    unregisterProjectGradients();
+    if (backend === 'webgpu') unregisterWebGPUKernels();
+    else unregisterProjectKernels(backend);
+    // wasm has no Conv2DBackpropFilter of its own: conv nets cannot train there without the project's
+    if (backend === 'wasm') registerProjectKernels('wasm', { onlyMissing: true });
+    return backend === 'wasm' ? [tf.Conv2DBackpropFilter] : [];
+  }
+  registerProjectGradients();
+  if (backend === 'webgpu') {
+    registerWebGPUKernels(webgpuKernelOptionsFor(adapter ?? ''));
+    return [...registeredWebGPUKernels(), ...gradients];
+  }
+  registerProjectKernels(backend);
+  return [...projectKernelNames(backend), ...gradients];
 }
 
 /** What the trainer needs to know when the GPU goes away. */

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend, onDeviceLost, type DeviceLostInfo } from './backend';
+import { webgpuKernelsRegistered } from './kernels/webgpu/index';
+import { FUSED_NTXENT_KERNEL } from '../losses/ntxent';
 import { installNodeWebGPU } from './node-webgpu';
 
 // Machines of this project have Chromium's SwiftShader (a CPU Vulkan driver); without it or a real GPU Dawn finds
@@ -30,6 +32,16 @@ describe('installNodeWebGPU + initBackend webgpu in Node', () => {
     expect(report.skipped).toEqual([]);
     expect(typeof report.adapter).toBe('string');
     expect(report.adapter!.length).toBeGreaterThan(0);
+    // the project's WebGPU kernels are on; the tiled input gradient only off SwiftShader (slower there)
+    expect(report.kernels).toEqual(
+      expect.arrayContaining([tf.Conv2DBackpropFilter, FUSED_NTXENT_KERNEL, 'gradient:FusedBatchNorm']),
+    );
+    expect(report.kernels.includes(tf.Conv2DBackpropInput)).toBe(!/swiftshader/i.test(report.adapter!));
+    expect(webgpuKernelsRegistered()).toBe(true);
+    const stock = await initBackend({ preferred: 'webgpu', environment: 'node', kernels: 'stock' });
+    expect(stock.kernels).toEqual([]);
+    expect(webgpuKernelsRegistered()).toBe(false);
+    await initBackend({ preferred: 'webgpu', environment: 'node' });
 
     const product = tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([5, 6, 7, 8], [2, 2]));
     expect(Array.from(await product.data())).toEqual([19, 22, 43, 50]);

@@ -6,17 +6,25 @@ const WEBGPU_HINT = 'To train on the GPU, use a recent Chrome or Edge (WebGPU on
 export function BackendStatus() {
   const backend = usePlayground((state) => state.backend);
   if (!backend) return <span className="backend pending" data-testid="backend-status">Starting the engine…</span>;
+  const kernels =
+    backend.kernels.length > 0 ? (
+      <span className="kernels" title={`Project kernels in use: ${backend.kernels.join(', ')}`}>
+        {' '}
+        · {backend.kernels.length} project kernels
+      </span>
+    ) : null;
   if (backend.active === 'webgpu') {
     return (
       <span className="backend ok" data-testid="backend-status">
         WebGPU · {backend.adapter ?? 'unknown adapter'}
+        {kernels}
       </span>
     );
   }
   const reason = backend.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
   return (
     <span className="backend fallback" data-testid="backend-status">
-      Fallback: {backend.active} (slower). {reason && <span className="reason">Why: {reason}. </span>}
+      Fallback: {backend.active} (slower){kernels}. {reason && <span className="reason">Why: {reason}. </span>}
       <span className="hint">{WEBGPU_HINT}</span>
     </span>
   );

@@ -59,12 +59,13 @@ function startBackend(): Promise<BackendInfo> {
       active: result.active,
       adapter: result.adapter ?? null,
       skipped: result.skipped.map((entry) => ({ name: entry.name, reason: entry.reason })),
+      kernels: result.kernels,
     };
     post({ type: 'backend', info });
     return info;
   })();
   ready.catch((error: unknown) => {
-    post({ type: 'backend', info: { active: 'none', adapter: null, skipped: [{ name: 'all', reason: errorMessage(error) }] } });
+    post({ type: 'backend', info: { active: 'none', adapter: null, skipped: [{ name: 'all', reason: errorMessage(error) }], kernels: [] } });
   });
   return ready;
 }

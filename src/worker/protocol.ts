@@ -16,6 +16,8 @@ export interface BackendInfo {
   /** GPU adapter description (e.g. "google swiftshader") when WebGPU is active, else null. */
   adapter: string | null;
   skipped: { name: string; reason: string }[];
+  /** The project's kernels in use on `active` (kernel names), from initBackend's report. */
+  kernels: string[];
 }
 
 /** A dataset the user dropped into the page, already parsed to uint8 NHWC splits (kept in IndexedDB). */

@@ -1,66 +1,31 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { conv2dBackpropFilterViaConv, registerProjectKernels } from './conv2d_backprop_filter';
+import { conv2dBackpropFilterViaConv } from './conv2d_backprop_filter';
+import { CONV_CASES, maxAbsDiff, stridesOf, type ConvCase } from './conv_testing';
+import { registerProjectKernels, unregisterProjectKernels } from './register';
 
 // The stock cpu kernel is the reference; grab it before anything in this file could replace it.
 const stockCpuKernel = tf.getKernel(tf.Conv2DBackpropFilter, 'cpu')!.kernelFunc;
 
-type Pad =
-  'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
-interface Case {
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  stride: number;
-  pad: Pad;
-}
-
-const cases: Case[] = [
-  { x: [2, 6, 6, 3], filter: [3, 3, 3, 4], stride: 1, pad: 'same' },
-  { x: [2, 6, 6, 3], filter: [3, 3, 3, 4], stride: 1, pad: 'valid' },
-  { x: [3, 7, 8, 2], filter: [3, 3, 2, 5], stride: 2, pad: 'same' },
-  { x: [3, 7, 8, 2], filter: [3, 3, 2, 5], stride: 2, pad: 'valid' },
-  { x: [2, 8, 8, 4], filter: [1, 1, 4, 3], stride: 2, pad: 'same' },
-  { x: [1, 9, 7, 2], filter: [5, 3, 2, 2], stride: 2, pad: 'same' },
-  // Numeric pad uses a square filter: stock wasm Conv2D (forward) corrupts memory on numeric pad + non-square filter.
-  { x: [2, 6, 5, 2], filter: [3, 3, 2, 3], stride: 1, pad: 1 },
-  {
-    x: [2, 6, 6, 2],
-    filter: [3, 3, 2, 2],
-    stride: 2,
-    pad: [
-      [0, 0],
-      [1, 2],
-      [0, 1],
-      [0, 0],
-    ],
-  },
-  { x: [2, 3, 3, 2], filter: [3, 3, 2, 2], stride: 2, pad: 'valid' }, // 1x1 output: dy is a 1x1 'filter'
-];
+const cases = CONV_CASES;
 
 function uniform(shape: number[], seed: number): tf.Tensor {
   return tf.randomUniform(shape, -1, 1, 'float32', seed);
 }
 
 /** dL/dW of L = Σ conv2d(x, W) ⊙ dy, i.e. Conv2DBackpropFilter(x, dy), through whatever kernel is registered. */
-function filterGradient(x: tf.Tensor4D, filter: tf.Tensor4D, dy: tf.Tensor4D, c: Case): tf.Tensor4D {
+function filterGradient(x: tf.Tensor4D, filter: tf.Tensor4D, dy: tf.Tensor4D, c: ConvCase): tf.Tensor4D {
   return tf.tidy(() =>
-    tf.grad((w) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, c.stride, c.pad), dy)))(filter),
+    tf.grad((w) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, stridesOf(c), c.pad), dy)))(filter),
   ) as tf.Tensor4D;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
 /** Inputs and the stock-cpu reference gradient for one case (computed on cpu). */
-async function reference(c: Case, seed: number) {
+async function reference(c: ConvCase, seed: number) {
   const x = uniform(c.x, seed) as tf.Tensor4D;
   const filter = uniform(c.filter, seed + 1) as tf.Tensor4D;
-  const outShape = tf.tidy(() => tf.conv2d(x, filter, c.stride, c.pad).shape);
+  const outShape = tf.tidy(() => tf.conv2d(x, filter, stridesOf(c), c.pad).shape);
   const dy = uniform(outShape, seed + 2) as tf.Tensor4D;
   const expected = filterGradient(x, filter, dy, c);
   const values = {
@@ -75,7 +40,10 @@ async function reference(c: Case, seed: number) {
 }
 
 /** Max |difference| between the filter gradient on the active backend and the reference, for the same inputs. */
-async function errorAgainstReference(c: Case, ref: Awaited<ReturnType<typeof reference>>): Promise<number> {
+async function errorAgainstReference(
+  c: ConvCase,
+  ref: Awaited<ReturnType<typeof reference>>,
+): Promise<number> {
   const x = tf.tensor4d(ref.x, c.x);
   const filter = tf.tensor4d(ref.filter, c.filter);
   const dy = tf.tensor4d(ref.dy, ref.dyShape as [number, number, number, number]);
@@ -106,7 +74,7 @@ describe('conv2dBackpropFilterViaConv', () => {
           inputs: { x, dy },
           backend,
           attrs: {
-            strides: [c.stride, c.stride],
+            strides: stridesOf(c),
             pad: c.pad,
             dataFormat: 'NHWC',
             dimRoundingMode: undefined,
@@ -241,12 +209,8 @@ describe('conv2dBackpropFilterViaConv', () => {
     expect(tf.getKernel(tf.Conv2DBackpropFilter, 'cpu')!.kernelFunc).not.toBe(stockCpuKernel);
     expect(await errorAgainstReference(c, ref)).toBeLessThan(1e-4);
     // Leave the process as we found it for any later test in this worker.
-    tf.unregisterKernel(tf.Conv2DBackpropFilter, 'cpu');
-    tf.registerKernel({
-      kernelName: tf.Conv2DBackpropFilter,
-      backendName: 'cpu',
-      kernelFunc: stockCpuKernel,
-    });
+    unregisterProjectKernels('cpu');
+    expect(tf.getKernel(tf.Conv2DBackpropFilter, 'cpu')!.kernelFunc).toBe(stockCpuKernel);
   });
 
   it('leaves backends that have their own kernel alone', () => {

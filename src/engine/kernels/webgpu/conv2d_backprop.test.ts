@@ -24,13 +24,43 @@ interface ConvCase {
 const CASES: ConvCase[] = [
   { name: '3x3 stem, 3 input channels', x: [2, 7, 7, 3], filter: [3, 3, 3, 5], stride: 1, pad: 'same' },
   { name: '3x3 stride 2, ragged tiles', x: [3, 8, 8, 16], filter: [3, 3, 16, 20], stride: 2, pad: 'same' },
-  { name: '1x1 stride-2 shortcut, 70 outputs (two column tiles)', x: [2, 9, 9, 4], filter: [1, 1, 4, 70], stride: 2, pad: 'valid' },
-  { name: '65 input channels (two row tiles), valid padding', x: [2, 6, 6, 65], filter: [3, 3, 65, 3], stride: 1, pad: 'valid' },
-  { name: 'odd size, stride 2, asymmetric same padding', x: [2, 9, 11, 6], filter: [3, 3, 6, 7], stride: 2, pad: 'same' },
+  {
+    name: '1x1 stride-2 shortcut, 70 outputs (two column tiles)',
+    x: [2, 9, 9, 4],
+    filter: [1, 1, 4, 70],
+    stride: 2,
+    pad: 'valid',
+  },
+  {
+    name: '65 input channels (two row tiles), valid padding',
+    x: [2, 6, 6, 65],
+    filter: [3, 3, 65, 3],
+    stride: 1,
+    pad: 'valid',
+  },
+  {
+    name: 'odd size, stride 2, asymmetric same padding',
+    x: [2, 9, 11, 6],
+    filter: [3, 3, 6, 7],
+    stride: 2,
+    pad: 'same',
+  },
   // stride 3 with a 5x5 filter: 9 stride-phase classes with 2 or 1 taps per axis in the input gradient
-  { name: '5x5 stride 3, nine phase classes', x: [2, 10, 10, 4], filter: [5, 5, 4, 6], stride: 3, pad: 'same' },
+  {
+    name: '5x5 stride 3, nine phase classes',
+    x: [2, 10, 10, 4],
+    filter: [5, 5, 4, 6],
+    stride: 3,
+    pad: 'same',
+  },
   // 2 x 32 x 32 = 2048 output pixels: the filter gradient splits its reduction (split-K + summing pass)
-  { name: 'split-K filter gradient over 2048 pixels', x: [2, 32, 32, 3], filter: [3, 3, 3, 8], stride: 1, pad: 'same' },
+  {
+    name: 'split-K filter gradient over 2048 pixels',
+    x: [2, 32, 32, 3],
+    filter: [3, 3, 3, 8],
+    stride: 1,
+    pad: 'same',
+  },
 ];
 
 const TOLERANCE = 1e-4;
@@ -48,50 +78,63 @@ function convGradients(c: ConvCase): tf.Tensor[] {
   });
 }
 
-describe.skipIf(unavailable !== null)('project WebGPU convolution gradients vs the stock tfjs kernels', () => {
-  it.each(CASES)('$name: dx and dW match to 1e-4', async (c) => {
-    unregisterWebGPUKernels();
-    const [stockDx, stockDw] = convGradients(c);
-    registerWebGPUKernels();
-    const before = tf.memory().numTensors;
-    const [dx, dw] = convGradients(c);
-    expect(tf.memory().numTensors - before).toBe(2);
-    expect(await relativeError(dx, stockDx)).toBeLessThan(TOLERANCE);
-    expect(await relativeError(dw, stockDw)).toBeLessThan(TOLERANCE);
-    // a wrong kernel would not just be imprecise: the gradients are O(1..100) here
-    expect(Math.max(...(await stockDw.abs().max().data()))).toBeGreaterThan(1);
-    tf.dispose([stockDx, stockDw, dx, dw]);
-  });
+describe.skipIf(unavailable !== null)(
+  'project WebGPU convolution gradients vs the stock tfjs kernels',
+  () => {
+    it.each(CASES)('$name: dx and dW match to 1e-4', async (c) => {
+      unregisterWebGPUKernels();
+      const [stockDx, stockDw] = convGradients(c);
+      registerWebGPUKernels();
+      const before = tf.memory().numTensors;
+      const [dx, dw] = convGradients(c);
+      expect(tf.memory().numTensors - before).toBe(2);
+      expect(await relativeError(dx, stockDx)).toBeLessThan(TOLERANCE);
+      expect(await relativeError(dw, stockDw)).toBeLessThan(TOLERANCE);
+      // a wrong kernel would not just be imprecise: the gradients are O(1..100) here
+      expect(Math.max(...(await stockDw.abs().max().data()))).toBeGreaterThan(1);
+      tf.dispose([stockDx, stockDw, dx, dw]);
+    });
 
-  it('the split-K case really splits, and the small cases do not', () => {
-    const splitCase = CASES.find((c) => c.name.startsWith('split-K'))!;
-    const [n, h, , c] = splitCase.x;
-    const [fh, fw, , o] = splitCase.filter;
-    expect(filterGradientSplits(fh * fw * c, o, n * h * h)).toBeGreaterThan(1);
-    expect(filterGradientSplits(3 * 3 * 3, 5, 2 * 7 * 7)).toBe(1);
-  });
+    it('the split-K case really splits, and the small cases do not', () => {
+      const splitCase = CASES.find((c) => c.name.startsWith('split-K'))!;
+      const [n, h, , c] = splitCase.x;
+      const [fh, fw, , o] = splitCase.filter;
+      expect(filterGradientSplits(fh * fw * c, o, n * h * h)).toBeGreaterThan(1);
+      expect(filterGradientSplits(3 * 3 * 3, 5, 2 * 7 * 7)).toBe(1);
+    });
 
-  it('keeps the stock kernel for NCHW (the project kernels are NHWC only)', async () => {
-    registerWebGPUKernels();
-    const x = tf.randomNormal([2, 3, 6, 6], 0, 1, 'float32', 4);
-    const dy = tf.randomNormal([2, 4, 6, 6], 0, 1, 'float32', 5);
-    const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NCHW', dimRoundingMode: undefined, filterShape: [3, 3, 3, 4] };
-    const ours = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-    unregisterWebGPUKernels();
-    const stock = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-    expect(await relativeError(ours, stock)).toBe(0);
-    tf.dispose([x, dy, ours, stock]);
-  });
+    it('keeps the stock kernel for NCHW (the project kernels are NHWC only)', async () => {
+      registerWebGPUKernels();
+      const x = tf.randomNormal([2, 3, 6, 6], 0, 1, 'float32', 4);
+      const dy = tf.randomNormal([2, 4, 6, 6], 0, 1, 'float32', 5);
+      const attrs = {
+        strides: [1, 1],
+        pad: 'same',
+        dataFormat: 'NCHW',
+        dimRoundingMode: undefined,
+        filterShape: [3, 3, 3, 4],
+      };
+      const ours = tf
+        .engine()
+        .runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      unregisterWebGPUKernels();
+      const stock = tf
+        .engine()
+        .runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      expect(await relativeError(ours, stock)).toBe(0);
+      tf.dispose([x, dy, ours, stock]);
+    });
 
-  it('register / unregister swap the kernels and restore the stock ones exactly', () => {
-    unregisterWebGPUKernels();
-    const stock = tf.getKernel(tf.Conv2DBackpropInput, 'webgpu')?.kernelFunc;
-    registerWebGPUKernels();
-    registerWebGPUKernels(); // idempotent
-    expect(webgpuKernelsRegistered()).toBe(true);
-    expect(tf.getKernel(tf.Conv2DBackpropInput, 'webgpu')?.kernelFunc).not.toBe(stock);
-    unregisterWebGPUKernels();
-    expect(webgpuKernelsRegistered()).toBe(false);
-    expect(tf.getKernel(tf.Conv2DBackpropInput, 'webgpu')?.kernelFunc).toBe(stock);
-  });
-});
+    it('register / unregister swap the kernels and restore the stock ones exactly', () => {
+      unregisterWebGPUKernels();
+      const stock = tf.getKernel(tf.Conv2DBackpropInput, 'webgpu')?.kernelFunc;
+      registerWebGPUKernels();
+      registerWebGPUKernels(); // idempotent
+      expect(webgpuKernelsRegistered()).toBe(true);
+      expect(tf.getKernel(tf.Conv2DBackpropInput, 'webgpu')?.kernelFunc).not.toBe(stock);
+      unregisterWebGPUKernels();
+      expect(webgpuKernelsRegistered()).toBe(false);
+      expect(tf.getKernel(tf.Conv2DBackpropInput, 'webgpu')?.kernelFunc).toBe(stock);
+    });
+  },
+);

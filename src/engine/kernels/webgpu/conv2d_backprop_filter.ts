@@ -1,10 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
+import type { KernelArgs } from '../backend_ops';
+import { channelsLastConvInfo, isChannelsLast } from '../conv_info';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
   GEMM_TILE,
   IMPLICIT_GEMM_UNIFORMS,
   implicitGemmLaunch,
   implicitGemmSource,
+  int32Uniforms,
   runProgram,
   SumSplitsProgram,
   unroll4,
@@ -96,7 +99,10 @@ class Conv2DFilterGradientProgram implements WebGPUProgram {
         let aI = aRow / (uniforms.inChannels * uniforms.filterWidth);
         let bValid = bCol < uniforms.cols;`,
       loadA,
-      loadB: unroll4((e) => `if (bValid && bDepth + ${e} < depthEnd) { b[${e}] = dy[(bDepth + ${e}) * uniforms.cols + bCol]; }`),
+      loadB: unroll4(
+        (e) =>
+          `if (bValid && bDepth + ${e} < depthEnd) { b[${e}] = dy[(bDepth + ${e}) * uniforms.cols + bCol]; }`,
+      ),
     });
   }
 }
@@ -119,42 +125,33 @@ export function filterGradientSplits(rows: number, cols: number, depth: number):
 
 /** True when conv2dBackpropFilterWebGPU handles these attrs (NHWC); others go to the stock kernel. */
 export function supportsFilterGradient(attrs: tf.Conv2DBackpropFilterAttrs): boolean {
-  return tf.backend_util.convertConv2DDataFormat(attrs.dataFormat) === 'channelsLast';
+  return isChannelsLast(attrs);
 }
 
 /**
  * Conv2DBackpropFilter for the tfjs 'webgpu' backend (NHWC; see Conv2DFilterGradientProgram for the formula).
  * Returns dW with shape attrs.filterShape = [FH, FW, C, O].
  */
-export function conv2dBackpropFilterWebGPU(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: tf.KernelBackend;
-  attrs?: tf.NamedAttrMap;
-}): tf.TensorInfo {
+export function conv2dBackpropFilterWebGPU(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  if (!supportsFilterGradient(attrs)) {
-    throw new Error(`conv2dBackpropFilterWebGPU handles NHWC only, got dataFormat '${attrs.dataFormat}'; use the stock kernel for NCHW`);
-  }
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = channelsLastConvInfo('conv2dBackpropFilterWebGPU', attrs, x.shape, attrs.filterShape);
   const rows = info.filterHeight * info.filterWidth * info.inChannels;
   const cols = info.outChannels;
   const depth = info.batchSize * info.outHeight * info.outWidth;
   const launch = implicitGemmLaunch(rows, cols, depth, filterGradientSplits(rows, cols, depth));
-  const program = new Conv2DFilterGradientProgram(launch.splits, rows, cols, info.outWidth, launch.dispatch, launch.workgroupSize);
+  const program = new Conv2DFilterGradientProgram(
+    launch.splits,
+    rows,
+    cols,
+    info.outWidth,
+    launch.dispatch,
+    launch.workgroupSize,
+  );
   const uniforms: ProgramUniforms = [
     ...launch.uniforms,
-    ...[
+    ...int32Uniforms([
       info.inChannels,
       info.filterWidth,
       info.inHeight,
@@ -165,7 +162,7 @@ export function conv2dBackpropFilterWebGPU(args: {
       info.strideWidth,
       info.padInfo.top,
       info.padInfo.left,
-    ].map((value) => ({ type: 'int32' as const, data: [value] })),
+    ]),
   ];
   const partial = runProgram(backend, program, [x, dy], uniforms);
   try {
@@ -173,15 +170,25 @@ export function conv2dBackpropFilterWebGPU(args: {
       // [1, rows, cols] has the memory layout of [FH, FW, C, O]; a reshape only relabels it
       return reshapeOnBackend(backend, partial, attrs.filterShape);
     }
-    return runProgram(backend, new SumSplitsProgram([...attrs.filterShape]), [partial], [{ type: 'int32', data: [launch.splits] }]);
+    return runProgram(
+      backend,
+      new SumSplitsProgram([...attrs.filterShape]),
+      [partial],
+      [{ type: 'int32', data: [launch.splits] }],
+    );
   } finally {
     backend.disposeData(partial.dataId);
   }
 }
 
 /** The backend's own Reshape kernel (shares the buffer, bumps its reference count). */
-export function reshapeOnBackend(backend: tf.KernelBackend, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+export function reshapeOnBackend(
+  backend: tf.KernelBackend,
+  x: tf.TensorInfo,
+  shape: number[],
+): tf.TensorInfo {
   const reshape = tf.getKernel(tf.Reshape, 'webgpu');
-  if (reshape == null) throw new Error("the 'webgpu' backend has no Reshape kernel; is @tensorflow/tfjs-backend-webgpu loaded?");
+  if (reshape == null)
+    throw new Error("the 'webgpu' backend has no Reshape kernel; is @tensorflow/tfjs-backend-webgpu loaded?");
   return reshape.kernelFunc({ inputs: { x }, backend, attrs: { shape } }) as tf.TensorInfo;
 }

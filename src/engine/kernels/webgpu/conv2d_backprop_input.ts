@@ -1,6 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
+import type { KernelArgs } from '../backend_ops';
+import { channelsLastConvInfo, isChannelsLast } from '../conv_info';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { IMPLICIT_GEMM_UNIFORMS, implicitGemmLaunch, implicitGemmSource, runProgram, unroll4, type ProgramUniforms } from './program';
+import {
+  IMPLICIT_GEMM_UNIFORMS,
+  implicitGemmLaunch,
+  implicitGemmSource,
+  int32Uniforms,
+  runProgram,
+  unroll4,
+  type ProgramUniforms,
+} from './program';
 
 /**
  * Input gradient of a 2-D convolution (NHWC, dilation 1, strides sH, sW) as implicit-GEMM matrix products:
@@ -34,7 +44,12 @@ class Conv2DInputGradientProgram implements WebGPUProgram {
   /** outChannels % 4 == 0: a thread's 4 consecutive depths (tap, o..o+3) share one filter tap. */
   private readonly tapAligned: boolean;
 
-  constructor(inShape: number[], outChannels: number, dispatch: [number, number, number], workgroupSize: [number, number, number]) {
+  constructor(
+    inShape: number[],
+    outChannels: number,
+    dispatch: [number, number, number],
+    workgroupSize: [number, number, number],
+  ) {
     this.outputShape = inShape;
     this.dispatch = dispatch;
     this.workgroupSize = workgroupSize;
@@ -109,7 +124,7 @@ class Conv2DInputGradientProgram implements WebGPUProgram {
 
 /** True when conv2dBackpropInputWebGPU handles these attrs (NHWC); others go to the stock kernel. */
 export function supportsInputGradient(attrs: tf.Conv2DBackpropInputAttrs): boolean {
-  return tf.backend_util.convertConv2DDataFormat(attrs.dataFormat) === 'channelsLast';
+  return isChannelsLast(attrs);
 }
 
 /**
@@ -130,40 +145,41 @@ export function stridePhase(phase: number, stride: number, pad: number, filterSi
  * Returns dx with shape attrs.inputShape = [N, H, W, C]: one dispatch per stride phase class, each writing its
  * pixels (classes without taps write zeros).
  */
-export function conv2dBackpropInputWebGPU(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: tf.KernelBackend;
-  attrs?: tf.NamedAttrMap;
-}): tf.TensorInfo {
+export function conv2dBackpropInputWebGPU(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
   const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-  if (!supportsInputGradient(attrs)) {
-    throw new Error(`conv2dBackpropInputWebGPU handles NHWC only, got dataFormat '${attrs.dataFormat}'; use the stock kernel for NCHW`);
-  }
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = channelsLastConvInfo('conv2dBackpropInputWebGPU', attrs, attrs.inputShape, filter.shape);
   let output: tf.TensorInfo | undefined;
   for (let phaseY = 0; phaseY < info.strideHeight; phaseY++) {
-    const rowsOfPhase = stridePhase(phaseY, info.strideHeight, info.padInfo.top, info.filterHeight, info.inHeight);
+    const rowsOfPhase = stridePhase(
+      phaseY,
+      info.strideHeight,
+      info.padInfo.top,
+      info.filterHeight,
+      info.inHeight,
+    );
     for (let phaseX = 0; phaseX < info.strideWidth; phaseX++) {
-      const colsOfPhase = stridePhase(phaseX, info.strideWidth, info.padInfo.left, info.filterWidth, info.inWidth);
+      const colsOfPhase = stridePhase(
+        phaseX,
+        info.strideWidth,
+        info.padInfo.left,
+        info.filterWidth,
+        info.inWidth,
+      );
       const rows = info.batchSize * rowsOfPhase.pixels * colsOfPhase.pixels;
       if (rows === 0) continue; // an image smaller than the stride: no pixel has this phase
       const depth = rowsOfPhase.taps * colsOfPhase.taps * info.outChannels;
       const launch = implicitGemmLaunch(rows, info.inChannels, depth, 1);
-      const program = new Conv2DInputGradientProgram([...attrs.inputShape], info.outChannels, launch.dispatch, launch.workgroupSize);
+      const program = new Conv2DInputGradientProgram(
+        [...attrs.inputShape],
+        info.outChannels,
+        launch.dispatch,
+        launch.workgroupSize,
+      );
       const uniforms: ProgramUniforms = [
         ...launch.uniforms,
-        ...[
+        ...int32Uniforms([
           info.outChannels,
           info.filterWidth,
           info.inHeight,
@@ -181,11 +197,12 @@ export function conv2dBackpropInputWebGPU(args: {
           Math.max(1, colsOfPhase.taps), // a divisor in the shader; with no taps nothing is loaded anyway
           rowsOfPhase.pixels,
           colsOfPhase.pixels,
-        ].map((value) => ({ type: 'int32' as const, data: [value] })),
+        ]),
       ];
       output = runProgram(backend, program, [dy, filter], uniforms, output);
     }
   }
-  if (output === undefined) throw new Error(`conv2dBackpropInputWebGPU: empty input shape [${attrs.inputShape.join(', ')}]`);
+  if (output === undefined)
+    throw new Error(`conv2dBackpropInputWebGPU: empty input shape [${attrs.inputShape.join(', ')}]`);
   return output;
 }

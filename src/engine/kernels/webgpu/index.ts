@@ -21,7 +21,13 @@ const BACKEND = 'webgpu';
  * The project's WebGPU kernels. `replaces` kernels fall back to the stock one for attrs they do not handle
  * (`handles`); the fused NT-Xent kernels are new names that only src/losses/ntxent.ts calls.
  */
-const PROJECT_KERNELS: Array<{ name: string; run: ProjectKernel; handles?: (attrs: tf.NamedAttrMap) => boolean }> = [
+const PROJECT_KERNELS: Array<{
+  name: string;
+  run: ProjectKernel;
+  handles?: (attrs: tf.NamedAttrMap) => boolean;
+  /** Left out when this returns false for the options. */
+  enabled?: (options: Required<WebGPUKernelOptions>) => boolean;
+}> = [
   {
     name: tf.Conv2DBackpropFilter,
     run: conv2dBackpropFilterWebGPU,
@@ -31,15 +37,35 @@ const PROJECT_KERNELS: Array<{ name: string; run: ProjectKernel; handles?: (attr
     name: tf.Conv2DBackpropInput,
     run: conv2dBackpropInputWebGPU,
     handles: (attrs) => supportsInputGradient(attrs as unknown as tf.Conv2DBackpropInputAttrs),
+    enabled: (options) => options.inputGradient,
   },
   { name: FUSED_NTXENT_KERNEL, run: fusedNtxentForwardWebGPU },
   { name: FUSED_NTXENT_GRAD_KERNEL, run: fusedNtxentBackwardWebGPU },
 ];
 
+export interface WebGPUKernelOptions {
+  /**
+   * Also replace Conv2DBackpropInput (default true). The tiled kernel measured 0.6-0.7x the stock one on
+   * SwiftShader (a CPU Vulkan driver, where the stock per-pixel loop is cache-friendly); see
+   * webgpuKernelOptionsFor.
+   */
+  inputGradient?: boolean;
+}
+
+/**
+ * The kernel set initBackend (and the benchmark) use on an adapter, from its description (describeAdapter in
+ * backend.ts): everything, except the tiled input gradient on SwiftShader, where it measured slower than the
+ * stock kernel (W2 step, Node/Dawn and Chromium, 2-core EPYC).
+ */
+export function webgpuKernelOptionsFor(adapter: string): Required<WebGPUKernelOptions> {
+  return { inputGradient: !/swiftshader/i.test(adapter) };
+}
+
 /** Stock kernel configs replaced by registerWebGPUKernels, restored by unregisterWebGPUKernels. */
 const stockKernels = new Map<string, tf.KernelConfig>();
 let stockBatchNormGrad: tf.GradConfig | null = null;
-let registered = false;
+/** The options of the registration in effect, or null. */
+let registered: Required<WebGPUKernelOptions> | null = null;
 
 /**
  * Swaps in the project's backend-agnostic gradients (idempotent): the leaner FusedBatchNorm gradient of
@@ -59,50 +85,66 @@ export function unregisterProjectGradients(): void {
 }
 
 /**
- * Registers the project's WebGPU kernels for the 'webgpu' backend (idempotent): tiled implicit-GEMM
- * Conv2DBackpropFilter and Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels), and the fused two-view
+ * Registers the project's WebGPU kernels for the 'webgpu' backend (idempotent for the same options): tiled
+ * implicit-GEMM Conv2DBackpropFilter and Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels; the input
+ * gradient only with options.inputGradient), and the fused two-view
  * NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
  * name and backend name, so it can run before or after the backend is created; it affects ops run afterwards.
  * Also calls registerProjectGradients (the leaner BatchNorm gradient, all backends).
  */
-export function registerWebGPUKernels(): void {
-  if (registered) return;
+export function registerWebGPUKernels(options: WebGPUKernelOptions = {}): void {
+  const wanted: Required<WebGPUKernelOptions> = { inputGradient: options.inputGradient ?? true };
+  if (registered != null) {
+    if (registered.inputGradient === wanted.inputGradient) return;
+    unregisterWebGPUKernels();
+  }
   if (tf.getKernel(tf.Conv2DBackpropFilter, BACKEND) == null) {
     throw new Error(
       "registerWebGPUKernels: the stock 'webgpu' kernels are not registered yet; import '@tensorflow/tfjs-backend-webgpu' first " +
         '(in Node, after installNodeWebGPU), then register the project kernels',
     );
   }
-  for (const { name, run, handles } of PROJECT_KERNELS) {
+  for (const { name, run, handles } of activeKernels(wanted)) {
     const stock = tf.getKernel(name, BACKEND);
     if (stock != null) {
       stockKernels.set(name, stock);
       tf.unregisterKernel(name, BACKEND);
     }
     const kernelFunc = (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] =>
-      handles != null && stock != null && !handles(args.attrs ?? {}) ? stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) : run(args);
+      handles != null && stock != null && !handles(args.attrs ?? {})
+        ? stock.kernelFunc(args as Parameters<tf.KernelFunc>[0])
+        : run(args);
     tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: kernelFunc as tf.KernelFunc });
   }
   // gradients are registered by kernel name for every backend; the name is ours, so once is enough
   if (tf.getGradient(FUSED_NTXENT_KERNEL) == null) tf.registerGradient(fusedNtxentGradConfig);
   registerProjectGradients();
-  registered = true;
+  registered = wanted;
+}
+
+function activeKernels(options: Required<WebGPUKernelOptions>) {
+  return PROJECT_KERNELS.filter(({ enabled }) => enabled == null || enabled(options));
 }
 
 /** Puts the stock tfjs kernels and gradients back (the benchmark times stock and project kernels in one process). */
 export function unregisterWebGPUKernels(): void {
-  if (!registered) return;
-  for (const { name } of PROJECT_KERNELS) {
+  if (registered == null) return;
+  for (const { name } of activeKernels(registered)) {
     tf.unregisterKernel(name, BACKEND);
     const stock = stockKernels.get(name);
     if (stock != null) tf.registerKernel(stock);
   }
   stockKernels.clear();
   unregisterProjectGradients();
-  registered = false;
+  registered = null;
 }
 
 /** Whether registerWebGPUKernels is in effect. */
 export function webgpuKernelsRegistered(): boolean {
-  return registered;
+  return registered != null;
+}
+
+/** The kernel names registerWebGPUKernels replaced or added (empty when it is not in effect). */
+export function registeredWebGPUKernels(): string[] {
+  return registered == null ? [] : activeKernels(registered).map(({ name }) => name);
 }

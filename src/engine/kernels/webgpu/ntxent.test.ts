@@ -22,7 +22,9 @@ function unit(z: tf.Tensor): tf.Tensor2D {
 /** The fused kernel's stats [2, 2N] = [loss_r; lse_r] for two views. */
 function fusedStats(a: tf.Tensor, b: tf.Tensor, tau: number): tf.Tensor2D {
   const z = tf.concat([unit(a), unit(b)]);
-  return tf.engine().runKernel(FUSED_NTXENT_KERNEL, { z }, { tau } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf
+    .engine()
+    .runKernel(FUSED_NTXENT_KERNEL, { z }, { tau } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
 /** The same stats from stock ops (full similarity matrix, mask, logSumExp), as the reference. */
@@ -43,37 +45,43 @@ const SIZES = [
 ];
 
 describe.skipIf(unavailable !== null)('fused two-view NT-Xent kernel vs stock tfjs ops', () => {
-  it.each(SIZES)('N=$n D=$d tau=$tau: createLoss(ntxent) on the fused kernel matches the stock ops to 1e-4 (value and gradients)', async ({ n, d, tau }) => {
-    const a = tf.randomNormal([n, d], 0, 1, 'float32', 11);
-    const b = tf.randomNormal([n, d], 0, 1, 'float32', 12);
-    const loss = createLoss('ntxent', { tau });
-    const lossOfViews = (x: tf.Tensor, y: tf.Tensor) => loss.compute({ views: [x as tf.Tensor2D, y as tf.Tensor2D] });
-    unregisterWebGPUKernels();
-    const stock = tf.valueAndGrads(lossOfViews)([a, b]);
-    registerWebGPUKernels();
-    const before = tf.memory().numTensors;
-    const profile = await tf.profile(() => {
-      const fused = tf.valueAndGrads(lossOfViews)([a, b]);
-      return [fused.value, ...fused.grads];
-    });
-    const [value, ...grads] = profile.result as tf.Tensor[];
-    // the loss module took the fused path: its forward and backward kernels ran, the R x R matMul did not
-    const kernelNames = profile.kernels.map((k) => k.name);
-    expect(kernelNames).toContain(FUSED_NTXENT_KERNEL);
-    expect(kernelNames).toContain(FUSED_NTXENT_GRAD_KERNEL);
-    expect(kernelNames).not.toContain('BatchMatMul');
-    expect(tf.memory().numTensors - before).toBe(3); // value + two gradients, nothing else survives
-    expect(await relativeError(value, stock.value)).toBeLessThan(TOLERANCE);
-    for (const view of [0, 1]) {
-      expect(await relativeError(grads[view], stock.grads[view])).toBeLessThan(TOLERANCE);
-      // gradients of a mean over 2N anchors are small; compare relative to their own scale too
-      const scale = (await stock.grads[view].abs().max().data())[0];
-      expect(scale).toBeGreaterThan(0);
-      expect(await relativeError(tf.div(grads[view], scale), tf.div(stock.grads[view], scale))).toBeLessThan(TOLERANCE);
-    }
-    tf.dispose([a, b, stock.value, value, ...stock.grads, ...grads]);
-    loss.dispose();
-  });
+  it.each(SIZES)(
+    'N=$n D=$d tau=$tau: createLoss(ntxent) on the fused kernel matches the stock ops to 1e-4 (value and gradients)',
+    async ({ n, d, tau }) => {
+      const a = tf.randomNormal([n, d], 0, 1, 'float32', 11);
+      const b = tf.randomNormal([n, d], 0, 1, 'float32', 12);
+      const loss = createLoss('ntxent', { tau });
+      const lossOfViews = (x: tf.Tensor, y: tf.Tensor) =>
+        loss.compute({ views: [x as tf.Tensor2D, y as tf.Tensor2D] });
+      unregisterWebGPUKernels();
+      const stock = tf.valueAndGrads(lossOfViews)([a, b]);
+      registerWebGPUKernels();
+      const before = tf.memory().numTensors;
+      const profile = await tf.profile(() => {
+        const fused = tf.valueAndGrads(lossOfViews)([a, b]);
+        return [fused.value, ...fused.grads];
+      });
+      const [value, ...grads] = profile.result as tf.Tensor[];
+      // the loss module took the fused path: its forward and backward kernels ran, the R x R matMul did not
+      const kernelNames = profile.kernels.map((k) => k.name);
+      expect(kernelNames).toContain(FUSED_NTXENT_KERNEL);
+      expect(kernelNames).toContain(FUSED_NTXENT_GRAD_KERNEL);
+      expect(kernelNames).not.toContain('BatchMatMul');
+      expect(tf.memory().numTensors - before).toBe(3); // value + two gradients, nothing else survives
+      expect(await relativeError(value, stock.value)).toBeLessThan(TOLERANCE);
+      for (const view of [0, 1]) {
+        expect(await relativeError(grads[view], stock.grads[view])).toBeLessThan(TOLERANCE);
+        // gradients of a mean over 2N anchors are small; compare relative to their own scale too
+        const scale = (await stock.grads[view].abs().max().data())[0];
+        expect(scale).toBeGreaterThan(0);
+        expect(
+          await relativeError(tf.div(grads[view], scale), tf.div(stock.grads[view], scale)),
+        ).toBeLessThan(TOLERANCE);
+      }
+      tf.dispose([a, b, stock.value, value, ...stock.grads, ...grads]);
+      loss.dispose();
+    },
+  );
 
   it('three views keep the stock path (the fused kernel is two-view only) and give the same loss', async () => {
     registerWebGPUKernels();
@@ -93,19 +101,23 @@ describe.skipIf(unavailable !== null)('fused two-view NT-Xent kernel vs stock tf
     const a = tf.randomNormal([n, d], 0, 1, 'float32', 13);
     const b = tf.randomNormal([n, d], 0, 1, 'float32', 14);
     const weights = tf.randomNormal([2, 2 * n], 0, 1, 'float32', 15);
-    const weighted = (stats: (x: tf.Tensor, y: tf.Tensor, t: number) => tf.Tensor2D) => (x: tf.Tensor, y: tf.Tensor) =>
-      tf.sum(tf.mul(stats(x, y, tau), weights)) as tf.Scalar;
+    const weighted =
+      (stats: (x: tf.Tensor, y: tf.Tensor, t: number) => tf.Tensor2D) => (x: tf.Tensor, y: tf.Tensor) =>
+        tf.sum(tf.mul(stats(x, y, tau), weights)) as tf.Scalar;
     const fused = tf.valueAndGrads(weighted(fusedStats))([a, b]);
     const stock = tf.valueAndGrads(weighted(stockStats))([a, b]);
     expect(await relativeError(fused.value, stock.value)).toBeLessThan(TOLERANCE);
-    for (const view of [0, 1]) expect(await relativeError(fused.grads[view], stock.grads[view])).toBeLessThan(TOLERANCE);
+    for (const view of [0, 1])
+      expect(await relativeError(fused.grads[view], stock.grads[view])).toBeLessThan(TOLERANCE);
     tf.dispose([a, b, weights, fused.value, stock.value, ...fused.grads, ...stock.grads]);
   });
 
   it('rejects a matrix that is not two stacked views', () => {
     registerWebGPUKernels();
     const odd = tf.ones([5, 4]);
-    expect(() => tf.engine().runKernel(FUSED_NTXENT_KERNEL, { z: odd }, { tau: 0.5 } as unknown as tf.NamedAttrMap)).toThrow(/\[2N, D\]/);
+    expect(() =>
+      tf.engine().runKernel(FUSED_NTXENT_KERNEL, { z: odd }, { tau: 0.5 } as unknown as tf.NamedAttrMap),
+    ).toThrow(/\[2N, D\]/);
     odd.dispose();
   });
 });

@@ -177,28 +177,54 @@ class FusedNtxentBackwardProgram implements WebGPUProgram {
 function checkStacked(z: tf.TensorInfo): [number, number] {
   const [rows, dims] = z.shape;
   if (z.shape.length !== 2 || rows % 2 !== 0 || rows < 2) {
-    throw new Error(`${FUSED_NTXENT_KERNEL} needs the stacked two-view matrix [2N, D], got shape [${z.shape.join(', ')}]`);
+    throw new Error(
+      `${FUSED_NTXENT_KERNEL} needs the stacked two-view matrix [2N, D], got shape [${z.shape.join(', ')}]`,
+    );
   }
   if (rows > MAX_WORKGROUPS_PER_DIMENSION) {
-    throw new Error(`${FUSED_NTXENT_KERNEL} runs one workgroup per row; 2N = ${rows} exceeds ${MAX_WORKGROUPS_PER_DIMENSION}: use a smaller batch`);
+    throw new Error(
+      `${FUSED_NTXENT_KERNEL} runs one workgroup per row; 2N = ${rows} exceeds ${MAX_WORKGROUPS_PER_DIMENSION}: use a smaller batch`,
+    );
   }
   return [rows, dims];
 }
 
 /** Kernel: stats [2, R] = [loss_r; lse_r] of FusedNtxentForwardProgram. */
-export function fusedNtxentForwardWebGPU(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+export function fusedNtxentForwardWebGPU(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: tf.KernelBackend;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
   const { z } = args.inputs as { z: tf.TensorInfo };
   const { tau } = args.attrs as unknown as FusedNtxentAttrs;
   const [rows] = checkStacked(z);
-  return runProgram(args.backend, new FusedNtxentForwardProgram(rows), [z], [{ type: 'float32', data: [1 / tau] }]);
+  return runProgram(
+    args.backend,
+    new FusedNtxentForwardProgram(rows),
+    [z],
+    [{ type: 'float32', data: [1 / tau] }],
+  );
 }
 
 /** Kernel: dZ of FusedNtxentBackwardProgram from z, the forward's stats and their upstream gradient dstats. */
-export function fusedNtxentBackwardWebGPU(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const { z, stats, dstats } = args.inputs as { z: tf.TensorInfo; stats: tf.TensorInfo; dstats: tf.TensorInfo };
+export function fusedNtxentBackwardWebGPU(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: tf.KernelBackend;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const { z, stats, dstats } = args.inputs as {
+    z: tf.TensorInfo;
+    stats: tf.TensorInfo;
+    dstats: tf.TensorInfo;
+  };
   const { tau } = args.attrs as unknown as FusedNtxentAttrs;
   const [rows, dims] = checkStacked(z);
-  return runProgram(args.backend, new FusedNtxentBackwardProgram(rows, dims), [z, stats, dstats], [{ type: 'float32', data: [1 / tau] }]);
+  return runProgram(
+    args.backend,
+    new FusedNtxentBackwardProgram(rows, dims),
+    [z, stats, dstats],
+    [{ type: 'float32', data: [1 / tau] }],
+  );
 }
 
 /** Tape gradient of FUSED_NTXENT_KERNEL: saves z and the stats output, runs FUSED_NTXENT_GRAD_KERNEL. */
@@ -209,7 +235,14 @@ export const fusedNtxentGradConfig: tf.GradConfig = {
   gradFunc: (dy, saved, attrs) => {
     const [z, stats] = saved;
     return {
-      z: () => tf.engine().runKernel(FUSED_NTXENT_GRAD_KERNEL, { z, stats, dstats: dy as tf.Tensor }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor,
+      z: () =>
+        tf
+          .engine()
+          .runKernel(
+            FUSED_NTXENT_GRAD_KERNEL,
+            { z, stats, dstats: dy as tf.Tensor },
+            attrs as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor,
     };
   },
 };

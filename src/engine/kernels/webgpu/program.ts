@@ -16,6 +16,11 @@ import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webg
 
 export type ProgramUniforms = Array<{ type: 'int32' | 'float32' | 'uint32'; data: number[] }>;
 
+/** One i32 uniform per value, in order (they must match the program's uniform declaration). */
+export function int32Uniforms(values: number[]): ProgramUniforms {
+  return values.map((value) => ({ type: 'int32' as const, data: [value] }));
+}
+
 /** tfjs' WebGPU dispatch limit per dimension (WebGPU's default maxComputeWorkgroupsPerDimension). */
 export const MAX_WORKGROUPS_PER_DIMENSION = 65535;
 
@@ -179,7 +184,12 @@ export function implicitGemmLaunch(
   cols: number,
   depth: number,
   splits: number,
-): { dispatch: [number, number, number]; workgroupSize: [number, number, number]; uniforms: ProgramUniforms; splits: number } {
+): {
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  uniforms: ProgramUniforms;
+  splits: number;
+} {
   // chunk: a whole number of tiles, so only the last split has a ragged end; depth 0 (no terms) writes zeros
   const chunk = Math.ceil(Math.ceil(depth / Math.max(1, splits)) / GEMM_TILE_DEPTH) * GEMM_TILE_DEPTH;
   const actualSplits = chunk === 0 ? 1 : Math.ceil(depth / chunk);
@@ -198,7 +208,8 @@ export function implicitGemmLaunch(
 }
 
 /** The uniform declarations implicitGemmSource reads, to put first in program.uniforms. */
-export const IMPLICIT_GEMM_UNIFORMS = 'rows : i32, cols : i32, depth : i32, chunk : i32, tilesPerChunk : i32,';
+export const IMPLICIT_GEMM_UNIFORMS =
+  'rows : i32, cols : i32, depth : i32, chunk : i32, tilesPerChunk : i32,';
 
 /**
  * Sums a [splits, ...outShape] tensor of split-K partial products over its first axis: result[i] =

@@ -33,4 +33,3 @@ export async function relativeError(actual: tf.Tensor, expected: tf.Tensor): Pro
   }
   return worst / scale;
 }
-
