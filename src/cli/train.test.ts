@@ -33,12 +33,25 @@ describe('npm run train', () => {
   it('trains headless and writes metrics, a loadable TF.js model, safetensors and a checkpoint that resumes', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'train-cli-'));
     dirs.push(out);
-    const { code, stderr } = await train(['--config', 'examples/quick-synthetic.json', '--set', 'epochs=0.5', '--out', out, '--quiet']);
+    const { code, stderr } = await train([
+      '--config',
+      'examples/quick-synthetic.json',
+      '--set',
+      'epochs=0.5',
+      '--out',
+      out,
+      '--quiet',
+    ]);
     expect(code, stderr).toBe(0);
-    expect(stderr).toMatch(/backend: wasm/);
+    expect(stderr).toMatch(
+      /backend: wasm; project kernels: Conv2DBackpropFilter, Conv2DBackpropInput, gradient:FusedBatchNorm/,
+    );
     expect(stderr).toMatch(/network: backbone [\d,]+ params/);
 
-    const events = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const events = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const steps = events.filter((e) => e.type === 'step');
     expect(steps).toHaveLength(4);
     expect(events.filter((e) => e.type === 'eval').at(-1).step).toBe(4);
@@ -47,7 +60,11 @@ describe('npm run train', () => {
     const modelJson = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8'));
     const weights = await readFile(path.join(out, 'weights.bin'));
     const model = await tf.loadLayersModel(
-      tf.io.fromMemory({ ...modelJson, weightSpecs: modelJson.weightsManifest[0].weights, weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) }),
+      tf.io.fromMemory({
+        ...modelJson,
+        weightSpecs: modelJson.weightsManifest[0].weights,
+        weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+      }),
     );
     const [h, z] = model.predict(tf.zeros([2, 16, 16, 3])) as tf.Tensor[];
     expect(h.shape).toEqual([2, 16]);
@@ -60,22 +77,52 @@ describe('npm run train', () => {
     expect(JSON.parse(safetensors.metadata.run_config).epochs).toBe(0.5);
 
     // resume the finished checkpoint with more epochs: it continues from step 4
-    const resumed = await train(['--config', 'examples/quick-synthetic.json', '--set', 'epochs=0.75', '--out', out, '--quiet', '--resume', path.join(out, 'checkpoint.safetensors')]);
+    const resumed = await train([
+      '--config',
+      'examples/quick-synthetic.json',
+      '--set',
+      'epochs=0.75',
+      '--out',
+      out,
+      '--quiet',
+      '--resume',
+      path.join(out, 'checkpoint.safetensors'),
+    ]);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/resumed from step 4/);
-    const more = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const more = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(more.filter((e) => e.type === 'step').map((e) => e.step)).toEqual([5, 6]);
   });
 
   it('refuses a bad config with every problem listed and exit code 2', async () => {
-    const { code, stderr } = await train(['--config', 'examples/quick-synthetic.json', '--set', 'batchSize=1', '--set', 'loss.params.tau=-1']);
+    const { code, stderr } = await train([
+      '--config',
+      'examples/quick-synthetic.json',
+      '--set',
+      'batchSize=1',
+      '--set',
+      'loss.params.tau=-1',
+    ]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/batchSize/);
     expect(stderr).toMatch(/tau must be in \[0\.01, 10\]/);
   });
 
+  it('refuses an unknown --kernels choice with exit code 2', async () => {
+    const { code, stderr } = await train(['--config', 'examples/quick-synthetic.json', '--kernels', 'fast']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--kernels must be project or stock, got "fast"/);
+  });
+
   it('applyOverrides sets nested paths and parses JSON values', () => {
-    expect(applyOverrides({ a: { b: 1 } }, ['a.b=2', 'a.c="x"', 'd=[1,2]', 'e=plain'])).toEqual({ a: { b: 2, c: 'x' }, d: [1, 2], e: 'plain' });
+    expect(applyOverrides({ a: { b: 1 } }, ['a.b=2', 'a.c="x"', 'd=[1,2]', 'e=plain'])).toEqual({
+      a: { b: 2, c: 'x' },
+      d: [1, 2],
+      e: 'plain',
+    });
     expect(() => applyOverrides({}, ['novalue'])).toThrow(/PATH=VALUE/);
   });
 });

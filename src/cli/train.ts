@@ -14,12 +14,49 @@ import { describeNetwork } from '../engine/encoders/index';
 
 /** The option table: parseArgs reads it and --help prints it, so the two never disagree. */
 export const TRAIN_OPTIONS = {
-  config: { type: 'string', short: 'c', value: 'FILE', help: 'RunConfig JSON file (see examples/); missing fields take their defaults' },
-  backend: { type: 'string', short: 'b', value: 'NAME', help: 'wasm (default), cpu or webgpu (Dawn through the `webgpu` package)' },
-  'data-dir': { type: 'string', short: 'd', value: 'DIR', help: 'dataset folder (default public/datasets/<dataset id>)' },
-  out: { type: 'string', short: 'o', value: 'DIR', help: 'output folder (default out/<config name or loss>-<seed>)' },
-  resume: { type: 'string', short: 'r', value: 'FILE', help: 'continue from a checkpoint.safetensors written by an earlier run' },
-  set: { type: 'string', short: 's', multiple: true, value: 'PATH=JSON', help: 'override a config field, e.g. --set epochs=2 --set loss.params.tau=0.2' },
+  config: {
+    type: 'string',
+    short: 'c',
+    value: 'FILE',
+    help: 'RunConfig JSON file (see examples/); missing fields take their defaults',
+  },
+  backend: {
+    type: 'string',
+    short: 'b',
+    value: 'NAME',
+    help: 'wasm (default), cpu or webgpu (Dawn through the `webgpu` package)',
+  },
+  kernels: {
+    type: 'string',
+    short: 'k',
+    value: 'WHICH',
+    help: "project (default: the project's faster kernels) or stock (TF.js's own)",
+  },
+  'data-dir': {
+    type: 'string',
+    short: 'd',
+    value: 'DIR',
+    help: 'dataset folder (default public/datasets/<dataset id>)',
+  },
+  out: {
+    type: 'string',
+    short: 'o',
+    value: 'DIR',
+    help: 'output folder (default out/<config name or loss>-<seed>)',
+  },
+  resume: {
+    type: 'string',
+    short: 'r',
+    value: 'FILE',
+    help: 'continue from a checkpoint.safetensors written by an earlier run',
+  },
+  set: {
+    type: 'string',
+    short: 's',
+    multiple: true,
+    value: 'PATH=JSON',
+    help: 'override a config field, e.g. --set epochs=2 --set loss.params.tau=0.2',
+  },
   quiet: { type: 'boolean', short: 'q', help: 'no progress bar (metrics still go to metrics.jsonl)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const;
@@ -42,7 +79,10 @@ export function trainHelp(): string {
 }
 
 /** Applies `path.to.field=value` overrides (value parsed as JSON, else kept as a string). */
-export function applyOverrides(config: Record<string, unknown>, overrides: string[]): Record<string, unknown> {
+export function applyOverrides(
+  config: Record<string, unknown>,
+  overrides: string[],
+): Record<string, unknown> {
   for (const override of overrides) {
     const eq = override.indexOf('=');
     if (eq <= 0) throw new Error(`--set expects PATH=VALUE, e.g. --set epochs=2; got '${override}'`);
@@ -93,9 +133,20 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const backend = await initBackend({ preferred: (args.backend as BackendName | undefined) ?? 'wasm', environment: 'node' });
+  const kernels = args.kernels ?? 'project';
+  if (kernels !== 'project' && kernels !== 'stock') {
+    console.error(`--kernels must be project or stock, got "${kernels}"`);
+    return 2;
+  }
+  const backend = await initBackend({
+    preferred: (args.backend as BackendName | undefined) ?? 'wasm',
+    environment: 'node',
+    kernels,
+  });
   for (const skipped of backend.skipped) console.error(`backend ${skipped.name} skipped: ${skipped.reason}`);
-  console.error(`backend: ${backend.active}${backend.adapter ? ` (${backend.adapter})` : ''}`);
+  console.error(
+    `backend: ${backend.active}${backend.adapter ? ` (${backend.adapter})` : ''}; project kernels: ${backend.kernels.join(', ') || 'none'}`,
+  );
 
   const dataDir = args['data-dir'] ?? path.join('public', 'datasets', config.dataset.id);
   const dataset = await openDatasetFromDir(config.dataset, dataDir, config.seed);
@@ -108,7 +159,11 @@ async function main(argv: string[]): Promise<number> {
   const bar = args.quiet
     ? null
     : new cliProgress.SingleBar(
-        { format: ' {bar} {percentage}% | step {value}/{total} | loss {loss} | {ips} img/s | kNN {knn} | ETA {eta_formatted}', hideCursor: true },
+        {
+          format:
+            ' {bar} {percentage}% | step {value}/{total} | loss {loss} | {ips} img/s | kNN {knn} | ETA {eta_formatted}',
+          hideCursor: true,
+        },
         cliProgress.Presets.shades_classic,
       );
   let lastKnn = '-';
@@ -118,10 +173,17 @@ async function main(argv: string[]): Promise<number> {
     if (event.type === 'started') {
       bar?.start(event.totalSteps, event.startStep, { loss: '-', ips: '-', knn: lastKnn });
     } else if (event.type === 'step') {
-      bar?.update(event.step, { loss: event.loss.toFixed(4), ips: event.imagesPerSecond.toFixed(0), knn: lastKnn });
+      bar?.update(event.step, {
+        loss: event.loss.toFixed(4),
+        ips: event.imagesPerSecond.toFixed(0),
+        knn: lastKnn,
+      });
     } else if (event.type === 'eval') {
       lastKnn = (event.h.knnTop1 * 100).toFixed(1) + '%';
-      if (!bar) console.error(`eval @ step ${event.step}: kNN(h) ${lastKnn}, alignment ${event.z.alignment.toFixed(3)}, uniformity ${event.z.uniformity.toFixed(3)}, erank(z) ${event.z.effectiveRank.toFixed(1)}`);
+      if (!bar)
+        console.error(
+          `eval @ step ${event.step}: kNN(h) ${lastKnn}, alignment ${event.z.alignment.toFixed(3)}, uniformity ${event.z.uniformity.toFixed(3)}, erank(z) ${event.z.effectiveRank.toFixed(1)}`,
+        );
     } else if (event.type === 'checkpoint') {
       void writeFile(path.join(outDir, 'checkpoint.safetensors'), event.bytes);
     } else if (event.type === 'error') {
@@ -132,7 +194,9 @@ async function main(argv: string[]): Promise<number> {
 
   const trainer = await Trainer.create(config, { dataset, onEvent, backend: backend.active });
   console.error(`network: ${describeNetwork(trainer.network)}`);
-  console.error(`training ${trainer.totalSteps} steps (${trainer.stepsPerEpoch} per epoch), writing to ${outDir}`);
+  console.error(
+    `training ${trainer.totalSteps} steps (${trainer.stepsPerEpoch} per epoch), writing to ${outDir}`,
+  );
   if (args.resume) {
     if (!existsSync(args.resume)) {
       console.error(`--resume: ${args.resume} does not exist`);
@@ -155,14 +219,19 @@ async function main(argv: string[]): Promise<number> {
   await writeFile(path.join(outDir, 'model.json'), JSON.stringify(tfjs.modelJson));
   await writeFile(path.join(outDir, 'weights.bin'), new Uint8Array(tfjs.weightsBin));
   await writeFile(path.join(outDir, 'model.safetensors'), await exportSafetensors(trainer.network, config));
-  const lastEval = lines.map((l) => JSON.parse(l)).filter((e) => e.type === 'eval').pop();
+  const lastEval = lines
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === 'eval')
+    .pop();
   if (lastEval) {
     console.error(
       `final: kNN top-1 (h) ${(lastEval.h.knnTop1 * 100).toFixed(2)}%, alignment(z) ${lastEval.z.alignment.toFixed(4)}, ` +
         `uniformity(z) ${lastEval.z.uniformity.toFixed(4)}, effective rank h ${lastEval.h.effectiveRank.toFixed(1)} / z ${lastEval.z.effectiveRank.toFixed(1)}`,
     );
   }
-  console.error(`${outcome}; wrote ${outDir}/{metrics.jsonl,config.json,model.json,weights.bin,model.safetensors,checkpoint.safetensors}`);
+  console.error(
+    `${outcome}; wrote ${outDir}/{metrics.jsonl,config.json,model.json,weights.bin,model.safetensors,checkpoint.safetensors}`,
+  );
   trainer.dispose();
   return outcome === 'error' ? 1 : 0;
 }

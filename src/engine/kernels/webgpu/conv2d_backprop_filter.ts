@@ -8,6 +8,7 @@ import {
   implicitGemmLaunch,
   implicitGemmSource,
   int32Uniforms,
+  reshapeOnBackend,
   runProgram,
   SumSplitsProgram,
   unroll4,
@@ -179,16 +180,4 @@ export function conv2dBackpropFilterWebGPU(args: KernelArgs): tf.TensorInfo {
   } finally {
     backend.disposeData(partial.dataId);
   }
-}
-
-/** The backend's own Reshape kernel (shares the buffer, bumps its reference count). */
-export function reshapeOnBackend(
-  backend: tf.KernelBackend,
-  x: tf.TensorInfo,
-  shape: number[],
-): tf.TensorInfo {
-  const reshape = tf.getKernel(tf.Reshape, 'webgpu');
-  if (reshape == null)
-    throw new Error("the 'webgpu' backend has no Reshape kernel; is @tensorflow/tfjs-backend-webgpu loaded?");
-  return reshape.kernelFunc({ inputs: { x }, backend, attrs: { shape } }) as tf.TensorInfo;
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { KernelArgs } from '../backend_ops';
 import { leanBatchNormGradConfig } from './batchnorm_grad';
 import { conv2dBackpropFilterWebGPU, supportsFilterGradient } from './conv2d_backprop_filter';
 import { conv2dBackpropInputWebGPU, supportsInputGradient } from './conv2d_backprop_input';
@@ -9,11 +10,12 @@ import {
   fusedNtxentForwardWebGPU,
   fusedNtxentGradConfig,
 } from './ntxent';
+import { meanLeadingAxesWebGPU, sumLeadingAxesWebGPU } from './reduce';
 
 export { FUSED_NTXENT_KERNEL } from './ntxent';
 
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
-type ProjectKernel = (args: KernelArgs) => tf.TensorInfo;
+/** A project kernel; null means "not a case I handle": the stock kernel runs instead. */
+type ProjectKernel = (args: KernelArgs) => tf.TensorInfo | null;
 
 const BACKEND = 'webgpu';
 
@@ -39,6 +41,8 @@ const PROJECT_KERNELS: Array<{
     handles: (attrs) => supportsInputGradient(attrs as unknown as tf.Conv2DBackpropInputAttrs),
     enabled: (options) => options.inputGradient,
   },
+  { name: tf.Sum, run: sumLeadingAxesWebGPU },
+  { name: tf.Mean, run: meanLeadingAxesWebGPU },
   { name: FUSED_NTXENT_KERNEL, run: fusedNtxentForwardWebGPU },
   { name: FUSED_NTXENT_GRAD_KERNEL, run: fusedNtxentBackwardWebGPU },
 ];
@@ -87,8 +91,8 @@ export function unregisterProjectGradients(): void {
 /**
  * Registers the project's WebGPU kernels for the 'webgpu' backend (idempotent for the same options): tiled
  * implicit-GEMM Conv2DBackpropFilter and Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels; the input
- * gradient only with options.inputGradient), and the fused two-view
- * NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
+ * gradient only with options.inputGradient), Sum and Mean over leading axes (BatchNorm's reductions; other
+ * reductions keep the stock kernels), and the fused two-view NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
  * name and backend name, so it can run before or after the backend is created; it affects ops run afterwards.
  * Also calls registerProjectGradients (the leaner BatchNorm gradient, all backends).
  */
@@ -110,10 +114,16 @@ export function registerWebGPUKernels(options: WebGPUKernelOptions = {}): void {
       stockKernels.set(name, stock);
       tf.unregisterKernel(name, BACKEND);
     }
+    const runStock = (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] => {
+      if (stock == null) {
+        throw new Error(
+          `${name} on webgpu: the project kernel does not handle these inputs and there is no stock one`,
+        );
+      }
+      return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+    };
     const kernelFunc = (args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] =>
-      handles != null && stock != null && !handles(args.attrs ?? {})
-        ? stock.kernelFunc(args as Parameters<tf.KernelFunc>[0])
-        : run(args);
+      handles != null && !handles(args.attrs ?? {}) ? runStock(args) : (run(args) ?? runStock(args));
     tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: kernelFunc as tf.KernelFunc });
   }
   // gradients are registered by kernel name for every backend; the name is ours, so once is enough

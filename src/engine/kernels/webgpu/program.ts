@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 /**
@@ -213,20 +213,26 @@ export const IMPLICIT_GEMM_UNIFORMS =
 
 /**
  * Sums a [splits, ...outShape] tensor of split-K partial products over its first axis: result[i] =
- * Σ_s partial[s · size + i]. Flat dispatch, one thread per output element.
+ * Σ_s partial[s · size + i], times `scale` when built with scaled = true (a mean). Flat dispatch, one thread per
+ * output element.
  */
 export class SumSplitsProgram implements WebGPUProgram {
   variableNames = ['partial'];
   outputShape: number[];
-  shaderKey = 'projectSumSplits';
+  shaderKey: string;
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [64, 1, 1];
   size = true;
-  uniforms = 'splits : i32,';
+  uniforms: string;
 
-  constructor(outputShape: number[]) {
+  constructor(
+    outputShape: number[],
+    private readonly scaled = false,
+  ) {
     this.outputShape = outputShape;
+    this.shaderKey = `projectSumSplits_${scaled}`;
+    this.uniforms = scaled ? 'splits : i32, scale : f32,' : 'splits : i32,';
     this.dispatchLayout = { x: outputShape.map((_, axis) => axis) };
     const size = outputShape.reduce((a, b) => a * b, 1);
     this.dispatch = [Math.ceil(size / this.workgroupSize[0]), 1, 1];
@@ -240,9 +246,21 @@ export class SumSplitsProgram implements WebGPUProgram {
         for (var s = 0; s < uniforms.splits; s = s + 1) {
           sum = sum + partial[s * uniforms.size + index];
         }
-        result[index] = sum;
+        result[index] = sum${this.scaled ? ' * uniforms.scale' : ''};
       }
     }
     `;
   }
+}
+
+/** The backend's own Reshape kernel (shares the buffer, bumps its reference count). */
+export function reshapeOnBackend(
+  backend: tf.KernelBackend,
+  x: tf.TensorInfo,
+  shape: number[],
+): tf.TensorInfo {
+  const reshape = tf.getKernel(tf.Reshape, 'webgpu');
+  if (reshape == null)
+    throw new Error("the 'webgpu' backend has no Reshape kernel; is @tensorflow/tfjs-backend-webgpu loaded?");
+  return reshape.kernelFunc({ inputs: { x }, backend, attrs: { shape } }) as tf.TensorInfo;
 }

@@ -1,0 +1,126 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { registerWebGPUKernels, unregisterWebGPUKernels } from './index';
+import { columnSplits, leadingReducedAxes, meanLeadingAxesWebGPU, sumLeadingAxesWebGPU } from './reduce';
+import { relativeError, useNodeWebGPU } from './testing';
+
+const unavailable = await useNodeWebGPU();
+if (unavailable) console.warn(`skipping the WebGPU reduction tests: ${unavailable}`);
+
+afterAll(async () => {
+  unregisterWebGPUKernels();
+  await tf.setBackend('cpu');
+});
+
+describe('leading-axes reduction plan', () => {
+  it('handles exactly the leading axes 0..k-1, short of all of them', () => {
+    expect(leadingReducedAxes([2, 3, 4, 5], [0, 1, 2])).toBe(3);
+    expect(leadingReducedAxes([2, 3, 4, 5], [2, 0, 1])).toBe(3); // any order
+    expect(leadingReducedAxes([2, 3], 0)).toBe(1);
+    expect(leadingReducedAxes([2, 3, 4], [-3])).toBe(1);
+    expect(leadingReducedAxes([2, 3, 4], [1, 2])).toBeNull(); // trailing: the stock kernel's own case
+    expect(leadingReducedAxes([2, 3, 4], [0, 2])).toBeNull();
+    expect(leadingReducedAxes([2, 3, 4], [0, 1, 2])).toBeNull(); // everything
+  });
+
+  it('splits the rows so that every row is summed exactly once', () => {
+    for (const [rows, cols] of [
+      [1, 1],
+      [31, 3],
+      [1000, 70],
+      [40_000, 2],
+      [524_288, 32],
+      [7, 100_000],
+    ]) {
+      const { splits, chunk } = columnSplits(rows, cols);
+      expect(splits).toBeGreaterThanOrEqual(1);
+      expect(splits * chunk).toBeGreaterThanOrEqual(rows);
+      expect((splits - 1) * chunk).toBeLessThan(rows); // no empty chunk
+      expect(chunk === rows || chunk >= 32 || splits * cols >= 65536).toBe(true);
+    }
+  });
+});
+
+interface Case {
+  shape: number[];
+  axis: number | number[];
+  keepDims: boolean;
+}
+
+const HANDLED: Case[] = [
+  { shape: [2, 5, 7, 3], axis: [0, 1, 2], keepDims: false }, // BatchNorm over N, H, W
+  { shape: [2, 5, 7, 3], axis: [0, 1, 2], keepDims: true },
+  { shape: [1000, 70], axis: 0, keepDims: false }, // several row chunks
+  { shape: [40_000, 2], axis: [0], keepDims: false }, // 1,250 chunks: pass 2 adds many partials
+  { shape: [3, 4, 5], axis: [1, 0], keepDims: true },
+];
+
+function values(shape: number[], seed: number): tf.Tensor {
+  return tf.randomNormal(shape, 0.5, 1, 'float32', seed);
+}
+
+describe.skipIf(unavailable !== null)('Sum and Mean over leading axes on WebGPU', () => {
+  it.each(HANDLED)('$shape over $axis (keepDims $keepDims) matches the stock kernels', async (c) => {
+    const x = values(c.shape, 1);
+    unregisterWebGPUKernels();
+    const stockSum = tf.sum(x, c.axis, c.keepDims);
+    const stockMean = tf.mean(x, c.axis, c.keepDims);
+    const backend = tf.backend();
+    const attrs = { axis: c.axis, keepDims: c.keepDims } as unknown as tf.NamedAttrMap;
+    const before = backend.numDataIds();
+    const sum = sumLeadingAxesWebGPU({ inputs: { x }, backend, attrs });
+    const mean = meanLeadingAxesWebGPU({ inputs: { x }, backend, attrs });
+    expect(sum).not.toBeNull();
+    expect(mean).not.toBeNull();
+    expect(backend.numDataIds()).toBe(before + 2); // the partial sums were released
+    const asTensor = (info: tf.TensorInfo) => tf.engine().makeTensorFromTensorInfo(info);
+    const [ourSum, ourMean] = [asTensor(sum!), asTensor(mean!)];
+    expect(ourSum.shape).toEqual(stockSum.shape);
+    expect(ourMean.shape).toEqual(stockMean.shape);
+    expect(await relativeError(ourSum, stockSum)).toBeLessThan(1e-5);
+    expect(await relativeError(ourMean, stockMean)).toBeLessThan(1e-5);
+    // and through tf.sum / tf.mean once registered
+    registerWebGPUKernels();
+    const tensorsBefore = tf.memory().numTensors;
+    const viaOps = [tf.sum(x, c.axis, c.keepDims), tf.mean(x, c.axis, c.keepDims)];
+    expect(tf.memory().numTensors).toBe(tensorsBefore + 2);
+    expect(await relativeError(viaOps[0], stockSum)).toBeLessThan(1e-5);
+    expect(await relativeError(viaOps[1], stockMean)).toBeLessThan(1e-5);
+    tf.dispose([x, stockSum, stockMean, ourSum, ourMean, ...viaOps]);
+  });
+
+  it('leaves other reductions to the stock kernels, with the same results', async () => {
+    const x = values([3, 4, 5], 2);
+    const attrsOf = (axis: number | number[]) => ({ axis, keepDims: false }) as unknown as tf.NamedAttrMap;
+    const backend = tf.backend();
+    for (const axis of [[1, 2], [0, 2], [0, 1, 2], -1]) {
+      expect(sumLeadingAxesWebGPU({ inputs: { x }, backend, attrs: attrsOf(axis) })).toBeNull();
+    }
+    const ints = tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32');
+    expect(sumLeadingAxesWebGPU({ inputs: { x: ints }, backend, attrs: attrsOf(0) })).toBeNull();
+    registerWebGPUKernels();
+    const project = [tf.sum(x, [1, 2]), tf.sum(x), tf.mean(x, -1), tf.sum(ints, 0)];
+    unregisterWebGPUKernels();
+    const stock = [tf.sum(x, [1, 2]), tf.sum(x), tf.mean(x, -1), tf.sum(ints, 0)];
+    for (const [i, t] of project.entries()) expect(await relativeError(t, stock[i])).toBe(0);
+    expect(Array.from(await project[3].data())).toEqual([4, 6]);
+    tf.dispose([x, ints, ...project, ...stock]);
+  });
+
+  it('gives a BatchNorm training step the stock gradients', async () => {
+    const x = values([4, 6, 6, 8], 3);
+    const scale = values([8], 4);
+    const offset = values([8], 5);
+    const r = values([4, 6, 6, 8], 6);
+    const loss = (input: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+      const { mean, variance } = tf.moments(input, [0, 1, 2]);
+      return tf.sum(tf.mul(tf.batchNorm(input, mean, variance, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3), r));
+    };
+    registerWebGPUKernels();
+    const project = tf.grads(loss)([x, scale, offset]);
+    unregisterWebGPUKernels();
+    const stock = tf.grads(loss)([x, scale, offset]);
+    for (const [i, g] of project.entries()) expect(await relativeError(g, stock[i])).toBeLessThan(1e-4);
+    tf.dispose([x, scale, offset, r, ...project, ...stock]);
+  });
+});
