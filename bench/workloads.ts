@@ -98,6 +98,8 @@ export interface WorkloadResult {
   tensorGrowth: number;
   /** Kernel time by kernel name over the profiled iteration, largest first (only with profile: true). */
   kernelMs?: Array<{ kernel: string; ms: number; calls: number }>;
+  /** The slowest single kernel calls of the profiled iteration, with their input shapes (only with profile). */
+  slowestCalls?: Array<{ kernel: string; ms: number; inputShapes: number[][] }>;
 }
 
 export interface RunWorkloadOptions {
@@ -159,6 +161,7 @@ export async function runWorkload(id: WorkloadId, options: RunWorkloadOptions = 
       gpuBytes,
       tensorGrowth,
       kernelMs: options.profile ? await kernelBreakdown(profiled) : undefined,
+      slowestCalls: options.profile ? await slowestCalls(profiled, 10) : undefined,
     };
   } finally {
     iteration.dispose();
@@ -274,6 +277,19 @@ function maxOrNull(current: number | null, value: number | null): number | null 
 function gpuAllocatedBytes(): number | null {
   const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
   return typeof memory.numBytesAllocatedInGPU === 'number' ? memory.numBytesAllocatedInGPU : null;
+}
+
+async function slowestCalls(
+  profile: Awaited<ReturnType<typeof tf.profile>>,
+  count: number,
+): Promise<Array<{ kernel: string; ms: number; inputShapes: number[][] }>> {
+  const calls: Array<{ kernel: string; ms: number; inputShapes: number[][] }> = [];
+  for (const kernel of profile.kernels) {
+    if (kernel.name.endsWith('__op')) continue;
+    const time = await kernel.kernelTimeMs;
+    calls.push({ kernel: kernel.name, ms: typeof time === 'number' ? time : 0, inputShapes: kernel.inputShapes.map((shape) => shape ?? []) });
+  }
+  return calls.sort((a, b) => b.ms - a.ms).slice(0, count);
 }
 
 async function kernelBreakdown(profile: Awaited<ReturnType<typeof tf.profile>>): Promise<Array<{ kernel: string; ms: number; calls: number }>> {

@@ -292,7 +292,14 @@ function formatKernels(rows: BenchRow[]): string {
     .map((r) => {
       const total = r.kernelMs!.reduce((s, k) => s + k.ms, 0);
       const top = r.kernelMs!.slice(0, 12).map((k) => `    ${k.kernel.padEnd(28)} ${k.ms.toFixed(1).padStart(9)} ms  ${((100 * k.ms) / Math.max(total, 1e-9)).toFixed(1).padStart(5)}%  x${k.calls}`);
-      return [`  ${r.workload} ${r.backend}${r.kernels === 'n/a' ? '' : ` ${r.kernels}`}: ${total.toFixed(1)} ms of kernel time`, ...top].join('\n');
+      const calls = (r.slowestCalls ?? []).map(
+        (c) => `    ${c.kernel.padEnd(28)} ${c.ms.toFixed(1).padStart(9)} ms  inputs ${c.inputShapes.map((shape) => (shape == null ? '-' : `[${shape.join(',')}]`)).join(' ')}`,
+      );
+      return [
+        `  ${r.workload} ${r.backend}${r.kernels === 'n/a' ? '' : ` ${r.kernels}`}: ${total.toFixed(1)} ms of kernel time`,
+        ...top,
+        ...(calls.length > 0 ? ['   slowest calls:', ...calls] : []),
+      ].join('\n');
     })
     .join('\n');
 }

@@ -10,7 +10,7 @@ import {
   fusedNtxentForwardWebGPU,
   fusedNtxentGradConfig,
 } from './ntxent';
-import { meanLeadingAxesWebGPU, sumLeadingAxesWebGPU } from './reduce';
+import { maxWebGPU, meanWebGPU, minWebGPU, sumWebGPU } from './reduce';
 
 export { FUSED_NTXENT_KERNEL } from './ntxent';
 
@@ -41,8 +41,10 @@ const PROJECT_KERNELS: Array<{
     handles: (attrs) => supportsInputGradient(attrs as unknown as tf.Conv2DBackpropInputAttrs),
     enabled: (options) => options.inputGradient,
   },
-  { name: tf.Sum, run: sumLeadingAxesWebGPU },
-  { name: tf.Mean, run: meanLeadingAxesWebGPU },
+  { name: tf.Sum, run: sumWebGPU },
+  { name: tf.Mean, run: meanWebGPU },
+  { name: tf.Max, run: maxWebGPU },
+  { name: tf.Min, run: minWebGPU },
   { name: FUSED_NTXENT_KERNEL, run: fusedNtxentForwardWebGPU },
   { name: FUSED_NTXENT_GRAD_KERNEL, run: fusedNtxentBackwardWebGPU },
 ];
@@ -91,8 +93,8 @@ export function unregisterProjectGradients(): void {
 /**
  * Registers the project's WebGPU kernels for the 'webgpu' backend (idempotent for the same options): tiled
  * implicit-GEMM Conv2DBackpropFilter and Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels; the input
- * gradient only with options.inputGradient), Sum and Mean over leading axes (BatchNorm's reductions; other
- * reductions keep the stock kernels), and the fused two-view NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
+ * gradient only with options.inputGradient), Sum and Mean over leading axes (BatchNorm's reductions) and
+ * Sum/Mean/Max/Min over a few innermost values (colour augmentations; other reductions keep the stock kernels), and the fused two-view NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
  * name and backend name, so it can run before or after the backend is created; it affects ops run afterwards.
  * Also calls registerProjectGradients (the leaner BatchNorm gradient, all backends).
  */

@@ -1,7 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerWebGPUKernels, unregisterWebGPUKernels } from './index';
-import { columnSplits, leadingReducedAxes, meanLeadingAxesWebGPU, sumLeadingAxesWebGPU } from './reduce';
+import {
+  columnSplits,
+  leadingReducedAxes,
+  maxWebGPU,
+  meanWebGPU,
+  minWebGPU,
+  sumWebGPU,
+  trailingReducedAxes,
+} from './reduce';
 import { relativeError, useNodeWebGPU } from './testing';
 
 const unavailable = await useNodeWebGPU();
@@ -21,6 +29,14 @@ describe('leading-axes reduction plan', () => {
     expect(leadingReducedAxes([2, 3, 4], [1, 2])).toBeNull(); // trailing: the stock kernel's own case
     expect(leadingReducedAxes([2, 3, 4], [0, 2])).toBeNull();
     expect(leadingReducedAxes([2, 3, 4], [0, 1, 2])).toBeNull(); // everything
+  });
+
+  it('recognises trailing axes, up to all of them', () => {
+    expect(trailingReducedAxes([2, 3, 4], -1)).toBe(1);
+    expect(trailingReducedAxes([2, 3, 4], [2, 1])).toBe(2);
+    expect(trailingReducedAxes([2, 3, 4], [0, 1, 2])).toBe(3);
+    expect(trailingReducedAxes([2, 3, 4], [0, 2])).toBeNull();
+    expect(trailingReducedAxes([2, 3, 4], [1])).toBeNull();
   });
 
   it('splits the rows so that every row is summed exactly once', () => {
@@ -55,6 +71,13 @@ const HANDLED: Case[] = [
   { shape: [3, 4, 5], axis: [1, 0], keepDims: true },
 ];
 
+const INNER: Case[] = [
+  { shape: [5, 4, 4, 3], axis: -1, keepDims: true }, // per-pixel colour reductions of the jitter augmentations
+  { shape: [5, 4, 4, 3], axis: [3], keepDims: false },
+  { shape: [2, 3, 4, 6], axis: [2, 3], keepDims: false },
+  { shape: [4, 4], axis: [0, 1], keepDims: false }, // everything, 16 values
+];
+
 function values(shape: number[], seed: number): tf.Tensor {
   return tf.randomNormal(shape, 0.5, 1, 'float32', seed);
 }
@@ -68,8 +91,8 @@ describe.skipIf(unavailable !== null)('Sum and Mean over leading axes on WebGPU'
     const backend = tf.backend();
     const attrs = { axis: c.axis, keepDims: c.keepDims } as unknown as tf.NamedAttrMap;
     const before = backend.numDataIds();
-    const sum = sumLeadingAxesWebGPU({ inputs: { x }, backend, attrs });
-    const mean = meanLeadingAxesWebGPU({ inputs: { x }, backend, attrs });
+    const sum = sumWebGPU({ inputs: { x }, backend, attrs });
+    const mean = meanWebGPU({ inputs: { x }, backend, attrs });
     expect(sum).not.toBeNull();
     expect(mean).not.toBeNull();
     expect(backend.numDataIds()).toBe(before + 2); // the partial sums were released
@@ -89,22 +112,65 @@ describe.skipIf(unavailable !== null)('Sum and Mean over leading axes on WebGPU'
     tf.dispose([x, stockSum, stockMean, ourSum, ourMean, ...viaOps]);
   });
 
+  it.each(INNER)(
+    '$shape over $axis (keepDims $keepDims): Sum, Mean, Max and Min match the stock kernels',
+    async (c) => {
+      const x = values(c.shape, 7);
+      // a NaN in the first row: max and min must propagate it like the stock kernels
+      const withNaN = tf.where(tf.equal(tf.range(0, x.size).reshape(c.shape), 1), tf.fill(c.shape, NaN), x);
+      const ops = (input: tf.Tensor) => [
+        tf.sum(input, c.axis, c.keepDims),
+        tf.mean(input, c.axis, c.keepDims),
+        tf.max(input, c.axis, c.keepDims),
+        tf.min(input, c.axis, c.keepDims),
+        tf.max(withNaN, c.axis, c.keepDims),
+        tf.min(withNaN, c.axis, c.keepDims),
+      ];
+      unregisterWebGPUKernels();
+      const stock = ops(x);
+      const backend = tf.backend();
+      const attrs = {
+        axis: c.axis,
+        reductionIndices: c.axis,
+        keepDims: c.keepDims,
+      } as unknown as tf.NamedAttrMap;
+      for (const kernel of [sumWebGPU, meanWebGPU, maxWebGPU, minWebGPU]) {
+        const info = kernel({ inputs: { x }, backend, attrs });
+        expect(info).not.toBeNull(); // the small-inner kernel took it
+        backend.disposeData(info!.dataId);
+      }
+      registerWebGPUKernels();
+      const project = ops(x);
+      for (const [i, t] of project.entries()) {
+        expect(t.shape).toEqual(stock[i].shape);
+        const [a, b] = [await t.data(), await stock[i].data()];
+        for (let j = 0; j < b.length; j++) {
+          if (Number.isNaN(b[j])) expect(a[j]).toBeNaN();
+          else expect(Math.abs(a[j] - b[j])).toBeLessThan(1e-5 * Math.max(1, Math.abs(b[j])));
+        }
+      }
+      expect(Array.from(await project[4].data()).some(Number.isNaN)).toBe(true);
+      tf.dispose([x, withNaN, ...stock, ...project]);
+    },
+  );
+
   it('leaves other reductions to the stock kernels, with the same results', async () => {
     const x = values([3, 4, 5], 2);
+    const wide = values([3, 100], 8);
     const attrsOf = (axis: number | number[]) => ({ axis, keepDims: false }) as unknown as tf.NamedAttrMap;
     const backend = tf.backend();
-    for (const axis of [[1, 2], [0, 2], [0, 1, 2], -1]) {
-      expect(sumLeadingAxesWebGPU({ inputs: { x }, backend, attrs: attrsOf(axis) })).toBeNull();
-    }
+    expect(sumWebGPU({ inputs: { x }, backend, attrs: attrsOf([0, 2]) })).toBeNull(); // neither leading nor trailing
+    expect(sumWebGPU({ inputs: { x }, backend, attrs: attrsOf([1]) })).toBeNull();
+    expect(sumWebGPU({ inputs: { x: wide }, backend, attrs: attrsOf(-1) })).toBeNull(); // 100 > SMALL_INNER values
     const ints = tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32');
-    expect(sumLeadingAxesWebGPU({ inputs: { x: ints }, backend, attrs: attrsOf(0) })).toBeNull();
+    expect(sumWebGPU({ inputs: { x: ints }, backend, attrs: attrsOf(0) })).toBeNull();
     registerWebGPUKernels();
-    const project = [tf.sum(x, [1, 2]), tf.sum(x), tf.mean(x, -1), tf.sum(ints, 0)];
+    const project = [tf.sum(x, [0, 2]), tf.mean(x, 1), tf.sum(wide, -1), tf.max(wide, -1), tf.sum(ints, 0)];
     unregisterWebGPUKernels();
-    const stock = [tf.sum(x, [1, 2]), tf.sum(x), tf.mean(x, -1), tf.sum(ints, 0)];
+    const stock = [tf.sum(x, [0, 2]), tf.mean(x, 1), tf.sum(wide, -1), tf.max(wide, -1), tf.sum(ints, 0)];
     for (const [i, t] of project.entries()) expect(await relativeError(t, stock[i])).toBe(0);
-    expect(Array.from(await project[3].data())).toEqual([4, 6]);
-    tf.dispose([x, ints, ...project, ...stock]);
+    expect(Array.from(await project[4].data())).toEqual([4, 6]);
+    tf.dispose([x, wide, ints, ...project, ...stock]);
   });
 
   it('gives a BatchNorm training step the stock gradients', async () => {

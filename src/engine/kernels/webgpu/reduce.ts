@@ -4,7 +4,10 @@ import type { KernelArgs } from '../backend_ops';
 import { int32Uniforms, reshapeOnBackend, runProgram, SumSplitsProgram } from './program';
 
 /**
- * Sum and Mean over the leading axes of a tensor (x viewed as [M, C], reduced over M), the reductions of
+ * Reductions where the stock tfjs kernel (one 64..512-thread workgroup per output value, reduced axes moved
+ * innermost by a full transpose first) wastes most of its work:
+ *
+ * 1. Sum and Mean over the leading axes of a tensor (x viewed as [M, C], reduced over M), the reductions of
  * BatchNorm: its forward moments (Mean over N, H, W) and the Σ dy, Σ dy·(x − mean) of its gradient.
  *
  * The stock tfjs kernel wants the reduced axes innermost, so it first transposes the whole tensor to [C, M] (a
@@ -12,6 +15,10 @@ import { int32Uniforms, reshapeOnBackend, runProgram, SumSplitsProgram } from '.
  * batch-256 ResNet stem, which leaves most of a GPU idle. Here pass 1 splits the rows into S chunks and gives
  * every (chunk, column) pair a thread (consecutive threads read consecutive columns of a row: coalesced), writing
  * partial sums [S, C]; pass 2 (SumSplitsProgram) adds the S partials per column and scales by 1/M for a mean.
+ *
+ * 2. Sum, Mean, Max and Min over a few innermost values (at most SMALL_INNER, e.g. the 3 colour channels the
+ * colour-jitter augmentations reduce per pixel): the stock kernel spends a 64-thread workgroup with barriers on
+ * each pixel's 3 values; InnerReduceProgram gives each output one thread and a short loop.
  */
 class ColumnPartialSumProgram implements WebGPUProgram {
   variableNames = ['x'];
@@ -43,6 +50,88 @@ class ColumnPartialSumProgram implements WebGPUProgram {
       }
     }
     `;
+  }
+}
+
+type InnerOp = 'sum' | 'mean' | 'max' | 'min';
+
+/** x viewed as [outSize, inner], reduced over `inner`; one thread per output. NaN propagates through max/min. */
+class InnerReduceProgram implements WebGPUProgram {
+  variableNames = ['x'];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  size = true;
+  uniforms = 'inner : i32,';
+
+  constructor(
+    outSize: number,
+    private readonly op: InnerOp,
+  ) {
+    this.outputShape = [outSize];
+    this.shaderKey = `projectInnerReduce_${op}`;
+    this.dispatch = [Math.ceil(outSize / this.workgroupSize[0]), 1, 1];
+  }
+
+  getUserCode(): string {
+    const first = 'x[index * uniforms.inner]';
+    const init = this.op === 'sum' || this.op === 'mean' ? '0.0' : first;
+    const start = this.op === 'sum' || this.op === 'mean' ? '0' : '1';
+    const step =
+      this.op === 'sum' || this.op === 'mean'
+        ? 'acc = acc + v;'
+        : `if (isnan(v) || isnan(acc)) { acc = v + acc; } else if (v ${this.op === 'max' ? '>' : '<'} acc) { acc = v; }`;
+    return `
+    fn main(index : i32) {
+      if (index < uniforms.size) {
+        var acc = ${init};
+        for (var i = ${start}; i < uniforms.inner; i = i + 1) {
+          let v = x[index * uniforms.inner + i];
+          ${step}
+        }
+        result[index] = acc${this.op === 'mean' ? ' / f32(uniforms.inner)' : ''};
+      }
+    }
+    `;
+  }
+}
+
+/** Largest inner size the one-thread-per-output kernel takes; above it the stock workgroup reduction is apt. */
+export const SMALL_INNER = 64;
+
+/**
+ * The number of trailing axes `axis` reduces when they are exactly rank−k..rank−1 (k ≥ 1, possibly all axes),
+ * else null.
+ */
+export function trailingReducedAxes(shape: number[], axis: number | number[]): number | null {
+  const axes = [...new Set(tf.util.parseAxisParam(axis, shape))].sort((a, b) => a - b);
+  if (axes.length === 0) return null;
+  const first = shape.length - axes.length;
+  return axes.every((a, i) => a === first + i) ? axes.length : null;
+}
+
+function reduceSmallInner(
+  x: tf.TensorInfo,
+  axis: number | number[],
+  keepDims: boolean,
+  op: InnerOp,
+  backend: tf.KernelBackend,
+): tf.TensorInfo | null {
+  if (x.dtype !== 'float32') return null;
+  const k = trailingReducedAxes(x.shape, axis);
+  if (k === null) return null;
+  const kept = x.shape.slice(0, x.shape.length - k);
+  const inner = x.shape.slice(x.shape.length - k).reduce((a, b) => a * b, 1);
+  const outSize = kept.reduce((a, b) => a * b, 1);
+  if (inner === 0 || inner > SMALL_INNER || outSize === 0) return null;
+  const reduced = runProgram(backend, new InnerReduceProgram(outSize, op), [x], int32Uniforms([inner]));
+  const outShape = keepDims ? [...kept, ...x.shape.slice(kept.length).map(() => 1)] : kept;
+  try {
+    return reshapeOnBackend(backend, reduced, outShape);
+  } finally {
+    backend.disposeData(reduced.dataId);
   }
 }
 
@@ -102,12 +191,34 @@ function reduceLeading(args: KernelArgs, mean: boolean): tf.TensorInfo | null {
   }
 }
 
-/** Kernel: Sum over leading axes (null: not that case, run the stock kernel). */
-export function sumLeadingAxesWebGPU(args: KernelArgs): tf.TensorInfo | null {
-  return reduceLeading(args, false);
+/** Kernel: Sum over leading axes or a few innermost values (null: neither case, run the stock kernel). */
+export function sumWebGPU(args: KernelArgs): tf.TensorInfo | null {
+  const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+  const x = (args.inputs as { x: tf.TensorInfo }).x;
+  return reduceLeading(args, false) ?? reduceSmallInner(x, axis, keepDims, 'sum', args.backend);
 }
 
-/** Kernel: Mean over leading axes (null: not that case, run the stock kernel). */
-export function meanLeadingAxesWebGPU(args: KernelArgs): tf.TensorInfo | null {
-  return reduceLeading(args, true);
+/** Kernel: Mean over leading axes or a few innermost values (null: neither case, run the stock kernel). */
+export function meanWebGPU(args: KernelArgs): tf.TensorInfo | null {
+  const { axis, keepDims } = args.attrs as unknown as tf.MeanAttrs;
+  const x = (args.inputs as { x: tf.TensorInfo }).x;
+  return reduceLeading(args, true) ?? reduceSmallInner(x, axis, keepDims, 'mean', args.backend);
+}
+
+/** Kernel: Max over a few innermost values (null: other cases, run the stock kernel). */
+export function maxWebGPU(args: KernelArgs): tf.TensorInfo | null {
+  const { reductionIndices, keepDims } = args.attrs as unknown as tf.MaxAttrs;
+  return reduceSmallInner(
+    (args.inputs as { x: tf.TensorInfo }).x,
+    reductionIndices,
+    keepDims,
+    'max',
+    args.backend,
+  );
+}
+
+/** Kernel: Min over a few innermost values (null: other cases, run the stock kernel). */
+export function minWebGPU(args: KernelArgs): tf.TensorInfo | null {
+  const { axis, keepDims } = args.attrs as unknown as tf.MinAttrs;
+  return reduceSmallInner((args.inputs as { x: tf.TensorInfo }).x, axis, keepDims, 'min', args.backend);
 }
