@@ -1,6 +1,29 @@
 import * as tf from '@tensorflow/tfjs';
 
 /**
+ * Optional kernel a backend may register (the project's WebGPU set does): inputs dy, x [..., C] and mean [C];
+ * output [2, C] = [Σ dy; Σ dy·(x − mean)] over every axis but the last, in one pass over dy and x. Without it
+ * the gradient below computes the same with tfjs ops (x − mean, a product, two reductions).
+ */
+export const BATCHNORM_GRAD_SUMS_KERNEL = 'ProjectBatchNormGradSums';
+
+function gradSums(
+  dy: tf.Tensor,
+  x: tf.Tensor,
+  mean: tf.Tensor,
+  channelAxes: number[],
+): [tf.Tensor, tf.Tensor] {
+  const channelsLast = mean.shape[0] === x.shape[x.rank - 1];
+  if (channelsLast && tf.getKernel(BATCHNORM_GRAD_SUMS_KERNEL, tf.getBackend()) != null) {
+    const sums = tf.engine().runKernel(BATCHNORM_GRAD_SUMS_KERNEL, { dy, x, mean }, {}) as tf.Tensor2D;
+    const [sumDy, sumDyCentred] = tf.unstack(sums);
+    sums.dispose();
+    return [sumDy, sumDyCentred];
+  }
+  return [tf.sum(dy, channelAxes), tf.sum(tf.mul(dy, tf.sub(x, mean)), channelAxes)];
+}
+
+/**
  * A leaner gradient for the FusedBatchNorm kernel (what tf.batchNorm and the BatchNormalization layer run),
  * y = (x - mean) · k · scale + offset with k = 1 / sqrt(variance + eps), per channel (mean of rank 1):
  *
@@ -12,7 +35,8 @@ import * as tf from '@tensorflow/tfjs';
  *
  * The stock tfjs gradient (tfjs-core gradients/FusedBatchNorm_grad) materialises k tiled to the full
  * [N, H, W, C] shape and multiplies full-size tensors about nine times; this one makes three full-size passes
- * (dy · k·scale, x - mean, dy · (x - mean)) plus two reductions, whose results the five closures share.
+ * (dy · k·scale, x - mean, dy · (x - mean)) plus two reductions, whose results the five closures share; with
+ * BATCHNORM_GRAD_SUMS_KERNEL registered (webgpu), one full-size pass (dy · k·scale) plus one fused reduction.
  * Same math, so it is backend-agnostic; other shapes (mean of rank > 1) fall back to the stock gradient.
  */
 export function leanBatchNormGradConfig(stock: tf.GradConfig): tf.GradConfig {
@@ -28,8 +52,7 @@ export function leanBatchNormGradConfig(stock: tf.GradConfig): tf.GradConfig {
       // between closures must live in the enclosing (backward-pass) scope
       const k = tf.rsqrt(tf.add(variance, varianceEpsilon));
       const kScale = scale == null ? k : tf.mul(k, scale);
-      const sumDy = tf.sum(dy, channelAxes);
-      const sumDyCentred = tf.sum(tf.mul(dy, tf.sub(x, mean)), channelAxes);
+      const [sumDy, sumDyCentred] = gradSums(dy, x, mean, channelAxes);
       return {
         x: () => tf.mul(dy, kScale),
         mean: () => tf.neg(tf.mul(kScale, sumDy)),

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
-import { leanBatchNormGradConfig } from './batchnorm_grad';
+import { BATCHNORM_GRAD_SUMS_KERNEL, leanBatchNormGradConfig } from './batchnorm_grad';
 import { conv2dBackpropFilterWebGPU, supportsFilterGradient } from './conv2d_backprop_filter';
 import { conv2dBackpropInputWebGPU, supportsInputGradient } from './conv2d_backprop_input';
 import {
@@ -10,7 +10,7 @@ import {
   fusedNtxentForwardWebGPU,
   fusedNtxentGradConfig,
 } from './ntxent';
-import { maxWebGPU, meanWebGPU, minWebGPU, sumWebGPU } from './reduce';
+import { batchNormGradSumsWebGPU, maxWebGPU, meanWebGPU, minWebGPU, sumWebGPU } from './reduce';
 
 export { FUSED_NTXENT_KERNEL } from './ntxent';
 
@@ -45,6 +45,7 @@ const PROJECT_KERNELS: Array<{
   { name: tf.Mean, run: meanWebGPU },
   { name: tf.Max, run: maxWebGPU },
   { name: tf.Min, run: minWebGPU },
+  { name: BATCHNORM_GRAD_SUMS_KERNEL, run: batchNormGradSumsWebGPU },
   { name: FUSED_NTXENT_KERNEL, run: fusedNtxentForwardWebGPU },
   { name: FUSED_NTXENT_GRAD_KERNEL, run: fusedNtxentBackwardWebGPU },
 ];
@@ -94,7 +95,8 @@ export function unregisterProjectGradients(): void {
  * Registers the project's WebGPU kernels for the 'webgpu' backend (idempotent for the same options): tiled
  * implicit-GEMM Conv2DBackpropFilter and Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels; the input
  * gradient only with options.inputGradient), Sum and Mean over leading axes (BatchNorm's reductions) and
- * Sum/Mean/Max/Min over a few innermost values (colour augmentations; other reductions keep the stock kernels), and the fused two-view NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
+ * Sum/Mean/Max/Min over a few innermost values (colour augmentations; other reductions keep the stock kernels),
+ * the fused BatchNorm gradient sums the lean BatchNorm gradient uses when registered, and the fused two-view NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
  * name and backend name, so it can run before or after the backend is created; it affects ops run afterwards.
  * Also calls registerProjectGradients (the leaner BatchNorm gradient, all backends).
  */

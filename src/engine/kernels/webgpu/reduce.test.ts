@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerWebGPUKernels, unregisterWebGPUKernels } from './index';
 import {
+  batchNormGradSumsWebGPU,
   columnSplits,
   leadingReducedAxes,
   maxWebGPU,
@@ -10,6 +11,7 @@ import {
   sumWebGPU,
   trailingReducedAxes,
 } from './reduce';
+import { BATCHNORM_GRAD_SUMS_KERNEL } from './batchnorm_grad';
 import { relativeError, useNodeWebGPU } from './testing';
 
 const unavailable = await useNodeWebGPU();
@@ -183,10 +185,44 @@ describe.skipIf(unavailable !== null)('Sum and Mean over leading axes on WebGPU'
       return tf.sum(tf.mul(tf.batchNorm(input, mean, variance, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3), r));
     };
     registerWebGPUKernels();
-    const project = tf.grads(loss)([x, scale, offset]);
+    const profiled = await tf.profile(() => tf.grads(loss)([x, scale, offset]));
+    const project = profiled.result as tf.Tensor[];
+    // the lean gradient took the fused sums, and the forward moments the leading-axes Mean
+    expect(profiled.kernels.map((k) => k.name)).toContain(BATCHNORM_GRAD_SUMS_KERNEL);
     unregisterWebGPUKernels();
     const stock = tf.grads(loss)([x, scale, offset]);
     for (const [i, g] of project.entries()) expect(await relativeError(g, stock[i])).toBeLessThan(1e-4);
     tf.dispose([x, scale, offset, r, ...project, ...stock]);
+  });
+
+  it.each([
+    [4, 6, 6, 8],
+    [37, 5],
+    [3000, 3],
+  ])('fused BatchNorm gradient sums of %j match the ops', async (...shape) => {
+    const dy = values(shape, 9);
+    const x = values(shape, 10);
+    const channels = shape[shape.length - 1];
+    const mean = values([channels], 11);
+    const axes = shape.slice(0, -1).map((_, axis) => axis);
+    const expected = tf.stack([tf.sum(dy, axes), tf.sum(tf.mul(dy, tf.sub(x, mean)), axes)]);
+    const backend = tf.backend();
+    const before = backend.numDataIds();
+    const info = batchNormGradSumsWebGPU({ inputs: { dy, x, mean }, backend });
+    expect(backend.numDataIds()).toBe(before + 1);
+    const actual = tf.engine().makeTensorFromTensorInfo(info);
+    expect(actual.shape).toEqual([2, channels]);
+    expect(await relativeError(actual, expected)).toBeLessThan(1e-5);
+    tf.dispose([dy, x, mean, expected, actual]);
+  });
+
+  it('refuses BatchNorm gradient sums of mismatched shapes, naming them', () => {
+    const dy = tf.zeros([4, 3]);
+    const x = tf.zeros([4, 3]);
+    const mean = tf.zeros([2]);
+    expect(() => batchNormGradSumsWebGPU({ inputs: { dy, x, mean }, backend: tf.backend() })).toThrow(
+      /needs dy and x of one shape \[\.\.\., C\] and mean \[C\]; got dy \[4, 3\], x \[4, 3\], mean \[2\]/,
+    );
+    tf.dispose([dy, x, mean]);
   });
 });

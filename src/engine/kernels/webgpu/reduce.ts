@@ -135,6 +135,79 @@ function reduceSmallInner(
   }
 }
 
+/**
+ * Pass 1 of the BatchNorm gradient sums: partial [S, 2, C] = per row chunk, [Σ dy; Σ dy·(x − mean)] of columns
+ * (the same chunking and coalesced reads as ColumnPartialSumProgram, two accumulators).
+ */
+class BatchNormGradPartialSumsProgram implements WebGPUProgram {
+  variableNames = ['dy', 'x', 'mean'];
+  outputShape: number[];
+  shaderKey = 'projectBatchNormGradPartialSums';
+  dispatchLayout = { x: [0, 1, 2] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  uniforms = 'rows : i32, cols : i32, chunk : i32, threads : i32,';
+
+  constructor(splits: number, cols: number) {
+    this.outputShape = [splits, 2, cols];
+    this.dispatch = [Math.ceil((splits * cols) / this.workgroupSize[0]), 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+    fn main(index : i32) {
+      if (index < uniforms.threads) {
+        let column = index % uniforms.cols;
+        let split = index / uniforms.cols;
+        let start = split * uniforms.chunk;
+        let end = min(start + uniforms.chunk, uniforms.rows);
+        let centre = mean[column];
+        var sumDy = 0.0;
+        var sumDyCentred = 0.0;
+        for (var row = start; row < end; row = row + 1) {
+          let offset = row * uniforms.cols + column;
+          let g = dy[offset];
+          sumDy = sumDy + g;
+          sumDyCentred = sumDyCentred + g * (x[offset] - centre);
+        }
+        result[(split * 2) * uniforms.cols + column] = sumDy;
+        result[(split * 2 + 1) * uniforms.cols + column] = sumDyCentred;
+      }
+    }
+    `;
+  }
+}
+
+/** Kernel BATCHNORM_GRAD_SUMS_KERNEL: [Σ dy; Σ dy·(x − mean)] [2, C] over every axis of x [..., C] but the last. */
+export function batchNormGradSumsWebGPU(args: KernelArgs): tf.TensorInfo {
+  const { dy, x, mean } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; mean: tf.TensorInfo };
+  const cols = x.shape[x.shape.length - 1];
+  if (mean.shape.length !== 1 || mean.shape[0] !== cols || dy.shape.join() !== x.shape.join()) {
+    throw new Error(
+      `ProjectBatchNormGradSums needs dy and x of one shape [..., C] and mean [C]; got dy [${dy.shape.join(', ')}], ` +
+        `x [${x.shape.join(', ')}], mean [${mean.shape.join(', ')}]`,
+    );
+  }
+  const rows = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  const { splits, chunk } = columnSplits(rows, cols);
+  const partial = runProgram(
+    args.backend,
+    new BatchNormGradPartialSumsProgram(splits, cols),
+    [dy, x, mean],
+    int32Uniforms([rows, cols, chunk, splits * cols]),
+  );
+  try {
+    return runProgram(
+      args.backend,
+      new SumSplitsProgram([2, cols]),
+      [partial],
+      [{ type: 'int32', data: [splits] }],
+    );
+  } finally {
+    args.backend.disposeData(partial.dataId);
+  }
+}
+
 /** Threads pass 1 aims for: enough to fill a GPU; fewer when the rows run out (at least MIN_CHUNK rows each). */
 const TARGET_THREADS = 65536;
 const MIN_CHUNK = 32;
