@@ -8,8 +8,8 @@ import { webgpuKernelsRegistered } from '../src/engine/kernels/webgpu/index';
 import { useNodeWebGPU } from '../src/engine/kernels/webgpu/testing';
 
 const NO_AUGMENTATION = { crop: null, flip: 0, jitter: null, grayscale: 0 };
-/** Steps of the WebGPU test: SwiftShader runs shaders on the CPU, so fewer than the cpu test's 500. */
-const WEBGPU_STEPS = 100;
+/** Steps of the WebGPU test, as many as the cpu test's; on SwiftShader (shaders on the CPU) this takes minutes. */
+const WEBGPU_STEPS = 500;
 
 /** Trains `steps` steps after `warmup` and samples tf.memory() every `every` steps. */
 async function memoryOverSteps(overrides: RunConfigInput, warmup: number, steps: number, every: number) {
@@ -29,7 +29,10 @@ async function memoryOverSteps(overrides: RunConfigInput, warmup: number, steps:
     if (event.type === 'error') errors.push(event.message);
     if (event.type === 'step') losses.push(event.loss);
   };
-  const trainer = await Trainer.create(config, { dataset: syntheticDataset({ ...config.dataset.synthetic, seed: 1 }), onEvent });
+  const trainer = await Trainer.create(config, {
+    dataset: syntheticDataset({ ...config.dataset.synthetic, seed: 1 }),
+    onEvent,
+  });
   try {
     // the first steps create the optimizer's moment variables; measure from a warm state
     expect(await trainer.run({ untilStep: warmup })).toBe('yielded');
@@ -69,23 +72,41 @@ describe('training memory', () => {
 
   it('500 steps at a fixed batch on a tiny model do not grow tf.memory().numTensors or numBytes', async () => {
     // augmentations off: they cost ~8x the rest of this tiny step; the next test covers them
-    const { baseline, samples } = await memoryOverSteps({ encoder: { type: 'mlp', hidden: [8] }, augment: NO_AUGMENTATION }, 10, 500, 100);
+    const { baseline, samples } = await memoryOverSteps(
+      { encoder: { type: 'mlp', hidden: [8] }, augment: NO_AUGMENTATION },
+      10,
+      500,
+      100,
+    );
     expect(samples).toHaveLength(5);
     for (const sample of samples) {
-      expect(sample).toEqual({ step: sample.step, numTensors: baseline.numTensors, numBytes: baseline.numBytes });
+      expect(sample).toEqual({
+        step: sample.step,
+        numTensors: baseline.numTensors,
+        numBytes: baseline.numBytes,
+      });
     }
   });
 
   it('steps with the default augmentations and a conv encoder do not grow memory either', async () => {
-    const { baseline, samples } = await memoryOverSteps({ encoder: { type: 'convnet', channels: [4] } }, 5, 30, 10);
+    const { baseline, samples } = await memoryOverSteps(
+      { encoder: { type: 'convnet', channels: [4] } },
+      5,
+      30,
+      10,
+    );
     for (const sample of samples) {
-      expect(sample).toEqual({ step: sample.step, numTensors: baseline.numTensors, numBytes: baseline.numBytes });
+      expect(sample).toEqual({
+        step: sample.step,
+        numTensors: baseline.numTensors,
+        numBytes: baseline.numBytes,
+      });
     }
   });
 });
 
 // The same on WebGPU (Dawn; SwiftShader without a GPU) with the project kernels initBackend registers (tiled conv
-// gradients, fused NT-Xent, lean BatchNorm gradient): neither tensors nor the GPU buffer pool may grow.
+// gradients, fused NT-Xent, reductions, BatchNorm gradient): neither tensors nor the GPU buffer pool may grow.
 const webgpuUnavailable = await useNodeWebGPU();
 if (webgpuUnavailable) console.warn(`skipping the WebGPU memory test: ${webgpuUnavailable}`);
 
@@ -94,24 +115,36 @@ describe.skipIf(webgpuUnavailable !== null)('training memory on webgpu', () => {
     await tf.setBackend('webgpu');
   });
 
-  it('steps of a conv encoder with the project kernels grow neither tensors nor GPU buffers', async () => {
-    expect(tf.getBackend()).toBe('webgpu');
-    expect(webgpuKernelsRegistered()).toBe(true);
-    const { baseline, samples, baselineGpu, gpu } = await memoryOverSteps(
-      { encoder: { type: 'convnet', channels: [4] }, augment: NO_AUGMENTATION },
-      10,
-      WEBGPU_STEPS,
-      WEBGPU_STEPS / 5,
-    );
-    expect(samples).toHaveLength(5);
-    for (const sample of samples) {
-      expect(sample).toEqual({ step: sample.step, numTensors: baseline.numTensors, numBytes: baseline.numBytes });
-    }
-    expect(baselineGpu).not.toBeNull();
-    expect(gpu).toHaveLength(5);
-    for (const sample of gpu) {
-      // tensors hold the same bytes; the pool reuses its buffers instead of allocating new ones
-      expect(sample).toEqual({ step: sample.step, used: baselineGpu!.used, allocated: baselineGpu!.allocated });
-    }
-  });
+  it(
+    '500 steps of a conv encoder with the project kernels grow neither tensors nor GPU buffers',
+    { timeout: 900_000 },
+    async () => {
+      expect(tf.getBackend()).toBe('webgpu');
+      expect(webgpuKernelsRegistered()).toBe(true);
+      const { baseline, samples, baselineGpu, gpu } = await memoryOverSteps(
+        { encoder: { type: 'convnet', channels: [4] }, augment: NO_AUGMENTATION },
+        10,
+        WEBGPU_STEPS,
+        WEBGPU_STEPS / 5,
+      );
+      expect(samples).toHaveLength(5);
+      for (const sample of samples) {
+        expect(sample).toEqual({
+          step: sample.step,
+          numTensors: baseline.numTensors,
+          numBytes: baseline.numBytes,
+        });
+      }
+      expect(baselineGpu).not.toBeNull();
+      expect(gpu).toHaveLength(5);
+      for (const sample of gpu) {
+        // tensors hold the same bytes; the pool reuses its buffers instead of allocating new ones
+        expect(sample).toEqual({
+          step: sample.step,
+          used: baselineGpu!.used,
+          allocated: baselineGpu!.allocated,
+        });
+      }
+    },
+  );
 });
