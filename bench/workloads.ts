@@ -63,8 +63,9 @@ export const WORKLOADS: Record<WorkloadId, { description: string; unit: string; 
 
 /** Whether the project's kernels or gradients change anything in this workload on this backend. */
 export function projectCodeRuns(backend: string, workload: WorkloadId): boolean {
-  // W1/W2 train convnets with BatchNorm; W3 is the fused NT-Xent on webgpu only; W4 (metrics) has none
-  return workload === 'W1' || workload === 'W2' || (workload === 'W3' && backend === 'webgpu');
+  // W1/W2 train convnets with BatchNorm; W3 is the fused NT-Xent and W4 the kNN's TopK (and reductions), on
+  // webgpu only
+  return workload === 'W1' || workload === 'W2' || ((workload === 'W3' || workload === 'W4') && backend === 'webgpu');
 }
 
 export interface WorkloadResult {

@@ -3,13 +3,13 @@ import type { KernelArgs } from '../backend_ops';
 import { channelsLastConvInfo, isChannelsLast } from '../conv_info';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
-  GEMM_TILE,
   IMPLICIT_GEMM_UNIFORMS,
   implicitGemmLaunch,
   implicitGemmSource,
   int32Uniforms,
   reshapeOnBackend,
   runProgram,
+  splitKFor,
   SumSplitsProgram,
   unroll4,
   type ProgramUniforms,
@@ -108,20 +108,12 @@ class Conv2DFilterGradientProgram implements WebGPUProgram {
   }
 }
 
-/** Workgroups to aim for: enough to occupy a discrete GPU's compute units several times over. */
-const TARGET_WORKGROUPS = 512;
 /** A split should keep at least this many output pixels, or the summing pass costs more than it saves. */
 const MIN_DEPTH_PER_SPLIT = 1024;
-/** Cap on the split-K scratch buffer. */
-const MAX_PARTIAL_BYTES = 64 * 1024 * 1024;
 
 /** How many ways to split the reduction over N·OH·OW pixels for a rows x cols output. */
 export function filterGradientSplits(rows: number, cols: number, depth: number): number {
-  const tiles = Math.ceil(rows / GEMM_TILE) * Math.ceil(cols / GEMM_TILE);
-  const wanted = Math.ceil(TARGET_WORKGROUPS / tiles);
-  const byDepth = Math.max(1, Math.floor(depth / MIN_DEPTH_PER_SPLIT));
-  const byMemory = Math.max(1, Math.floor(MAX_PARTIAL_BYTES / (rows * cols * 4)));
-  return Math.max(1, Math.min(wanted, byDepth, byMemory));
+  return splitKFor(rows, cols, depth, MIN_DEPTH_PER_SPLIT);
 }
 
 /** True when conv2dBackpropFilterWebGPU handles these attrs (NHWC); others go to the stock kernel. */

@@ -11,11 +11,13 @@ import {
   fusedNtxentGradConfig,
 } from './ntxent';
 import { batchNormGradSumsWebGPU, maxWebGPU, meanWebGPU, minWebGPU, sumWebGPU } from './reduce';
+import { topKWebGPU } from './topk';
+import { matMulWebGPU } from './matmul';
 
 export { FUSED_NTXENT_KERNEL } from './ntxent';
 
 /** A project kernel; null means "not a case I handle": the stock kernel runs instead. */
-type ProjectKernel = (args: KernelArgs) => tf.TensorInfo | null;
+type ProjectKernel = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[] | null;
 
 const BACKEND = 'webgpu';
 
@@ -45,6 +47,8 @@ const PROJECT_KERNELS: Array<{
   { name: tf.Mean, run: meanWebGPU },
   { name: tf.Max, run: maxWebGPU },
   { name: tf.Min, run: minWebGPU },
+  { name: tf.BatchMatMul, run: matMulWebGPU },
+  { name: tf.TopK, run: topKWebGPU },
   { name: BATCHNORM_GRAD_SUMS_KERNEL, run: batchNormGradSumsWebGPU },
   { name: FUSED_NTXENT_KERNEL, run: fusedNtxentForwardWebGPU },
   { name: FUSED_NTXENT_GRAD_KERNEL, run: fusedNtxentBackwardWebGPU },
@@ -96,6 +100,8 @@ export function unregisterProjectGradients(): void {
  * implicit-GEMM Conv2DBackpropFilter and Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels; the input
  * gradient only with options.inputGradient), Sum and Mean over leading axes (BatchNorm's reductions) and
  * Sum/Mean/Max/Min over a few innermost values (colour augmentations; other reductions keep the stock kernels),
+ * BatchMatMul of one matrix pair on the tiled GEMM (split-K for small outputs), a one-pass TopK (k <= 1024,
+ * float32; the kNN monitor's neighbour search),
  * the fused BatchNorm gradient sums the lean BatchNorm gradient uses when registered, and the fused two-view NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
  * name and backend name, so it can run before or after the backend is created; it affects ops run afterwards.
  * Also calls registerProjectGradients (the leaner BatchNorm gradient, all backends).

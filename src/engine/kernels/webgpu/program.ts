@@ -30,8 +30,47 @@ export function asWebGPU(backend: tf.KernelBackend): WebGPUBackend {
 }
 
 /**
+ * Copies an input whose buffer is not float32 into a float32 one. tfjs' Cast from int32 (or bool) to float32
+ * only relabels the tensor and keeps the int32 buffer, and runWebGPUProgram declares each binding with the
+ * buffer's type, so a program written for f32 inputs would not compile (`cannot assign 'i32' to 'f32'`).
+ */
+class ToFloatProgram implements WebGPUProgram {
+  variableNames = ['x'];
+  outputShape: number[];
+  shaderKey = 'projectToFloat';
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  size = true;
+
+  constructor(shape: number[]) {
+    this.outputShape = shape;
+    this.dispatchLayout = { x: shape.map((_, axis) => axis) };
+    const size = shape.reduce((a, b) => a * b, 1);
+    this.dispatch = [Math.ceil(size / this.workgroupSize[0]), 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+    fn main(index : i32) {
+      if (index < uniforms.size) {
+        result[index] = f32(x[index]);
+      }
+    }
+    `;
+  }
+}
+
+/** The dtype of the buffer behind `info` (which may differ from info.dtype after a Cast). */
+function storageDtype(backend: tf.KernelBackend, info: tf.TensorInfo): tf.DataType {
+  return asWebGPU(backend).tensorMap.get(info.dataId).dtype;
+}
+
+/**
  * Runs `program` and returns its output; `uniforms` are the values of program.uniforms, in order. With
- * `output`, the program writes into that existing tensor (several dispatches filling one result).
+ * `output`, the program writes into that existing tensor (several dispatches filling one result). Inputs
+ * labelled float32 whose buffer is int32 or bool (see ToFloatProgram) are converted first. `outputDtype` is
+ * float32 unless given.
  */
 export function runProgram(
   backend: tf.KernelBackend,
@@ -39,6 +78,7 @@ export function runProgram(
   inputs: tf.TensorInfo[],
   uniforms: ProgramUniforms,
   output?: tf.TensorInfo,
+  outputDtype: 'float32' | 'int32' = 'float32',
 ): tf.TensorInfo {
   // tfjs folds a too-long flat (x-only) dispatch into x, y, z itself; 2-D and 3-D layouts must fit as they are
   const flat = !program.dispatchLayout.y?.length && !program.dispatchLayout.z?.length;
@@ -50,7 +90,19 @@ export function runProgram(
       );
     }
   }
-  return asWebGPU(backend).runWebGPUProgram(program, inputs, 'float32', uniforms, output);
+  const webgpu = asWebGPU(backend);
+  const converted: tf.TensorInfo[] = [];
+  const floatInputs = inputs.map((input) => {
+    if (input.dtype !== 'float32' || storageDtype(backend, input) === 'float32') return input;
+    const copy = webgpu.runWebGPUProgram(new ToFloatProgram(input.shape), [input], 'float32');
+    converted.push(copy);
+    return copy;
+  });
+  try {
+    return webgpu.runWebGPUProgram(program, floatInputs, outputDtype, uniforms, output);
+  } finally {
+    for (const copy of converted) backend.disposeData(copy.dataId);
+  }
 }
 
 /** Side of the square output tile one workgroup computes, and the depth of one step along the reduction. */
@@ -205,6 +257,24 @@ export function implicitGemmLaunch(
     ],
     splits: actualSplits,
   };
+}
+
+/** Workgroups split-K aims for: enough to occupy a discrete GPU's compute units several times over. */
+const TARGET_WORKGROUPS = 512;
+/** Cap on a split-K scratch buffer ([splits, rows, cols] partial products). */
+const MAX_PARTIAL_BYTES = 64 * 1024 * 1024;
+
+/**
+ * How many ways to split the reduction of a rows x cols product over `depth`: enough for ~TARGET_WORKGROUPS
+ * workgroups when the output has few 64 x 64 tiles, but at least minDepthPerSplit terms per split (else the
+ * summing pass costs more than it saves) and at most MAX_PARTIAL_BYTES of partial products.
+ */
+export function splitKFor(rows: number, cols: number, depth: number, minDepthPerSplit: number): number {
+  const tiles = Math.ceil(rows / GEMM_TILE) * Math.ceil(cols / GEMM_TILE);
+  const wanted = Math.ceil(TARGET_WORKGROUPS / tiles);
+  const byDepth = Math.max(1, Math.floor(depth / minDepthPerSplit));
+  const byMemory = Math.max(1, Math.floor(MAX_PARTIAL_BYTES / (rows * cols * 4)));
+  return Math.max(1, Math.min(wanted, byDepth, byMemory));
 }
 
 /** The uniform declarations implicitGemmSource reads, to put first in program.uniforms. */

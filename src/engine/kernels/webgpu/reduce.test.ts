@@ -4,10 +4,10 @@ import { registerWebGPUKernels, unregisterWebGPUKernels } from './index';
 import {
   batchNormGradSumsWebGPU,
   columnSplits,
-  leadingReducedAxes,
   maxWebGPU,
   meanWebGPU,
   minWebGPU,
+  reducedRun,
   sumWebGPU,
   trailingReducedAxes,
 } from './reduce';
@@ -22,15 +22,17 @@ afterAll(async () => {
   await tf.setBackend('cpu');
 });
 
-describe('leading-axes reduction plan', () => {
-  it('handles exactly the leading axes 0..k-1, short of all of them', () => {
-    expect(leadingReducedAxes([2, 3, 4, 5], [0, 1, 2])).toBe(3);
-    expect(leadingReducedAxes([2, 3, 4, 5], [2, 0, 1])).toBe(3); // any order
-    expect(leadingReducedAxes([2, 3], 0)).toBe(1);
-    expect(leadingReducedAxes([2, 3, 4], [-3])).toBe(1);
-    expect(leadingReducedAxes([2, 3, 4], [1, 2])).toBeNull(); // trailing: the stock kernel's own case
-    expect(leadingReducedAxes([2, 3, 4], [0, 2])).toBeNull();
-    expect(leadingReducedAxes([2, 3, 4], [0, 1, 2])).toBeNull(); // everything
+describe('column reduction plan', () => {
+  it('handles a run of consecutive axes that stops short of the last one', () => {
+    expect(reducedRun([2, 3, 4, 5], [0, 1, 2])).toEqual({ first: 0, count: 3 });
+    expect(reducedRun([2, 3, 4, 5], [2, 0, 1])).toEqual({ first: 0, count: 3 }); // any order
+    expect(reducedRun([2, 3], 0)).toEqual({ first: 0, count: 1 });
+    expect(reducedRun([2, 3, 4], [-3])).toEqual({ first: 0, count: 1 });
+    expect(reducedRun([2, 3, 4], [1])).toEqual({ first: 1, count: 1 }); // middle
+    expect(reducedRun([2, 3, 4, 5], [2, 1])).toEqual({ first: 1, count: 2 });
+    expect(reducedRun([2, 3, 4], [1, 2])).toBeNull(); // trailing: the small-inner or stock kernel's case
+    expect(reducedRun([2, 3, 4], [0, 2])).toBeNull(); // not a run
+    expect(reducedRun([2, 3, 4], [0, 1, 2])).toBeNull(); // everything
   });
 
   it('recognises trailing axes, up to all of them', () => {
@@ -71,6 +73,9 @@ const HANDLED: Case[] = [
   { shape: [1000, 70], axis: 0, keepDims: false }, // several row chunks
   { shape: [40_000, 2], axis: [0], keepDims: false }, // 1,250 chunks: pass 2 adds many partials
   { shape: [3, 4, 5], axis: [1, 0], keepDims: true },
+  { shape: [64, 200, 10], axis: 1, keepDims: false }, // middle axis: the kNN's class scores
+  { shape: [3, 4, 5, 6], axis: [2, 1], keepDims: true },
+  { shape: [5, 3000, 2], axis: [1], keepDims: false }, // middle, several row chunks per block
 ];
 
 const INNER: Case[] = [
@@ -84,7 +89,7 @@ function values(shape: number[], seed: number): tf.Tensor {
   return tf.randomNormal(shape, 0.5, 1, 'float32', seed);
 }
 
-describe.skipIf(unavailable !== null)('Sum and Mean over leading axes on WebGPU', () => {
+describe.skipIf(unavailable !== null)('Sum and Mean over leading and middle axes on WebGPU', () => {
   it.each(HANDLED)('$shape over $axis (keepDims $keepDims) matches the stock kernels', async (c) => {
     const x = values(c.shape, 1);
     unregisterWebGPUKernels();
@@ -161,15 +166,26 @@ describe.skipIf(unavailable !== null)('Sum and Mean over leading axes on WebGPU'
     const wide = values([3, 100], 8);
     const attrsOf = (axis: number | number[]) => ({ axis, keepDims: false }) as unknown as tf.NamedAttrMap;
     const backend = tf.backend();
-    expect(sumWebGPU({ inputs: { x }, backend, attrs: attrsOf([0, 2]) })).toBeNull(); // neither leading nor trailing
-    expect(sumWebGPU({ inputs: { x }, backend, attrs: attrsOf([1]) })).toBeNull();
+    expect(sumWebGPU({ inputs: { x }, backend, attrs: attrsOf([0, 2]) })).toBeNull(); // not a run of axes
     expect(sumWebGPU({ inputs: { x: wide }, backend, attrs: attrsOf(-1) })).toBeNull(); // 100 > SMALL_INNER values
     const ints = tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32');
     expect(sumWebGPU({ inputs: { x: ints }, backend, attrs: attrsOf(0) })).toBeNull();
     registerWebGPUKernels();
-    const project = [tf.sum(x, [0, 2]), tf.mean(x, 1), tf.sum(wide, -1), tf.max(wide, -1), tf.sum(ints, 0)];
+    const project = [
+      tf.sum(x, [0, 2]),
+      tf.mean(x, [0, 2]),
+      tf.sum(wide, -1),
+      tf.max(wide, -1),
+      tf.sum(ints, 0),
+    ];
     unregisterWebGPUKernels();
-    const stock = [tf.sum(x, [0, 2]), tf.mean(x, 1), tf.sum(wide, -1), tf.max(wide, -1), tf.sum(ints, 0)];
+    const stock = [
+      tf.sum(x, [0, 2]),
+      tf.mean(x, [0, 2]),
+      tf.sum(wide, -1),
+      tf.max(wide, -1),
+      tf.sum(ints, 0),
+    ];
     for (const [i, t] of project.entries()) expect(await relativeError(t, stock[i])).toBe(0);
     expect(Array.from(await project[4].data())).toEqual([4, 6]);
     tf.dispose([x, wide, ints, ...project, ...stock]);
