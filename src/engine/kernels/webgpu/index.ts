@@ -13,6 +13,7 @@ import {
 import { batchNormGradSumsWebGPU, maxWebGPU, meanWebGPU, minWebGPU, sumWebGPU } from './reduce';
 import { topKWebGPU } from './topk';
 import { matMulWebGPU } from './matmul';
+import { conv2dWebGPU } from './conv2d';
 
 export { FUSED_NTXENT_KERNEL } from './ntxent';
 
@@ -32,6 +33,8 @@ const PROJECT_KERNELS: Array<{
   /** Left out when this returns false for the options. */
   enabled?: (options: Required<WebGPUKernelOptions>) => boolean;
 }> = [
+  { name: tf.Conv2D, run: conv2dWebGPU },
+  { name: tf.FusedConv2D, run: conv2dWebGPU },
   {
     name: tf.Conv2DBackpropFilter,
     run: conv2dBackpropFilterWebGPU,
@@ -97,7 +100,8 @@ export function unregisterProjectGradients(): void {
 
 /**
  * Registers the project's WebGPU kernels for the 'webgpu' backend (idempotent for the same options): tiled
- * implicit-GEMM Conv2DBackpropFilter and Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels; the input
+ * implicit-GEMM Conv2D/FusedConv2D (NHWC, channels a multiple of 4, bias and ReLU fused), Conv2DBackpropFilter and
+ * Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels; the input
  * gradient only with options.inputGradient), Sum and Mean over leading axes (BatchNorm's reductions) and
  * Sum/Mean/Max/Min over a few innermost values (colour augmentations; other reductions keep the stock kernels),
  * BatchMatMul of one matrix pair on the tiled GEMM (split-K for small outputs), a one-pass TopK (k <= 1024,

@@ -147,6 +147,11 @@ export interface ImplicitGemmShader {
    * uniforms.cols`, i.e. result = [splits, rows, cols]); lets a product scatter its rows into a larger output.
    */
   rowOffset?: string;
+  /**
+   * WGSL expression stored for C[row, col] given the accumulated `value` and the column `col` (default: value);
+   * a fused epilogue, e.g. bias and activation of a convolution.
+   */
+  store?: (value: string, col: string) => string;
 }
 
 /**
@@ -164,6 +169,7 @@ export interface ImplicitGemmShader {
  */
 export function implicitGemmSource(shader: ImplicitGemmShader): string {
   const range4 = [0, 1, 2, 3];
+  const store = shader.store ?? ((value: string) => value);
   // 256 threads x 4 values = one 64 x 16 tile
   const placement = (order: TileLoadOrder, outer: string, depth: string) =>
     order === 'outer-fastest'
@@ -221,7 +227,13 @@ export function implicitGemmSource(shader: ImplicitGemmShader): string {
       let row = rowStart + ty + ${GEMM_THREADS * i};
       if (row < uniforms.rows) {
         let rowOffset = ${shader.rowOffset ?? '(split * uniforms.rows + row) * uniforms.cols'};
-        ${range4.map((j) => `if (colStart + tx + ${GEMM_THREADS * j} < uniforms.cols) { result[rowOffset + colStart + tx + ${GEMM_THREADS * j}] = acc${i}[${j}]; }`).join('\n        ')}
+        ${range4
+          .map((j) => {
+            const col = `colStart + tx + ${GEMM_THREADS * j}`;
+            const value = store(`acc${i}[${j}]`, `(${col})`);
+            return `if (${col} < uniforms.cols) { result[rowOffset + ${col}] = ${value}; }`;
+          })
+          .join('\n        ')}
       }
     }`,
       )

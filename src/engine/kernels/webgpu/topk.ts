@@ -17,7 +17,7 @@ import { int32Uniforms, MAX_WORKGROUPS_PER_DIMENSION, reshapeOnBackend, runProgr
  *    indices first, the tie rule of tf.topk), into shared memory;
  * 3. a rank sort of those k (at most MAX_K) candidates: each one's place is the number of candidates with a
  *    larger value, or the same value at a lower index; it writes its index there;
- * then GatherRowsProgram reads the values at the chosen indices. 11 barriers per row in all: barriers are what
+ * then GatherRowsProgram reads the values at the chosen indices. 15 barriers per row in all: barriers are what
  * SwiftShader (WebGPU on the CPU) pays most for, and a GPU does not mind the serial 256-step loops.
  *
  * Keys: +0 and -0 share one key (they compare equal); NaN sorts above +Infinity (as in torch.topk), where tfjs'
