@@ -8,6 +8,7 @@ import {
   int32Uniforms,
   runProgram,
   unroll4,
+  type GemmTileCols,
   type ProgramUniforms,
 } from './program';
 
@@ -37,6 +38,7 @@ class Conv2DProgram implements WebGPUProgram {
     IMPLICIT_GEMM_UNIFORMS +
     ' inChannels : i32, filterWidth : i32, inHeight : i32, inWidth : i32, outHeight : i32, outWidth : i32,' +
     ' strideHeight : i32, strideWidth : i32, padTop : i32, padLeft : i32, dilationHeight : i32, dilationWidth : i32,';
+  private readonly tileCols: GemmTileCols;
 
   constructor(
     outShape: number[],
@@ -48,7 +50,8 @@ class Conv2DProgram implements WebGPUProgram {
     this.outputShape = outShape;
     this.dispatch = launch.dispatch;
     this.workgroupSize = launch.workgroupSize;
-    this.shaderKey = `projectConv2D_${hasBias}_${activation}`;
+    this.tileCols = launch.tileCols;
+    this.shaderKey = `projectConv2D_${hasBias}_${activation}_${this.tileCols}`;
   }
 
   getUserCode(): string {
@@ -73,6 +76,7 @@ class Conv2DProgram implements WebGPUProgram {
         }`;
     const biased = (value: string, col: string) => (this.hasBias ? `(${value} + bias[${col}])` : value);
     return implicitGemmSource({
+      tileCols: this.tileCols,
       helpers,
       // A is contiguous along the depth (c fastest); B = w[(i, j, c), o] is contiguous along o
       aOrder: 'depth-fastest',

@@ -12,6 +12,7 @@ import {
   splitKFor,
   SumSplitsProgram,
   unroll4,
+  type GemmTileCols,
   type ProgramUniforms,
 } from './program';
 
@@ -51,12 +52,13 @@ class Conv2DFilterGradientProgram implements WebGPUProgram {
     outWidth: number,
     dispatch: [number, number, number],
     workgroupSize: [number, number, number],
+    private readonly tileCols: GemmTileCols,
   ) {
     this.outputShape = [splits, rows, cols];
     this.dispatch = dispatch;
     this.workgroupSize = workgroupSize;
     this.rowAligned = outWidth % 4 === 0;
-    this.shaderKey = `projectConv2DFilterGradient_${this.rowAligned}`;
+    this.shaderKey = `projectConv2DFilterGradient_${this.rowAligned}_${tileCols}`;
   }
 
   getUserCode(): string {
@@ -89,6 +91,7 @@ class Conv2DFilterGradientProgram implements WebGPUProgram {
         }`,
         );
     return implicitGemmSource({
+      tileCols: this.tileCols,
       helpers,
       // rows (i, j, c) are contiguous in x along c; dy is the row-major [N·OH·OW, O] matrix, contiguous along o
       aOrder: 'outer-fastest',
@@ -141,6 +144,7 @@ export function conv2dBackpropFilterWebGPU(args: KernelArgs): tf.TensorInfo {
     info.outWidth,
     launch.dispatch,
     launch.workgroupSize,
+    launch.tileCols,
   );
   const uniforms: ProgramUniforms = [
     ...launch.uniforms,

@@ -9,6 +9,7 @@ import {
   int32Uniforms,
   runProgram,
   unroll4,
+  type GemmTileCols,
   type ProgramUniforms,
 } from './program';
 
@@ -49,12 +50,13 @@ class Conv2DInputGradientProgram implements WebGPUProgram {
     outChannels: number,
     dispatch: [number, number, number],
     workgroupSize: [number, number, number],
+    private readonly tileCols: GemmTileCols,
   ) {
     this.outputShape = inShape;
     this.dispatch = dispatch;
     this.workgroupSize = workgroupSize;
     this.tapAligned = outChannels % 4 === 0;
-    this.shaderKey = `projectConv2DInputGradient_${this.tapAligned}`;
+    this.shaderKey = `projectConv2DInputGradient_${this.tapAligned}_${tileCols}`;
   }
 
   getUserCode(): string {
@@ -94,6 +96,7 @@ class Conv2DInputGradientProgram implements WebGPUProgram {
         }`,
         );
     return implicitGemmSource({
+      tileCols: this.tileCols,
       helpers,
       // A is contiguous along the depth (o fastest), and so is w[i, j, c, o] (B)
       aOrder: 'depth-fastest',
@@ -176,6 +179,7 @@ export function conv2dBackpropInputWebGPU(args: KernelArgs): tf.TensorInfo {
         info.outChannels,
         launch.dispatch,
         launch.workgroupSize,
+        launch.tileCols,
       );
       const uniforms: ProgramUniforms = [
         ...launch.uniforms,

@@ -10,6 +10,7 @@ import {
   splitKFor,
   SumSplitsProgram,
   unroll4,
+  type GemmTileCols,
 } from './program';
 
 /**
@@ -28,6 +29,7 @@ class MatMulProgram implements WebGPUProgram {
   dispatch: [number, number, number];
   workgroupSize: [number, number, number];
   uniforms = IMPLICIT_GEMM_UNIFORMS;
+  private readonly tileCols: GemmTileCols;
 
   constructor(
     private readonly transposeA: boolean,
@@ -39,7 +41,8 @@ class MatMulProgram implements WebGPUProgram {
     this.outputShape = [launch.splits, rows, cols];
     this.dispatch = launch.dispatch;
     this.workgroupSize = launch.workgroupSize;
-    this.shaderKey = `projectMatMul_${transposeA}_${transposeB}`;
+    this.tileCols = launch.tileCols;
+    this.shaderKey = `projectMatMul_${transposeA}_${transposeB}_${this.tileCols}`;
   }
 
   getUserCode(): string {
@@ -53,6 +56,7 @@ class MatMulProgram implements WebGPUProgram {
           `if (${start} + ${e} < depthEnd) { ${target}[${e}] = ${target}In[${at.replace(/\(t\)/g, `(${start} + ${e})`)}]; }`,
       )} }`;
     return implicitGemmSource({
+      tileCols: this.tileCols,
       aOrder: this.transposeA ? 'outer-fastest' : 'depth-fastest',
       bOrder: this.transposeB ? 'depth-fastest' : 'outer-fastest',
       setup: 'let aValid = aRow < uniforms.rows; let bValid = bCol < uniforms.cols;',

@@ -152,7 +152,14 @@ export interface ImplicitGemmShader {
    * a fused epilogue, e.g. bias and activation of a convolution.
    */
   store?: (value: string, col: string) => string;
+  /**
+   * Columns per tile: 64 (default), or 32 for outputs at most 32 wide (implicitGemmLaunch picks it), where a
+   * 64-wide tile would compute half its columns for nothing. Part of the program's shaderKey.
+   */
+  tileCols?: GemmTileCols;
 }
+
+export type GemmTileCols = 32 | 64;
 
 /**
  * WGSL of a tiled matrix product C[r, c] = Σ_t A[r, t] · B[t, c] whose operands are never materialised:
@@ -170,14 +177,19 @@ export interface ImplicitGemmShader {
 export function implicitGemmSource(shader: ImplicitGemmShader): string {
   const range4 = [0, 1, 2, 3];
   const store = shader.store ?? ((value: string) => value);
-  // 256 threads x 4 values = one 64 x 16 tile
-  const placement = (order: TileLoadOrder, outer: string, depth: string) =>
+  const tileCols = shader.tileCols ?? GEMM_TILE;
+  // columns per thread: tx + 16 j, j < perThread (a vec4 or vec2 accumulator per row)
+  const perThread = tileCols / GEMM_THREADS;
+  const rangeJ = range4.slice(0, perThread);
+  const vec = `vec${perThread}<f32>`;
+  // 256 threads x 4 values = one 64 x 16 tile of A; the first tileCols·4 threads load the tileCols x 16 tile of B
+  const placement = (order: TileLoadOrder, outer: string, depth: string, width: number) =>
     order === 'outer-fastest'
-      ? `let ${outer} = thread % ${GEMM_TILE}; let ${depth} = (thread / ${GEMM_TILE}) * 4;`
+      ? `let ${outer} = thread % ${width}; let ${depth} = (thread / ${width}) * 4;`
       : `let ${outer} = thread / 4; let ${depth} = (thread % 4) * 4;`;
   return `
   var<workgroup> tileA : array<array<f32, ${GEMM_TILE}>, ${GEMM_TILE_DEPTH}>;
-  var<workgroup> tileB : array<array<f32, ${GEMM_TILE}>, ${GEMM_TILE_DEPTH}>;
+  var<workgroup> tileB : array<array<f32, ${tileCols}>, ${GEMM_TILE_DEPTH}>;
 
   ${shader.helpers ?? ''}
 
@@ -185,18 +197,19 @@ export function implicitGemmSource(shader: ImplicitGemmShader): string {
     let tx = i32(localId.x);
     let ty = i32(localId.y);
     let thread = i32(localIndex);
-    let colStart = i32(workgroupId.x) * ${GEMM_TILE};
+    let colStart = i32(workgroupId.x) * ${tileCols};
     let rowStart = i32(workgroupId.y) * ${GEMM_TILE};
     let split = i32(workgroupId.z);
     let depthStart = split * uniforms.chunk;
     let depthEnd = min(depthStart + uniforms.chunk, uniforms.depth);
-    ${placement(shader.aOrder, 'aLocalRow', 'aLocalDepth')}
-    ${placement(shader.bOrder, 'bLocalCol', 'bLocalDepth')}
+    ${placement(shader.aOrder, 'aLocalRow', 'aLocalDepth', GEMM_TILE)}
+    ${placement(shader.bOrder, 'bLocalCol', 'bLocalDepth', tileCols)}
+    let bLoads = thread < ${tileCols * 4};
     let aRow = rowStart + aLocalRow;
     let bCol = colStart + bLocalCol;
     ${shader.setup}
     // acc<i>[j] = C[row ty + 16 i, column tx + 16 j], unrolled into registers (no dynamically indexed arrays)
-    ${range4.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
+    ${range4.map((i) => `var acc${i} = ${vec}(0.0);`).join(' ')}
 
     for (var tile = 0; tile < uniforms.tilesPerChunk; tile = tile + 1) {
       let tileDepth = depthStart + tile * ${GEMM_TILE_DEPTH};
@@ -207,7 +220,7 @@ export function implicitGemmSource(shader: ImplicitGemmShader): string {
         ${shader.loadA}
         ${unroll4((e) => `tileA[aLocalDepth + ${e}][aLocalRow] = a[${e}];`)}
       }
-      {
+      if (bLoads) {
         let bDepth = tileDepth + bLocalDepth;
         var b = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
         ${shader.loadB}
@@ -215,8 +228,8 @@ export function implicitGemmSource(shader: ImplicitGemmShader): string {
       }
       workgroupBarrier();
       for (var t = 0; t < ${GEMM_TILE_DEPTH}; t = t + 1) {
-        let b = vec4<f32>(${range4.map((j) => `tileB[t][tx + ${GEMM_THREADS * j}]`).join(', ')});
-        ${range4.map((i) => `acc${i} = fma(vec4<f32>(tileA[t][ty + ${GEMM_THREADS * i}]), b, acc${i});`).join('\n        ')}
+        let b = ${vec}(${rangeJ.map((j) => `tileB[t][tx + ${GEMM_THREADS * j}]`).join(', ')});
+        ${range4.map((i) => `acc${i} = fma(${vec}(tileA[t][ty + ${GEMM_THREADS * i}]), b, acc${i});`).join('\n        ')}
       }
       workgroupBarrier();
     }
@@ -227,7 +240,7 @@ export function implicitGemmSource(shader: ImplicitGemmShader): string {
       let row = rowStart + ty + ${GEMM_THREADS * i};
       if (row < uniforms.rows) {
         let rowOffset = ${shader.rowOffset ?? '(split * uniforms.rows + row) * uniforms.cols'};
-        ${range4
+        ${rangeJ
           .map((j) => {
             const col = `colStart + tx + ${GEMM_THREADS * j}`;
             const value = store(`acc${i}[${j}]`, `(${col})`);
@@ -253,12 +266,14 @@ export function implicitGemmLaunch(
   workgroupSize: [number, number, number];
   uniforms: ProgramUniforms;
   splits: number;
+  tileCols: GemmTileCols;
 } {
   // chunk: a whole number of tiles, so only the last split has a ragged end; depth 0 (no terms) writes zeros
   const chunk = Math.ceil(Math.ceil(depth / Math.max(1, splits)) / GEMM_TILE_DEPTH) * GEMM_TILE_DEPTH;
   const actualSplits = chunk === 0 ? 1 : Math.ceil(depth / chunk);
+  const tileCols: GemmTileCols = cols <= 32 ? 32 : 64;
   return {
-    dispatch: [Math.ceil(cols / GEMM_TILE), Math.ceil(rows / GEMM_TILE), actualSplits],
+    dispatch: [Math.ceil(cols / tileCols), Math.ceil(rows / GEMM_TILE), actualSplits],
     workgroupSize: [GEMM_THREADS, GEMM_THREADS, 1],
     uniforms: [
       { type: 'int32', data: [rows] },
@@ -268,6 +283,7 @@ export function implicitGemmLaunch(
       { type: 'int32', data: [chunk / GEMM_TILE_DEPTH] },
     ],
     splits: actualSplits,
+    tileCols,
   };
 }
 
