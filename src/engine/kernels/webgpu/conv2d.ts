@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { KernelArgs } from '../backend_ops';
 import {
+  convGeometryUniforms,
+  convGeometryUniformsDeclaration,
   IMPLICIT_GEMM_UNIFORMS,
   implicitGemmLaunch,
   implicitGemmSource,
@@ -36,8 +38,8 @@ class Conv2DProgram implements WebGPUProgram {
   workgroupSize: [number, number, number];
   uniforms =
     IMPLICIT_GEMM_UNIFORMS +
-    ' inChannels : i32, filterWidth : i32, inHeight : i32, inWidth : i32, outHeight : i32, outWidth : i32,' +
-    ' strideHeight : i32, strideWidth : i32, padTop : i32, padLeft : i32, dilationHeight : i32, dilationWidth : i32,';
+    convGeometryUniformsDeclaration('inChannels') +
+    ' dilationHeight : i32, dilationWidth : i32,';
   private readonly tileCols: GemmTileCols;
 
   constructor(
@@ -147,20 +149,8 @@ export function conv2dWebGPU(args: KernelArgs): tf.TensorInfo | null {
   const program = new Conv2DProgram(info.outShape, bias != null, activation, launch);
   const uniforms: ProgramUniforms = [
     ...launch.uniforms,
-    ...int32Uniforms([
-      info.inChannels,
-      info.filterWidth,
-      info.inHeight,
-      info.inWidth,
-      info.outHeight,
-      info.outWidth,
-      info.strideHeight,
-      info.strideWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-      info.dilationHeight,
-      info.dilationWidth,
-    ]),
+    ...convGeometryUniforms(info, 'inChannels'),
+    ...int32Uniforms([info.dilationHeight, info.dilationWidth]),
   ];
   return runProgram(args.backend, program, bias != null ? [x, filter, bias] : [x, filter], uniforms);
 }

@@ -3,10 +3,11 @@ import type { KernelArgs } from '../backend_ops';
 import { channelsLastConvInfo, isChannelsLast } from '../conv_info';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
+  convGeometryUniforms,
+  convGeometryUniformsDeclaration,
   IMPLICIT_GEMM_UNIFORMS,
   implicitGemmLaunch,
   implicitGemmSource,
-  int32Uniforms,
   reshapeOnBackend,
   runProgram,
   splitKFor,
@@ -37,10 +38,7 @@ class Conv2DFilterGradientProgram implements WebGPUProgram {
   dispatchLayout = { x: [2], y: [1], z: [0] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number];
-  uniforms =
-    IMPLICIT_GEMM_UNIFORMS +
-    ' inChannels : i32, filterWidth : i32, inHeight : i32, inWidth : i32, outHeight : i32, outWidth : i32,' +
-    ' strideHeight : i32, strideWidth : i32, padTop : i32, padLeft : i32,';
+  uniforms = IMPLICIT_GEMM_UNIFORMS + convGeometryUniformsDeclaration('inChannels');
 
   /** outWidth % 4 == 0: a thread's 4 consecutive output pixels lie in one row (same n and y). */
   private readonly rowAligned: boolean;
@@ -146,21 +144,7 @@ export function conv2dBackpropFilterWebGPU(args: KernelArgs): tf.TensorInfo {
     launch.workgroupSize,
     launch.tileCols,
   );
-  const uniforms: ProgramUniforms = [
-    ...launch.uniforms,
-    ...int32Uniforms([
-      info.inChannels,
-      info.filterWidth,
-      info.inHeight,
-      info.inWidth,
-      info.outHeight,
-      info.outWidth,
-      info.strideHeight,
-      info.strideWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-    ]),
-  ];
+  const uniforms: ProgramUniforms = [...launch.uniforms, ...convGeometryUniforms(info, 'inChannels')];
   const partial = runProgram(backend, program, [x, dy], uniforms);
   try {
     if (launch.splits === 1) {

@@ -3,6 +3,8 @@ import type { KernelArgs } from '../backend_ops';
 import { channelsLastConvInfo, isChannelsLast } from '../conv_info';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
+  convGeometryUniforms,
+  convGeometryUniformsDeclaration,
   IMPLICIT_GEMM_UNIFORMS,
   implicitGemmLaunch,
   implicitGemmSource,
@@ -37,8 +39,7 @@ class Conv2DInputGradientProgram implements WebGPUProgram {
   workgroupSize: [number, number, number];
   uniforms =
     IMPLICIT_GEMM_UNIFORMS +
-    ' outChannels : i32, filterWidth : i32, inHeight : i32, inWidth : i32, outHeight : i32,' +
-    ' outWidth : i32, strideHeight : i32, strideWidth : i32, padTop : i32, padLeft : i32,' +
+    convGeometryUniformsDeclaration('outChannels') +
     // the phase class: its first pixel (phaseY, phaseX), first tap (firstTapY, firstTapX), tap counts and size
     ' phaseY : i32, phaseX : i32, firstTapY : i32, firstTapX : i32, tapsX : i32, classHeight : i32, classWidth : i32,';
 
@@ -183,17 +184,8 @@ export function conv2dBackpropInputWebGPU(args: KernelArgs): tf.TensorInfo {
       );
       const uniforms: ProgramUniforms = [
         ...launch.uniforms,
+        ...convGeometryUniforms(info, 'outChannels'),
         ...int32Uniforms([
-          info.outChannels,
-          info.filterWidth,
-          info.inHeight,
-          info.inWidth,
-          info.outHeight,
-          info.outWidth,
-          info.strideHeight,
-          info.strideWidth,
-          info.padInfo.top,
-          info.padInfo.left,
           phaseY,
           phaseX,
           rowsOfPhase.firstTap,

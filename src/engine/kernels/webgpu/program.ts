@@ -34,21 +34,32 @@ export function asWebGPU(backend: tf.KernelBackend): WebGPUBackend {
  * only relabels the tensor and keeps the int32 buffer, and runWebGPUProgram declares each binding with the
  * buffer's type, so a program written for f32 inputs would not compile (`cannot assign 'i32' to 'f32'`).
  */
-class ToFloatProgram implements WebGPUProgram {
-  variableNames = ['x'];
+/**
+ * A program with one thread per output element: flat dispatch over outputShape, `fn main(index : i32)` with
+ * uniforms.size the element count (subclasses set variableNames, shaderKey, uniforms and the code).
+ */
+export abstract class FlatProgram implements WebGPUProgram {
+  abstract variableNames: string[];
+  abstract shaderKey: string;
   outputShape: number[];
-  shaderKey = 'projectToFloat';
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [64, 1, 1];
   size = true;
 
-  constructor(shape: number[]) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, axis) => axis) };
-    const size = shape.reduce((a, b) => a * b, 1);
+  constructor(outputShape: number[]) {
+    this.outputShape = outputShape;
+    this.dispatchLayout = { x: outputShape.map((_, axis) => axis) };
+    const size = outputShape.reduce((a, b) => a * b, 1);
     this.dispatch = [Math.ceil(size / this.workgroupSize[0]), 1, 1];
   }
+
+  abstract getUserCode(): string;
+}
+
+class ToFloatProgram extends FlatProgram {
+  variableNames = ['x'];
+  shaderKey = 'projectToFloat';
 
   getUserCode(): string {
     return `
@@ -287,6 +298,37 @@ export function implicitGemmLaunch(
   };
 }
 
+/**
+ * The convolution geometry the implicit-GEMM conv kernels read, after IMPLICIT_GEMM_UNIFORMS: the channel count
+ * their depth index walks (`channels`: inChannels for the forward pass and the filter gradient, outChannels for
+ * the input gradient), then filter width, input and output sizes, strides and the top/left padding.
+ */
+export function convGeometryUniformsDeclaration(channels: 'inChannels' | 'outChannels'): string {
+  return (
+    ` ${channels} : i32, filterWidth : i32, inHeight : i32, inWidth : i32, outHeight : i32, outWidth : i32,` +
+    ' strideHeight : i32, strideWidth : i32, padTop : i32, padLeft : i32,'
+  );
+}
+
+/** The values of convGeometryUniformsDeclaration(channels) for `info`, in order. */
+export function convGeometryUniforms(
+  info: tf.backend_util.Conv2DInfo,
+  channels: 'inChannels' | 'outChannels',
+): ProgramUniforms {
+  return int32Uniforms([
+    info[channels],
+    info.filterWidth,
+    info.inHeight,
+    info.inWidth,
+    info.outHeight,
+    info.outWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ]);
+}
+
 /** Workgroups split-K aims for: enough to occupy a discrete GPU's compute units several times over. */
 const TARGET_WORKGROUPS = 512;
 /** Cap on a split-K scratch buffer ([splits, rows, cols] partial products). */
@@ -314,26 +356,18 @@ export const IMPLICIT_GEMM_UNIFORMS =
  * Σ_s partial[s · size + i], times `scale` when built with scaled = true (a mean). Flat dispatch, one thread per
  * output element.
  */
-export class SumSplitsProgram implements WebGPUProgram {
+export class SumSplitsProgram extends FlatProgram {
   variableNames = ['partial'];
-  outputShape: number[];
   shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  size = true;
   uniforms: string;
 
   constructor(
     outputShape: number[],
     private readonly scaled = false,
   ) {
-    this.outputShape = outputShape;
+    super(outputShape);
     this.shaderKey = `projectSumSplits_${scaled}`;
     this.uniforms = scaled ? 'splits : i32, scale : f32,' : 'splits : i32,';
-    this.dispatchLayout = { x: outputShape.map((_, axis) => axis) };
-    const size = outputShape.reduce((a, b) => a * b, 1);
-    this.dispatch = [Math.ceil(size / this.workgroupSize[0]), 1, 1];
   }
 
   getUserCode(): string {

@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { KernelArgs } from '../backend_ops';
-import { int32Uniforms, MAX_WORKGROUPS_PER_DIMENSION, reshapeOnBackend, runProgram } from './program';
+import {
+  FlatProgram,
+  int32Uniforms,
+  MAX_WORKGROUPS_PER_DIMENSION,
+  reshapeOnBackend,
+  runProgram,
+} from './program';
 
 /**
  * TopK along the last axis in one pass per row (the kNN monitor's top 200 of every query's similarities to the
@@ -178,22 +184,10 @@ class TopKIndicesProgram implements WebGPUProgram {
 }
 
 /** values[r, j] = x[r, indices[r, j]] for x viewed as [rows, n]. */
-class GatherRowsProgram implements WebGPUProgram {
+class GatherRowsProgram extends FlatProgram {
   variableNames = ['x', 'indices'];
-  outputShape: number[];
   shaderKey = 'projectGatherRows';
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  size = true;
   uniforms = 'n : i32, k : i32,';
-
-  constructor(outputShape: number[]) {
-    this.outputShape = outputShape;
-    this.dispatchLayout = { x: outputShape.map((_, axis) => axis) };
-    const size = outputShape.reduce((a, b) => a * b, 1);
-    this.dispatch = [Math.ceil(size / this.workgroupSize[0]), 1, 1];
-  }
 
   getUserCode(): string {
     return `
