@@ -102,7 +102,8 @@ export function unregisterProjectGradients(): void {
  * Registers the project's WebGPU kernels for the 'webgpu' backend (idempotent for the same options): tiled
  * implicit-GEMM Conv2D/FusedConv2D (NHWC, channels a multiple of 4, bias and ReLU fused), Conv2DBackpropFilter and
  * Conv2DBackpropInput (NHWC; NCHW keeps the stock kernels; the input
- * gradient only with options.inputGradient), Sum and Mean over leading axes (BatchNorm's reductions) and
+ * gradient only with options.inputGradient), Sum and Mean over leading or middle axes (BatchNorm's reductions,
+ * the kNN's class scores) and
  * Sum/Mean/Max/Min over a few innermost values (colour augmentations; other reductions keep the stock kernels),
  * BatchMatMul of one matrix pair on the tiled GEMM (split-K for small outputs), a one-pass TopK (k <= 1024,
  * float32; the kNN monitor's neighbour search),
