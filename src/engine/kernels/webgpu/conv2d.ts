@@ -1,17 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { KernelArgs } from '../backend_ops';
 import {
   convGeometryUniforms,
   convGeometryUniformsDeclaration,
+  type GemmLaunch,
+  GemmProgram,
   IMPLICIT_GEMM_UNIFORMS,
   implicitGemmLaunch,
-  implicitGemmSource,
   int32Uniforms,
+  type ProgramUniforms,
   runProgram,
   unroll4,
-  type GemmTileCols,
-  type ProgramUniforms,
 } from './program';
 
 /** Epilogues the fused kernel computes in place; other activations keep the stock kernel. */
@@ -29,31 +28,21 @@ type Activation = 'linear' | 'relu';
  * pixel). On SwiftShader (batch 32, W2's layers) it measured 2.2-2.5x the stock kernel (Conv2DMMProgram) with 64
  * and 128 channels, on par with 32, and 0.55x on the 3-channel stem, which therefore keeps the stock kernel.
  */
-class Conv2DProgram implements WebGPUProgram {
+class Conv2DProgram extends GemmProgram {
   variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [3], y: [0, 1, 2] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
   uniforms =
     IMPLICIT_GEMM_UNIFORMS +
     convGeometryUniformsDeclaration('inChannels') +
     ' dilationHeight : i32, dilationWidth : i32,';
-  private readonly tileCols: GemmTileCols;
 
   constructor(
     outShape: number[],
     private readonly hasBias: boolean,
     private readonly activation: Activation,
-    launch: ReturnType<typeof implicitGemmLaunch>,
+    launch: GemmLaunch,
   ) {
+    super(outShape, launch, `projectConv2D_${hasBias}_${activation}`);
     this.variableNames = hasBias ? ['x', 'w', 'bias'] : ['x', 'w'];
-    this.outputShape = outShape;
-    this.dispatch = launch.dispatch;
-    this.workgroupSize = launch.workgroupSize;
-    this.tileCols = launch.tileCols;
-    this.shaderKey = `projectConv2D_${hasBias}_${activation}_${this.tileCols}`;
   }
 
   getUserCode(): string {
@@ -77,8 +66,7 @@ class Conv2DProgram implements WebGPUProgram {
           }
         }`;
     const biased = (value: string, col: string) => (this.hasBias ? `(${value} + bias[${col}])` : value);
-    return implicitGemmSource({
-      tileCols: this.tileCols,
+    return this.gemmSource({
       helpers,
       // A is contiguous along the depth (c fastest); B = w[(i, j, c), o] is contiguous along o
       aOrder: 'depth-fastest',

@@ -1,20 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
 import { channelsLastConvInfo, isChannelsLast } from '../conv_info';
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
   convGeometryUniforms,
   convGeometryUniformsDeclaration,
+  type GemmLaunch,
+  GemmProgram,
   IMPLICIT_GEMM_UNIFORMS,
   implicitGemmLaunch,
-  implicitGemmSource,
+  type ProgramUniforms,
   reshapeOnBackend,
   runProgram,
   splitKFor,
   SumSplitsProgram,
   unroll4,
-  type GemmTileCols,
-  type ProgramUniforms,
 } from './program';
 
 /**
@@ -31,32 +30,16 @@ import {
  * The stock tfjs kernel (Conv2DDerFilterProgram) runs one thread per filter weight, each looping over all
  * N·OH·OW pixels with no reuse: a few thousand threads doing 10^5..10^6 serial steps each.
  */
-class Conv2DFilterGradientProgram implements WebGPUProgram {
+class Conv2DFilterGradientProgram extends GemmProgram {
   variableNames = ['x', 'dy'];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [2], y: [1], z: [0] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
   uniforms = IMPLICIT_GEMM_UNIFORMS + convGeometryUniformsDeclaration('inChannels');
 
   /** outWidth % 4 == 0: a thread's 4 consecutive output pixels lie in one row (same n and y). */
   private readonly rowAligned: boolean;
 
-  constructor(
-    splits: number,
-    rows: number,
-    cols: number,
-    outWidth: number,
-    dispatch: [number, number, number],
-    workgroupSize: [number, number, number],
-    private readonly tileCols: GemmTileCols,
-  ) {
-    this.outputShape = [splits, rows, cols];
-    this.dispatch = dispatch;
-    this.workgroupSize = workgroupSize;
+  constructor(rows: number, cols: number, outWidth: number, launch: GemmLaunch) {
+    super([launch.splits, rows, cols], launch, `projectConv2DFilterGradient_${outWidth % 4 === 0}`);
     this.rowAligned = outWidth % 4 === 0;
-    this.shaderKey = `projectConv2DFilterGradient_${this.rowAligned}_${tileCols}`;
   }
 
   getUserCode(): string {
@@ -88,8 +71,7 @@ class Conv2DFilterGradientProgram implements WebGPUProgram {
           a[${e}] = xValue(n${e}, outY${e} * uniforms.strideHeight + aI - uniforms.padTop, outX${e} * uniforms.strideWidth + aJ - uniforms.padLeft, aC);
         }`,
         );
-    return implicitGemmSource({
-      tileCols: this.tileCols,
+    return this.gemmSource({
       helpers,
       // rows (i, j, c) are contiguous in x along c; dy is the row-major [N·OH·OW, O] matrix, contiguous along o
       aOrder: 'outer-fastest',
@@ -135,15 +117,7 @@ export function conv2dBackpropFilterWebGPU(args: KernelArgs): tf.TensorInfo {
   const cols = info.outChannels;
   const depth = info.batchSize * info.outHeight * info.outWidth;
   const launch = implicitGemmLaunch(rows, cols, depth, filterGradientSplits(rows, cols, depth));
-  const program = new Conv2DFilterGradientProgram(
-    launch.splits,
-    rows,
-    cols,
-    info.outWidth,
-    launch.dispatch,
-    launch.workgroupSize,
-    launch.tileCols,
-  );
+  const program = new Conv2DFilterGradientProgram(rows, cols, info.outWidth, launch);
   const uniforms: ProgramUniforms = [...launch.uniforms, ...convGeometryUniforms(info, 'inChannels')];
   const partial = runProgram(backend, program, [x, dy], uniforms);
   try {

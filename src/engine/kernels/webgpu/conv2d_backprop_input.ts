@@ -1,18 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
 import { channelsLastConvInfo, isChannelsLast } from '../conv_info';
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
   convGeometryUniforms,
   convGeometryUniformsDeclaration,
+  type GemmLaunch,
+  GemmProgram,
   IMPLICIT_GEMM_UNIFORMS,
   implicitGemmLaunch,
-  implicitGemmSource,
   int32Uniforms,
+  type ProgramUniforms,
   runProgram,
   unroll4,
-  type GemmTileCols,
-  type ProgramUniforms,
 } from './program';
 
 /**
@@ -30,13 +29,8 @@ import {
  * WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE) computes every dx element with its own loop over FH·FW·O, re-reading dy
  * and w from global memory, and visits every tap for every pixel.
  */
-class Conv2DInputGradientProgram implements WebGPUProgram {
+class Conv2DInputGradientProgram extends GemmProgram {
   variableNames = ['dy', 'w'];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [3], y: [0, 1, 2] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
   uniforms =
     IMPLICIT_GEMM_UNIFORMS +
     convGeometryUniformsDeclaration('outChannels') +
@@ -46,18 +40,9 @@ class Conv2DInputGradientProgram implements WebGPUProgram {
   /** outChannels % 4 == 0: a thread's 4 consecutive depths (tap, o..o+3) share one filter tap. */
   private readonly tapAligned: boolean;
 
-  constructor(
-    inShape: number[],
-    outChannels: number,
-    dispatch: [number, number, number],
-    workgroupSize: [number, number, number],
-    private readonly tileCols: GemmTileCols,
-  ) {
-    this.outputShape = inShape;
-    this.dispatch = dispatch;
-    this.workgroupSize = workgroupSize;
+  constructor(inShape: number[], outChannels: number, launch: GemmLaunch) {
+    super(inShape, launch, `projectConv2DInputGradient_${outChannels % 4 === 0}`);
     this.tapAligned = outChannels % 4 === 0;
-    this.shaderKey = `projectConv2DInputGradient_${this.tapAligned}_${tileCols}`;
   }
 
   getUserCode(): string {
@@ -96,8 +81,7 @@ class Conv2DInputGradientProgram implements WebGPUProgram {
           if (offset${e} >= 0) { a[${e}] = dy[offset${e} + (aDepth + ${e}) % uniforms.outChannels]; }
         }`,
         );
-    return implicitGemmSource({
-      tileCols: this.tileCols,
+    return this.gemmSource({
       helpers,
       // A is contiguous along the depth (o fastest), and so is w[i, j, c, o] (B)
       aOrder: 'depth-fastest',
@@ -175,13 +159,7 @@ export function conv2dBackpropInputWebGPU(args: KernelArgs): tf.TensorInfo {
       if (rows === 0) continue; // an image smaller than the stride: no pixel has this phase
       const depth = rowsOfPhase.taps * colsOfPhase.taps * info.outChannels;
       const launch = implicitGemmLaunch(rows, info.inChannels, depth, 1);
-      const program = new Conv2DInputGradientProgram(
-        [...attrs.inputShape],
-        info.outChannels,
-        launch.dispatch,
-        launch.workgroupSize,
-        launch.tileCols,
-      );
+      const program = new Conv2DInputGradientProgram([...attrs.inputShape], info.outChannels, launch);
       const uniforms: ProgramUniforms = [
         ...launch.uniforms,
         ...convGeometryUniforms(info, 'outChannels'),

@@ -1,16 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { KernelArgs } from '../backend_ops';
 import {
+  type GemmLaunch,
+  GemmProgram,
   IMPLICIT_GEMM_UNIFORMS,
   implicitGemmLaunch,
-  implicitGemmSource,
   reshapeOnBackend,
   runProgram,
   splitKFor,
   SumSplitsProgram,
   unroll4,
-  type GemmTileCols,
 } from './program';
 
 /**
@@ -21,28 +20,18 @@ import {
  *
  *   C[r, c] = Σ_t A[r, t] · B[t, c],   A = a or aᵀ, B = b or bᵀ (transposeA, transposeB)
  */
-class MatMulProgram implements WebGPUProgram {
+class MatMulProgram extends GemmProgram {
   variableNames = ['aIn', 'bIn'];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [2], y: [1], z: [0] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
   uniforms = IMPLICIT_GEMM_UNIFORMS;
-  private readonly tileCols: GemmTileCols;
 
   constructor(
     private readonly transposeA: boolean,
     private readonly transposeB: boolean,
-    launch: ReturnType<typeof implicitGemmLaunch>,
+    launch: GemmLaunch,
     rows: number,
     cols: number,
   ) {
-    this.outputShape = [launch.splits, rows, cols];
-    this.dispatch = launch.dispatch;
-    this.workgroupSize = launch.workgroupSize;
-    this.tileCols = launch.tileCols;
-    this.shaderKey = `projectMatMul_${transposeA}_${transposeB}_${this.tileCols}`;
+    super([launch.splits, rows, cols], launch, `projectMatMul_${transposeA}_${transposeB}`);
   }
 
   getUserCode(): string {
@@ -55,8 +44,7 @@ class MatMulProgram implements WebGPUProgram {
         (e) =>
           `if (${start} + ${e} < depthEnd) { ${target}[${e}] = ${target}In[${at.replace(/\(t\)/g, `(${start} + ${e})`)}]; }`,
       )} }`;
-    return implicitGemmSource({
-      tileCols: this.tileCols,
+    return this.gemmSource({
       aOrder: this.transposeA ? 'outer-fastest' : 'depth-fastest',
       bOrder: this.transposeB ? 'depth-fastest' : 'outer-fastest',
       setup: 'let aValid = aRow < uniforms.rows; let bValid = bCol < uniforms.cols;',

@@ -329,6 +329,40 @@ export function convGeometryUniforms(
   ]);
 }
 
+/** What implicitGemmLaunch returns. */
+export type GemmLaunch = ReturnType<typeof implicitGemmLaunch>;
+
+/**
+ * A program built on implicitGemmSource: dispatch, workgroup size and tile width come from its launch, and the
+ * tile width is appended to the shader key (`key`: the subclass's own compile-time choices). `dispatchLayout`
+ * only tells tfjs the dispatch is not flat; the kernels index with workgroupId themselves.
+ */
+export abstract class GemmProgram implements WebGPUProgram {
+  abstract variableNames: string[];
+  abstract uniforms: string;
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0], y: [1] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  protected readonly tileCols: GemmTileCols;
+
+  constructor(outputShape: number[], launch: GemmLaunch, key: string) {
+    this.outputShape = outputShape;
+    this.dispatch = launch.dispatch;
+    this.workgroupSize = launch.workgroupSize;
+    this.tileCols = launch.tileCols;
+    this.shaderKey = `${key}_${launch.tileCols}`;
+  }
+
+  /** implicitGemmSource with this program's tile width. */
+  protected gemmSource(shader: Omit<ImplicitGemmShader, 'tileCols'>): string {
+    return implicitGemmSource({ ...shader, tileCols: this.tileCols });
+  }
+
+  abstract getUserCode(): string;
+}
+
 /** Workgroups split-K aims for: enough to occupy a discrete GPU's compute units several times over. */
 const TARGET_WORKGROUPS = 512;
 /** Cap on a split-K scratch buffer ([splits, rows, cols] partial products). */
