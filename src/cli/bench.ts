@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../engine/backend';
+import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../engine/node-wasm';
 import { registerProjectKernels, unregisterProjectKernels } from '../engine/kernels/register';
 import {
   registerProjectGradients,
@@ -37,6 +38,7 @@ export const BENCH_OPTIONS = {
   repeats: { type: 'string', short: 'r', value: 'N', help: 'timed repeats; the median is reported (default per workload)' },
   warmup: { type: 'string', value: 'N', help: 'untimed iterations first (default per workload)' },
   batch: { type: 'string', value: 'N', help: 'override the batch (W1-W3) or the number of embeddings (W4)' },
+  threads: { type: 'string', short: 't', value: 'N', help: `wasm threads (tfjs-backend-wasm's threaded build; default all logical cores, at most ${MAX_WASM_THREADS}; 1 = the single-threaded build)` },
   profile: { type: 'boolean', short: 'p', help: 'also print the top kernels by time of one profiled iteration' },
   json: { type: 'string', short: 'j', value: 'FILE', help: 'also write every result (and the machine) as JSON' },
   chromium: { type: 'string', value: 'PATH', help: 'Chromium for --backend browser (default $CHROMIUM_PATH or /usr/bin/chromium)' },
@@ -94,6 +96,8 @@ interface ParsedOptions {
   backends: BenchBackend[];
   workloads: WorkloadId[];
   kernels: KernelChoice[];
+  /** wasm threads */
+  threads: number;
   size: Partial<WorkloadSize>;
   profile: boolean;
   json?: string;
@@ -131,7 +135,10 @@ export function parseBenchArgs(argv: string[]): ParsedOptions | 'help' {
   if (repeats !== undefined) size.repeats = repeats;
   if (warmup !== undefined) size.warmup = warmup;
   if (batch !== undefined) size.batch = batch;
+  const threads = parseCount(values.threads, 'threads') ?? defaultWasmThreads();
+  if (threads > MAX_WASM_THREADS) throw new Error(`--threads must be at most ${MAX_WASM_THREADS} (tfjs-backend-wasm's pool), got ${threads}`);
   return {
+    threads,
     quick: values.quick ?? false,
     backends: parseList(values.backend, BACKENDS, ['wasm'], 'backend'),
     workloads: parseList(values.workload, WORKLOAD_IDS, [...WORKLOAD_IDS], 'workload'),
@@ -150,7 +157,8 @@ const cpuClock = (): number => {
 };
 
 /** Sets up a Node backend; returns a description of the device, or throws why it is unavailable. */
-async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>): Promise<string> {
+async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>, threads: number): Promise<string> {
+  if (backend === 'wasm') installNodeWasmThreads(threads);
   if (backend === 'webgpu') {
     // loaded only when asked for: it pulls in Dawn's native module
     const { installNodeWebGPU } = await import('../engine/node-webgpu');
@@ -160,12 +168,14 @@ async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>): Promis
   if (report.active !== backend) {
     throw new Error(report.skipped.map((s) => s.reason).join('; ') || `initBackend chose ${report.active}`);
   }
-  return report.adapter ?? `${backend} on ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'CPU'}`;
+  const cpu = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'CPU'}`;
+  if (backend === 'wasm') return `wasm, ${wasmThreadsInUse()} thread(s), on ${cpu}`;
+  return report.adapter ?? `${backend} on ${cpu}`;
 }
 
 async function runNodeBackend(backend: Exclude<BenchBackend, 'browser'>, options: ParsedOptions, devices: Record<string, string>): Promise<BenchRow[]> {
   try {
-    devices[backend] = await useNodeBackend(backend);
+    devices[backend] = await useNodeBackend(backend, options.threads);
   } catch (err) {
     return options.workloads.map((workload) => ({ workload, backend, kernels: 'n/a', error: `backend unavailable: ${(err as Error).message}` }));
   }

@@ -130,9 +130,17 @@ async function tryWebGL(environment: 'browser' | 'node'): Promise<void> {
   await activate('webgl');
 }
 
+/**
+ * Whether tfjs has started (or is starting) the backend. Not tf.findBackend: that starts a registered backend
+ * as a side effect, and while an async start is pending every other tensor op throws.
+ */
+export function backendStarted(name: BackendName): boolean {
+  return name in tf.engine().registry;
+}
+
 async function tryWasm(wasmPaths: string | undefined): Promise<void> {
   // Only before its first initialisation; afterwards the binary is loaded and the prefix no longer matters.
-  if (wasmPaths !== undefined && tf.findBackend('wasm') == null) setWasmPaths(wasmPaths);
+  if (wasmPaths !== undefined && !backendStarted('wasm')) setWasmPaths(wasmPaths);
   try {
     await activate('wasm');
   } catch (error) {
@@ -198,9 +206,9 @@ function useProjectKernels(backend: BackendName, choice: 'project' | 'stock', ad
     unregisterProjectGradients();
     if (backend === 'webgpu') unregisterWebGPUKernels();
     else unregisterProjectKernels(backend);
-    // wasm has no Conv2DBackpropFilter of its own: conv nets cannot train there without the project's
-    if (backend === 'wasm') registerProjectKernels('wasm', { onlyMissing: true });
-    return backend === 'wasm' ? [tf.Conv2DBackpropFilter] : [];
+    // what a backend cannot train correctly without: wasm's missing Conv2DBackpropFilter and its float32 OneHot fix
+    registerProjectKernels(backend, { onlyRequired: true });
+    return projectKernelNames(backend, { onlyRequired: true });
   }
   registerProjectGradients();
   if (backend === 'webgpu') {

@@ -2,10 +2,21 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from './backend_ops';
 import { conv2dBackpropFilterViaConv } from './conv2d_backprop_filter';
 import { conv2dBackpropInputViaConv } from './conv2d_backprop_input';
+import { oneHotFloat32 } from './one_hot';
+import { unsortedSegmentSum } from './unsorted_segment_sum';
 
 /**
- * The project's composite kernels for the wasm and cpu backends, each built from the backend's own kernels:
+ * Why a kernel is here: 'missing' (the backend has none: nothing trains without it), 'correctness' (the stock one
+ * returns wrong values), 'speed' (the stock one is right but slow). Only 'speed' kernels are switched off by
+ * kernels: 'stock' and unregisterProjectKernels.
+ */
+type Reason = 'missing' | 'correctness' | 'speed';
+
+/**
+ * The project's kernels for the wasm and cpu backends, each built from the backend's own kernels:
  *
+ * - OneHot with a float32 output (oneHotFloat32), wasm: the stock kernel writes int32 bits whatever the dtype.
+ * - UnsortedSegmentSum (tf.gather's gradient), wasm: missing, so losses that gather rows could not train.
  * - Conv2DBackpropFilter as a convolution (conv2dBackpropFilterViaConv): wasm has no such kernel at all, so conv
  *   nets cannot train there without it; cpu has one, but a slow nested loop (x, dy = [64,32,32,32], 3x3 'same':
  *   stock cpu 307 s, this one 16.4 s, Node 20, one shared core).
@@ -14,13 +25,15 @@ import { conv2dBackpropInputViaConv } from './conv2d_backprop_input';
  */
 const PROJECT_KERNELS: Record<
   string,
-  Array<{ name: string; run: (args: KernelArgs, backendName: string) => tf.TensorInfo | null }>
+  Array<{ name: string; why: Reason; run: (args: KernelArgs, backendName: string) => tf.TensorInfo | null }>
 > = {
   wasm: [
-    { name: tf.Conv2DBackpropFilter, run: conv2dBackpropFilterViaConv },
-    { name: tf.Conv2DBackpropInput, run: conv2dBackpropInputViaConv },
+    { name: tf.OneHot, why: 'correctness', run: oneHotFloat32 },
+    { name: tf.UnsortedSegmentSum, why: 'missing', run: unsortedSegmentSum },
+    { name: tf.Conv2DBackpropFilter, why: 'missing', run: conv2dBackpropFilterViaConv },
+    { name: tf.Conv2DBackpropInput, why: 'speed', run: conv2dBackpropInputViaConv },
   ],
-  cpu: [{ name: tf.Conv2DBackpropFilter, run: conv2dBackpropFilterViaConv }],
+  cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };
 
 /** The kernel functions registered here, so repeated calls neither warn nor stack registrations. */
@@ -30,15 +43,15 @@ const replaced = new Map<string, tf.KernelConfig | null>();
 
 /**
  * Registers this project's kernels for `backendName` (call before or after the backend is set; idempotent): see
- * PROJECT_KERNELS; with onlyMissing, just those the backend lacks (wasm's Conv2DBackpropFilter, without which conv
- * nets cannot train). A kernel that returns null (a case it does not handle, e.g. NCHW) falls back to the stock one.
- * Backends other than wasm and cpu are left alone (webgpu has its own set in kernels/webgpu).
+ * PROJECT_KERNELS; with onlyRequired, just those without which results are wrong or missing (wasm's OneHot fix
+ * and Conv2DBackpropFilter), not the faster ones. A kernel that returns null (a case it does not handle, e.g.
+ * NCHW) falls back to the stock one. Backends other than wasm and cpu are left alone (webgpu: kernels/webgpu).
  */
-export function registerProjectKernels(backendName: string, options: { onlyMissing?: boolean } = {}): void {
-  for (const { name, run } of PROJECT_KERNELS[backendName] ?? []) {
+export function registerProjectKernels(backendName: string, options: { onlyRequired?: boolean } = {}): void {
+  for (const { name, why, run } of PROJECT_KERNELS[backendName] ?? []) {
     const existing = tf.getKernel(name, backendName);
-    if (existing != null && (registeredByUs.has(existing.kernelFunc) || options.onlyMissing === true))
-      continue;
+    if (existing != null && registeredByUs.has(existing.kernelFunc)) continue;
+    if (why === 'speed' && options.onlyRequired === true) continue;
     if (existing != null) tf.unregisterKernel(name, backendName);
     replaced.set(`${backendName}/${name}`, existing ?? null);
     const kernelFunc = ((args: KernelArgs) => {
@@ -53,12 +66,13 @@ export function registerProjectKernels(backendName: string, options: { onlyMissi
 }
 
 /**
- * Puts the stock kernels back for `backendName` where the backend has one (the benchmark times stock and project
- * kernels in one process). A kernel the backend lacks (wasm's Conv2DBackpropFilter) stays registered: without it
- * conv nets cannot train at all.
+ * Puts the stock kernels back for `backendName` where the project's is only faster (the benchmark times stock and
+ * project kernels in one process). The required ones stay registered: a kernel the backend lacks (wasm's
+ * Conv2DBackpropFilter: conv nets could not train) and a fix for a wrong stock kernel (wasm's float32 OneHot).
  */
 export function unregisterProjectKernels(backendName: string): void {
-  for (const { name } of PROJECT_KERNELS[backendName] ?? []) {
+  for (const { name, why } of PROJECT_KERNELS[backendName] ?? []) {
+    if (why !== 'speed') continue;
     const key = `${backendName}/${name}`;
     const stock = replaced.get(key);
     if (stock == null) continue;
@@ -72,7 +86,9 @@ export function unregisterProjectKernels(backendName: string): void {
   }
 }
 
-/** The kernels registerProjectKernels registers for `backendName`. */
-export function projectKernelNames(backendName: string): string[] {
-  return (PROJECT_KERNELS[backendName] ?? []).map(({ name }) => name);
+/** The kernels registerProjectKernels registers for `backendName` (with onlyRequired: the required ones). */
+export function projectKernelNames(backendName: string, options: { onlyRequired?: boolean } = {}): string[] {
+  return (PROJECT_KERNELS[backendName] ?? [])
+    .filter(({ why }) => why !== 'speed' || options.onlyRequired !== true)
+    .map(({ name }) => name);
 }

@@ -1,0 +1,105 @@
+import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { backendStarted, initBackend } from './backend';
+import { parseRunConfig } from './config';
+import { openDataset } from './data/index';
+import type { EngineEvent, StepEvent } from './events';
+import { maxAbsDiff } from './kernels/conv_testing';
+import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from './node-wasm';
+import { Trainer } from './trainer';
+
+// One wasm backend per process: this file starts the threaded build (vitest runs each file in its own fork).
+
+/** Values and gradients of a small conv + dense net, on whatever backend is active. */
+function convNetGradients(seed: number) {
+  return tf.tidy(() => {
+    const x = tf.randomUniform([16, 12, 12, 8], -1, 1, 'float32', seed) as tf.Tensor4D;
+    const w1 = tf.randomUniform([3, 3, 8, 16], -0.3, 0.3, 'float32', seed + 1) as tf.Tensor4D;
+    const w2 = tf.randomUniform([3, 3, 16, 32], -0.3, 0.3, 'float32', seed + 2) as tf.Tensor4D;
+    const dense = tf.randomUniform([32, 10], -0.3, 0.3, 'float32', seed + 3) as tf.Tensor2D;
+    const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => {
+      const h1 = tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'));
+      const h2 = tf.relu(tf.conv2d(h1, c as tf.Tensor4D, 2, 'same'));
+      const pooled = tf.mean(h2, [1, 2]) as tf.Tensor2D;
+      return tf.sum(tf.square(tf.matMul(pooled, d as tf.Tensor2D)));
+    };
+    const { value, grads } = tf.valueAndGrads(f)([x, w1, w2, dense]);
+    return [value, ...grads].map((t) => t.dataSync().slice());
+  });
+}
+
+async function losses(backend: 'cpu' | 'wasm'): Promise<number[]> {
+  await tf.setBackend(backend);
+  const config = parseRunConfig({
+    dataset: { id: 'synthetic', synthetic: { classes: 4, trainCount: 64, testCount: 32, size: 8, channels: 3 } },
+    encoder: { type: 'convnet', channels: [4, 8] },
+    projector: { layers: 2, hidden: 16, out: 8, batchNorm: true },
+    loss: { id: 'ntxent', params: { tau: 0.5 } },
+    batchSize: 16,
+    epochs: 0.5,
+    optimizer: { type: 'adamw', lr: 0.01 },
+    eval: { every: 0, size: 32, bankSize: 64, knnK: 10, pca: false },
+    checkpointEvery: 0,
+    seed: 5,
+  });
+  const dataset = await openDataset({ id: 'synthetic', seed: config.seed, ...config.dataset.synthetic });
+  const events: EngineEvent[] = [];
+  const trainer = await Trainer.create(config, { dataset, onEvent: (e) => events.push(e) });
+  try {
+    await trainer.run();
+  } finally {
+    trainer.dispose();
+  }
+  expect(events.filter((e) => e.type === 'error')).toEqual([]);
+  return events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
+}
+
+afterAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('installNodeWasmThreads', () => {
+  it('rejects thread counts outside 1..8 with the allowed range and the default', () => {
+    for (const bad of [0, MAX_WASM_THREADS + 1, 1.5, Number.NaN]) {
+      expect(() => installNodeWasmThreads(bad)).toThrow(/threads must be an integer from 1 to 8 .*omit it to use all/);
+    }
+    expect(defaultWasmThreads()).toBeGreaterThanOrEqual(1);
+    expect(defaultWasmThreads()).toBeLessThanOrEqual(MAX_WASM_THREADS);
+    // nothing was replaced by the failed calls: the backend has not started
+    expect(backendStarted('wasm')).toBe(false);
+  });
+
+  it('starts the threaded build with the asked-for threads even on fewer cores, and computes what cpu does', async () => {
+    const cpu = convNetGradients(11);
+    expect(installNodeWasmThreads(3)).toEqual({ threads: 3, threaded: true });
+    const report = await initBackend({ preferred: 'wasm', environment: 'node' });
+    expect(report.active).toBe('wasm');
+    // tfjs alone gives min(asked, logical cores / 2) threads: 1 on a 2-core machine, 0 workers in Node
+    expect(wasmThreadsInUse()).toBe(3);
+    expect(getThreadsCount()).toBe(3);
+    // the XNNPACK pool is up: its pthreads are running workers of the threaded module
+    const module = (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers: unknown[] } } }).wasm;
+    expect(module.PThread?.runningWorkers.length).toBe(2); // the main thread is the third
+    const wasm = convNetGradients(11);
+    expect(wasm).toHaveLength(cpu.length);
+    cpu.forEach((expected, i) => {
+      const scale = Math.max(1, ...Array.from(expected, Math.abs));
+      expect(maxAbsDiff(wasm[i], expected) / scale).toBeLessThan(1e-4);
+    });
+  });
+
+  it('refuses to run once the backend has started, naming the fix', () => {
+    expect(() => installNodeWasmThreads(2)).toThrow(/already started with 3 thread\(s\); call installNodeWasmThreads before initBackend/);
+  });
+
+  it('trains: the same loss curve as the cpu backend for the same seed, without leaking tensors', async () => {
+    const reference = await losses('cpu');
+    const before = tf.memory().numTensors;
+    const threaded = await losses('wasm');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(threaded).toHaveLength(reference.length);
+    expect(reference.length).toBeGreaterThanOrEqual(2);
+    threaded.forEach((loss, i) => expect(loss).toBeCloseTo(reference[i], 3));
+  });
+});
