@@ -40,11 +40,13 @@ describe('npm run train', () => {
       'epochs=0.5',
       '--out',
       out,
+      '--threads',
+      '2',
       '--quiet',
     ]);
     expect(code, stderr).toBe(0);
     expect(stderr).toMatch(
-      /backend: wasm; project kernels: Conv2DBackpropFilter, Conv2DBackpropInput, gradient:FusedBatchNorm/,
+      /backend: wasm \(2 threads\); project kernels: OneHot, UnsortedSegmentSum, Conv2DBackpropFilter, Conv2DBackpropInput, gradient:FusedBatchNorm/,
     );
     expect(stderr).toMatch(/network: backbone [\d,]+ params/);
 
@@ -115,6 +117,12 @@ describe('npm run train', () => {
     const { code, stderr } = await train(['--config', 'examples/quick-synthetic.json', '--kernels', 'fast']);
     expect(code).toBe(2);
     expect(stderr).toMatch(/--kernels must be project or stock, got "fast"/);
+  });
+
+  it('refuses a --threads outside 1..8 with exit code 2, naming the range', async () => {
+    const { code, stderr } = await train(['--config', 'examples/quick-synthetic.json', '--threads', '12']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--threads: .*threads must be an integer from 1 to 8/);
   });
 
   it('applyOverrides sets nested paths and parses JSON values', () => {

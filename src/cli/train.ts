@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initBackend, type BackendName } from '../engine/backend';
+import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../engine/node-wasm';
 import { parseRunConfig } from '../engine/config';
 import { openDatasetFromDir } from './open-dataset';
 import type { EngineEvent } from '../engine/events';
@@ -56,6 +57,12 @@ export const TRAIN_OPTIONS = {
     multiple: true,
     value: 'PATH=JSON',
     help: 'override a config field, e.g. --set epochs=2 --set loss.params.tau=0.2',
+  },
+  threads: {
+    type: 'string',
+    short: 't',
+    value: 'N',
+    help: `wasm threads (default all logical cores, at most ${MAX_WASM_THREADS}; 1 = tfjs' single-threaded build)`,
   },
   quiet: { type: 'boolean', short: 'q', help: 'no progress bar (metrics still go to metrics.jsonl)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
@@ -138,15 +145,24 @@ async function main(argv: string[]): Promise<number> {
     console.error(`--kernels must be project or stock, got "${kernels}"`);
     return 2;
   }
-  const backend = await initBackend({
-    preferred: (args.backend as BackendName | undefined) ?? 'wasm',
-    environment: 'node',
-    kernels,
-  });
+  const preferred = (args.backend as BackendName | undefined) ?? 'wasm';
+  const threads = args.threads === undefined ? defaultWasmThreads() : Number(args.threads);
+  try {
+    // the wasm backend is the fall-back of every chain in Node, so it gets its threads whatever was asked for
+    installNodeWasmThreads(threads);
+  } catch (err) {
+    console.error(`--threads: ${(err as Error).message}`);
+    return 2;
+  }
+  if (preferred === 'webgpu') {
+    // loaded only when asked for: it pulls in Dawn's native module
+    const { installNodeWebGPU } = await import('../engine/node-webgpu');
+    await installNodeWebGPU();
+  }
+  const backend = await initBackend({ preferred, environment: 'node', kernels });
   for (const skipped of backend.skipped) console.error(`backend ${skipped.name} skipped: ${skipped.reason}`);
-  console.error(
-    `backend: ${backend.active}${backend.adapter ? ` (${backend.adapter})` : ''}; project kernels: ${backend.kernels.join(', ') || 'none'}`,
-  );
+  const where = backend.adapter ? ` (${backend.adapter})` : backend.active === 'wasm' ? ` (${wasmThreadsInUse()} threads)` : '';
+  console.error(`backend: ${backend.active}${where}; project kernels: ${backend.kernels.join(', ') || 'none'}`);
 
   const dataDir = args['data-dir'] ?? path.join('public', 'datasets', config.dataset.id);
   const dataset = await openDatasetFromDir(config.dataset, dataDir, config.seed);
