@@ -119,6 +119,28 @@ describe('npm run train', () => {
     expect(stderr).toMatch(/--kernels must be project or stock, got "fast"/);
   });
 
+  it('--backend webgpu trains on WebGPU through Dawn (installed by the CLI), not on a fall-back', async () => {
+    const out = await mkdtemp(path.join(tmpdir(), 'train-cli-webgpu-'));
+    dirs.push(out);
+    const { code, stderr } = await train([
+      '--config',
+      'examples/quick-synthetic.json',
+      '--set',
+      'epochs=0.25',
+      '--backend',
+      'webgpu',
+      '--out',
+      out,
+      '--quiet',
+    ]);
+    expect(code, stderr).toBe(0);
+    expect(stderr).not.toMatch(/backend webgpu skipped/);
+    expect(stderr).toMatch(/backend: webgpu \(.+\); project kernels: .*ProjectFusedNtxentTwoView/);
+    const finished = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; backend?: string });
+    expect(finished.find((e) => e.type === 'started')?.backend).toBe('webgpu');
+    expect(finished.at(-1)?.type).toBe('finished');
+  });
+
   it('refuses a --threads outside 1..8 with exit code 2, naming the range', async () => {
     const { code, stderr } = await train(['--config', 'examples/quick-synthetic.json', '--threads', '12']);
     expect(code).toBe(2);
