@@ -38,7 +38,7 @@ export const BENCH_OPTIONS = {
   repeats: { type: 'string', short: 'r', value: 'N', help: 'timed repeats; the median is reported (default per workload)' },
   warmup: { type: 'string', value: 'N', help: 'untimed iterations first (default per workload)' },
   batch: { type: 'string', value: 'N', help: 'override the batch (W1-W3) or the number of embeddings (W4)' },
-  threads: { type: 'string', short: 't', value: 'N', help: `wasm threads (tfjs-backend-wasm's threaded build; default all logical cores, at most ${MAX_WASM_THREADS}; 1 = the single-threaded build)` },
+  threads: { type: 'string', short: 't', value: 'N', help: `wasm threads (tfjs-backend-wasm's threaded build; default half the logical cores as tfjs sizes it, 1 to ${MAX_WASM_THREADS}; 1 = the single-threaded build)` },
   profile: { type: 'boolean', short: 'p', help: 'also print the top kernels by time of one profiled iteration' },
   json: { type: 'string', short: 'j', value: 'FILE', help: 'also write every result (and the machine) as JSON' },
   chromium: { type: 'string', value: 'PATH', help: 'Chromium for --backend browser (default $CHROMIUM_PATH or /usr/bin/chromium)' },

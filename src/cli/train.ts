@@ -62,7 +62,7 @@ export const TRAIN_OPTIONS = {
     type: 'string',
     short: 't',
     value: 'N',
-    help: `wasm threads (default all logical cores, at most ${MAX_WASM_THREADS}; 1 = tfjs' single-threaded build)`,
+    help: `wasm threads (default half the logical cores, as tfjs sizes it, 1 to ${MAX_WASM_THREADS}; 1 = tfjs' single-threaded build)`,
   },
   quiet: { type: 'boolean', short: 'q', help: 'no progress bar (metrics still go to metrics.jsonl)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },

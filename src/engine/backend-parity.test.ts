@@ -29,7 +29,7 @@ async function run(backend: 'cpu' | 'wasm' | 'webgpu', loss: string) {
     // SGD: an update proportional to the gradient, so float rounding stays rounding (Adam's first steps are
     // ~lr * sign(g), which turns a 1e-9 difference in a near-zero gradient into a full lr-sized one)
     optimizer: { type: 'sgd', lr: 0.05 },
-    eval: { every: STEPS, size: 32, bankSize: 64, knnK: 10, pca: false },
+    eval: { every: STEPS, size: 32, bankSize: 64, knnK: 10, pca: true, linearProbe: true },
     checkpointEvery: 0,
     seed: 9,
   });
@@ -79,6 +79,17 @@ describe.each(['wasm', 'webgpu'] as const)('%s vs cpu: same seed, same training'
       other.losses.forEach((value, i) => expect(value, `loss at step ${i + 1}`).toBeCloseTo(cpu.losses[i], 3));
       expectMetricsClose(other.metrics.h, cpu.metrics.h, 3);
       expectMetricsClose(other.metrics.z, cpu.metrics.z, 3);
+      expect(cpu.metrics.linearProbeTop1).not.toBeNull();
+      expect(other.metrics.linearProbeTop1).toBeCloseTo(cpu.metrics.linearProbeTop1!, 2);
+      // the 2-D PCA up to the sign of each axis
+      const [a, b] = [other.metrics.pca!.z, cpu.metrics.pca!.z];
+      expect(a).toHaveLength(b.length);
+      for (const axis of [0, 1]) {
+        const sign = Math.sign(a.reduce((sum, value, i) => (i % 2 === axis ? sum + value * b[i] : sum), 0)) || 1;
+        a.forEach((value, i) => {
+          if (i % 2 === axis) expect(value * sign, `pca[${i}]`).toBeCloseTo(b[i], 2);
+        });
+      }
     },
   );
 });

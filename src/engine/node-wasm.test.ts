@@ -62,7 +62,7 @@ afterAll(async () => {
 describe('installNodeWasmThreads', () => {
   it('rejects thread counts outside 1..8 with the allowed range and the default', () => {
     for (const bad of [0, MAX_WASM_THREADS + 1, 1.5, Number.NaN]) {
-      expect(() => installNodeWasmThreads(bad)).toThrow(/threads must be an integer from 1 to 8 .*omit it to use all/);
+      expect(() => installNodeWasmThreads(bad)).toThrow(/threads must be an integer from 1 to 8 .*omit it for tfjs' default/);
     }
     expect(defaultWasmThreads()).toBeGreaterThanOrEqual(1);
     expect(defaultWasmThreads()).toBeLessThanOrEqual(MAX_WASM_THREADS);

@@ -1,6 +1,6 @@
 /**
  * Node-only: tfjs-backend-wasm's multi-threaded build (pthreads + SIMD) in Node, so the wasm backend's XNNPACK
- * convolutions and matrix products (forward and both conv gradients) use every core instead of one.
+ * convolutions and matrix products (forward and both conv gradients) can use several cores instead of one.
  *
  * tfjs turns threads off in Node (tfjs#3830): it hands the Emscripten pthread workers Blob URLs, which Node's
  * worker_threads cannot start. This module registers a replacement factory for the 'wasm' backend that loads the
@@ -28,9 +28,13 @@ export interface NodeWasmThreads {
   threaded: boolean;
 }
 
-/** All logical cores, at most MAX_WASM_THREADS (PyTorch on CPU also uses every core by default). */
+/**
+ * tfjs' own sizing (what a cross-origin-isolated browser page gets): half the logical cores (it assumes two
+ * hyper-threads per core), 1 to MAX_WASM_THREADS. On the 2-core benchmark machine that is 1, and rightly: there 2
+ * threads measured 1.30x on W1 (conv-heavy) but 0.83-0.93x on W3, W4 and one W2 run (see README, Performance).
+ */
 export function defaultWasmThreads(): number {
-  return Math.max(1, Math.min(MAX_WASM_THREADS, os.availableParallelism()));
+  return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(os.availableParallelism() / 2)));
 }
 
 /** The threads the running wasm backend actually uses (-1 before it has started). */
@@ -57,8 +61,8 @@ export function installNodeWasmThreads(threads: number = defaultWasmThreads()): 
   if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
     throw new Error(
       `installNodeWasmThreads: threads must be an integer from 1 to ${MAX_WASM_THREADS} (tfjs-backend-wasm's ` +
-        `pool size), got ${String(threads)}; omit it to use all ${os.availableParallelism()} logical cores ` +
-        `(at most ${MAX_WASM_THREADS})`,
+        `pool size), got ${String(threads)}; omit it for tfjs' default, half the logical cores ` +
+        `(${defaultWasmThreads()} here)`,
     );
   }
   if (backendStarted('wasm')) {
