@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from './backend_ops';
 import { conv2dBackpropFilterViaConv } from './conv2d_backprop_filter';
 import { conv2dBackpropInputViaConv } from './conv2d_backprop_input';
+import { gatherSlices } from './gather_rows';
 import { oneHotFloat32 } from './one_hot';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 
@@ -17,6 +18,7 @@ type Reason = 'missing' | 'correctness' | 'speed';
  *
  * - OneHot with a float32 output (oneHotFloat32), wasm: the stock kernel writes int32 bits whatever the dtype.
  * - UnsortedSegmentSum (tf.gather's gradient), wasm: missing, so losses that gather rows could not train.
+ * - GatherV2 of whole slices (gatherSlices), wasm: memmoves instead of the stock element-by-element copy.
  * - Conv2DBackpropFilter as a convolution (conv2dBackpropFilterViaConv): wasm has no such kernel at all, so conv
  *   nets cannot train there without it; cpu has one, but a slow nested loop (x, dy = [64,32,32,32], 3x3 'same':
  *   stock cpu 307 s, this one 16.4 s, Node 20, one shared core).
@@ -32,6 +34,7 @@ const PROJECT_KERNELS: Record<
     { name: tf.UnsortedSegmentSum, why: 'missing', run: unsortedSegmentSum },
     { name: tf.Conv2DBackpropFilter, why: 'missing', run: conv2dBackpropFilterViaConv },
     { name: tf.Conv2DBackpropInput, why: 'speed', run: conv2dBackpropInputViaConv },
+    { name: tf.GatherV2, why: 'speed', run: gatherSlices },
   ],
   cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };
