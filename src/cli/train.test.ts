@@ -46,7 +46,7 @@ describe('npm run train', () => {
     ]);
     expect(code, stderr).toBe(0);
     expect(stderr).toMatch(
-      /backend: wasm \(2 threads\); project kernels: OneHot, UnsortedSegmentSum, Conv2DBackpropFilter, Conv2DBackpropInput, gradient:FusedBatchNorm/,
+      /backend: wasm \(2 threads\); project kernels: OneHot, UnsortedSegmentSum, Conv2DBackpropFilter, Conv2DBackpropInput, GatherV2, gradient:FusedBatchNorm/,
     );
     expect(stderr).toMatch(/network: backbone [\d,]+ params/);
 

@@ -29,7 +29,14 @@ describe('initBackend', () => {
     expect(report).toEqual({
       active: 'wasm',
       skipped: [],
-      kernels: [tf.OneHot, tf.UnsortedSegmentSum, tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, 'gradient:FusedBatchNorm'],
+      kernels: [
+        tf.OneHot,
+        tf.UnsortedSegmentSum,
+        tf.Conv2DBackpropFilter,
+        tf.Conv2DBackpropInput,
+        tf.GatherV2,
+        'gradient:FusedBatchNorm',
+      ],
     });
     expect(tf.getBackend()).toBe('wasm');
     // Without the registered kernel, wasm throws "Kernel 'Conv2DBackpropFilter' not registered".
