@@ -206,7 +206,8 @@ function useProjectKernels(backend: BackendName, choice: 'project' | 'stock', ad
     unregisterProjectGradients();
     if (backend === 'webgpu') unregisterWebGPUKernels();
     else unregisterProjectKernels(backend);
-    // what a backend cannot train correctly without: wasm's missing Conv2DBackpropFilter and its float32 OneHot fix
+    // what a backend cannot train correctly without (wasm: the missing Conv2DBackpropFilter and UnsortedSegmentSum,
+    // the float32 OneHot fix): see PROJECT_KERNELS in kernels/register.ts
     registerProjectKernels(backend, { onlyRequired: true });
     return projectKernelNames(backend, { onlyRequired: true });
   }
