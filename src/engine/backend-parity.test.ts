@@ -1,13 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOSS_IDS } from '../losses/index';
+import { LOSS_IDS, type LossId } from '../losses/index';
 import type { MetricSet } from '../metrics/index';
 import { initBackend } from './backend';
 import { useNodeWebGPU } from './kernels/webgpu/testing';
-import { parseRunConfig } from './config';
-import { openDataset } from './data/index';
-import type { EngineEvent, EvalEvent, StepEvent } from './events';
-import { Trainer } from './trainer';
+import { tinyRun } from './trainer_testing';
 
 // Every backend must train what the cpu backend (the reference the unit tests run on) trains: the same seed
 // gives the same losses and metrics, for every loss, through the Trainer (augmentation, network, loss, gradients,
@@ -15,35 +12,18 @@ import { Trainer } from './trainer';
 // is the playground's. This caught tfjs-backend-wasm's OneHot writing int32 bits into float32 masks (the losses'
 // self-mask did nothing) and its missing UnsortedSegmentSum (dcl, dclw, hydra could not train): kernels/one_hot.ts.
 
+/** The steps tinyRun trains (64 images, batch 16, half an epoch). */
 const STEPS = 2;
 
-async function run(backend: 'cpu' | 'wasm' | 'webgpu', loss: string) {
-  await tf.setBackend(backend);
-  const config = parseRunConfig({
-    dataset: { id: 'synthetic', synthetic: { classes: 4, trainCount: 64, testCount: 32, size: 8, channels: 3 } },
-    encoder: { type: 'convnet', channels: [4, 8] },
-    projector: { layers: 2, hidden: 16, out: 8, batchNorm: true },
+async function run(backend: 'cpu' | 'wasm' | 'webgpu', loss: LossId) {
+  const { losses, evals } = await tinyRun(backend, {
     loss: { id: loss },
-    batchSize: 16,
-    epochs: STEPS / 4, // 64 / 16 = 4 steps per epoch
     // SGD: an update proportional to the gradient, so float rounding stays rounding (Adam's first steps are
     // ~lr * sign(g), which turns a 1e-9 difference in a near-zero gradient into a full lr-sized one)
     optimizer: { type: 'sgd', lr: 0.05 },
     eval: { every: STEPS, size: 32, bankSize: 64, knnK: 10, pca: true, linearProbe: true },
-    checkpointEvery: 0,
     seed: 9,
   });
-  const dataset = await openDataset({ id: 'synthetic', seed: config.seed, ...config.dataset.synthetic });
-  const events: EngineEvent[] = [];
-  const trainer = await Trainer.create(config, { dataset, onEvent: (e) => events.push(e) });
-  try {
-    await trainer.run();
-  } finally {
-    trainer.dispose();
-  }
-  expect(events.filter((e) => e.type === 'error')).toEqual([]);
-  const losses = events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
-  const evals = events.filter((e): e is EvalEvent => e.type === 'eval');
   expect(losses).toHaveLength(STEPS);
   expect(evals.length).toBeGreaterThanOrEqual(1);
   return { losses, metrics: evals[evals.length - 1] };

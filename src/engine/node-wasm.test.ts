@@ -2,12 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backendStarted, initBackend } from './backend';
-import { parseRunConfig } from './config';
-import { openDataset } from './data/index';
-import type { EngineEvent, StepEvent } from './events';
 import { maxAbsDiff } from './kernels/conv_testing';
 import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from './node-wasm';
-import { Trainer } from './trainer';
+import { tinyRun } from './trainer_testing';
 
 // One wasm backend per process: this file starts the threaded build (vitest runs each file in its own fork).
 
@@ -29,30 +26,9 @@ function convNetGradients(seed: number) {
   });
 }
 
+/** Step losses of a tiny seeded NT-Xent run. */
 async function losses(backend: 'cpu' | 'wasm'): Promise<number[]> {
-  await tf.setBackend(backend);
-  const config = parseRunConfig({
-    dataset: { id: 'synthetic', synthetic: { classes: 4, trainCount: 64, testCount: 32, size: 8, channels: 3 } },
-    encoder: { type: 'convnet', channels: [4, 8] },
-    projector: { layers: 2, hidden: 16, out: 8, batchNorm: true },
-    loss: { id: 'ntxent', params: { tau: 0.5 } },
-    batchSize: 16,
-    epochs: 0.5,
-    optimizer: { type: 'adamw', lr: 0.01 },
-    eval: { every: 0, size: 32, bankSize: 64, knnK: 10, pca: false },
-    checkpointEvery: 0,
-    seed: 5,
-  });
-  const dataset = await openDataset({ id: 'synthetic', seed: config.seed, ...config.dataset.synthetic });
-  const events: EngineEvent[] = [];
-  const trainer = await Trainer.create(config, { dataset, onEvent: (e) => events.push(e) });
-  try {
-    await trainer.run();
-  } finally {
-    trainer.dispose();
-  }
-  expect(events.filter((e) => e.type === 'error')).toEqual([]);
-  return events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
+  return (await tinyRun(backend, { seed: 5 })).losses;
 }
 
 afterAll(async () => {

@@ -1,4 +1,15 @@
-// Test support for the wasm/cpu convolution-gradient kernels (not shipped code): one set of geometries for both.
+// Test support for the wasm/cpu kernels (not shipped code): one set of conv geometries for both gradients, and a
+// runner that computes the same thing on cpu and on wasm.
+import * as tf from '@tensorflow/tfjs';
+
+/** Runs `f` on the cpu backend, then on wasm (which must have started); returns both results. */
+export async function onCpuAndWasm<T>(f: () => T): Promise<{ cpu: T; wasm: T }> {
+  await tf.setBackend('cpu');
+  const cpu = f();
+  await tf.setBackend('wasm');
+  const wasm = f();
+  return { cpu, wasm };
+}
 
 export type ConvPad =
   'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
+import { onCpuAndWasm } from './conv_testing';
 import type { KernelArgs } from './backend_ops';
 import { gatherSlices } from './gather_rows';
 
@@ -15,14 +16,6 @@ afterAll(async () => {
   await tf.setBackend('cpu');
 });
 
-async function onBoth<T>(f: () => T): Promise<{ cpu: T; wasm: T }> {
-  await tf.setBackend('cpu');
-  const cpu = f();
-  await tf.setBackend('wasm');
-  const wasm = f();
-  return { cpu, wasm };
-}
-
 const CASES: { name: string; shape: number[]; indices: number[] | number[][]; axis: number; dtype?: 'int32' }[] = [
   { name: 'images out of a batch, repeated and unordered', shape: [6, 8, 8, 3], indices: [5, 0, 0, 3], axis: 0 },
   { name: 'axis 1 with an outer dimension', shape: [3, 5, 8, 10], indices: [4, 1], axis: 1 },
@@ -36,7 +29,7 @@ describe('wasm GatherV2 of whole slices', () => {
   it.each(CASES)('$name: same values and shape as cpu', async ({ shape, indices, axis, dtype }) => {
     const size = shape.reduce((a, b) => a * b, 1);
     const values = Array.from({ length: size }, (_, i) => (dtype === 'int32' ? i : Math.sin(i) * 100));
-    const { cpu, wasm } = await onBoth(() =>
+    const { cpu, wasm } = await onCpuAndWasm(() =>
       tf.tidy(() => {
         const x = tf.tensor(values, shape, dtype ?? 'float32');
         const ids = Array.isArray(indices[0]) ? tf.tensor2d(indices as number[][], undefined, 'int32') : tf.tensor1d(indices as number[], 'int32');
@@ -70,7 +63,7 @@ describe('wasm GatherV2 of whole slices', () => {
   });
 
   it('is differentiable (its gradient is the UnsortedSegmentSum kernel)', async () => {
-    const { cpu, wasm } = await onBoth(() =>
+    const { cpu, wasm } = await onCpuAndWasm(() =>
       tf.tidy(() => {
         const x = tf.tensor2d(Array.from({ length: 3 * 70 }, (_, i) => i / 70), [3, 70]);
         const g = tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, tf.tensor1d([2, 0, 2], 'int32')))))(x);

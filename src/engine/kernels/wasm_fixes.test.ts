@@ -1,17 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
+import { onCpuAndWasm } from './conv_testing';
 
 // The kernels registered for wasm because the stock ones are wrong (OneHot) or missing (UnsortedSegmentSum),
 // against the cpu backend's, on the cases the stock wasm kernels got wrong and the edges (out-of-range ids).
-
-async function onBoth<T>(f: () => T): Promise<{ cpu: T; wasm: T }> {
-  await tf.setBackend('cpu');
-  const cpu = f();
-  await tf.setBackend('wasm');
-  const wasm = f();
-  return { cpu, wasm };
-}
 
 beforeAll(async () => {
   const report = await initBackend({ preferred: 'wasm', environment: 'node', kernels: 'stock' });
@@ -26,7 +19,7 @@ afterAll(async () => {
 
 describe('wasm OneHot (float32)', () => {
   it('writes float values, with off values, out-of-range ids and a 2-D index tensor, like cpu', async () => {
-    const { cpu, wasm } = await onBoth(() => [
+    const { cpu, wasm } = await onCpuAndWasm(() => [
       tf.oneHot(tf.tensor1d([0, 2, 1, 3, -1], 'int32'), 3, 1, 0, 'float32').arraySync(),
       tf.oneHot(tf.tensor2d([[1, 0], [2, 2]], [2, 2], 'int32'), 3, 0.5, -1e9, 'float32').arraySync(),
     ]);
@@ -36,7 +29,7 @@ describe('wasm OneHot (float32)', () => {
   });
 
   it('leaves int32 one-hots to the stock kernel, which gets them right', async () => {
-    const { cpu, wasm } = await onBoth(() => {
+    const { cpu, wasm } = await onCpuAndWasm(() => {
       const t = tf.oneHot(tf.tensor1d([2, 0], 'int32'), 4);
       return { dtype: t.dtype, values: t.arraySync() };
     });
@@ -47,7 +40,7 @@ describe('wasm OneHot (float32)', () => {
 
 describe('wasm UnsortedSegmentSum', () => {
   it('sums rows into segments, drops out-of-range ids, handles rank 3 and int32, like cpu', async () => {
-    const { cpu, wasm } = await onBoth(() => [
+    const { cpu, wasm } = await onCpuAndWasm(() => [
       tf.unsortedSegmentSum(tf.tensor2d([[1, 2], [3, 4], [5, 6], [7, 8]]), tf.tensor1d([2, 0, 2, 5], 'int32'), 4).arraySync(),
       tf.unsortedSegmentSum(tf.tensor3d([[[1], [2]], [[3], [4]]]), tf.tensor1d([1, 1], 'int32'), 2).arraySync(),
       tf.unsortedSegmentSum(tf.tensor1d([4, 5, 6], 'int32'), tf.tensor1d([1, 1, 0], 'int32'), 2).arraySync(),
@@ -66,7 +59,7 @@ describe('wasm UnsortedSegmentSum', () => {
   });
 
   it("makes tf.gather differentiable on wasm (its gradient is this kernel)", async () => {
-    const { cpu, wasm } = await onBoth(() => {
+    const { cpu, wasm } = await onCpuAndWasm(() => {
       const x = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
       const g = tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, tf.tensor1d([2, 0, 2], 'int32')))))(x);
       return g.arraySync();
