@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch reference for the benchmark workloads W1-W3 of `npm run bench` (see bench/workloads.ts).
 
-The same computation as the TypeScript engine, in PyTorch on the CPU:
+The same computation as the TypeScript engine, in PyTorch on the CPU (default) or a CUDA GPU (--device cuda):
 
   W1  train step, CIFAR ResNet-18 (3x3 stem, no max-pool, BasicBlocks [2, 2, 2, 2], widths 64-512),
       batch 256 x 2 views 32x32, projector Linear(F, 512) -> BN -> ReLU -> Linear(512, 128), NT-Xent (tau 0.5),
@@ -14,12 +14,16 @@ on the batch tensor (random resized crop by bilinear resampling, flip, colour ji
 per-channel standardisation, both views through the network in one batch (BatchNorm sees 2 x batch), the
 loss, backward, the optimizer step and reading the loss value. --no-augment drops the augmentations.
 
-Prints one JSON object: {"machine", "torch", "threads", "load_average", "results": [{workload, batch,
+On a GPU the step is eager fp32: TF32 is off for convolutions and matrix products (PyTorch's own default
+lets cuDNN convolutions use TF32; --allow-tf32 turns it on for both), no torch.compile, no AMP, no CUDA graphs.
+The pixels are uploaded from host memory every step, as the engine uploads its batch.
+
+Prints one JSON object: {"machine", "device", "torch", "threads", "load_average", "results": [{workload, batch,
 ms_per_iteration, cpu_ms_per_iteration, throughput, unit, repeats_ms}]}. Debian's python3-torch: run with
 /usr/bin/python3.
 
 Usage: /usr/bin/python3 bench/pytorch_reference.py [--quick] [--workload W1,W2,W3] [--threads N]
-       [--steps N] [--repeats N] [--warmup N] [--batch N] [--no-augment]
+       [--steps N] [--repeats N] [--warmup N] [--batch N] [--no-augment] [--device cpu|cuda] [--allow-tf32]
 """
 
 import argparse
@@ -102,16 +106,18 @@ def ntxent(z1, z2, tau=TAU):
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     n = z1.shape[0]
     logits = z @ z.t() / tau
-    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool), -1e9)
-    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
-    return (torch.logsumexp(logits, dim=1) - logits[torch.arange(2 * n), partner]).mean()
+    device = z.device
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=device), -1e9)
+    partner = torch.cat([torch.arange(n, 2 * n, device=device), torch.arange(0, n, device=device)])
+    return (torch.logsumexp(logits, dim=1) - logits[torch.arange(2 * n, device=device), partner]).mean()
 
 
 def augment(images, generator):
     """Per-image random resized crop (scale 0.08-1, ratio 3/4-4/3, bilinear) + flip (p 0.5), colour jitter
     (brightness/contrast/saturation 0.4, hue 0.1, p 0.8) and grayscale (p 0.2): src/engine/augment.ts's defaults."""
     n, _, height, width = images.shape
-    rand = lambda *shape: torch.rand(*shape, generator=generator)
+    device = images.device
+    rand = lambda *shape: torch.rand(*shape, generator=generator, device=device)
     area = 0.08 + 0.92 * rand(n)
     log_ratio = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * rand(n)
     ratio = torch.exp(log_ratio)
@@ -120,7 +126,7 @@ def augment(images, generator):
     centre_x = (1 - crop_w) * (2 * rand(n) - 1)
     centre_y = (1 - crop_h) * (2 * rand(n) - 1)
     flip = torch.where(rand(n) < 0.5, -1.0, 1.0)
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, device=device)
     theta[:, 0, 0] = crop_w * flip
     theta[:, 0, 2] = centre_x
     theta[:, 1, 1] = crop_h
@@ -139,9 +145,9 @@ def augment(images, generator):
     y = ((y - gray(y)) * saturation + gray(y)).clamp(0, 1)
     # hue: rotate the chroma plane in YIQ space by up to +-0.1 turn
     angle = 2 * math.pi * 0.1 * (2 * rand(n) - 1)
-    yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=device)
     rgb = torch.linalg.inv(yiq)
-    rot = torch.zeros(n, 3, 3)
+    rot = torch.zeros(n, 3, 3, device=device)
     rot[:, 0, 0] = 1
     rot[:, 1, 1] = torch.cos(angle)
     rot[:, 1, 2] = -torch.sin(angle)
@@ -154,18 +160,19 @@ def augment(images, generator):
     return to_gray * gray(x).expand_as(x) + (1 - to_gray) * x
 
 
-def train_step_iteration(workload, batch, use_augment):
+def train_step_iteration(workload, batch, use_augment, device):
     widths, blocks = ENCODERS[workload]
-    net = Network(widths, blocks).to(memory_format=torch.channels_last)
+    net = Network(widths, blocks).to(device=device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-6)
-    generator = torch.Generator().manual_seed(0)
-    pixels = torch.randint(0, 256, (batch, 32, 32, 3), dtype=torch.uint8, generator=generator)
-    mean = torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1)
-    std = torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1)
+    pixels = torch.randint(0, 256, (batch, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator(device=device).manual_seed(0)
+    mean = torch.tensor([0.5, 0.5, 0.5], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.25, 0.25, 0.25], device=device).view(1, 3, 1, 1)
     net.train()
 
     def run():
-        images = pixels.permute(0, 3, 1, 2).float().div(255)
+        # the batch upload: host uint8 pixels to the device every step, as the engine does
+        images = pixels.to(device).permute(0, 3, 1, 2).float().div(255)
         views = [augment(images, generator) if use_augment else images for _ in range(2)]
         x = ((torch.cat(views) - mean) / std).contiguous(memory_format=torch.channels_last)
         _, z = net(x)
@@ -178,10 +185,10 @@ def train_step_iteration(workload, batch, use_augment):
     return run
 
 
-def ntxent_iteration(batch):
+def ntxent_iteration(batch, device):
     generator = torch.Generator().manual_seed(1)
-    a = torch.randn(batch, 128, generator=generator, requires_grad=True)
-    b = torch.randn(batch, 128, generator=generator, requires_grad=True)
+    a = torch.randn(batch, 128, generator=generator).to(device).requires_grad_()
+    b = torch.randn(batch, 128, generator=generator).to(device).requires_grad_()
 
     def run():
         a.grad = b.grad = None
@@ -192,8 +199,9 @@ def ntxent_iteration(batch):
     return run
 
 
-def measure(workload, batch, warmup, repeats, steps, use_augment):
-    run = ntxent_iteration(batch) if workload == "W3" else train_step_iteration(workload, batch, use_augment)
+def measure(workload, batch, warmup, repeats, steps, use_augment, device):
+    # every iteration ends in loss.item(), which waits for the device: host clocks time the whole step
+    run = ntxent_iteration(batch, device) if workload == "W3" else train_step_iteration(workload, batch, use_augment, device)
     for _ in range(warmup):
         run()
     repeats_ms, repeats_cpu_ms = [], []
@@ -238,7 +246,13 @@ def main():
     parser.add_argument("--warmup", type=int, help="untimed iterations first")
     parser.add_argument("--batch", type=int, help="override the batch")
     parser.add_argument("--no-augment", action="store_true", help="time the model step without the augmentations")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the step runs (default cpu)")
+    parser.add_argument("--allow-tf32", action="store_true", help="cuda: let convolutions and matrix products use TF32 (default: strict fp32)")
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: this PyTorch sees no CUDA GPU (torch.cuda.is_available() is False); run on a GPU machine or use --device cpu")
+    torch.backends.cudnn.allow_tf32 = args.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = []
@@ -250,9 +264,11 @@ def main():
         warmup = warmup if args.warmup is None else args.warmup
         repeats = args.repeats or repeats
         steps = args.steps or steps
-        results.append(measure(workload, batch, warmup, repeats, steps, not args.no_augment))
+        results.append(measure(workload, batch, warmup, repeats, steps, not args.no_augment, torch.device(args.device)))
     print(json.dumps({
         "machine": f"{os.cpu_count()} x {cpu_model()}",
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "tf32": args.allow_tf32 if args.device == "cuda" else None,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "load_average": os.getloadavg(),

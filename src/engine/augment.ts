@@ -65,6 +65,34 @@ export interface ImageAugmentParams {
   grayscale: boolean;
 }
 
+/**
+ * Optional kernel a backend may register (the project's WebGPU set does, kernels/webgpu/color_jitter.ts): the
+ * colour jitter and grayscale of applyAugmentParams for a whole batch in one pass, inputs x [N, H, W, C] and
+ * params [N, JITTER_PARAM_COUNT] (jitterParamRows). Without it they run as tfjs ops on gathered sub-batches.
+ */
+export const COLOR_JITTER_KERNEL = 'ProjectColorJitter';
+export const JITTER_PARAM_COUNT = 10;
+
+/**
+ * One row per image: [jitter on (0/1), order 0..3 (0 brightness, 1 contrast, 2 saturation, 3 hue), brightness,
+ * contrast, saturation, hue shift, grayscale (0/1)]; the factors are 1 (and the shift 0) when jitter is off.
+ */
+export function jitterParamRows(params: ImageAugmentParams[]): Float32Array {
+  const rows = new Float32Array(params.length * JITTER_PARAM_COUNT);
+  params.forEach((p, i) => {
+    const row = i * JITTER_PARAM_COUNT;
+    const j = p.jitter;
+    rows[row] = j ? 1 : 0;
+    JITTER_OPS.forEach((op, k) => (rows[row + 1 + k] = j ? JITTER_OPS.indexOf(j.order[k]) : k));
+    rows[row + 5] = j ? j.brightness : 1;
+    rows[row + 6] = j ? j.contrast : 1;
+    rows[row + 7] = j ? j.saturation : 1;
+    rows[row + 8] = j ? j.hue : 0;
+    rows[row + 9] = p.grayscale ? 1 : 0;
+  });
+  return rows;
+}
+
 /** ITU-R BT.601 luma weights for R, G, B. */
 export const LUMA_WEIGHTS: [number, number, number] = [0.299, 0.587, 0.114];
 
@@ -266,6 +294,9 @@ function grayscaleReplicated(images: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => tf.tile(rgbToGrayscale(images), [1, 1, 1, images.shape[3]]) as tf.Tensor4D);
 }
 
+/** How far inside the first and last pixel a crop's edges sample (in pixels); see cropToBox. */
+const EDGE_INSET = 1e-4;
+
 /**
  * Box for tf.image.cropAndResize (normalised [y1, x1, y2, x2] at sample centres, corners aligned) that samples
  * the crop with half-pixel centres like an ordinary resize: output pixel k of `out` maps to source coordinate
@@ -274,7 +305,13 @@ function grayscaleReplicated(images: tf.Tensor4D): tf.Tensor4D {
  */
 function cropToBox(crop: CropBox, flip: boolean, height: number, width: number, outSize: [number, number]): number[] {
   const axis = (start: number, size: number, out: number, full: number): [number, number] => {
-    const clamp = (c: number) => Math.min(Math.max(c, 0), full - 1);
+    // Both ends stay EDGE_INSET inside the first and last pixel: cropAndResize recomputes each sample coordinate
+    // in float32 and gives the extrapolation value (0) when it lands outside the image, which a sample at exactly
+    // 0 or full - 1 did on webgpu for some crops (black pixels along an edge, flipped crops at the left edge too;
+    // cpu and wasm kept them). The identity along an axis keeps its exact ends (its coordinates are integers).
+    const identity = start === 0 && size === full && out === full;
+    const inset = identity ? 0 : EDGE_INSET;
+    const clamp = (c: number) => Math.min(Math.max(c, inset), full - 1 - inset);
     const first = clamp(start + (0.5 * size) / out - 0.5);
     const last = clamp(start + size - (0.5 * size) / out - 0.5);
     const denominator = Math.max(full - 1, 1);
@@ -301,7 +338,8 @@ function checkImages(images: tf.Tensor4D, outSize: [number, number]): void {
 /**
  * Applies drawn parameters to a batch: one cropAndResize for crop + flip + resize, then the jitter ops in each
  * image's own order (at position k, op o is applied to the images whose order has o at k, gathered into a
- * sub-batch), each clipped to [0, 1], then grayscale. Returns a new [N, outH, outW, C] tensor owned by the caller.
+ * sub-batch), each clipped to [0, 1], then grayscale; or, where the backend registers COLOR_JITTER_KERNEL, the
+ * jitter and grayscale in that one kernel. Returns a new [N, outH, outW, C] tensor owned by the caller.
  */
 export function applyAugmentParams(
   images: tf.Tensor4D,
@@ -318,6 +356,15 @@ export function applyAugmentParams(
     const boxIndices = tf.tensor1d(Array.from({ length: n }, (_, i) => i), 'int32');
     return tf.image.cropAndResize(images, boxes, boxIndices, outSize, 'bilinear');
   });
+  if (tf.getKernel(COLOR_JITTER_KERNEL, tf.getBackend()) != null) {
+    const cropped = x;
+    const out = tf.tidy(() => {
+      const rows = tf.tensor2d(jitterParamRows(params), [n, JITTER_PARAM_COUNT]);
+      return tf.engine().runKernel(COLOR_JITTER_KERNEL, { x: cropped, params: rows }, {}) as tf.Tensor4D;
+    });
+    cropped.dispose();
+    return out;
+  }
   // Each step replaces x inside its own tidy so at most two full batches are alive at a time.
   const replace = (step: (current: tf.Tensor4D) => tf.Tensor4D) => {
     const next = tf.tidy(() => step(x));

@@ -36,6 +36,8 @@ describe('initBackend', () => {
         tf.Conv2DBackpropInput,
         tf.GatherV2,
         'gradient:FusedBatchNorm',
+        'gradient:Sum',
+        'gradient:Mean',
       ],
     });
     expect(tf.getBackend()).toBe('wasm');
@@ -127,7 +129,7 @@ describe('initBackend', () => {
     expect(await initBackend({ preferred: 'cpu', environment: 'browser' })).toEqual({
       active: 'cpu',
       skipped: [],
-      kernels: [tf.Conv2DBackpropFilter, 'gradient:FusedBatchNorm'],
+      kernels: [tf.Conv2DBackpropFilter, 'gradient:FusedBatchNorm', 'gradient:Sum', 'gradient:Mean'],
     });
     expect(tf.getBackend()).toBe('cpu');
   });

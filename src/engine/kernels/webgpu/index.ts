@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
 import { BATCHNORM_GRAD_SUMS_KERNEL, leanBatchNormGradConfig } from './batchnorm_grad';
+import { meanGradConfig, sumGradConfig } from '../reduce_grad';
+import { ADAM_STEP_KERNEL, adamStepWebGPU } from './adam';
+import { COLOR_JITTER_KERNEL, colorJitterWebGPU } from './color_jitter';
+import { installQueueUploads, queueUploadsInstalled, uninstallQueueUploads } from './upload';
 import { conv2dBackpropFilterWebGPU, supportsFilterGradient } from './conv2d_backprop_filter';
 import { conv2dBackpropInputWebGPU, supportsInputGradient } from './conv2d_backprop_input';
 import {
@@ -55,6 +59,8 @@ const PROJECT_KERNELS: Array<{
   { name: BATCHNORM_GRAD_SUMS_KERNEL, run: batchNormGradSumsWebGPU },
   { name: FUSED_NTXENT_KERNEL, run: fusedNtxentForwardWebGPU },
   { name: FUSED_NTXENT_GRAD_KERNEL, run: fusedNtxentBackwardWebGPU },
+  { name: ADAM_STEP_KERNEL, run: adamStepWebGPU },
+  { name: COLOR_JITTER_KERNEL, run: colorJitterWebGPU },
 ];
 
 export interface WebGPUKernelOptions {
@@ -77,25 +83,35 @@ export function webgpuKernelOptionsFor(adapter: string): Required<WebGPUKernelOp
 
 /** Stock kernel configs replaced by registerWebGPUKernels, restored by unregisterWebGPUKernels. */
 const stockKernels = new Map<string, tf.KernelConfig>();
-let stockBatchNormGrad: tf.GradConfig | null = null;
+/** The stock gradients registerProjectGradients replaced, by kernel name; null while it is not in effect. */
+let stockGradients: Map<string, tf.GradConfig> | null = null;
 /** The options of the registration in effect, or null. */
 let registered: Required<WebGPUKernelOptions> | null = null;
 
 /**
  * Swaps in the project's backend-agnostic gradients (idempotent): the leaner FusedBatchNorm gradient of
- * batchnorm_grad.ts. tfjs keys gradients by kernel name only, so this applies to every backend (cpu and wasm
- * gain from it too); registerWebGPUKernels calls it.
+ * batchnorm_grad.ts and the Sum/Mean gradients of reduce_grad.ts (no host-side ones(x.shape) per backward pass).
+ * tfjs keys gradients by kernel name only, so this applies to every backend (cpu and wasm gain from it too);
+ * registerWebGPUKernels calls it.
  */
 export function registerProjectGradients(): void {
-  if (stockBatchNormGrad) return;
-  stockBatchNormGrad = tf.getGradient(tf.FusedBatchNorm) ?? null;
-  if (stockBatchNormGrad) tf.registerGradient(leanBatchNormGradConfig(stockBatchNormGrad));
+  if (stockGradients) return;
+  stockGradients = new Map();
+  const stockBatchNorm = tf.getGradient(tf.FusedBatchNorm);
+  const ours: tf.GradConfig[] = [sumGradConfig, meanGradConfig];
+  if (stockBatchNorm) ours.push(leanBatchNormGradConfig(stockBatchNorm));
+  for (const config of ours) {
+    const stock = tf.getGradient(config.kernelName);
+    if (stock) stockGradients.set(config.kernelName, stock);
+    tf.registerGradient(config);
+  }
 }
 
 /** Restores the stock tfjs gradients replaced by registerProjectGradients. */
 export function unregisterProjectGradients(): void {
-  if (stockBatchNormGrad) tf.registerGradient(stockBatchNormGrad);
-  stockBatchNormGrad = null;
+  if (!stockGradients) return;
+  for (const stock of stockGradients.values()) tf.registerGradient(stock);
+  stockGradients = null;
 }
 
 /**
@@ -107,12 +123,16 @@ export function unregisterProjectGradients(): void {
  * Sum/Mean/Max/Min over a few innermost values (colour augmentations; other reductions keep the stock kernels),
  * BatchMatMul of one matrix pair on the tiled GEMM (split-K for small outputs), a one-pass TopK (k <= 1024,
  * float32; the kNN monitor's neighbour search),
- * the fused BatchNorm gradient sums the lean BatchNorm gradient uses when registered, and the fused two-view NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered. Registration is by kernel
+ * the fused BatchNorm gradient sums the lean BatchNorm gradient uses when registered, the fused two-view NT-Xent forward/backward that src/losses/ntxent.ts uses when it is registered, and the
+ * fused Adam/AdamW step src/engine/optim.ts and the one-pass colour jitter src/engine/augment.ts use when registered. Registration is by kernel
  * name and backend name, so it can run before or after the backend is created; it affects ops run afterwards.
- * Also calls registerProjectGradients (the leaner BatchNorm gradient, all backends).
+ * Also calls registerProjectGradients (the leaner BatchNorm, Sum and Mean gradients, all backends) and, when the
+ * 'webgpu' backend has been created, installQueueUploads (uploads through queue.writeBuffer, upload.ts).
  */
 export function registerWebGPUKernels(options: WebGPUKernelOptions = {}): void {
   const wanted: Required<WebGPUKernelOptions> = { inputGradient: options.inputGradient ?? true };
+  // not a kernel: the started backend's host-to-GPU uploads (upload.ts); a no-op before the backend exists
+  installQueueUploads();
   if (registered != null) {
     if (registered.inputGradient === wanted.inputGradient) return;
     unregisterWebGPUKernels();
@@ -153,6 +173,7 @@ function activeKernels(options: Required<WebGPUKernelOptions>) {
 
 /** Puts the stock tfjs kernels and gradients back (the benchmark times stock and project kernels in one process). */
 export function unregisterWebGPUKernels(): void {
+  uninstallQueueUploads();
   if (registered == null) return;
   for (const { name } of activeKernels(registered)) {
     tf.unregisterKernel(name, BACKEND);
@@ -171,5 +192,6 @@ export function webgpuKernelsRegistered(): boolean {
 
 /** The kernel names registerWebGPUKernels replaced or added (empty when it is not in effect). */
 export function registeredWebGPUKernels(): string[] {
-  return registered == null ? [] : activeKernels(registered).map(({ name }) => name);
+  if (registered == null) return [];
+  return [...activeKernels(registered).map(({ name }) => name), ...(queueUploadsInstalled() ? ['upload:queue.writeBuffer'] : [])];
 }

@@ -1,0 +1,50 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Gradients for the Sum and Mean kernels that stay on the device.
+ *
+ * The stock tfjs gradients (tfjs-core gradients/Sum_grad and Mean_grad) multiply the reshaped dy by
+ * `ones(x.shape)`, which builds a Float32Array of x's full size in JavaScript, fills it with a loop and uploads
+ * it, on every backward pass. BatchNorm's moments take the Mean of every activation, so each training step made
+ * and uploaded the size of every BatchNorm input: on an H200 (Node + Dawn) that was ~70% of the CPU time of a
+ * W2 step (batch 256 x 2 views), while the GPU sat idle. These broadcast dy (scaled by 1 / the reduced count for
+ * Mean) to x's shape with one Tile, run by the backend: same values, nothing made on the host. Backend-agnostic
+ * (tfjs keys gradients by kernel name), so cpu and wasm use them too.
+ */
+
+/** The reduced axes of a Sum/Mean attribute (a number, a list, or undefined for all; negative from the end). */
+export function reducedAxes(axis: number | number[] | undefined | null, rank: number): number[] {
+  const list = axis == null ? Array.from({ length: rank }, (_, i) => i) : Array.isArray(axis) ? axis : [axis];
+  return list.map((a) => {
+    if (!Number.isInteger(a) || a < -rank || a >= rank) {
+      throw new Error(`reduction gradient: axis ${a} is out of range for a tensor of rank ${rank}`);
+    }
+    return a < 0 ? a + rank : a;
+  });
+}
+
+/** dy (x's shape with the reduced axes removed or kept as 1) times `scale`, broadcast back to x's shape. */
+function broadcastBack(dy: tf.Tensor, xShape: number[], axes: number[], scale: number): tf.Tensor {
+  const expanded = xShape.map((size, axis) => (axes.includes(axis) ? 1 : size));
+  let g = tf.reshape(dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32'), expanded);
+  if (scale !== 1) g = tf.mul(g, tf.scalar(scale));
+  return tf.broadcastTo(g, xShape);
+}
+
+function reduceGradConfig(kernelName: typeof tf.Sum | typeof tf.Mean): tf.GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      if (Array.isArray(dy)) throw new Error(`${kernelName} gradient: expected one dy, got ${dy.length}`);
+      const axes = reducedAxes((attrs as unknown as { axis?: number | number[] }).axis, x.rank);
+      const count = axes.reduce((n, axis) => n * x.shape[axis], 1);
+      const scale = kernelName === tf.Mean ? 1 / count : 1;
+      return { x: () => broadcastBack(dy, x.shape, axes, scale) };
+    },
+  };
+}
+
+export const sumGradConfig: tf.GradConfig = reduceGradConfig(tf.Sum);
+export const meanGradConfig: tf.GradConfig = reduceGradConfig(tf.Mean);
