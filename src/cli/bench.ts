@@ -42,6 +42,11 @@ export const BENCH_OPTIONS = {
   profile: { type: 'boolean', short: 'p', help: 'also print the top kernels by time of one profiled iteration' },
   json: { type: 'string', short: 'j', value: 'FILE', help: 'also write every result (and the machine) as JSON' },
   chromium: { type: 'string', value: 'PATH', help: 'Chromium for --backend browser (default $CHROMIUM_PATH or /usr/bin/chromium)' },
+  flags: {
+    type: 'string',
+    value: 'K=V,...',
+    help: 'Node backends: tfjs environment flags to set once the backend has started, e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64 (true/false and numbers are parsed)',
+  },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const;
 
@@ -102,6 +107,22 @@ interface ParsedOptions {
   profile: boolean;
   json?: string;
   chromium: string;
+  /** tfjs flags set after the backend starts (--flags) */
+  flags: Record<string, boolean | number | string>;
+}
+
+/** Parses --flags 'A=1,B=true,C=text' into tfjs flag values; a flag tfjs does not know fails when it is set. */
+export function parseFlags(raw: string | undefined): Record<string, boolean | number | string> {
+  const flags: Record<string, boolean | number | string> = {};
+  if (raw === undefined) return flags;
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`--flags: '${item}' is not NAME=VALUE (e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64)`);
+    const name = item.slice(0, eq);
+    const text = item.slice(eq + 1);
+    flags[name] = text === 'true' ? true : text === 'false' ? false : text !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
+  }
+  return flags;
 }
 
 function parseList<T extends string>(raw: string | undefined, allowed: readonly T[], fallback: T[], what: string): T[] {
@@ -146,6 +167,7 @@ export function parseBenchArgs(argv: string[]): ParsedOptions | 'help' {
     size,
     profile: values.profile ?? false,
     json: values.json,
+    flags: parseFlags(values.flags),
     chromium: values.chromium ?? process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   };
 }
@@ -157,7 +179,7 @@ const cpuClock = (): number => {
 };
 
 /** Sets up a Node backend; returns a description of the device, or throws why it is unavailable. */
-async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>, threads: number): Promise<string> {
+async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>, threads: number, flags: ParsedOptions['flags']): Promise<string> {
   if (backend === 'wasm') installNodeWasmThreads(threads);
   if (backend === 'webgpu') {
     // loaded only when asked for: it pulls in Dawn's native module
@@ -168,6 +190,14 @@ async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>, threads
   if (report.active !== backend) {
     throw new Error(report.skipped.map((s) => s.reason).join('; ') || `initBackend chose ${report.active}`);
   }
+  for (const [name, value] of Object.entries(flags)) {
+    // tf.env().set throws for a flag no backend registered: say which and how to spell one
+    try {
+      tf.env().set(name, value);
+    } catch (err) {
+      throw new Error(`--flags: cannot set ${name}=${String(value)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const cpu = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'CPU'}`;
   if (backend === 'wasm') return `wasm, ${wasmThreadsInUse()} thread(s), on ${cpu}`;
   return report.adapter ?? `${backend} on ${cpu}`;
@@ -175,7 +205,7 @@ async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>, threads
 
 async function runNodeBackend(backend: Exclude<BenchBackend, 'browser'>, options: ParsedOptions, devices: Record<string, string>): Promise<BenchRow[]> {
   try {
-    devices[backend] = await useNodeBackend(backend, options.threads);
+    devices[backend] = await useNodeBackend(backend, options.threads, options.flags);
   } catch (err) {
     return options.workloads.map((workload) => ({ workload, backend, kernels: 'n/a', error: `backend unavailable: ${(err as Error).message}` }));
   }
