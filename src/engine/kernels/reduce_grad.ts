@@ -8,8 +8,8 @@ import * as tf from '@tensorflow/tfjs';
  * it, on every backward pass. BatchNorm's moments take the Mean of every activation, so each training step made
  * and uploaded the size of every BatchNorm input: on an H200 (Node + Dawn) that was ~70% of the CPU time of a
  * W2 step (batch 256 x 2 views), while the GPU sat idle. These broadcast dy (scaled by 1 / the reduced count for
- * Mean) to x's shape with one Tile, run by the backend: same values, nothing made on the host. Backend-agnostic
- * (tfjs keys gradients by kernel name), so cpu and wasm use them too.
+ * Mean) to x's shape with the backend's own kernels (broadcastBack): same values, nothing made on the host.
+ * tfjs keys gradients by kernel name, so cpu and wasm use them too.
  */
 
 /** The reduced axes of a Sum/Mean attribute (a number, a list, or undefined for all; negative from the end). */
@@ -23,12 +23,17 @@ export function reducedAxes(axis: number | number[] | undefined | null, rank: nu
   });
 }
 
-/** dy (x's shape with the reduced axes removed or kept as 1) times `scale`, broadcast back to x's shape. */
+/**
+ * dy (x's shape with the reduced axes removed or kept as 1) times `scale`, broadcast back to x's shape. On webgpu
+ * one Tile pass; elsewhere a broadcasting multiply by Fill(x.shape, scale), both native kernels there:
+ * tfjs-backend-wasm's Tile is an element-by-element loop (~50 ns an element: 43% of a W2 step at batch 64 when
+ * this used it on wasm), and Fill writes straight into the backend's memory (no JavaScript array, no upload).
+ */
 function broadcastBack(dy: tf.Tensor, xShape: number[], axes: number[], scale: number): tf.Tensor {
   const expanded = xShape.map((size, axis) => (axes.includes(axis) ? 1 : size));
-  let g = tf.reshape(dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32'), expanded);
-  if (scale !== 1) g = tf.mul(g, tf.scalar(scale));
-  return tf.broadcastTo(g, xShape);
+  const g = tf.reshape(dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32'), expanded);
+  if (tf.getBackend() === 'webgpu') return tf.broadcastTo(scale === 1 ? g : tf.mul(g, tf.scalar(scale)), xShape);
+  return tf.mul(g, tf.fill(xShape, scale));
 }
 
 function reduceGradConfig(kernelName: typeof tf.Sum | typeof tf.Mean): tf.GradConfig {

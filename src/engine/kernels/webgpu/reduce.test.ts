@@ -242,3 +242,34 @@ describe.skipIf(unavailable !== null)('Sum and Mean over leading and middle axes
     tf.dispose([dy, x, mean]);
   });
 });
+
+describe.skipIf(unavailable !== null)('the project Sum and Mean gradients on WebGPU (one Tile)', () => {
+  it.each([
+    { op: 'mean', shape: [4, 6, 6, 8], axis: [0, 1, 2] },
+    { op: 'sum', shape: [4, 6, 6, 8], axis: [1, 2] },
+    { op: 'mean', shape: [37, 5], axis: -1 },
+  ] as Array<{ op: 'sum' | 'mean'; shape: number[]; axis: number | number[] }>)(
+    '$op over $axis of $shape: the gradient matches the cpu backend to 1e-6',
+    async ({ op, shape, axis }) => {
+      const gradOn = async (backend: string): Promise<Float32Array> => {
+        await tf.setBackend(backend);
+        const result = tf.tidy(() => {
+          const x = tf.randomNormal(shape, 0, 1, 'float32', 21);
+          const reduce = (a: tf.Tensor) => (op === 'sum' ? tf.sum(a, axis) : tf.mean(a, axis));
+          const w = tf.randomNormal(reduce(x).shape, 0, 1, 'float32', 22);
+          return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(reduce(a), w)))(x);
+        });
+        const values = (await result.data()) as Float32Array;
+        result.dispose();
+        return values;
+      };
+      registerWebGPUKernels({ inputGradient: false }); // registers the project gradients (all backends)
+      const expected = await gradOn('cpu');
+      const actual = await gradOn('webgpu');
+      let worst = 0;
+      for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+      expect(worst).toBeLessThan(1e-6);
+      expect(new Set(actual).size).toBeGreaterThan(1);
+    },
+  );
+});
