@@ -1,25 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './cli_testing';
 import { BENCH_OPTIONS, benchHelp, parseBenchArgs, parseFlags } from './bench';
 
-const run = promisify(execFile);
-const tsx = path.resolve('node_modules/.bin/tsx');
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
-async function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(tsx, ['src/cli/bench.ts', ...args], { timeout: 240_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const bench = (args: string[]) => runCli('bench.ts', args);
 
 describe('npm run bench options', () => {
   it('--help lists every option of the option table', () => {

@@ -1,27 +1,16 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './cli_testing';
 import { readSafetensors } from '../engine/safetensors';
 import { applyOverrides, TRAIN_OPTIONS } from './train';
 
-const run = promisify(execFile);
-const tsx = path.resolve('node_modules/.bin/tsx');
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
-async function train(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(tsx, ['src/cli/train.ts', ...args], { timeout: 240_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const train = (args: string[]) => runCli('train.ts', args);
 
 describe('npm run train', () => {
   it('--help documents every option of the option table', async () => {

@@ -4,22 +4,7 @@ import { parseRunConfig, type RunConfigInput } from './config';
 import { openDataset } from './data/index';
 import type { EngineEvent, EvalEvent, StepEvent } from './events';
 import { channelStatistics, Trainer } from './trainer';
-
-/** A run small enough for the cpu backend: synthetic 8x8 images, a 2-stage convnet, batch 8. */
-function tinyConfig(overrides: RunConfigInput = {}): RunConfigInput {
-  return {
-    dataset: { id: 'synthetic', synthetic: { classes: 4, trainCount: 64, testCount: 32, size: 8, channels: 3 } },
-    encoder: { type: 'convnet', channels: [4, 8] },
-    projector: { layers: 2, hidden: 16, out: 8, batchNorm: true },
-    loss: { id: 'ntxent', params: { tau: 0.5 } },
-    batchSize: 8,
-    epochs: 1,
-    optimizer: { type: 'adamw', lr: 0.01 },
-    eval: { every: 0, size: 32, bankSize: 64, knnK: 10, pca: false },
-    checkpointEvery: 0,
-    ...overrides,
-  };
-}
+import { tinyConfig } from './trainer_testing';
 
 async function makeTrainer(overrides: RunConfigInput = {}, events: EngineEvent[] = []) {
   const config = parseRunConfig(tinyConfig(overrides));
