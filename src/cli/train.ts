@@ -1,5 +1,5 @@
 // Node-only: `npm run train -- --config run.json [...]` trains headless with the same engine the browser uses.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -183,6 +183,17 @@ async function main(argv: string[]): Promise<number> {
         cliProgress.Presets.shades_classic,
       );
   let lastKnn = '-';
+  // Checkpoints arrive as events while training goes on; each is written to a temporary file and renamed
+  // over checkpoint.safetensors, one after the other, so two writes never interleave in one file and a
+  // crash mid-write leaves the previous checkpoint whole. The chain is awaited before the CLI exits.
+  const checkpointPath = path.join(outDir, 'checkpoint.safetensors');
+  let checkpointWrites: Promise<void> = Promise.resolve();
+  const saveCheckpoint = (bytes: Uint8Array) => {
+    checkpointWrites = checkpointWrites.then(async () => {
+      await writeFile(checkpointPath + '.tmp', bytes);
+      await rename(checkpointPath + '.tmp', checkpointPath);
+    });
+  };
   const onEvent = (event: EngineEvent) => {
     const { bytes: _bytes, ...printable } = event as EngineEvent & { bytes?: Uint8Array };
     lines.push(JSON.stringify(printable));
@@ -201,7 +212,7 @@ async function main(argv: string[]): Promise<number> {
           `eval @ step ${event.step}: kNN(h) ${lastKnn}, alignment ${event.z.alignment.toFixed(3)}, uniformity ${event.z.uniformity.toFixed(3)}, erank(z) ${event.z.effectiveRank.toFixed(1)}`,
         );
     } else if (event.type === 'checkpoint') {
-      void writeFile(path.join(outDir, 'checkpoint.safetensors'), event.bytes);
+      saveCheckpoint(event.bytes);
     } else if (event.type === 'error') {
       bar?.stop();
       console.error(`error: ${event.message}`);
@@ -230,6 +241,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const outcome = await trainer.run();
   bar?.stop();
+  await checkpointWrites;
   await writeFile(metricsPath, lines.join('\n') + '\n');
   const tfjs = await exportTfjs(trainer.network, config);
   await writeFile(path.join(outDir, 'model.json'), JSON.stringify(tfjs.modelJson));

@@ -38,3 +38,13 @@ export class Rng {
     return Math.floor(this.next() * 2 ** 31);
   }
 }
+
+/**
+ * The seed to hand to TF.js's random ops and initializers. TF.js reads a seed of 0 as "no seed" and draws from
+ * Math.random instead (rand_util: `seed ? seed : Math.random()`), so seed 0, and any `seed + k` that lands on 0,
+ * would give different weights on every run. 0 maps to 2^31, a value no seed of this project reaches (config and
+ * derived seeds are below 2^31); every other seed passes through unchanged.
+ */
+export function tfjsSeed(seed: number): number {
+  return seed === 0 ? 2 ** 31 : seed;
+}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../engine/random';
+import { Rng, tfjsSeed } from '../engine/random';
 import { MASK_NEG, checkViews, modelWeightsState, restoreModelWeights } from './common';
 import { ntxent } from './ntxent';
 import type { LossBinding, LossDefinition, LossModule } from './types';
@@ -32,7 +32,7 @@ function buildGateNetwork(embeddingDim: number, widths: HydraWidths, seed: numbe
   x = tf.layers
     .dense({
       units: widths.hidden,
-      kernelInitializer: tf.initializers.heUniform({ seed }),
+      kernelInitializer: tf.initializers.heUniform({ seed: tfjsSeed(seed) }),
       name: 'hydra_gate_fc0',
     })
     .apply(x) as tf.SymbolicTensor;
@@ -43,7 +43,7 @@ function buildGateNetwork(embeddingDim: number, widths: HydraWidths, seed: numbe
   x = tf.layers
     .dense({
       units: embeddingDim,
-      kernelInitializer: tf.initializers.heUniform({ seed: seed + 1 }),
+      kernelInitializer: tf.initializers.heUniform({ seed: tfjsSeed(seed + 1) }),
       name: 'hydra_gate_fc1',
     })
     .apply(x) as tf.SymbolicTensor;
@@ -138,7 +138,7 @@ export function createHydraModule(params: HydraParams, options: HydraOptions = {
 
   const build = (numClasses: number, embeddingDim: number, seed: number): HydraState => ({
     classEmbedding: tf.tidy(() =>
-      tf.variable(tf.randomNormal([numClasses, widths.embedding], 0, 1, 'float32', seed)),
+      tf.variable(tf.randomNormal([numClasses, widths.embedding], 0, 1, 'float32', tfjsSeed(seed))),
     ),
     gateNetwork: buildGateNetwork(embeddingDim, widths, seed + 1),
     logScale: tf.variable(tf.scalar(Math.log(s0))),

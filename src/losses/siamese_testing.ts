@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import { createNetwork } from '../engine/encoders/network';
 import { buildMlpHead } from '../engine/encoders/projector';
 import type { Network } from '../engine/encoders/types';
-import { Rng } from '../engine/random';
+import { Rng, tfjsSeed } from '../engine/random';
 import { expectClose, mean, permuteRows, randomViews, trainCheckingLeaks, type Matrix } from './testing';
 import type { LossModule } from './types';
 
@@ -20,7 +20,7 @@ export function tinyNetwork(seed: number, embeddingDim: number): Network {
     const input = tf.input({ shape: IMAGE_SHAPE });
     const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
     const dense = tf.layers
-      .dense({ units: FEATURES, useBias: false, kernelInitializer: tf.initializers.glorotNormal({ seed }) })
+      .dense({ units: FEATURES, useBias: false, kernelInitializer: tf.initializers.glorotNormal({ seed: tfjsSeed(seed) }) })
       .apply(flat) as tf.SymbolicTensor;
     const normed = tf.layers.batchNormalization().apply(dense) as tf.SymbolicTensor;
     const h = tf.layers.activation({ activation: 'tanh' }).apply(normed) as tf.SymbolicTensor;

@@ -113,6 +113,19 @@ describe('swav', () => {
     for (const [prototypeGrad] of ownGrads) expect(prototypeGrad.some((x) => x !== 0)).toBe(true);
   });
 
+  it('draws the same prototypes on every run, unbound (seed 0) and bound with seed 0', () => {
+    const views = randomViews(4, 2, 5, 3);
+    const unbound = [createSwavModule(params()), createSwavModule(params())];
+    unbound.forEach((m) => lossValue(m, views));
+    expect(prototypesOf(unbound[0])).toEqual(prototypesOf(unbound[1]));
+    const network = tinyNetwork(1, 3);
+    const bound = [createSwavModule(params()), createSwavModule(params())];
+    for (const m of bound) m.bind({ network, totalSteps: 4, stepsPerEpoch: 2, numClasses: 10, seed: 0 });
+    expect(prototypesOf(bound[0])).toEqual(prototypesOf(bound[1]));
+    [...unbound, ...bound].forEach((m) => m.dispose());
+    network.dispose();
+  });
+
   it('matches the loop reference in value and in gradient (codes held constant)', () => {
     const p = params({ K: 6 });
     const views = randomViews(11, 3, 5, 4);

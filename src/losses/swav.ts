@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { tfjsSeed } from '../engine/random';
 import { checkViews, normalizeRows, stopGradient, viewShape } from './common';
 import type { LossBinding, LossDefinition, LossModule, StepInfo } from './types';
 
@@ -59,7 +60,7 @@ export function createSwavModule(params: SwavParams): SwavModule {
 
   const isFrozen = (): boolean => stepsDone < stepsPerEpoch;
   const create = (dim: number, seed: number): tf.Variable =>
-    tf.tidy(() => tf.variable(normalizeRows(tf.randomNormal([K, dim], 0, 1, 'float32', seed))));
+    tf.tidy(() => tf.variable(normalizeRows(tf.randomNormal([K, dim], 0, 1, 'float32', tfjsSeed(seed)))));
   const releaseFrozenValue = (): void => {
     frozenValue?.dispose();
     frozenValue = null;

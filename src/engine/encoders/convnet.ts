@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { tfjsSeed } from '../random';
 
 /**
  * Small ConvNet backbone: per stage k with width c_k,
@@ -22,7 +23,7 @@ export function buildConvNetBackbone(inputChannels: number, channels: number[], 
         kernelSize: 3,
         padding: 'same',
         useBias: false,
-        kernelInitializer: tf.initializers.heNormal({ seed: seed + k }),
+        kernelInitializer: tf.initializers.heNormal({ seed: tfjsSeed(seed + k) }),
         name: `bb_conv${k}`,
       })
       .apply(x) as tf.SymbolicTensor;

@@ -160,6 +160,16 @@ describe('determinism, names and cloning', () => {
     [a, b, c].forEach((n) => n.dispose());
   });
 
+  it('seed 0 is deterministic too, for every encoder type (TF.js reads a seed of 0 as "unseeded")', () => {
+    const encoders: EncoderSpec[] = [{ type: 'mlp', hidden: [8] }, { type: 'convnet', channels: [4] }, encoder];
+    for (const enc of encoders) {
+      const a = buildNetwork({ encoder: enc, projector: smallProjector, inputShape: [8, 8, 3], seed: 0 });
+      const b = buildNetwork({ encoder: enc, projector: smallProjector, inputShape: [8, 8, 3], seed: 0 });
+      expect(weightsAsArrays(a), enc.type).toEqual(weightsAsArrays(b));
+      [a, b].forEach((n) => n.dispose());
+    }
+  });
+
   it('distinct convs get distinct seeds (no two kernels of the same shape are equal)', () => {
     const backbone = buildBackbone({ type: 'resnet', widths: [8], blocks: [2] }, [8, 8, 3], 3);
     const kernels = backbone.weights.filter((w) => w.originalName.endsWith('/kernel') && w.shape[2] === 8);

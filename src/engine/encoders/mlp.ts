@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { tfjsSeed } from '../random';
 
 /**
  * MLP backbone: flatten the image, then one block per hidden width,
@@ -20,7 +21,7 @@ export function buildMlpBackbone(inputShape: [number, number, number], hidden: n
       .dense({
         units: width,
         useBias: false,
-        kernelInitializer: tf.initializers.heUniform({ seed: seed + k }),
+        kernelInitializer: tf.initializers.heUniform({ seed: tfjsSeed(seed + k) }),
         name: `bb_fc${k}`,
       })
       .apply(x) as tf.SymbolicTensor;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { tfjsSeed } from '../random';
 
 /** Shape of an MLP head: projector, predictor, gate network. */
 export interface MlpHeadSpec {
@@ -28,7 +29,7 @@ export function buildMlpHead(inDim: number, spec: MlpHeadSpec, seed: number, nam
       .dense({
         units: last ? spec.out : spec.hidden,
         useBias: last || !spec.batchNorm,
-        kernelInitializer: tf.initializers.heUniform({ seed: seed + k }),
+        kernelInitializer: tf.initializers.heUniform({ seed: tfjsSeed(seed + k) }),
         name: `${name}_fc${k}`,
       })
       .apply(x) as tf.SymbolicTensor;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { tfjsSeed } from '../random';
 
 /**
  * CIFAR-style ResNet backbone (He et al. 2016, "Deep Residual Learning for Image Recognition", with the
@@ -41,7 +42,7 @@ export function buildResNetBackbone(inputChannels: number, widths: number[], blo
           scale: 2,
           mode: 'fanOut',
           distribution: 'normal',
-          seed: seed + convIndex++,
+          seed: tfjsSeed(seed + convIndex++),
         }),
         name,
       })
