@@ -64,7 +64,9 @@ export function registerProjectKernels(backendName: string, options: { onlyRequi
       return existing.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
     }) as unknown as tf.KernelFunc;
     registeredByUs.add(kernelFunc);
-    tf.registerKernel({ kernelName: name, backendName, kernelFunc });
+    // the stock setup (wasm: binding its C function) must still run when the backend starts after this, since
+    // the stock kernel is the fall-back
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc, setupFunc: existing?.setupFunc });
   }
 }
 
