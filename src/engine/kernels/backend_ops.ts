@@ -40,6 +40,13 @@ export class BackendOps {
     return out;
   }
 
+  /** A temporary tensor holding `values` (e.g. gather indices made on the host). */
+  constant(shape: number[], dtype: tf.DataType, values: tf.backend_util.BackendValues): tf.TensorInfo {
+    const out = { dataId: this.backend.write(values, shape, dtype), shape, dtype };
+    this.temporaries.push(out);
+    return out;
+  }
+
   release(): void {
     for (const t of this.temporaries) this.backend.disposeData(t.dataId);
     this.temporaries.length = 0;

@@ -51,6 +51,9 @@ export const CONV_CASES: ConvCase[] = [
   },
   { x: [2, 3, 3, 2], filter: [3, 3, 2, 2], stride: 2, pad: 'valid' }, // 1x1 output
   { x: [4, 16, 16, 8], filter: [3, 3, 8, 16], stride: 2, pad: 'same' }, // a ResNet downsampling block
+  { x: [2, 8, 7, 3], filter: [3, 3, 3, 4], stride: 2, pad: 1 }, // PyTorch-style padding 1
+  { x: [2, 10, 11, 2], filter: [4, 4, 2, 3], stride: 2, pad: 'valid' }, // even filter
+  { x: [1, 11, 9, 2], filter: [3, 5, 2, 3], stride: 3, pad: 'same' }, // stride 3
 ];
 
 export function stridesOf(c: ConvCase): [number, number] {
