@@ -35,6 +35,8 @@ describe('initBackend', () => {
         tf.Conv2DBackpropFilter,
         tf.Conv2DBackpropInput,
         tf.GatherV2,
+        tf.Sum,
+        tf.Mean,
         'gradient:FusedBatchNorm',
         'gradient:Sum',
         'gradient:Mean',

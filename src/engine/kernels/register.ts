@@ -4,6 +4,7 @@ import { conv2dBackpropFilterViaConv } from './conv2d_backprop_filter';
 import { conv2dBackpropInputViaConv } from './conv2d_backprop_input';
 import { gatherSlices } from './gather_rows';
 import { oneHotFloat32 } from './one_hot';
+import { reduceLeadingAxes } from './reduce_rows';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 
 /**
@@ -24,6 +25,8 @@ type Reason = 'missing' | 'correctness' | 'speed';
  *   stock cpu 307 s, this one 16.4 s, Node 20, one shared core).
  * - Conv2DBackpropInput as a convolution (conv2dBackpropInputViaConv), wasm only: the stock wasm kernel is a naive
  *   loop; this one runs in XNNPACK. cpu's forward Conv2D is as naive as its input gradient, so cpu keeps its own.
+ * - Sum and Mean over leading axes (reduceLeadingAxes), wasm: BatchNorm's per-channel reductions in two
+ *   cache-friendly steps instead of one transpose of the whole activation.
  */
 const PROJECT_KERNELS: Record<
   string,
@@ -35,6 +38,8 @@ const PROJECT_KERNELS: Record<
     { name: tf.Conv2DBackpropFilter, why: 'missing', run: conv2dBackpropFilterViaConv },
     { name: tf.Conv2DBackpropInput, why: 'speed', run: conv2dBackpropInputViaConv },
     { name: tf.GatherV2, why: 'speed', run: gatherSlices },
+    { name: tf.Sum, why: 'speed', run: reduceLeadingAxes(tf.Sum) },
+    { name: tf.Mean, why: 'speed', run: reduceLeadingAxes(tf.Mean) },
   ],
   cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };
