@@ -249,7 +249,7 @@ export function adjustHue(images: tf.Tensor4D, shifts: number[]): tf.Tensor4D {
     if (images.shape[3] === 1) return images.clone();
     // each channel as Σ_k x_k · [k = c] over the last axis (exactly x_c): tfjs-backend-wasm splits along the last
     // axis element by element (SplitV, ~4.5 ms a call on a W2 view batch)
-    const [r, g, b] = [0, 1, 2].map((c) => tf.sum(tf.mul(images, tf.tensor1d([0, 1, 2].map((k) => (k === c ? 1 : 0)))), -1, true));
+    const [r, g, b] = [0, 1, 2].map((c) => tf.sum(tf.mul(images, unitVector(c, 3)), -1, true));
     const maxc = tf.max(images, -1, true);
     const minc = tf.min(images, -1, true);
     const grey = tf.equal(maxc, minc);
@@ -290,16 +290,18 @@ export function adjustHue(images: tf.Tensor4D, shifts: number[]): tf.Tensor4D {
   });
 }
 
+/** e_c: the c-th unit vector of length `count` (1 at c, 0 elsewhere). */
+function unitVector(c: number, count: number): tf.Tensor1D {
+  return tf.tensor1d(Array.from({ length: count }, (_, k) => (k === c ? 1 : 0)));
+}
+
 /**
- * [n, h, w, 1] channels into one [n, h, w, C] image, as Σ_c channel_c · e_c (e_c the c-th unit vector, broadcast
- * along the last axis): the same values as a concat along the last axis (the other terms are exact zeros),
- * without tfjs-backend-wasm's element-by-element last-axis Concat.
+ * [n, h, w, 1] channels into one [n, h, w, C] image, as Σ_c channel_c · e_c (e_c broadcast along the last
+ * axis): the same values as a concat along the last axis (the other terms are exact zeros), without
+ * tfjs-backend-wasm's element-by-element last-axis Concat.
  */
 function stackChannels(channels: tf.Tensor[]): tf.Tensor4D {
-  const count = channels.length;
-  return tf.addN(
-    channels.map((channel, c) => tf.mul(channel, tf.tensor1d(Array.from({ length: count }, (_, k) => (k === c ? 1 : 0))))),
-  ) as tf.Tensor4D;
+  return tf.addN(channels.map((channel, c) => tf.mul(channel, unitVector(c, channels.length)))) as tf.Tensor4D;
 }
 
 /** Grayscale as a colour image: luma replicated to every channel. */

@@ -76,7 +76,8 @@ export function subPixelPlan(convInfo: tf.backend_util.Conv2DInfo): { h: SubPixe
  * columns on the left) and as many at the bottom/right as make the output inHeight x inWidth, with the filter
  * flipped in both spatial axes and its channel axes swapped: Wflip[i', j', o, c] = W[FH−1−i', FW−1−j', c, o].
  * A negative padding (a forward pad wider than the filter, or dy rows that only touch the padding) becomes a
- * crop. Returns null for NCHW (wasm's Conv2D is NHWC only): the caller then runs the stock kernel.
+ * crop. Equal strides above 1 take the sub-pixel form instead (subPixelPlan: no zeros inserted, fewer
+ * multiply-adds). Returns null for NCHW (wasm's Conv2D is NHWC only): the caller then runs the stock kernel.
  */
 export function conv2dBackpropInputViaConv(args: KernelArgs, backendName: string): tf.TensorInfo | null {
   const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
