@@ -6,6 +6,7 @@ import { gatherSlices } from './gather_rows';
 import { oneHotFloat32 } from './one_hot';
 import { reduceLeadingAxes } from './reduce_rows';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
+import { conv2dBackpropFilterSimd } from './wasm_simd/filter_grad';
 
 /**
  * Why a kernel is here: 'missing' (the backend has none: nothing trains without it), 'correctness' (the stock one
@@ -13,6 +14,8 @@ import { unsortedSegmentSum } from './unsorted_segment_sum';
  * kernels: 'stock' and unregisterProjectKernels.
  */
 type Reason = 'missing' | 'correctness' | 'speed';
+
+type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | null;
 
 /**
  * The project's kernels for the wasm and cpu backends, each built from the backend's own kernels:
@@ -22,7 +25,9 @@ type Reason = 'missing' | 'correctness' | 'speed';
  * - GatherV2 of whole slices (gatherSlices), wasm: memmoves instead of the stock element-by-element copy.
  * - Conv2DBackpropFilter as a convolution (conv2dBackpropFilterViaConv): wasm has no such kernel at all, so conv
  *   nets cannot train there without it; cpu has one, but a slow nested loop (x, dy = [64,32,32,32], 3x3 'same':
- *   stock cpu 307 s, this one 16.4 s, Node 20, one shared core).
+ *   stock cpu 307 s, this one 16.4 s, Node 20, one shared core). On wasm, with the speed kernels on, the
+ *   project's WebAssembly SIMD kernel (conv2dBackpropFilterSimd) goes first, for NHWC with channels in multiples
+ *   of its tile.
  * - Conv2DBackpropInput as a convolution (conv2dBackpropInputViaConv), wasm only: the stock wasm kernel is a naive
  *   loop; this one runs in XNNPACK. cpu's forward Conv2D is as naive as its input gradient, so cpu keeps its own.
  * - Sum and Mean over leading axes (reduceLeadingAxes), wasm: BatchNorm's per-channel reductions in two
@@ -30,12 +35,18 @@ type Reason = 'missing' | 'correctness' | 'speed';
  */
 const PROJECT_KERNELS: Record<
   string,
-  Array<{ name: string; why: Reason; run: (args: KernelArgs, backendName: string) => tf.TensorInfo | null }>
+  /** `faster`: tried first while the speed kernels are on (returning null when it does not handle the case). */
+  Array<{ name: string; why: Reason; run: Run; faster?: Run }>
 > = {
   wasm: [
     { name: tf.OneHot, why: 'correctness', run: oneHotFloat32 },
     { name: tf.UnsortedSegmentSum, why: 'missing', run: unsortedSegmentSum },
-    { name: tf.Conv2DBackpropFilter, why: 'missing', run: conv2dBackpropFilterViaConv },
+    {
+      name: tf.Conv2DBackpropFilter,
+      why: 'missing',
+      run: conv2dBackpropFilterViaConv,
+      faster: conv2dBackpropFilterSimd,
+    },
     { name: tf.Conv2DBackpropInput, why: 'speed', run: conv2dBackpropInputViaConv },
     { name: tf.GatherV2, why: 'speed', run: gatherSlices },
     { name: tf.Sum, why: 'speed', run: reduceLeadingAxes(tf.Sum) },
@@ -43,6 +54,9 @@ const PROJECT_KERNELS: Record<
   ],
   cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };
+
+/** The backends whose speed kernels are on (registerProjectKernels without onlyRequired). */
+const speedOn = new Set<string>();
 
 /** The kernel functions registered here, so repeated calls neither warn nor stack registrations. */
 const registeredByUs = new WeakSet<tf.KernelFunc>();
@@ -56,14 +70,17 @@ const replaced = new Map<string, tf.KernelConfig | null>();
  * NCHW) falls back to the stock one. Backends other than wasm and cpu are left alone (webgpu: kernels/webgpu).
  */
 export function registerProjectKernels(backendName: string, options: { onlyRequired?: boolean } = {}): void {
-  for (const { name, why, run } of PROJECT_KERNELS[backendName] ?? []) {
+  if (options.onlyRequired !== true) speedOn.add(backendName);
+  for (const { name, why, run, faster } of PROJECT_KERNELS[backendName] ?? []) {
     const existing = tf.getKernel(name, backendName);
     if (existing != null && registeredByUs.has(existing.kernelFunc)) continue;
     if (why === 'speed' && options.onlyRequired === true) continue;
     if (existing != null) tf.unregisterKernel(name, backendName);
     replaced.set(`${backendName}/${name}`, existing ?? null);
     const kernelFunc = ((args: KernelArgs) => {
-      const out = run(args, backendName);
+      const out =
+        (faster != null && speedOn.has(backendName) ? faster(args, backendName) : null) ??
+        run(args, backendName);
       if (out != null) return out;
       if (existing == null) throw new Error(`${name} on ${backendName}: no kernel for these attributes`);
       return existing.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
@@ -81,6 +98,7 @@ export function registerProjectKernels(backendName: string, options: { onlyRequi
  * Conv2DBackpropFilter: conv nets could not train) and a fix for a wrong stock kernel (wasm's float32 OneHot).
  */
 export function unregisterProjectKernels(backendName: string): void {
+  speedOn.delete(backendName);
   for (const { name, why } of PROJECT_KERNELS[backendName] ?? []) {
     if (why !== 'speed') continue;
     const key = `${backendName}/${name}`;

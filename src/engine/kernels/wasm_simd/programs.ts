@@ -1,0 +1,176 @@
+import { FunctionBuilder, I32, V128 } from './assembler';
+
+// The project's WebAssembly SIMD kernels, as code for the assembler. Their JavaScript sides (argument checks,
+// tables, output allocation) are in the files named after each kernel.
+
+/** Input channels per register tile (one splat each) and output channels (two f32x4 vectors). */
+export const TILE_IN = 4;
+export const TILE_OUT = 8;
+/** i32 fields per tap in the table the JavaScript side writes: x offset, dy offset, rows, cols, dW offset. */
+export const TAP_FIELDS = 5;
+
+/**
+ * The filter-gradient kernel, `filterGrad(x, dy, dw, images, taps, table, C, O, xImage, dyImage, xCol, xRow,
+ * dyRow)`, all i32 (pointers and strides in bytes):
+ *
+ *   for each image n, each filter tap t (a row of `table`: x offset, dy offset, rows, cols, dW offset),
+ *   each 4 x 8 tile (ci, co) of dW[tap]:
+ *     acc = dW[tap][ci..ci+3][co..co+7]
+ *     for each of the tap's rows x cols output pixels p (only those whose input pixel is inside the image):
+ *       acc += x[n, input pixel of p, ci..ci+3] ⊗ dy[n, p, co..co+7]
+ *     dW[tap][ci..ci+3][co..co+7] = acc
+ *
+ * The 4 x 8 accumulator stays in eight v128 registers for the whole pixel loop (per pixel: two vector loads of dy,
+ * four splat loads of x, eight multiplies and eight adds), and one image's x and dy (the working set of all its
+ * taps and tiles) stay in the core's cache, so memory is read about once. C must be a multiple of 4 and O of 8.
+ */
+export function buildFilterGradFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(Array<typeof I32>(13).fill(I32));
+  const [x, dy, dw, images, taps, table, C, O, xImage, dyImage, xCol, xRow, dyRow] = [...Array(13).keys()];
+  const n = f.local(I32);
+  const t = f.local(I32);
+  const tp = f.local(I32);
+  const xBase = f.local(I32);
+  const dyBase = f.local(I32);
+  const dwBase = f.local(I32);
+  const rows = f.local(I32);
+  const colBytes = f.local(I32);
+  const outBytes = f.local(I32);
+  const ci = f.local(I32);
+  const co = f.local(I32);
+  const accPtr = f.local(I32);
+  const xr = f.local(I32);
+  const dr = f.local(I32);
+  const r = f.local(I32);
+  const xp = f.local(I32);
+  const dp = f.local(I32);
+  const dEnd = f.local(I32);
+  const acc = Array.from({ length: TILE_IN * 2 }, () => f.local(V128));
+  const d0 = f.local(V128);
+  const d1 = f.local(V128);
+  const a = f.local(V128);
+  const zero = () => f.i32(0);
+
+  // accPtr walks the tile's four rows of dW (each O floats apart)
+  const eachAccRow = (visit: (q: number) => void) => {
+    for (let q = 0; q < TILE_IN; q++) {
+      visit(q);
+      if (q < TILE_IN - 1) f.get(accPtr).get(outBytes).op('i32.add').set(accPtr);
+    }
+  };
+
+  f.get(O).i32(2).op('i32.shl').set(outBytes);
+  f.forRange(
+    n,
+    zero,
+    () => f.get(images),
+    () => f.i32(1),
+    () => {
+      f.forRange(
+        t,
+        zero,
+        () => f.get(taps),
+        () => f.i32(1),
+        () => {
+          f.get(table)
+            .get(t)
+            .i32(TAP_FIELDS * 4)
+            .op('i32.mul', 'i32.add')
+            .set(tp);
+          f.get(x).get(n).get(xImage).op('i32.mul', 'i32.add').get(tp).i32Load(0).op('i32.add').set(xBase);
+          f.get(dy).get(n).get(dyImage).op('i32.mul', 'i32.add').get(tp).i32Load(4).op('i32.add').set(dyBase);
+          f.get(tp).i32Load(8).set(rows);
+          f.get(tp).i32Load(12).get(outBytes).op('i32.mul').set(colBytes);
+          f.get(dw).get(tp).i32Load(16).op('i32.add').set(dwBase);
+          f.forRange(
+            ci,
+            zero,
+            () => f.get(C),
+            () => f.i32(TILE_IN),
+            () => {
+              f.forRange(
+                co,
+                zero,
+                () => f.get(O),
+                () => f.i32(TILE_OUT),
+                () => {
+                  // accPtr = dwBase + (ci * O + co) * 4
+                  f.get(dwBase)
+                    .get(ci)
+                    .get(O)
+                    .op('i32.mul')
+                    .get(co)
+                    .op('i32.add')
+                    .i32(2)
+                    .op('i32.shl', 'i32.add');
+                  f.set(accPtr);
+                  eachAccRow((q) => {
+                    f.get(accPtr)
+                      .v128Load(0)
+                      .set(acc[2 * q]);
+                    f.get(accPtr)
+                      .v128Load(16)
+                      .set(acc[2 * q + 1]);
+                  });
+                  f.get(xBase).get(ci).i32(2).op('i32.shl', 'i32.add').set(xr);
+                  f.get(dyBase).get(co).i32(2).op('i32.shl', 'i32.add').set(dr);
+                  f.forRange(
+                    r,
+                    zero,
+                    () => f.get(rows),
+                    () => f.i32(1),
+                    () => {
+                      f.get(xr).set(xp);
+                      f.get(dr).tee(dp).get(colBytes).op('i32.add').set(dEnd);
+                      f.loop(() => {
+                        f.get(dp).v128Load(0).set(d0);
+                        f.get(dp).v128Load(16).set(d1);
+                        for (let q = 0; q < TILE_IN; q++) {
+                          f.get(xp)
+                            .load32Splat(4 * q)
+                            .set(a);
+                          f.get(acc[2 * q])
+                            .get(a)
+                            .get(d0)
+                            .op('f32x4.mul', 'f32x4.add')
+                            .set(acc[2 * q]);
+                          f.get(acc[2 * q + 1])
+                            .get(a)
+                            .get(d1)
+                            .op('f32x4.mul', 'f32x4.add')
+                            .set(acc[2 * q + 1]);
+                        }
+                        f.get(xp).get(xCol).op('i32.add').set(xp);
+                        f.get(dp).get(outBytes).op('i32.add').tee(dp).get(dEnd).op('i32.ne').brIf(0);
+                      });
+                      f.get(xr).get(xRow).op('i32.add').set(xr);
+                      f.get(dr).get(dyRow).op('i32.add').set(dr);
+                    },
+                  );
+                  f.get(dwBase)
+                    .get(ci)
+                    .get(O)
+                    .op('i32.mul')
+                    .get(co)
+                    .op('i32.add')
+                    .i32(2)
+                    .op('i32.shl', 'i32.add');
+                  f.set(accPtr);
+                  eachAccRow((q) => {
+                    f.get(accPtr)
+                      .get(acc[2 * q])
+                      .v128Store(0);
+                    f.get(accPtr)
+                      .get(acc[2 * q + 1])
+                      .v128Store(16);
+                  });
+                },
+              );
+            },
+          );
+        },
+      );
+    },
+  );
+  return f;
+}
