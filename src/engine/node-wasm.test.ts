@@ -4,6 +4,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { backendStarted, initBackend } from './backend';
 import { maxAbsDiff } from './kernels/conv_testing';
 import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from './node-wasm';
+import {
+  simdKernelCalls,
+  simdModuleBytes,
+  simdModuleFor,
+  type WasmHeapBackend,
+} from './kernels/wasm_simd/runtime';
+import { nodeSimdThreadPool } from './simd_pool_node';
 import { tinyRun } from './trainer_testing';
 
 // One wasm backend per process: this file starts the threaded build (vitest runs each file in its own fork).
@@ -38,7 +45,9 @@ afterAll(async () => {
 describe('installNodeWasmThreads', () => {
   it('rejects thread counts outside 1..8 with the allowed range and the default', () => {
     for (const bad of [0, MAX_WASM_THREADS + 1, 1.5, Number.NaN]) {
-      expect(() => installNodeWasmThreads(bad)).toThrow(/threads must be an integer from 1 to 8 .*omit it for tfjs' default/);
+      expect(() => installNodeWasmThreads(bad)).toThrow(
+        /threads must be an integer from 1 to 8 .*omit it for tfjs' default/,
+      );
     }
     expect(defaultWasmThreads()).toBeGreaterThanOrEqual(1);
     expect(defaultWasmThreads()).toBeLessThanOrEqual(MAX_WASM_THREADS);
@@ -57,7 +66,11 @@ describe('installNodeWasmThreads', () => {
     // the XNNPACK pool is up: its pthreads are running workers of the threaded module
     const module = (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers: unknown[] } } }).wasm;
     expect(module.PThread?.runningWorkers.length).toBe(2); // the main thread is the third
+    const simdCalls = simdKernelCalls.filterGrad ?? 0;
     const wasm = convNetGradients(11);
+    // both filter gradients ran in the project's SIMD kernel, split over its own 3-thread pool
+    expect(simdKernelCalls.filterGrad).toBe(simdCalls + 2);
+    expect(simdModuleFor(tf.backend() as unknown as WasmHeapBackend)?.threads).toBe(3);
     expect(wasm).toHaveLength(cpu.length);
     cpu.forEach((expected, i) => {
       const scale = Math.max(1, ...Array.from(expected, Math.abs));
@@ -65,8 +78,25 @@ describe('installNodeWasmThreads', () => {
     });
   });
 
+  it('the SIMD pool reports a kernel that traps on a worker, and keeps working after it', () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 2, shared: true });
+    const pool = nodeSimdThreadPool(3)(new WebAssembly.Module(simdModuleBytes(true)), memory);
+    expect(pool.threads).toBe(3);
+    // filterGrad over one image and one tap whose table lies outside the memory: an out-of-bounds trap
+    const share = (table: number) => [0, 0, 0, 1, 1, table, 8, 0, 0, 0, 0, 0, 0, 4, 0, 8];
+    const noTaps = [0, 0, 0, 1, 0, 0, 8, 0, 0, 0, 0, 0, 0, 4, 0, 8];
+    expect(() => pool.run('filterGrad', [noTaps, share(1 << 30)])).toThrow(
+      /filterGrad kernel failed on a worker/,
+    );
+    expect(() => pool.run('filterGrad', [share(1 << 30)])).toThrow(/memory access out of bounds/);
+    expect(() => pool.run('filterGrad', [noTaps, noTaps, noTaps])).not.toThrow();
+    expect(() => pool.run('filterGrad', [noTaps, noTaps, noTaps, noTaps])).toThrow(/4 shares for 3 threads/);
+  });
+
   it('refuses to run once the backend has started, naming the fix', () => {
-    expect(() => installNodeWasmThreads(2)).toThrow(/already started with 3 thread\(s\); call installNodeWasmThreads before initBackend/);
+    expect(() => installNodeWasmThreads(2)).toThrow(
+      /already started with 3 thread\(s\); call installNodeWasmThreads before initBackend/,
+    );
   });
 
   it('trains: the same loss curve as the cpu backend for the same seed, without leaking tensors', async () => {

@@ -17,6 +17,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm, getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { backendStarted } from './backend';
+import { useSimdThreadPool } from './kernels/wasm_simd/runtime';
+import { nodeSimdThreadPool } from './simd_pool_node';
 
 /** tfjs-backend-wasm's pool: 8 pre-started workers, and its C side caps the XNNPACK pool at 8 threads. */
 export const MAX_WASM_THREADS = 8;
@@ -76,6 +78,8 @@ export function installNodeWasmThreads(threads: number = defaultWasmThreads()): 
     throw new Error(`installNodeWasmThreads: no 'wasm' backend registered: import ${PACKAGE} first`);
   }
   setThreadsCount(threads);
+  // the project's SIMD kernels split their work over as many threads (their own workers, same shared memory)
+  useSimdThreadPool(threads > 1 ? nodeSimdThreadPool(threads) : null);
   if (threads === 1) return { threads, threaded: false };
   tf.removeBackend('wasm');
   tf.registerBackend(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assembleModule, F32, FunctionBuilder, I32, sleb, uleb, V128 } from './assembler';
+import { assembleModule, F32, FunctionBuilder, I32, L, sleb, uleb, V128 } from './assembler';
 import { buildFilterGradFunction } from './programs';
 
 describe('LEB128', () => {
@@ -29,7 +29,7 @@ describe('LEB128', () => {
 
 describe('assembleModule', () => {
   it('builds a module that validates and runs on an imported memory, shared or not', () => {
-    // dst[i] += src[i] * 2 in f32x4 steps; total = Σ src (scalar loop); dst[n] = total; then with k read from
+    // dst[i] += src[i] * 2 in f32x4 steps (2 read from memory and splat); total = Σ src (scalar loop); dst[n] = total; then with k read from
     // memory (an i32 at kAddr): when k >= 0 (an if), src[k] splat into dst[n + 1 .. n + 4]
     const f = new FunctionBuilder([I32, I32, I32, I32]);
     const [src, dst, n, kAddr] = [0, 1, 2, 3];
@@ -37,27 +37,18 @@ describe('assembleModule', () => {
     const i = f.local(I32);
     const total = f.local(F32);
     const v = f.local(V128);
-    f.forRange(
-      i,
-      () => f.i32(0),
-      () => f.get(n),
-      () => f.i32(4),
-      () => {
-        f.get(src).get(i).i32(2).op('i32.shl', 'i32.add').v128Load(0).set(v);
-        f.get(dst).get(i).i32(2).op('i32.shl', 'i32.add');
-        f.get(dst).get(i).i32(2).op('i32.shl', 'i32.add').v128Load(0);
-        f.get(v).get(v).op('f32x4.add', 'f32x4.add').v128Store(0);
-      },
-    );
-    f.forRange(
-      i,
-      () => f.i32(0),
-      () => f.get(n),
-      () => f.i32(1),
-      () => {
-        f.get(total).get(src).get(i).i32(2).op('i32.shl', 'i32.add').f32Load(0).op('f32.add').set(total);
-      },
-    );
+    const scale = f.local(V128);
+    // the scale factor, 2, sits in memory right after the i32 k
+    f.get(kAddr).f32Load(4).op('f32x4.splat').set(scale);
+    f.forRange(i, 0, L(n), 4, () => {
+      f.get(src).get(i).i32(2).op('i32.shl', 'i32.add').v128Load(0).set(v);
+      f.get(dst).get(i).i32(2).op('i32.shl', 'i32.add');
+      f.get(dst).get(i).i32(2).op('i32.shl', 'i32.add').v128Load(0);
+      f.get(v).get(scale).op('f32x4.mul', 'f32x4.add').v128Store(0);
+    });
+    f.forRange(i, 0, L(n), 1, () => {
+      f.get(total).get(src).get(i).i32(2).op('i32.shl', 'i32.add').f32Load(0).op('f32.add').set(total);
+    });
     f.get(dst).get(n).i32(2).op('i32.shl', 'i32.add').get(total).f32Store(0);
     f.get(kAddr)
       .i32Load(0)
@@ -83,6 +74,7 @@ describe('assembleModule', () => {
       heap.set([10, 20, 30, 40, 50, 60, 70, 80], 64);
       const kAt = 1024;
       new Int32Array(memory.buffer)[kAt / 4] = 5;
+      heap[kAt / 4 + 1] = 2;
       run(0, 256, 8, kAt);
       expect(Array.from(heap.subarray(64, 72))).toEqual(src.map((s, j) => s * 2 + 10 * (j + 1)));
       expect(heap[72]).toBe(src.reduce((a, b) => a + b, 0));

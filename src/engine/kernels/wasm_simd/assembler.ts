@@ -55,6 +55,14 @@ function section(id: number, content: number[]): number[] {
   return [id, ...uleb(content.length), ...content];
 }
 
+/** An i32 operand: a constant, or the value of a local ({ local: index }). */
+export type Operand = number | { local: number };
+
+/** The local `index` as an operand. */
+export function L(index: number): Operand {
+  return { local: index };
+}
+
 /** Opcodes without immediates that the kernels use. */
 const PLAIN = {
   'i32.eqz': [0x45],
@@ -180,19 +188,19 @@ export class FunctionBuilder {
     return this;
   }
 
+  /** Pushes an operand: an i32 constant, or a local's value. */
+  push(operand: Operand): this {
+    return typeof operand === 'number' ? this.i32(operand) : this.get(operand.local);
+  }
+
   /**
-   * for (i = from; i < to; i += step) body: `from`, `to`, `step` push an i32 each (evaluated once, in that order,
-   * before the first iteration; `to` and `step` are kept in fresh locals). Runs zero times when from >= to.
+   * for (i = from; i < to; i += step) body, on i32s: `to` and `step` are read once, before the first iteration
+   * (into fresh locals). Runs zero times when from >= to.
    */
-  forRange(i: number, from: () => void, to: () => void, step: () => void, body: () => void): this {
+  forRange(i: number, from: Operand, to: Operand, step: Operand, body: () => void): this {
     const end = this.local(I32);
     const inc = this.local(I32);
-    from();
-    this.set(i);
-    to();
-    this.set(end);
-    step();
-    this.set(inc);
+    this.push(from).set(i).push(to).set(end).push(step).set(inc);
     this.block(() => {
       this.get(i).get(end).op('i32.ge_s').brIf(0);
       this.loop(() => {

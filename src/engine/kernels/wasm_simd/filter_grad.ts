@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
 import { TAP_FIELDS, TILE_IN, TILE_OUT } from './programs';
-import { countSimdCall, simdModuleFor, type WasmHeapBackend } from './runtime';
+import { countSimdCall, simdModuleFor, splitTiles, type WasmHeapBackend } from './runtime';
 
 /** One filter tap's share of the work: where its valid output pixels start, and how many rows and columns. */
 export interface TapRange {
@@ -42,11 +42,37 @@ export function tapRanges(convInfo: tf.backend_util.Conv2DInfo): TapRange[] {
   return out;
 }
 
+/** Rounds up to a multiple of `m`. */
+function roundUp(value: number, m: number): number {
+  return Math.ceil(value / m) * m;
+}
+
+/**
+ * Copies [pixels, channels] float32 rows at byte offset `from` into [pixels, padded] rows at `to` (zeros in the
+ * extra channels): how channel counts that are not multiples of the tile (the RGB stem's 3) reach the kernel.
+ */
+function padChannels(
+  memory: WebAssembly.Memory,
+  from: number,
+  to: number,
+  pixels: number,
+  channels: number,
+  padded: number,
+): void {
+  const source = new Float32Array(memory.buffer, from, pixels * channels);
+  const target = new Float32Array(memory.buffer, to, pixels * padded);
+  target.fill(0);
+  for (let p = 0, i = 0, o = 0; p < pixels; p++, i += channels, o += padded) {
+    for (let c = 0; c < channels; c++) target[o + c] = source[i + c];
+  }
+}
+
 /**
  * Conv2DBackpropFilter on the wasm backend with the project's SIMD kernel, straight on the tensors in the wasm
- * heap (no transposes, no padded copy, no packing). Returns null for what it does not handle (the caller falls
- * back): NCHW, dilations, channel counts that are not multiples of the tile (the RGB stem), a backend whose
- * memory is not reachable.
+ * heap (no transposes, no padded copy of the image, no packing). Channel counts that are not multiples of the
+ * 4 x 8 tile are zero-padded up to it (a copy of x or dy, and of dW back). The work is split by channel tiles over
+ * the module's threads. Returns null for what it does not handle (the caller falls back): NCHW, dilations,
+ * non-float32, a backend whose memory is not reachable.
  */
 export function conv2dBackpropFilterSimd(args: KernelArgs): tf.TensorInfo | null {
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
@@ -63,8 +89,7 @@ export function conv2dBackpropFilterSimd(args: KernelArgs): tf.TensorInfo | null
     false,
     tf.backend_util.convertConv2DDataFormat(dataFormat),
   );
-  const { inChannels: C, outChannels: O } = convInfo;
-  if (convInfo.dataFormat !== 'channelsLast' || C % TILE_IN !== 0 || O % TILE_OUT !== 0) return null;
+  if (convInfo.dataFormat !== 'channelsLast') return null;
   const backend = args.backend as unknown as WasmHeapBackend;
   const simd = simdModuleFor(backend);
   if (simd == null) return null;
@@ -78,45 +103,85 @@ export function conv2dBackpropFilterSimd(args: KernelArgs): tf.TensorInfo | null
     strideHeight,
     strideWidth,
   } = convInfo;
+  const { inChannels, outChannels, filterHeight: FH, filterWidth: FW } = convInfo;
+  const C = roundUp(inChannels, TILE_IN);
+  const O = roundUp(outChannels, TILE_OUT);
   const taps = tapRanges(convInfo);
   const out = backend.makeOutput(filterShape, 'float32');
-  const tableBytes = Math.max(1, taps.length) * TAP_FIELDS * 4;
-  const table = backend.wasm._malloc(tableBytes);
+  // scratch: the tap table, and the zero-padded copies where channels are not multiples of the tile
+  const scratch: number[] = [];
+  const alloc = (bytes: number) => {
+    const pointer = backend.wasm._malloc(bytes);
+    if (pointer === 0)
+      throw new Error(`Conv2DBackpropFilter (wasm SIMD): out of wasm memory for ${bytes} bytes`);
+    scratch.push(pointer);
+    return pointer;
+  };
   try {
-    const heap = new Int32Array(simd.memory.buffer, table, taps.length * TAP_FIELDS);
+    const table = alloc(Math.max(1, taps.length) * TAP_FIELDS * 4);
+    let xAt = backend.dataIdMap.get(x.dataId)!.memoryOffset;
+    let dyAt = backend.dataIdMap.get(dy.dataId)!.memoryOffset;
+    let dwAt = backend.dataIdMap.get(out.dataId)!.memoryOffset;
+    if (C !== inChannels) {
+      const padded = alloc(batchSize * H * W * C * 4);
+      padChannels(simd.memory, xAt, padded, batchSize * H * W, inChannels, C);
+      xAt = padded;
+    }
+    if (O !== outChannels) {
+      const padded = alloc(batchSize * OH * OW * O * 4);
+      padChannels(simd.memory, dyAt, padded, batchSize * OH * OW, outChannels, O);
+      dyAt = padded;
+    }
+    const paddedDw = C !== inChannels || O !== outChannels;
+    if (paddedDw) dwAt = alloc(FH * FW * C * O * 4);
+    // views after the allocations: a heap growth replaces the buffer
+    const entries = new Int32Array(simd.memory.buffer, table, taps.length * TAP_FIELDS);
     taps.forEach((tap, i) => {
       const iy = tap.oy0 * strideHeight + tap.kh - convInfo.padInfo.top;
       const ix = tap.ox0 * strideWidth + tap.kw - convInfo.padInfo.left;
-      heap.set(
+      entries.set(
         [
           (iy * W + ix) * C * 4,
           (tap.oy0 * OW + tap.ox0) * O * 4,
           tap.rows,
           tap.cols,
-          (tap.kh * convInfo.filterWidth + tap.kw) * C * O * 4,
+          (tap.kh * FW + tap.kw) * C * O * 4,
         ],
         i * TAP_FIELDS,
       );
     });
-    const outOffset = backend.dataIdMap.get(out.dataId)!.memoryOffset;
-    new Float32Array(simd.memory.buffer, outOffset, tf.util.sizeFromShape(filterShape)).fill(0);
-    simd.exports.filterGrad(
-      backend.dataIdMap.get(x.dataId)!.memoryOffset,
-      backend.dataIdMap.get(dy.dataId)!.memoryOffset,
-      outOffset,
-      batchSize,
-      taps.length,
-      table,
-      C,
-      O,
-      H * W * C * 4,
-      OH * OW * O * 4,
-      strideWidth * C * 4,
-      strideHeight * W * C * 4,
-      OW * O * 4,
+    new Float32Array(simd.memory.buffer, dwAt, FH * FW * C * O).fill(0);
+    const common = [xAt, dyAt, dwAt, batchSize, taps.length, table, O, H * W * C * 4, OH * OW * O * 4];
+    const strides4 = [strideWidth * C * 4, strideHeight * W * C * 4, OW * O * 4];
+    // split the wider of the two channel axes over the threads (each share writes its own tiles of dW)
+    const ciTiles = C / TILE_IN;
+    const coTiles = O / TILE_OUT;
+    const shares =
+      coTiles >= ciTiles
+        ? splitTiles(coTiles, simd.threads).map(([from, to]) => [0, C, from * TILE_OUT, to * TILE_OUT])
+        : splitTiles(ciTiles, simd.threads).map(([from, to]) => [from * TILE_IN, to * TILE_IN, 0, O]);
+    simd.run(
+      'filterGrad',
+      shares.map((ranges) => [...common, ...strides4, ...ranges]),
     );
+    if (paddedDw) {
+      const from = new Float32Array(simd.memory.buffer, dwAt, FH * FW * C * O);
+      const to = new Float32Array(
+        simd.memory.buffer,
+        backend.dataIdMap.get(out.dataId)!.memoryOffset,
+        FH * FW * inChannels * outChannels,
+      );
+      for (let row = 0; row < FH * FW * inChannels; row++) {
+        const tap = Math.floor(row / inChannels);
+        const ci = row % inChannels;
+        to.set(from.subarray((tap * C + ci) * O, (tap * C + ci) * O + outChannels), row * outChannels);
+      }
+    }
+  } catch (error) {
+    (args.backend as tf.KernelBackend).disposeData(out.dataId);
+    throw error;
   } finally {
-    backend.wasm._free(table);
+    for (const pointer of scratch) backend.wasm._free(pointer);
   }
   countSimdCall('filterGrad');
   return out;

@@ -1,4 +1,4 @@
-import { FunctionBuilder, I32, V128 } from './assembler';
+import { FunctionBuilder, I32, L, V128 } from './assembler';
 
 // The project's WebAssembly SIMD kernels, as code for the assembler. Their JavaScript sides (argument checks,
 // tables, output allocation) are in the files named after each kernel.
@@ -10,8 +10,9 @@ export const TILE_OUT = 8;
 export const TAP_FIELDS = 5;
 
 /**
- * The filter-gradient kernel, `filterGrad(x, dy, dw, images, taps, table, C, O, xImage, dyImage, xCol, xRow,
- * dyRow)`, all i32 (pointers and strides in bytes):
+ * The filter-gradient kernel, `filterGrad(x, dy, dw, images, taps, table, O, xImage, dyImage, xCol, xRow, dyRow,
+ * ciFrom, ciTo, coFrom, coTo)`, all i32 (pointers and strides in bytes; the last four: the channel ranges
+ * of dW this call computes, multiples of the tile, so that threads can split the work):
  *
  *   for each image n, each filter tap t (a row of `table`: x offset, dy offset, rows, cols, dW offset),
  *   each 4 x 8 tile (ci, co) of dW[tap]:
@@ -22,155 +23,113 @@ export const TAP_FIELDS = 5;
  *
  * The 4 x 8 accumulator stays in eight v128 registers for the whole pixel loop (per pixel: two vector loads of dy,
  * four splat loads of x, eight multiplies and eight adds), and one image's x and dy (the working set of all its
- * taps and tiles) stay in the core's cache, so memory is read about once. C must be a multiple of 4 and O of 8.
+ * taps and tiles) stay in the core's cache, so memory is read about once. C must be a multiple of 4, O of 8.
  */
 export function buildFilterGradFunction(): FunctionBuilder {
-  const f = new FunctionBuilder(Array<typeof I32>(13).fill(I32));
-  const [x, dy, dw, images, taps, table, C, O, xImage, dyImage, xCol, xRow, dyRow] = [...Array(13).keys()];
-  const n = f.local(I32);
-  const t = f.local(I32);
-  const tp = f.local(I32);
-  const xBase = f.local(I32);
-  const dyBase = f.local(I32);
-  const dwBase = f.local(I32);
-  const rows = f.local(I32);
-  const colBytes = f.local(I32);
-  const outBytes = f.local(I32);
-  const ci = f.local(I32);
-  const co = f.local(I32);
-  const accPtr = f.local(I32);
-  const xr = f.local(I32);
-  const dr = f.local(I32);
-  const r = f.local(I32);
-  const xp = f.local(I32);
-  const dp = f.local(I32);
-  const dEnd = f.local(I32);
+  const names = 'x dy dw images taps table O xImage dyImage xCol xRow dyRow ciFrom ciTo coFrom coTo'.split(
+    ' ',
+  );
+  const f = new FunctionBuilder(names.map(() => I32));
+  const [x, dy, dw, images, taps, table, O, xImage, dyImage, xCol, xRow, dyRow, ciFrom, ciTo, coFrom, coTo] =
+    names.map((_, i) => i);
+  const [n, t, tp, xBase, dyBase, dwBase, rows, colBytes, outBytes] = locals(f, 9);
+  const [ci, co, accPtr, xr, dr, r, xp, dp, dEnd] = locals(f, 9);
   const acc = Array.from({ length: TILE_IN * 2 }, () => f.local(V128));
-  const d0 = f.local(V128);
-  const d1 = f.local(V128);
-  const a = f.local(V128);
-  const zero = () => f.i32(0);
+  const [d0, d1, a] = [f.local(V128), f.local(V128), f.local(V128)];
 
-  // accPtr walks the tile's four rows of dW (each O floats apart)
+  // accPtr = dwBase + (ci * O + co) * 4, then walks the tile's rows of dW (O floats apart)
+  const tileStart = () => {
+    f.get(dwBase)
+      .get(ci)
+      .get(O)
+      .op('i32.mul')
+      .get(co)
+      .op('i32.add')
+      .i32(2)
+      .op('i32.shl', 'i32.add')
+      .set(accPtr);
+  };
   const eachAccRow = (visit: (q: number) => void) => {
     for (let q = 0; q < TILE_IN; q++) {
       visit(q);
       if (q < TILE_IN - 1) f.get(accPtr).get(outBytes).op('i32.add').set(accPtr);
     }
   };
+  const pixelLoop = () => {
+    f.loop(() => {
+      f.get(dp).v128Load(0).set(d0);
+      f.get(dp).v128Load(16).set(d1);
+      for (let q = 0; q < TILE_IN; q++) {
+        f.get(xp)
+          .load32Splat(4 * q)
+          .set(a);
+        f.get(acc[2 * q])
+          .get(a)
+          .get(d0)
+          .op('f32x4.mul', 'f32x4.add')
+          .set(acc[2 * q]);
+        f.get(acc[2 * q + 1])
+          .get(a)
+          .get(d1)
+          .op('f32x4.mul', 'f32x4.add')
+          .set(acc[2 * q + 1]);
+      }
+      f.get(xp).get(xCol).op('i32.add').set(xp);
+      f.get(dp).get(outBytes).op('i32.add').tee(dp).get(dEnd).op('i32.ne').brIf(0);
+    });
+  };
+  const tile = () => {
+    tileStart();
+    eachAccRow((q) => {
+      f.get(accPtr)
+        .v128Load(0)
+        .set(acc[2 * q]);
+      f.get(accPtr)
+        .v128Load(16)
+        .set(acc[2 * q + 1]);
+    });
+    f.get(xBase).get(ci).i32(2).op('i32.shl', 'i32.add').set(xr);
+    f.get(dyBase).get(co).i32(2).op('i32.shl', 'i32.add').set(dr);
+    f.forRange(r, 0, L(rows), 1, () => {
+      f.get(xr).set(xp);
+      f.get(dr).tee(dp).get(colBytes).op('i32.add').set(dEnd);
+      pixelLoop();
+      f.get(xr).get(xRow).op('i32.add').set(xr);
+      f.get(dr).get(dyRow).op('i32.add').set(dr);
+    });
+    tileStart();
+    eachAccRow((q) => {
+      f.get(accPtr)
+        .get(acc[2 * q])
+        .v128Store(0);
+      f.get(accPtr)
+        .get(acc[2 * q + 1])
+        .v128Store(16);
+    });
+  };
 
   f.get(O).i32(2).op('i32.shl').set(outBytes);
-  f.forRange(
-    n,
-    zero,
-    () => f.get(images),
-    () => f.i32(1),
-    () => {
-      f.forRange(
-        t,
-        zero,
-        () => f.get(taps),
-        () => f.i32(1),
-        () => {
-          f.get(table)
-            .get(t)
-            .i32(TAP_FIELDS * 4)
-            .op('i32.mul', 'i32.add')
-            .set(tp);
-          f.get(x).get(n).get(xImage).op('i32.mul', 'i32.add').get(tp).i32Load(0).op('i32.add').set(xBase);
-          f.get(dy).get(n).get(dyImage).op('i32.mul', 'i32.add').get(tp).i32Load(4).op('i32.add').set(dyBase);
-          f.get(tp).i32Load(8).set(rows);
-          f.get(tp).i32Load(12).get(outBytes).op('i32.mul').set(colBytes);
-          f.get(dw).get(tp).i32Load(16).op('i32.add').set(dwBase);
-          f.forRange(
-            ci,
-            zero,
-            () => f.get(C),
-            () => f.i32(TILE_IN),
-            () => {
-              f.forRange(
-                co,
-                zero,
-                () => f.get(O),
-                () => f.i32(TILE_OUT),
-                () => {
-                  // accPtr = dwBase + (ci * O + co) * 4
-                  f.get(dwBase)
-                    .get(ci)
-                    .get(O)
-                    .op('i32.mul')
-                    .get(co)
-                    .op('i32.add')
-                    .i32(2)
-                    .op('i32.shl', 'i32.add');
-                  f.set(accPtr);
-                  eachAccRow((q) => {
-                    f.get(accPtr)
-                      .v128Load(0)
-                      .set(acc[2 * q]);
-                    f.get(accPtr)
-                      .v128Load(16)
-                      .set(acc[2 * q + 1]);
-                  });
-                  f.get(xBase).get(ci).i32(2).op('i32.shl', 'i32.add').set(xr);
-                  f.get(dyBase).get(co).i32(2).op('i32.shl', 'i32.add').set(dr);
-                  f.forRange(
-                    r,
-                    zero,
-                    () => f.get(rows),
-                    () => f.i32(1),
-                    () => {
-                      f.get(xr).set(xp);
-                      f.get(dr).tee(dp).get(colBytes).op('i32.add').set(dEnd);
-                      f.loop(() => {
-                        f.get(dp).v128Load(0).set(d0);
-                        f.get(dp).v128Load(16).set(d1);
-                        for (let q = 0; q < TILE_IN; q++) {
-                          f.get(xp)
-                            .load32Splat(4 * q)
-                            .set(a);
-                          f.get(acc[2 * q])
-                            .get(a)
-                            .get(d0)
-                            .op('f32x4.mul', 'f32x4.add')
-                            .set(acc[2 * q]);
-                          f.get(acc[2 * q + 1])
-                            .get(a)
-                            .get(d1)
-                            .op('f32x4.mul', 'f32x4.add')
-                            .set(acc[2 * q + 1]);
-                        }
-                        f.get(xp).get(xCol).op('i32.add').set(xp);
-                        f.get(dp).get(outBytes).op('i32.add').tee(dp).get(dEnd).op('i32.ne').brIf(0);
-                      });
-                      f.get(xr).get(xRow).op('i32.add').set(xr);
-                      f.get(dr).get(dyRow).op('i32.add').set(dr);
-                    },
-                  );
-                  f.get(dwBase)
-                    .get(ci)
-                    .get(O)
-                    .op('i32.mul')
-                    .get(co)
-                    .op('i32.add')
-                    .i32(2)
-                    .op('i32.shl', 'i32.add');
-                  f.set(accPtr);
-                  eachAccRow((q) => {
-                    f.get(accPtr)
-                      .get(acc[2 * q])
-                      .v128Store(0);
-                    f.get(accPtr)
-                      .get(acc[2 * q + 1])
-                      .v128Store(16);
-                  });
-                },
-              );
-            },
-          );
-        },
-      );
-    },
-  );
+  f.forRange(n, 0, L(images), 1, () => {
+    f.forRange(t, 0, L(taps), 1, () => {
+      f.get(table)
+        .get(t)
+        .i32(TAP_FIELDS * 4)
+        .op('i32.mul', 'i32.add')
+        .set(tp);
+      f.get(x).get(n).get(xImage).op('i32.mul', 'i32.add').get(tp).i32Load(0).op('i32.add').set(xBase);
+      f.get(dy).get(n).get(dyImage).op('i32.mul', 'i32.add').get(tp).i32Load(4).op('i32.add').set(dyBase);
+      f.get(tp).i32Load(8).set(rows);
+      f.get(tp).i32Load(12).get(outBytes).op('i32.mul').set(colBytes);
+      f.get(dw).get(tp).i32Load(16).op('i32.add').set(dwBase);
+      f.forRange(ci, L(ciFrom), L(ciTo), TILE_IN, () => {
+        f.forRange(co, L(coFrom), L(coTo), TILE_OUT, tile);
+      });
+    });
+  });
   return f;
+}
+
+/** `count` new i32 locals. */
+function locals(f: FunctionBuilder, count: number): number[] {
+  return Array.from({ length: count }, () => f.local(I32));
 }

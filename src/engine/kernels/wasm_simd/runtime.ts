@@ -16,11 +16,32 @@ export interface WasmHeapBackend {
   };
 }
 
+/** The kernels in the module (exported functions; all take i32 arguments and return nothing). */
+export const SIMD_KERNELS = ['filterGrad'] as const;
+export type SimdKernel = (typeof SIMD_KERNELS)[number];
+
+/**
+ * Runs a kernel over shares of its work on several threads at once, each thread on its own instance of the module
+ * over the same shared memory; returns when every share is done. Shares must not write the same memory.
+ */
+export interface SimdThreadPool {
+  /** Threads that run shares, the calling one included. */
+  readonly threads: number;
+  run(kernel: SimdKernel, shares: number[][]): void;
+}
+
+/** Makes a pool for a module over a shared memory (the Node one: engine/simd_pool_node.ts). */
+export type SimdThreadPoolFactory = (
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+) => SimdThreadPool;
+
 export interface SimdModule {
   memory: WebAssembly.Memory;
-  exports: {
-    filterGrad(...args: number[]): void;
-  };
+  /** Threads the kernels can split their work over (1 without a pool). */
+  threads: number;
+  /** Runs `kernel` once per share (in parallel where there is a pool). */
+  run(kernel: SimdKernel, shares: number[][]): void;
 }
 
 /** How many times each SIMD kernel ran (what the tests and the benchmark's notes use to see which path ran). */
@@ -28,6 +49,16 @@ export const simdKernelCalls: Record<string, number> = {};
 
 export function countSimdCall(kernel: string): void {
   simdKernelCalls[kernel] = (simdKernelCalls[kernel] ?? 0) + 1;
+}
+
+let poolFactory: SimdThreadPoolFactory | null = null;
+
+/**
+ * Sets how modules made from now on run in parallel (null: one thread). Only a backend whose memory is shared (the
+ * threaded Emscripten build) can use a pool; others run every share on the calling thread.
+ */
+export function useSimdThreadPool(factory: SimdThreadPoolFactory | null): void {
+  poolFactory = factory;
 }
 
 /** Per backend instance: its SIMD module, or null where it cannot be made (no reachable memory, no SIMD). */
@@ -43,16 +74,48 @@ export function simdModuleFor(backend: WasmHeapBackend): SimdModule | null {
   return module;
 }
 
+/** The module's bytes for a memory that is or is not shared. */
+export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
+  const builders: Record<SimdKernel, () => import('./assembler').FunctionBuilder> = {
+    filterGrad: buildFilterGradFunction,
+  };
+  return assembleModule(
+    SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),
+    { shared },
+  );
+}
+
 function instantiate(backend: WasmHeapBackend): SimdModule | null {
   const memory = backend.wasm?.asm?.memory ?? backend.wasm?.wasmMemory;
   if (!(memory instanceof WebAssembly.Memory)) return null;
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const bytes = assembleModule([{ name: 'filterGrad', fn: buildFilterGradFunction() }], { shared });
+  let module: WebAssembly.Module;
+  let kernels: Record<SimdKernel, (...args: number[]) => void>;
   try {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-    return { memory, exports: instance.exports as unknown as SimdModule['exports'] };
+    module = new WebAssembly.Module(simdModuleBytes(shared));
+    kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as typeof kernels;
   } catch {
     // an engine without fixed-width SIMD: the stock-kernel paths stay in use
     return null;
   }
+  const pool = shared && poolFactory != null ? poolFactory(module, memory) : null;
+  if (pool != null && pool.threads > 1) {
+    return { memory, threads: pool.threads, run: (kernel, shares) => pool.run(kernel, shares) };
+  }
+  return {
+    memory,
+    threads: 1,
+    run: (kernel, shares) => {
+      for (const share of shares) kernels[kernel](...share);
+    },
+  };
+}
+
+/** Splits `count` tiles into at most `parts` contiguous, near-equal [from, to) ranges (none empty). */
+export function splitTiles(count: number, parts: number): [number, number][] {
+  const n = Math.max(1, Math.min(parts, count));
+  return Array.from({ length: n }, (_, i) => [
+    Math.floor((i * count) / n),
+    Math.floor(((i + 1) * count) / n),
+  ]);
 }
