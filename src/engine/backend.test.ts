@@ -34,6 +34,8 @@ describe('initBackend', () => {
         tf.UnsortedSegmentSum,
         tf.Conv2DBackpropFilter,
         tf.Conv2DBackpropInput,
+        tf.Conv2D,
+        tf.FusedConv2D,
         tf.GatherV2,
         tf.Sum,
         tf.Mean,

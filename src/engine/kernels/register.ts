@@ -6,6 +6,7 @@ import { gatherSlices } from './gather_rows';
 import { oneHotFloat32 } from './one_hot';
 import { reduceLeadingAxes } from './reduce_rows';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
+import { conv2dSimd } from './wasm_simd/conv2d';
 import { conv2dBackpropFilterSimd } from './wasm_simd/filter_grad';
 
 /**
@@ -30,6 +31,8 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | null;
  *   of its tile.
  * - Conv2DBackpropInput as a convolution (conv2dBackpropInputViaConv), wasm only: the stock wasm kernel is a naive
  *   loop; this one runs in XNNPACK. cpu's forward Conv2D is as naive as its input gradient, so cpu keeps its own.
+ * - Conv2D and FusedConv2D (conv2dSimd), wasm: the project's WebAssembly SIMD convolution (also what the input
+ *   gradient above runs on), for NHWC, linear or ReLU, output channels in multiples of 8; XNNPACK's otherwise.
  * - Sum and Mean over leading axes (reduceLeadingAxes), wasm: BatchNorm's per-channel reductions in two
  *   cache-friendly steps instead of one transpose of the whole activation.
  */
@@ -48,6 +51,8 @@ const PROJECT_KERNELS: Record<
       faster: conv2dBackpropFilterSimd,
     },
     { name: tf.Conv2DBackpropInput, why: 'speed', run: conv2dBackpropInputViaConv },
+    { name: tf.Conv2D, why: 'speed', run: conv2dSimd },
+    { name: tf.FusedConv2D, why: 'speed', run: conv2dSimd },
     { name: tf.GatherV2, why: 'speed', run: gatherSlices },
     { name: tf.Sum, why: 'speed', run: reduceLeadingAxes(tf.Sum) },
     { name: tf.Mean, why: 'speed', run: reduceLeadingAxes(tf.Mean) },

@@ -70,18 +70,20 @@ const PLAIN = {
   'i32.ne': [0x47],
   'i32.lt_s': [0x48],
   'i32.lt_u': [0x49],
-  'i32.gt_s': [0x4a],
   'i32.ge_s': [0x4e],
   'i32.add': [0x6a],
   'i32.sub': [0x6b],
   'i32.mul': [0x6c],
   'i32.shl': [0x74],
+  'i32.gt_s': [0x4a],
+  select: [0x1b],
   'f32.add': [0x92],
   'f32.mul': [0x94],
   drop: [0x1a],
   'f32x4.splat': [0xfd, 0x13],
   'f32x4.add': [0xfd, 0xe4, 0x01],
   'f32x4.mul': [0xfd, 0xe6, 0x01],
+  'f32x4.max': [0xfd, 0xe9, 0x01],
 } as const;
 export type PlainOp = keyof typeof PLAIN;
 
@@ -122,6 +124,11 @@ export class FunctionBuilder {
 
   i32(value: number): this {
     this.code.push(0x41, ...sleb(value));
+    return this;
+  }
+
+  f32(value: number): this {
+    this.code.push(0x43, ...new Uint8Array(new Float32Array([value]).buffer));
     return this;
   }
 

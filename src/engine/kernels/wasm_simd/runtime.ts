@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { assembleModule } from './assembler';
-import { buildFilterGradFunction } from './programs';
+import { buildConvForwardFunction, buildFilterGradFunction } from './programs';
 
 /** The parts of BackendWasm the SIMD kernels use. */
 export interface WasmHeapBackend {
@@ -17,7 +17,7 @@ export interface WasmHeapBackend {
 }
 
 /** The kernels in the module (exported functions; all take i32 arguments and return nothing). */
-export const SIMD_KERNELS = ['filterGrad'] as const;
+export const SIMD_KERNELS = ['filterGrad', 'conv'] as const;
 export type SimdKernel = (typeof SIMD_KERNELS)[number];
 
 /**
@@ -78,6 +78,7 @@ export function simdModuleFor(backend: WasmHeapBackend): SimdModule | null {
 export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
   const builders: Record<SimdKernel, () => import('./assembler').FunctionBuilder> = {
     filterGrad: buildFilterGradFunction,
+    conv: buildConvForwardFunction,
   };
   return assembleModule(
     SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),

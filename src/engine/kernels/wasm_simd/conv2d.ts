@@ -1,0 +1,152 @@
+import * as tf from '@tensorflow/tfjs';
+import type { KernelArgs } from '../backend_ops';
+import { CONV_TILE_PIXELS, TILE_IN, TILE_OUT } from './programs';
+import { countSimdCall, simdModuleFor, splitTiles, type WasmHeapBackend } from './runtime';
+
+/**
+ * Conv2D and FusedConv2D (bias, linear or ReLU) on the wasm backend with the project's SIMD kernel, straight on the
+ * tensors in the wasm heap. The input is copied once into a zero-padded image where the convolution needs padding
+ * (or its channel count is not a multiple of 4: the RGB stem), so that the kernel has no edge cases; the work is
+ * split by images over the module's threads. Returns null for what it does not handle (the caller runs the stock
+ * kernel): NCHW, dilations, other activations or a PReLU, a bias that is not one value per output channel, output
+ * channels not a multiple of 8, outputs narrower than 4 pixels, non-float32, a backend whose memory is not
+ * reachable.
+ */
+export function conv2dSimd(args: KernelArgs): tf.TensorInfo | null {
+  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<
+    string,
+    tf.TensorInfo | undefined
+  >;
+  const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
+  const activation = attrs.activation ?? 'linear';
+  if (x == null || filter == null || preluActivationWeights != null) return null;
+  if (activation !== 'linear' && activation !== 'relu') return null;
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || (bias != null && bias.dtype !== 'float32'))
+    return null;
+  const dilations = attrs.dilations ?? [1, 1];
+  if ((typeof dilations === 'number' ? [dilations] : dilations).some((d) => d !== 1)) return null;
+  const convInfo = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(attrs.dataFormat),
+  );
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+  } = convInfo;
+  const { strideHeight: sH, strideWidth: sW, filterHeight: FH, filterWidth: FW, padInfo } = convInfo;
+  if (convInfo.dataFormat !== 'channelsLast' || O % TILE_OUT !== 0 || OW < CONV_TILE_PIXELS) return null;
+  if (bias != null && tf.util.sizeFromShape(bias.shape) !== O) return null;
+  const backend = args.backend as unknown as WasmHeapBackend;
+  const simd = simdModuleFor(backend);
+  if (simd == null) return null;
+
+  const C = Math.ceil(inChannels / TILE_IN) * TILE_IN;
+  // the rows/columns the valid convolution reads: the unused tail of 'same' padding is left out
+  const Hp = (OH - 1) * sH + FH;
+  const Wp = (OW - 1) * sW + FW;
+  const copyInput = padInfo.top > 0 || padInfo.left > 0 || Hp > H || Wp > W || C !== inChannels;
+  const out = backend.makeOutput([N, OH, OW, O], 'float32');
+  const scratch: number[] = [];
+  const alloc = (bytes: number) => {
+    const pointer = backend.wasm._malloc(bytes);
+    if (pointer === 0) throw new Error(`Conv2D (wasm SIMD): out of wasm memory for ${bytes} bytes`);
+    scratch.push(pointer);
+    return pointer;
+  };
+  try {
+    const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    let xAt = offset(x);
+    let wAt = offset(filter);
+    let rowFloats = W * C;
+    let imageFloats = H * W * C;
+    if (copyInput) {
+      const padded = alloc(N * Hp * Wp * C * 4);
+      copyPadded(simd.memory, xAt, padded, {
+        N,
+        H,
+        W,
+        inChannels,
+        Hp,
+        Wp,
+        C,
+        top: padInfo.top,
+        left: padInfo.left,
+      });
+      xAt = padded;
+      rowFloats = Wp * C;
+      imageFloats = Hp * Wp * C;
+    }
+    if (C !== inChannels) {
+      // the filter with zero rows for the padded input channels: [FH, FW, C, O]
+      const padded = alloc(FH * FW * C * O * 4);
+      const from = new Float32Array(simd.memory.buffer, wAt, FH * FW * inChannels * O);
+      const to = new Float32Array(simd.memory.buffer, padded, FH * FW * C * O);
+      to.fill(0);
+      for (let tap = 0; tap < FH * FW; tap++) {
+        to.set(from.subarray(tap * inChannels * O, (tap + 1) * inChannels * O), tap * C * O);
+      }
+      wAt = padded;
+    }
+    const common = [xAt, wAt, offset(out), bias == null ? 0 : offset(bias)];
+    const geometry = [OH, OW, O, imageFloats * 4, rowFloats * 4, sH * rowFloats * 4, sW * C * 4, FH, FW * C];
+    const relu = activation === 'relu' ? 1 : 0;
+    simd.run(
+      'conv',
+      splitTiles(N, simd.threads).map(([from, to]) => [...common, from, to, ...geometry, relu]),
+    );
+  } catch (error) {
+    (args.backend as tf.KernelBackend).disposeData(out.dataId);
+    throw error;
+  } finally {
+    for (const pointer of scratch) backend.wasm._free(pointer);
+  }
+  countSimdCall('conv');
+  return out;
+}
+
+interface PadGeometry {
+  N: number;
+  H: number;
+  W: number;
+  inChannels: number;
+  /** The padded image: rows, columns, channels (a multiple of 4). */
+  Hp: number;
+  Wp: number;
+  C: number;
+  top: number;
+  left: number;
+}
+
+/** Copies NHWC images at byte offset `from` into zero-padded [N, Hp, Wp, C] images at `to` (rows past Hp/Wp dropped). */
+function copyPadded(memory: WebAssembly.Memory, from: number, to: number, g: PadGeometry): void {
+  const source = new Float32Array(memory.buffer, from, g.N * g.H * g.W * g.inChannels);
+  const target = new Float32Array(memory.buffer, to, g.N * g.Hp * g.Wp * g.C);
+  target.fill(0);
+  const rows = Math.min(g.H, g.Hp - g.top);
+  const cols = Math.min(g.W, g.Wp - g.left);
+  for (let n = 0; n < g.N; n++) {
+    for (let y = 0; y < rows; y++) {
+      const src = (n * g.H + y) * g.W * g.inChannels;
+      const dst = ((n * g.Hp + y + g.top) * g.Wp + g.left) * g.C;
+      if (g.C === g.inChannels) {
+        target.set(source.subarray(src, src + cols * g.C), dst);
+      } else {
+        for (let col = 0; col < cols; col++) {
+          for (let c = 0; c < g.inChannels; c++)
+            target[dst + col * g.C + c] = source[src + col * g.inChannels + c];
+        }
+      }
+    }
+  }
+}
