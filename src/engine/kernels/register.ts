@@ -3,9 +3,11 @@ import type { KernelArgs } from './backend_ops';
 import { conv2dBackpropFilterViaConv } from './conv2d_backprop_filter';
 import { conv2dBackpropInputViaConv } from './conv2d_backprop_input';
 import { gatherSlices } from './gather_rows';
+import { identityShared } from './identity_shared';
 import { oneHotFloat32 } from './one_hot';
 import { reduceLeadingAxes } from './reduce_rows';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
+import { channelBinary, fusedBatchNormSimd, sumLeadingSimd } from './wasm_simd/channelwise';
 import { conv2dSimd } from './wasm_simd/conv2d';
 import { conv2dBackpropFilterSimd } from './wasm_simd/filter_grad';
 
@@ -24,6 +26,8 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | null;
  * - OneHot with a float32 output (oneHotFloat32), wasm: the stock kernel writes int32 bits whatever the dtype.
  * - UnsortedSegmentSum (tf.gather's gradient), wasm: missing, so losses that gather rows could not train.
  * - GatherV2 of whole slices (gatherSlices), wasm: memmoves instead of the stock element-by-element copy.
+ * - Identity (identityShared), wasm: a second reference instead of a copy (tf.clone, and every tensor a gradient
+ *   saves for the backward pass).
  * - Conv2DBackpropFilter as a convolution (conv2dBackpropFilterViaConv): wasm has no such kernel at all, so conv
  *   nets cannot train there without it; cpu has one, but a slow nested loop (x, dy = [64,32,32,32], 3x3 'same':
  *   stock cpu 307 s, this one 16.4 s, Node 20, one shared core). On wasm, with the speed kernels on, the
@@ -33,8 +37,11 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | null;
  *   loop; this one runs in XNNPACK. cpu's forward Conv2D is as naive as its input gradient, so cpu keeps its own.
  * - Conv2D and FusedConv2D (conv2dSimd), wasm: the project's WebAssembly SIMD convolution (also what the input
  *   gradient above runs on), for NHWC, linear or ReLU, output channels in multiples of 8; XNNPACK's otherwise.
- * - Sum and Mean over leading axes (reduceLeadingAxes), wasm: BatchNorm's per-channel reductions in two
- *   cache-friendly steps instead of one transpose of the whole activation.
+ * - Sum and Mean over leading axes, wasm: BatchNorm's per-channel reductions, in the project's SIMD kernel
+ *   (sumLeadingSimd) for channels in multiples of 4, else in two cache-friendly steps (reduceLeadingAxes) instead
+ *   of one transpose of the whole activation.
+ * - Multiply, Add, Sub of an activation and a per-channel vector, and FusedBatchNorm (channelBinary,
+ *   fusedBatchNormSimd), wasm: one vectorised pass instead of the stock broadcasting element loops.
  */
 const PROJECT_KERNELS: Record<
   string,
@@ -54,8 +61,21 @@ const PROJECT_KERNELS: Record<
     { name: tf.Conv2D, why: 'speed', run: conv2dSimd },
     { name: tf.FusedConv2D, why: 'speed', run: conv2dSimd },
     { name: tf.GatherV2, why: 'speed', run: gatherSlices },
-    { name: tf.Sum, why: 'speed', run: reduceLeadingAxes(tf.Sum) },
-    { name: tf.Mean, why: 'speed', run: reduceLeadingAxes(tf.Mean) },
+    { name: tf.Identity, why: 'speed', run: identityShared },
+    {
+      name: tf.Sum,
+      why: 'speed',
+      run: (a, b) => sumLeadingSimd(tf.Sum)(a) ?? reduceLeadingAxes(tf.Sum)(a, b),
+    },
+    {
+      name: tf.Mean,
+      why: 'speed',
+      run: (a, b) => sumLeadingSimd(tf.Mean)(a) ?? reduceLeadingAxes(tf.Mean)(a, b),
+    },
+    { name: tf.Multiply, why: 'speed', run: channelBinary(tf.Multiply) },
+    { name: tf.Add, why: 'speed', run: channelBinary(tf.Add) },
+    { name: tf.Sub, why: 'speed', run: channelBinary(tf.Sub) },
+    { name: tf.FusedBatchNorm, why: 'speed', run: fusedBatchNormSimd },
   ],
   cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };

@@ -247,3 +247,111 @@ export function buildConvForwardFunction(): FunctionBuilder {
   });
   return f;
 }
+
+/** The per-element operations of the channelwise kernels: v is x[row, c..c+3]; P, Q, R are [C] vectors. */
+export const CHANNELWISE_OPS = {
+  /** BatchNorm with precomputed per-channel factors: (v − mean) · (scale / √(var + ε)) + offset. */
+  batchNorm: 'batchNorm',
+  mul: 'mul',
+  add: 'add',
+  /** v − P */
+  sub: 'sub',
+  /** P − v */
+  rsub: 'rsub',
+} as const;
+export type ChannelwiseOp = keyof typeof CHANNELWISE_OPS;
+
+/**
+ * `op(x, out, from, to, C, P, Q, R)`, all i32 (pointers in bytes): for rows in [from, to) of x viewed as [rows, C]
+ * (C a multiple of 4), out[row, c] = op(x[row, c], P[c], Q[c], R[c]) four channels at a time. Memory-bound; what
+ * matters is one pass with vector loads and stores instead of tfjs-backend-wasm's broadcasting element loops.
+ */
+export function buildChannelwiseFunction(op: ChannelwiseOp): FunctionBuilder {
+  const f = new FunctionBuilder(Array.from({ length: 8 }, () => I32));
+  const [x, out, from, to, C, P, Q, R] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [row, rowBytes, xp, op_, cb, end] = locals(f, 6);
+  const v = f.local(V128);
+  const param = (pointer: number) => f.get(pointer).get(cb).op('i32.add').v128Load(0);
+  f.get(C).i32(2).op('i32.shl').set(rowBytes);
+  f.forRange(row, L(from), L(to), 1, () => {
+    f.get(x).get(row).get(rowBytes).op('i32.mul', 'i32.add').set(xp);
+    f.get(out).get(row).get(rowBytes).op('i32.mul', 'i32.add').set(op_);
+    f.i32(0).set(cb);
+    f.get(rowBytes).set(end);
+    f.loop(() => {
+      f.get(xp).get(cb).op('i32.add').v128Load(0).set(v);
+      f.get(op_).get(cb).op('i32.add');
+      switch (op) {
+        case 'batchNorm':
+          f.get(v);
+          param(P).op('f32x4.sub');
+          param(Q).op('f32x4.mul');
+          param(R).op('f32x4.add');
+          break;
+        case 'mul':
+          f.get(v);
+          param(P).op('f32x4.mul');
+          break;
+        case 'add':
+          f.get(v);
+          param(P).op('f32x4.add');
+          break;
+        case 'sub':
+          f.get(v);
+          param(P).op('f32x4.sub');
+          break;
+        case 'rsub':
+          param(P).get(v).op('f32x4.sub');
+          break;
+      }
+      f.v128Store(0);
+      f.get(cb).i32(16).op('i32.add').tee(cb).get(end).op('i32.ne').brIf(0);
+    });
+  });
+  return f;
+}
+
+/** Rows summed into registers before they are added to the running total (bounds the float32 rounding error). */
+export const SUM_BLOCK_ROWS = 64;
+
+/**
+ * `sumRows(x, from, to, C, total, block)`, all i32 (pointers in bytes): total[c] += Σ_{row in [from, to)} x[row, c]
+ * for x viewed as [rows, C] (C a multiple of 4), summed in blocks of SUM_BLOCK_ROWS rows (block: [C] scratch)
+ * whose sums are then added to total, so no float32 sum runs over more than max(64, rows / 64) terms.
+ */
+export function buildSumRowsFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(Array.from({ length: 6 }, () => I32));
+  const [x, from, to, C, total, block] = [0, 1, 2, 3, 4, 5];
+  const [rowBytes, r0, r, rEnd, xp, cb] = locals(f, 6);
+  const zero = f.local(V128);
+  f.get(C).i32(2).op('i32.shl').set(rowBytes);
+  const eachChannel = (body: () => void) => {
+    f.i32(0).set(cb);
+    f.loop(() => {
+      body();
+      f.get(cb).i32(16).op('i32.add').tee(cb).get(rowBytes).op('i32.ne').brIf(0);
+    });
+  };
+  f.forRange(r0, L(from), L(to), SUM_BLOCK_ROWS, () => {
+    eachChannel(() => f.get(block).get(cb).op('i32.add').get(zero).v128Store(0));
+    // rEnd = min(r0 + block, to)
+    f.get(r0).i32(SUM_BLOCK_ROWS).op('i32.add').set(rEnd);
+    f.get(to).get(rEnd).get(rEnd).get(to).op('i32.gt_s', 'select').set(rEnd);
+    f.forRange(r, L(r0), L(rEnd), 1, () => {
+      f.get(x).get(r).get(rowBytes).op('i32.mul', 'i32.add').set(xp);
+      eachChannel(() => {
+        f.get(block).get(cb).op('i32.add');
+        f.get(block).get(cb).op('i32.add').v128Load(0);
+        f.get(xp).get(cb).op('i32.add').v128Load(0);
+        f.op('f32x4.add').v128Store(0);
+      });
+    });
+    eachChannel(() => {
+      f.get(total).get(cb).op('i32.add');
+      f.get(total).get(cb).op('i32.add').v128Load(0);
+      f.get(block).get(cb).op('i32.add').v128Load(0);
+      f.op('f32x4.add').v128Store(0);
+    });
+  });
+  return f;
+}

@@ -1,6 +1,11 @@
 import type * as tf from '@tensorflow/tfjs';
 import { assembleModule } from './assembler';
-import { buildConvForwardFunction, buildFilterGradFunction } from './programs';
+import {
+  buildChannelwiseFunction,
+  buildConvForwardFunction,
+  buildFilterGradFunction,
+  buildSumRowsFunction,
+} from './programs';
 
 /** The parts of BackendWasm the SIMD kernels use. */
 export interface WasmHeapBackend {
@@ -17,7 +22,16 @@ export interface WasmHeapBackend {
 }
 
 /** The kernels in the module (exported functions; all take i32 arguments and return nothing). */
-export const SIMD_KERNELS = ['filterGrad', 'conv'] as const;
+export const SIMD_KERNELS = [
+  'filterGrad',
+  'conv',
+  'sumRows',
+  'batchNorm',
+  'mul',
+  'add',
+  'sub',
+  'rsub',
+] as const;
 export type SimdKernel = (typeof SIMD_KERNELS)[number];
 
 /**
@@ -79,6 +93,12 @@ export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
   const builders: Record<SimdKernel, () => import('./assembler').FunctionBuilder> = {
     filterGrad: buildFilterGradFunction,
     conv: buildConvForwardFunction,
+    sumRows: buildSumRowsFunction,
+    batchNorm: () => buildChannelwiseFunction('batchNorm'),
+    mul: () => buildChannelwiseFunction('mul'),
+    add: () => buildChannelwiseFunction('add'),
+    sub: () => buildChannelwiseFunction('sub'),
+    rsub: () => buildChannelwiseFunction('rsub'),
   };
   return assembleModule(
     SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),
