@@ -44,6 +44,7 @@ describe('initBackend', () => {
         tf.Add,
         tf.Sub,
         tf.FusedBatchNorm,
+        'ProjectAdamStep',
         'gradient:FusedBatchNorm',
         'gradient:Sum',
         'gradient:Mean',

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { assembleModule } from './assembler';
 import {
+  buildAdamFunction,
   buildChannelwiseFunction,
   buildConvForwardFunction,
   buildFilterGradFunction,
@@ -31,6 +32,7 @@ export const SIMD_KERNELS = [
   'add',
   'sub',
   'rsub',
+  'adam',
 ] as const;
 export type SimdKernel = (typeof SIMD_KERNELS)[number];
 
@@ -99,6 +101,7 @@ export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
     add: () => buildChannelwiseFunction('add'),
     sub: () => buildChannelwiseFunction('sub'),
     rsub: () => buildChannelwiseFunction('rsub'),
+    adam: buildAdamFunction,
   };
   return assembleModule(
     SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),
