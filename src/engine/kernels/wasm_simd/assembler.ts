@@ -84,6 +84,9 @@ const PLAIN = {
   'f32.mul': [0x94],
   'f32.div': [0x95],
   drop: [0x1a],
+  /** memory.copy(destination, source, bytes) and memory.fill(destination, byte value, bytes): bulk memory. */
+  'memory.copy': [0xfc, 0x0a, 0x00, 0x00],
+  'memory.fill': [0xfc, 0x0b, 0x00],
   'f32x4.splat': [0xfd, 0x13],
   'f32x4.add': [0xfd, 0xe4, 0x01],
   'f32x4.sub': [0xfd, 0xe5, 0x01],

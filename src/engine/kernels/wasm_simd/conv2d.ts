@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
 import { CONV_TILE_PIXELS, TILE_IN, TILE_OUT } from './programs';
-import { countSimdCall, simdModuleFor, splitTiles, type WasmHeapBackend } from './runtime';
+import { countSimdCall, simdModuleFor, splitTiles, type SimdModule, type WasmHeapBackend } from './runtime';
 
 /**
  * Conv2D and FusedConv2D (bias, linear or ReLU) on the wasm backend with the project's SIMD kernel, straight on the
@@ -72,17 +72,9 @@ export function conv2dSimd(args: KernelArgs): tf.TensorInfo | null {
     let imageFloats = H * W * C;
     if (copyInput) {
       const padded = alloc(N * Hp * Wp * C * 4);
-      copyPadded(simd.memory, xAt, padded, {
-        N,
-        H,
-        W,
-        inChannels,
-        Hp,
-        Wp,
-        C,
-        top: padInfo.top,
-        left: padInfo.left,
-      });
+      const geometry = { N, H, W, inChannels, Hp, Wp, C, top: padInfo.top, left: padInfo.left };
+      if (C === inChannels) copyPaddedSimd(simd, xAt, padded, geometry);
+      else copyPadded(simd.memory, xAt, padded, geometry);
       xAt = padded;
       rowFloats = Wp * C;
       imageFloats = Hp * Wp * C;
@@ -126,6 +118,17 @@ interface PadGeometry {
   C: number;
   top: number;
   left: number;
+}
+
+/** copyPadded for channels already a multiple of 4: the padCopy kernel, split by images over the threads. */
+function copyPaddedSimd(simd: SimdModule, from: number, to: number, g: PadGeometry): void {
+  const cols = Math.max(0, Math.min(g.W, g.Wp - g.left));
+  const rowIn = g.W * g.C * 4;
+  const shape = [g.H, rowIn, g.Hp, g.Wp * g.C * 4, g.top, Math.min(g.left, g.Wp) * g.C * 4, cols * g.C * 4];
+  simd.run(
+    'padCopy',
+    splitTiles(g.N, simd.threads).map(([n0, n1]) => [from, to, n0, n1, ...shape]),
+  );
 }
 
 /** Copies NHWC images at byte offset `from` into zero-padded [N, Hp, Wp, C] images at `to` (rows past Hp/Wp dropped). */

@@ -467,3 +467,42 @@ export function buildAdamFunction(): FunctionBuilder {
   });
   return f;
 }
+
+/**
+ * `padCopy(src, dst, nFrom, nTo, H, rowIn, Hp, rowOut, top, left, copy)`, all i32 (sizes in bytes except H, Hp,
+ * top): copies images n in [nFrom, nTo) of an NHWC tensor (H rows of rowIn bytes) into zero-padded images of Hp
+ * rows of rowOut bytes: padded row py holds source row py − top (zeros where that is outside the image), starting
+ * `left` bytes in, `copy` bytes of it; the rest of the row is zeros. Bulk memory.copy / memory.fill per row.
+ */
+export function buildPadCopyFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(Array.from({ length: 11 }, () => I32));
+  const [src, dst, nFrom, nTo, H, rowIn, Hp, rowOut, top, left, copy] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [n, py, out, iy, tail] = locals(f, 5);
+  f.get(rowOut).get(left).op('i32.sub').get(copy).op('i32.sub').set(tail);
+  f.forRange(n, L(nFrom), L(nTo), 1, () => {
+    f.forRange(py, 0, L(Hp), 1, () => {
+      f.get(dst)
+        .get(n)
+        .get(Hp)
+        .op('i32.mul')
+        .get(py)
+        .op('i32.add')
+        .get(rowOut)
+        .op('i32.mul', 'i32.add')
+        .set(out);
+      f.get(py).get(top).op('i32.sub').tee(iy).get(H).op('i32.lt_u'); // 0 <= iy < H (unsigned compare)
+      f.if(() => {
+        f.get(out).i32(0).get(left).op('memory.fill');
+        f.get(out).get(left).op('i32.add');
+        f.get(src).get(n).get(H).op('i32.mul').get(iy).op('i32.add').get(rowIn).op('i32.mul', 'i32.add');
+        f.get(copy).op('memory.copy');
+        f.get(out).get(left).op('i32.add').get(copy).op('i32.add').i32(0).get(tail).op('memory.fill');
+      });
+      f.get(py).get(top).op('i32.sub').get(H).op('i32.lt_u', 'i32.eqz');
+      f.if(() => {
+        f.get(out).i32(0).get(rowOut).op('memory.fill');
+      });
+    });
+  });
+  return f;
+}

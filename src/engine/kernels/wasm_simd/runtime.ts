@@ -5,6 +5,7 @@ import {
   buildChannelwiseFunction,
   buildConvForwardFunction,
   buildFilterGradFunction,
+  buildPadCopyFunction,
   buildSumRowsFunction,
 } from './programs';
 
@@ -33,6 +34,7 @@ export const SIMD_KERNELS = [
   'sub',
   'rsub',
   'adam',
+  'padCopy',
 ] as const;
 export type SimdKernel = (typeof SIMD_KERNELS)[number];
 
@@ -102,6 +104,7 @@ export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
     sub: () => buildChannelwiseFunction('sub'),
     rsub: () => buildChannelwiseFunction('rsub'),
     adam: buildAdamFunction,
+    padCopy: buildPadCopyFunction,
   };
   return assembleModule(
     SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),
