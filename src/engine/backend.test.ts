@@ -44,6 +44,7 @@ describe('initBackend', () => {
         tf.Add,
         tf.Sub,
         tf.FusedBatchNorm,
+        tf.Tile,
         'ProjectAdamStep',
         'gradient:FusedBatchNorm',
         'gradient:Sum',

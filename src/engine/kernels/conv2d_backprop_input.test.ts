@@ -77,11 +77,31 @@ describe('conv2dBackpropInputViaConv (wasm)', () => {
 
   it('plans the sub-pixel form for 3x3 and 1x1 stride 2 (one window of 2 rows serving both phases), not for stride 1 or unequal strides', () => {
     // dx[2q] = dy[q]·W0 + dy[q−1]·W2 and dx[2q+1] = dy[q]·W1: window rows q−1, q; phase 1 has no tap in row q−1
-    expect(subPixelAxis(8, 4, 3, 2, 0)).toEqual({ stride: 2, window: 2, before: 1, after: 0, rows: 4, taps: [2, -1, 0, 1] });
+    expect(subPixelAxis(8, 4, 3, 2, 0)).toEqual({
+      stride: 2,
+      window: 2,
+      before: 1,
+      after: 0,
+      rows: 4,
+      taps: [2, -1, 0, 1],
+    });
     // padding 1: dx[2q] = dy[q]·W1, dx[2q+1] = dy[q+1]·W0 + dy[q]·W2
-    expect(subPixelAxis(8, 4, 3, 2, 1)).toEqual({ stride: 2, window: 2, before: 0, after: 1, rows: 4, taps: [1, 2, -1, 0] });
+    expect(subPixelAxis(8, 4, 3, 2, 1)).toEqual({
+      stride: 2,
+      window: 2,
+      before: 0,
+      after: 1,
+      rows: 4,
+      taps: [1, 2, -1, 0],
+    });
     const info = (x: number[], filter: number[], strides: [number, number]) =>
-      tf.backend_util.computeConv2DInfo(x as [number, number, number, number], filter as [number, number, number, number], strides, 1, 'same');
+      tf.backend_util.computeConv2DInfo(
+        x as [number, number, number, number],
+        filter as [number, number, number, number],
+        strides,
+        1,
+        'same',
+      );
     expect(subPixelPlan(info([2, 16, 16, 8], [3, 3, 8, 16], [2, 2]))).not.toBeNull();
     expect(subPixelPlan(info([2, 16, 16, 8], [1, 1, 8, 16], [2, 2]))).not.toBeNull(); // as much work, no 6-D pad
     expect(subPixelPlan(info([2, 16, 16, 8], [3, 3, 8, 16], [1, 1]))).toBeNull();

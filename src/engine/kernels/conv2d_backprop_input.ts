@@ -23,10 +23,20 @@ export interface SubPixelAxis {
   taps: number[];
 }
 
-export function subPixelAxis(inSize: number, outSize: number, filter: number, stride: number, padBefore: number): SubPixelAxis {
+export function subPixelAxis(
+  inSize: number,
+  outSize: number,
+  filter: number,
+  stride: number,
+  padBefore: number,
+): SubPixelAxis {
   const phases = Array.from({ length: stride }, (_, r) => {
     const t = (r + padBefore) % stride;
-    return { t, a: Math.floor((r + padBefore) / stride), m: t < filter ? Math.ceil((filter - t) / stride) : 0 };
+    return {
+      t,
+      a: Math.floor((r + padBefore) / stride),
+      m: t < filter ? Math.ceil((filter - t) / stride) : 0,
+    };
   });
   // phase r reads dy rows q + a_r − M_r + 1 ... q + a_r: the window spans the lowest to the highest of those
   const used = phases.filter((ph) => ph.m > 0);
@@ -52,7 +62,9 @@ export function subPixelAxis(inSize: number, outSize: number, filter: number, st
  * positions; a 1x1 stride 2 shortcut: as many). Even at equal work it wins on wasm: it skips the zero-inserting
  * 6-D pad of dy (tfjs-backend-wasm's PadV2 walks it element by element: ~150 ms for a [128, 16, 16, 64] dy).
  */
-export function subPixelPlan(convInfo: tf.backend_util.Conv2DInfo): { h: SubPixelAxis; w: SubPixelAxis } | null {
+export function subPixelPlan(
+  convInfo: tf.backend_util.Conv2DInfo,
+): { h: SubPixelAxis; w: SubPixelAxis } | null {
   const { strideHeight: sH, strideWidth: sW, filterHeight: fH, filterWidth: fW, padInfo } = convInfo;
   if (sH !== sW || sH < 2) return null;
   const h = subPixelAxis(convInfo.inHeight, convInfo.outHeight, fH, sH, padInfo.top);
@@ -169,7 +181,15 @@ function subPixelInputGradient(
   convInfo: tf.backend_util.Conv2DInfo,
   plan: { h: SubPixelAxis; w: SubPixelAxis },
 ): tf.TensorInfo {
-  const { batchSize, inHeight, inWidth, inChannels: C, outChannels: O, filterHeight: fH, filterWidth: fW } = convInfo;
+  const {
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels: C,
+    outChannels: O,
+    filterHeight: fH,
+    filterWidth: fW,
+  } = convInfo;
   const { h, w } = plan;
   const s = h.stride;
   // taps of the combined filter, in [window row, window col, phase row, phase col] order; fH·fW = a zero tap
@@ -187,7 +207,18 @@ function subPixelInputGradient(
   }
   const swapped = ops.temp(tf.Transpose, { x: filter }, { perm: [0, 1, 3, 2] }); // [FH, FW, O, C]
   const flat = ops.temp(tf.Reshape, { x: swapped }, { shape: [fH * fW, O, C] });
-  const withZero = ops.temp(tf.PadV2, { x: flat }, { paddings: [[0, 1], [0, 0], [0, 0]], constantValue: 0 });
+  const withZero = ops.temp(
+    tf.PadV2,
+    { x: flat },
+    {
+      paddings: [
+        [0, 1],
+        [0, 0],
+        [0, 0],
+      ],
+      constantValue: 0,
+    },
+  );
   const tapIndices = ops.constant([indices.length], 'int32', Int32Array.from(indices));
   const gathered = ops.temp(tf.GatherV2, { x: withZero, indices: tapIndices }, { axis: 0, batchDims: 0 });
   const blocks = ops.temp(tf.Reshape, { x: gathered }, { shape: [h.window, w.window, s * s, O, C] });
@@ -198,7 +229,12 @@ function subPixelInputGradient(
   if (h.before < 0 || w.before < 0 || h.after < 0 || w.after < 0) {
     const top = Math.max(0, -h.before);
     const left = Math.max(0, -w.before);
-    const size = [batchSize, dy.shape[1] - top - Math.max(0, -h.after), dy.shape[2] - left - Math.max(0, -w.after), O];
+    const size = [
+      batchSize,
+      dy.shape[1] - top - Math.max(0, -h.after),
+      dy.shape[2] - left - Math.max(0, -w.after),
+      O,
+    ];
     grad = ops.temp(tf.Slice, { x: dy }, { begin: [0, top, left, 0], size });
   }
   const pad = [
@@ -223,7 +259,12 @@ function subPixelInputGradient(
   const split = ops.temp(tf.Reshape, { x: phases }, { shape: [batchSize, h.rows, w.rows, s, s * C] });
   const moved = ops.temp(tf.Transpose, { x: split }, { perm: [0, 1, 3, 2, 4] });
   const full = [batchSize, h.rows * s, w.rows * s, C];
-  if (h.rows * s === inHeight && w.rows * s === inWidth) return ops.run(tf.Reshape, { x: moved }, { shape: full });
+  if (h.rows * s === inHeight && w.rows * s === inWidth)
+    return ops.run(tf.Reshape, { x: moved }, { shape: full });
   const interleaved = ops.temp(tf.Reshape, { x: moved }, { shape: full });
-  return ops.run(tf.Slice, { x: interleaved }, { begin: [0, 0, 0, 0], size: [batchSize, inHeight, inWidth, C] });
+  return ops.run(
+    tf.Slice,
+    { x: interleaved },
+    { begin: [0, 0, 0, 0], size: [batchSize, inHeight, inWidth, C] },
+  );
 }

@@ -18,7 +18,12 @@ afterEach(() => {
 type Reduce = 'sum' | 'mean';
 
 /** d/dx of sum(w · reduce(x, axis, keepDims)) with a random w, so every output element has its own weight. */
-function reduceGradient(op: Reduce, shape: number[], axis: number | number[] | undefined, keepDims: boolean): tf.Tensor {
+function reduceGradient(
+  op: Reduce,
+  shape: number[],
+  axis: number | number[] | undefined,
+  keepDims: boolean,
+): tf.Tensor {
   return tf.tidy(() => {
     const x = tf.randomNormal(shape, 0, 1, 'float32', 11);
     const reduce = (a: tf.Tensor) => (op === 'sum' ? tf.sum(a, axis, keepDims) : tf.mean(a, axis, keepDims));
@@ -38,21 +43,24 @@ describe('Sum and Mean gradients without a host-side ones(x.shape)', () => {
     { shape: [3, 4, 5], axis: [-1, 0], keepDims: true },
   ];
   for (const op of ['sum', 'mean'] as const) {
-    it.each(cases)(`${op}: matches the stock gradient, shape $shape, axis $axis, keepDims $keepDims`, async ({ shape, axis, keepDims }) => {
-      const expected = reduceGradient(op, shape, axis, keepDims);
-      tf.registerGradient(op === 'sum' ? sumGradConfig : meanGradConfig);
-      const before = tf.memory().numTensors;
-      const actual = reduceGradient(op, shape, axis, keepDims);
-      expect(tf.memory().numTensors - before).toBe(1);
-      expect(actual.shape).toEqual(shape);
-      expect(await relativeError(actual, expected)).toBeLessThan(1e-6);
-      // the weights differ per output element, so a gradient broadcast along the wrong axes would not match;
-      // a full reduction has one output, so one value everywhere
-      const distinct = new Set(await actual.data()).size;
-      if (axis === undefined) expect(distinct).toBe(1);
-      else expect(distinct).toBeGreaterThan(1);
-      tf.dispose([expected, actual]);
-    });
+    it.each(cases)(
+      `${op}: matches the stock gradient, shape $shape, axis $axis, keepDims $keepDims`,
+      async ({ shape, axis, keepDims }) => {
+        const expected = reduceGradient(op, shape, axis, keepDims);
+        tf.registerGradient(op === 'sum' ? sumGradConfig : meanGradConfig);
+        const before = tf.memory().numTensors;
+        const actual = reduceGradient(op, shape, axis, keepDims);
+        expect(tf.memory().numTensors - before).toBe(1);
+        expect(actual.shape).toEqual(shape);
+        expect(await relativeError(actual, expected)).toBeLessThan(1e-6);
+        // the weights differ per output element, so a gradient broadcast along the wrong axes would not match;
+        // a full reduction has one output, so one value everywhere
+        const distinct = new Set(await actual.data()).size;
+        if (axis === undefined) expect(distinct).toBe(1);
+        else expect(distinct).toBeGreaterThan(1);
+        tf.dispose([expected, actual]);
+      },
+    );
   }
 
   it('holds at least one x-sized tensor fewer at its peak than the stock gradient (ones, product, quotient)', async () => {
@@ -60,7 +68,9 @@ describe('Sum and Mean gradients without a host-side ones(x.shape)', () => {
     const xBytes = shape.reduce((a, b) => a * b) * 4;
     const peak = async () => {
       const x = tf.randomNormal(shape, 0, 1, 'float32', 13);
-      const info = await tf.profile(() => tf.tidy(() => tf.grad((a: tf.Tensor) => tf.mean(tf.mean(a, [0, 1, 2])))(x)));
+      const info = await tf.profile(() =>
+        tf.tidy(() => tf.grad((a: tf.Tensor) => tf.mean(tf.mean(a, [0, 1, 2])))(x)),
+      );
       x.dispose();
       tf.dispose(info.result as tf.Tensor);
       return info.peakBytes;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { speedKernelsOn } from './speed_state';
 
 /**
  * Gradients for the Sum and Mean kernels that stay on the device.
@@ -24,15 +25,19 @@ export function reducedAxes(axis: number | number[] | undefined | null, rank: nu
 }
 
 /**
- * dy (x's shape with the reduced axes removed or kept as 1) times `scale`, broadcast back to x's shape. On webgpu
- * one Tile pass; elsewhere a broadcasting multiply by Fill(x.shape, scale), both native kernels there:
- * tfjs-backend-wasm's Tile is an element-by-element loop (~50 ns an element: 43% of a W2 step at batch 64 when
- * this used it on wasm), and Fill writes straight into the backend's memory (no JavaScript array, no upload).
+ * dy (x's shape with the reduced axes removed or kept as 1) times `scale`, broadcast back to x's shape. On webgpu,
+ * and on wasm with the project's kernels (a vectorised Tile of per-channel vectors), one Tile pass; elsewhere a
+ * broadcasting multiply by Fill(x.shape, scale), both native kernels there: stock tfjs-backend-wasm's Tile is an
+ * element-by-element loop (~50 ns an element: 43% of a W2 step at batch 64 when this used it on wasm), and Fill
+ * writes straight into the backend's memory (no JavaScript array, no upload).
  */
 function broadcastBack(dy: tf.Tensor, xShape: number[], axes: number[], scale: number): tf.Tensor {
   const expanded = xShape.map((size, axis) => (axes.includes(axis) ? 1 : size));
   const g = tf.reshape(dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32'), expanded);
-  if (tf.getBackend() === 'webgpu') return tf.broadcastTo(scale === 1 ? g : tf.mul(g, tf.scalar(scale)), xShape);
+  const backend = tf.getBackend();
+  if (backend === 'webgpu' || (backend === 'wasm' && speedKernelsOn('wasm'))) {
+    return tf.broadcastTo(scale === 1 ? g : tf.mul(g, tf.scalar(scale)), xShape);
+  }
   return tf.mul(g, tf.fill(xShape, scale));
 }
 

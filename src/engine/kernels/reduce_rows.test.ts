@@ -16,8 +16,19 @@ afterAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const CASES: { name: string; shape: number[]; axis: number | number[]; keepDims?: boolean; handled: boolean }[] = [
-  { name: "BatchNorm's moments: [N, H, W, C] over N, H, W", shape: [16, 16, 16, 8], axis: [0, 1, 2], handled: true },
+const CASES: {
+  name: string;
+  shape: number[];
+  axis: number | number[];
+  keepDims?: boolean;
+  handled: boolean;
+}[] = [
+  {
+    name: "BatchNorm's moments: [N, H, W, C] over N, H, W",
+    shape: [16, 16, 16, 8],
+    axis: [0, 1, 2],
+    handled: true,
+  },
   { name: 'keepDims', shape: [16, 16, 16, 8], axis: [0, 1, 2], keepDims: true, handled: true },
   { name: 'axes unordered and negative', shape: [8, 32, 20, 3], axis: [-3, 0, 2], handled: true },
   { name: 'rows/k still large: the second step splits again', shape: [4096 * 64, 2], axis: 0, handled: true },
@@ -40,8 +51,12 @@ describe('wasm Sum and Mean over leading axes', () => {
     it.each(CASES)(`${kernel}: $name matches cpu`, async ({ shape, axis, keepDims, handled }) => {
       const size = shape.reduce((a, b) => a * b, 1);
       // non-zero mean per column, so a wrong grouping or scale shows
-      const values = Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.37) + (i % shape.at(-1)!) * 0.5);
-      const reduce = (x: tf.Tensor) => (kernel === tf.Sum ? tf.sum(x, axis, keepDims) : tf.mean(x, axis, keepDims));
+      const values = Float32Array.from(
+        { length: size },
+        (_, i) => Math.sin(i * 0.37) + (i % shape.at(-1)!) * 0.5,
+      );
+      const reduce = (x: tf.Tensor) =>
+        kernel === tf.Sum ? tf.sum(x, axis, keepDims) : tf.mean(x, axis, keepDims);
       const { cpu, wasm } = await onCpuAndWasm(() =>
         tf.tidy(() => {
           const out = reduce(tf.tensor(values, shape));
@@ -56,7 +71,11 @@ describe('wasm Sum and Mean over leading axes', () => {
       const backend = tf.backend();
       const x = tf.tensor(values, shape);
       const before = backend.numDataIds();
-      const args = { inputs: { x }, backend, attrs: { axis, keepDims: keepDims ?? false } } as unknown as KernelArgs;
+      const args = {
+        inputs: { x },
+        backend,
+        attrs: { axis, keepDims: keepDims ?? false },
+      } as unknown as KernelArgs;
       const out = reduceLeadingAxes(kernel)(args, 'wasm');
       expect(out !== null).toBe(handled);
       if (out !== null) {
@@ -71,7 +90,11 @@ describe('wasm Sum and Mean over leading axes', () => {
   it('leaves non-float32 input to the stock kernel', async () => {
     await tf.setBackend('wasm');
     const x = tf.ones([128, 64, 2], 'int32');
-    const args = { inputs: { x }, backend: tf.backend(), attrs: { axis: [0, 1], keepDims: false } } as unknown as KernelArgs;
+    const args = {
+      inputs: { x },
+      backend: tf.backend(),
+      attrs: { axis: [0, 1], keepDims: false },
+    } as unknown as KernelArgs;
     expect(reduceLeadingAxes(tf.Sum)(args, 'wasm')).toBeNull();
     expect(tf.tidy(() => Array.from(tf.sum(x, [0, 1]).dataSync()))).toEqual([8192, 8192]);
     x.dispose();

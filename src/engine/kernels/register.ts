@@ -6,9 +6,10 @@ import { gatherSlices } from './gather_rows';
 import { identityShared } from './identity_shared';
 import { oneHotFloat32 } from './one_hot';
 import { reduceLeadingAxes } from './reduce_rows';
+import { setSpeedKernels, speedKernelsOn } from './speed_state';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 import { ADAM_STEP_KERNEL, adamStepWasm } from './wasm_simd/adam';
-import { channelBinary, fusedBatchNormSimd, sumLeadingSimd } from './wasm_simd/channelwise';
+import { channelBinary, fusedBatchNormSimd, sumLeadingSimd, tileChannels } from './wasm_simd/channelwise';
 import { conv2dSimd } from './wasm_simd/conv2d';
 import { conv2dBackpropFilterSimd } from './wasm_simd/filter_grad';
 
@@ -44,7 +45,8 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | tf.TensorI
  * - ProjectAdamStep (adamStepWasm), wasm: one Adam / AdamW update per variable in one SIMD pass (optim.ts uses
  *   it where registered) instead of ~17 ops.
  * - Multiply, Add, Sub of an activation and a per-channel vector, and FusedBatchNorm (channelBinary,
- *   fusedBatchNormSimd), wasm: one vectorised pass instead of the stock broadcasting element loops.
+ *   fusedBatchNormSimd), and Tile of a per-channel vector (tileChannels: the Sum/Mean gradients' broadcast),
+ *   wasm: one vectorised pass instead of the stock broadcasting element loops.
  */
 const PROJECT_KERNELS: Record<
   string,
@@ -79,13 +81,11 @@ const PROJECT_KERNELS: Record<
     { name: tf.Add, why: 'speed', run: channelBinary(tf.Add) },
     { name: tf.Sub, why: 'speed', run: channelBinary(tf.Sub) },
     { name: tf.FusedBatchNorm, why: 'speed', run: fusedBatchNormSimd },
+    { name: tf.Tile, why: 'speed', run: tileChannels },
     { name: ADAM_STEP_KERNEL, why: 'speed', run: adamStepWasm },
   ],
   cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };
-
-/** The backends whose speed kernels are on (registerProjectKernels without onlyRequired). */
-const speedOn = new Set<string>();
 
 /** The kernel functions registered here, so repeated calls neither warn nor stack registrations. */
 const registeredByUs = new WeakSet<tf.KernelFunc>();
@@ -99,7 +99,7 @@ const replaced = new Map<string, tf.KernelConfig | null>();
  * NCHW) falls back to the stock one. Backends other than wasm and cpu are left alone (webgpu: kernels/webgpu).
  */
 export function registerProjectKernels(backendName: string, options: { onlyRequired?: boolean } = {}): void {
-  if (options.onlyRequired !== true) speedOn.add(backendName);
+  if (options.onlyRequired !== true) setSpeedKernels(backendName, true);
   for (const { name, why, run, faster } of PROJECT_KERNELS[backendName] ?? []) {
     const existing = tf.getKernel(name, backendName);
     if (existing != null && registeredByUs.has(existing.kernelFunc)) continue;
@@ -108,7 +108,7 @@ export function registerProjectKernels(backendName: string, options: { onlyRequi
     replaced.set(`${backendName}/${name}`, existing ?? null);
     const kernelFunc = ((args: KernelArgs) => {
       const out =
-        (faster != null && speedOn.has(backendName) ? faster(args, backendName) : null) ??
+        (faster != null && speedKernelsOn(backendName) ? faster(args, backendName) : null) ??
         run(args, backendName);
       if (out != null) return out;
       if (existing == null) throw new Error(`${name} on ${backendName}: no kernel for these attributes`);
@@ -127,7 +127,7 @@ export function registerProjectKernels(backendName: string, options: { onlyRequi
  * Conv2DBackpropFilter: conv nets could not train) and a fix for a wrong stock kernel (wasm's float32 OneHot).
  */
 export function unregisterProjectKernels(backendName: string): void {
-  speedOn.delete(backendName);
+  setSpeedKernels(backendName, false);
   for (const { name, why } of PROJECT_KERNELS[backendName] ?? []) {
     if (why !== 'speed') continue;
     const key = `${backendName}/${name}`;

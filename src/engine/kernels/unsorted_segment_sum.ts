@@ -21,7 +21,8 @@ export function unsortedSegmentSum(args: KernelArgs): tf.TensorInfo {
   const ids = args.backend.readSync(segmentIds.dataId) as ArrayLike<number>;
   const values = args.backend.readSync(x.dataId) as ArrayLike<number>;
   const inner = x.shape.slice(1).reduce((a, b) => a * b, 1);
-  const out = x.dtype === 'int32' ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
+  const out =
+    x.dtype === 'int32' ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
   for (let i = 0; i < ids.length; i++) {
     const segment = ids[i];
     if (segment < 0 || segment >= numSegments) continue;

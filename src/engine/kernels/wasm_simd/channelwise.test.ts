@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerProjectKernels, unregisterProjectKernels } from '../register';
-import { channelBinary, fusedBatchNormSimd, sumLeadingSimd } from './channelwise';
+import { registerProjectGradients, unregisterProjectGradients } from '../webgpu/index';
+import { channelBinary, fusedBatchNormSimd, sumLeadingSimd, tileChannels } from './channelwise';
 import { simdKernelCalls } from './runtime';
 
 type Run = (args: {
@@ -207,6 +208,69 @@ describe('sumLeadingSimd', () => {
     expect(run(y, [1, 2])).toBeNull();
     expect(run(y, [0, 1, 2, 3])).toBeNull();
     tf.dispose([x, y]);
+  });
+});
+
+describe('tileChannels', () => {
+  const cases: Array<[number[], number[]]> = [
+    [
+      [1, 1, 1, 16],
+      [4, 8, 8, 1],
+    ],
+    [
+      [1, 12],
+      [400, 1],
+    ],
+    [
+      [1, 1, 8],
+      [3, 200, 1],
+    ],
+  ];
+  it.each(cases)('Tile of [%s] by reps [%s] equals cpu', async (shape, reps) => {
+    const { cpu, wasm } = await compare(tf.Tile, tileChannels, { x: random(shape, 21) }, { reps });
+    expect(wasm).not.toBeNull();
+    expect(wasm!.shape).toEqual(cpu!.shape);
+    expect(Array.from(wasm!.values)).toEqual(Array.from(cpu!.values));
+  });
+
+  it('leaves other tilings to the stock kernel', async () => {
+    await tf.setBackend('wasm');
+    const run = (shape: number[], reps: number[], dtype: tf.DataType = 'float32') => {
+      const x = tf.ones(shape, dtype);
+      try {
+        const attrs = { reps } as unknown as tf.NamedAttrMap;
+        return tileChannels({ inputs: { x }, backend: tf.backend(), attrs });
+      } finally {
+        x.dispose();
+      }
+    };
+    expect(run([1, 16], [400, 2])).toBeNull(); // tiles the channels too
+    expect(run([2, 16], [300, 1])).toBeNull(); // not one vector
+    expect(run([1, 16], [400, 1], 'int32')).toBeNull();
+    expect(run([1, 6], [1000, 1])).toBeNull(); // 6 channels
+  });
+
+  it("carries the project's Mean gradient on wasm (one Tile pass, no Fill), equal to the stock gradient on cpu", async () => {
+    const meanGradient = async (backendName: string) => {
+      await tf.setBackend(backendName);
+      const x = tf.tensor(random([16, 8, 8, 8], 31).values, [16, 8, 8, 8]);
+      const w = tf.tensor(random([8], 32).values, [8]);
+      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, [0, 1, 2]), w)))(x);
+      const values = (await g.data()) as Float32Array;
+      tf.dispose([x, w, g]);
+      return values;
+    };
+    const expected = await meanGradient('cpu');
+    registerProjectKernels('wasm');
+    registerProjectGradients();
+    try {
+      const calls = simdKernelCalls.broadcast ?? 0;
+      const actual = await meanGradient('wasm');
+      expect(simdKernelCalls.broadcast).toBe(calls + 1);
+      expect(maxRelative(actual, expected)).toBeLessThan(1e-6);
+    } finally {
+      unregisterProjectGradients();
+    }
   });
 });
 

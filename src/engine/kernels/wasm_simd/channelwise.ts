@@ -113,6 +113,29 @@ export function channelBinary(kernel: typeof tf.Multiply | typeof tf.Add | typeo
 }
 
 /**
+ * Tile of a per-channel float32 vector ([1, ..., 1, C]) over the leading axes (reps [r0, ..., 1]) on the wasm
+ * backend: one vectorised pass writing the vector into every row (the Sum/Mean gradients' broadcast back to the
+ * activation's shape). Stock tfjs-backend-wasm's Tile is an element loop. Other tilings: null.
+ */
+export function tileChannels(args: KernelArgs): tf.TensorInfo | null {
+  const x = args.inputs.x as tf.TensorInfo;
+  const { reps } = args.attrs as unknown as tf.TileAttrs;
+  if (x.dtype !== 'float32' || x.shape.length === 0 || reps.length !== x.shape.length) return null;
+  const C = x.shape[x.shape.length - 1];
+  if (reps[reps.length - 1] !== 1 || x.shape.slice(0, -1).some((d) => d !== 1)) return null;
+  const shape = x.shape.map((d, i) => d * reps[i]);
+  const size = tf.util.sizeFromShape(shape);
+  if (C % 4 !== 0 || size < MIN_ELEMENTS) return null;
+  const backend = args.backend as unknown as WasmHeapBackend;
+  const simd = simdModuleFor(backend);
+  if (simd == null) return null;
+  return withOutput(args, shape, (out) => {
+    const p = offsetOf(backend, x);
+    runChannelwise(simd, 'broadcast', p, offsetOf(backend, out), size / C, C, [p, p, p]);
+  });
+}
+
+/**
  * FusedBatchNorm (tf.batchNorm) over the last axis on the wasm backend: y = (x − mean) · s + offset with
  * s = scale / √(variance + ε) worked out once per channel, then one vectorised pass (the stock kernel took
  * ~17 ms for a [128, 32, 32, 32] activation, a third of it in the broadcasting). Null for other layouts.

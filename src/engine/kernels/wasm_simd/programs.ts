@@ -258,6 +258,8 @@ export const CHANNELWISE_OPS = {
   sub: 'sub',
   /** P − v */
   rsub: 'rsub',
+  /** P (x unread: a per-channel vector repeated over the rows) */
+  broadcast: 'broadcast',
 } as const;
 export type ChannelwiseOp = keyof typeof CHANNELWISE_OPS;
 
@@ -279,9 +281,12 @@ export function buildChannelwiseFunction(op: ChannelwiseOp): FunctionBuilder {
     f.i32(0).set(cb);
     f.get(rowBytes).set(end);
     f.loop(() => {
-      f.get(xp).get(cb).op('i32.add').v128Load(0).set(v);
+      if (op !== 'broadcast') f.get(xp).get(cb).op('i32.add').v128Load(0).set(v);
       f.get(op_).get(cb).op('i32.add');
       switch (op) {
+        case 'broadcast':
+          param(P);
+          break;
         case 'batchNorm':
           f.get(v);
           param(P).op('f32x4.sub');

@@ -35,6 +35,7 @@ export const SIMD_KERNELS = [
   'rsub',
   'adam',
   'padCopy',
+  'broadcast',
 ] as const;
 export type SimdKernel = (typeof SIMD_KERNELS)[number];
 
@@ -105,6 +106,7 @@ export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
     rsub: () => buildChannelwiseFunction('rsub'),
     adam: buildAdamFunction,
     padCopy: buildPadCopyFunction,
+    broadcast: () => buildChannelwiseFunction('broadcast'),
   };
   return assembleModule(
     SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),

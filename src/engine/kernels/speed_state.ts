@@ -1,0 +1,15 @@
+/**
+ * Which backends have the project's speed kernels on (registerProjectKernels without onlyRequired), for code that
+ * picks a formulation by what the backend runs fast (reduce_grad.ts: a Tile is an element loop in stock
+ * tfjs-backend-wasm, one vectorised pass with the project's kernels).
+ */
+const speedOn = new Set<string>();
+
+export function setSpeedKernels(backendName: string, on: boolean): void {
+  if (on) speedOn.add(backendName);
+  else speedOn.delete(backendName);
+}
+
+export function speedKernelsOn(backendName: string): boolean {
+  return speedOn.has(backendName);
+}
