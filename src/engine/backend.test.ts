@@ -46,9 +46,11 @@ describe('initBackend', () => {
         tf.FusedBatchNorm,
         tf.Tile,
         'ProjectAdamStep',
+        'ProjectReluGrad',
         'gradient:FusedBatchNorm',
         'gradient:Sum',
         'gradient:Mean',
+        'gradient:Relu',
       ],
     });
     expect(tf.getBackend()).toBe('wasm');
@@ -140,7 +142,7 @@ describe('initBackend', () => {
     expect(await initBackend({ preferred: 'cpu', environment: 'browser' })).toEqual({
       active: 'cpu',
       skipped: [],
-      kernels: [tf.Conv2DBackpropFilter, 'gradient:FusedBatchNorm', 'gradient:Sum', 'gradient:Mean'],
+      kernels: [tf.Conv2DBackpropFilter, 'gradient:FusedBatchNorm', 'gradient:Sum', 'gradient:Mean', 'gradient:Relu'],
     });
     expect(tf.getBackend()).toBe('cpu');
   });

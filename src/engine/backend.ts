@@ -201,7 +201,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
  * kernel registry is global per backend name, so this also covers backends set later with tf.setBackend.
  */
 function useProjectKernels(backend: BackendName, choice: 'project' | 'stock', adapter?: string): string[] {
-  const gradients = ['gradient:FusedBatchNorm', 'gradient:Sum', 'gradient:Mean'];
+  const gradients = ['gradient:FusedBatchNorm', 'gradient:Sum', 'gradient:Mean', 'gradient:Relu'];
   if (choice === 'stock') {
     unregisterProjectGradients();
     if (backend === 'webgpu') unregisterWebGPUKernels();

@@ -41,6 +41,7 @@ describe('installNodeWebGPU + initBackend webgpu in Node', () => {
         'gradient:FusedBatchNorm',
         'gradient:Sum',
         'gradient:Mean',
+        'gradient:Relu',
       ]),
     );
     expect(report.kernels.includes(tf.Conv2DBackpropInput)).toBe(!/swiftshader/i.test(report.adapter!));

@@ -11,6 +11,7 @@ import { unsortedSegmentSum } from './unsorted_segment_sum';
 import { ADAM_STEP_KERNEL, adamStepWasm } from './wasm_simd/adam';
 import { channelBinary, fusedBatchNormSimd, sumLeadingSimd, tileChannels } from './wasm_simd/channelwise';
 import { conv2dSimd } from './wasm_simd/conv2d';
+import { RELU_GRAD_KERNEL, reluGradWasm } from './wasm_simd/relu_grad';
 import { conv2dBackpropFilterSimd } from './wasm_simd/filter_grad';
 
 /**
@@ -44,6 +45,8 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | tf.TensorI
  *   of one transpose of the whole activation.
  * - ProjectAdamStep (adamStepWasm), wasm: one Adam / AdamW update per variable in one SIMD pass (optim.ts uses
  *   it where registered) instead of ~17 ops.
+ * - ProjectReluGrad (reluGradWasm), wasm: the ReLU gradient in one SIMD pass (relu_grad.ts's gradient uses it
+ *   where registered) instead of Step, Cast and Multiply.
  * - Multiply, Add, Sub of an activation and a per-channel vector, and FusedBatchNorm (channelBinary,
  *   fusedBatchNormSimd), and Tile of a per-channel vector (tileChannels: the Sum/Mean gradients' broadcast),
  *   wasm: one vectorised pass instead of the stock broadcasting element loops.
@@ -83,6 +86,7 @@ const PROJECT_KERNELS: Record<
     { name: tf.FusedBatchNorm, why: 'speed', run: fusedBatchNormSimd },
     { name: tf.Tile, why: 'speed', run: tileChannels },
     { name: ADAM_STEP_KERNEL, why: 'speed', run: adamStepWasm },
+    { name: RELU_GRAD_KERNEL, why: 'speed', run: reluGradWasm },
   ],
   cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };

@@ -6,6 +6,7 @@ import {
   buildConvForwardFunction,
   buildFilterGradFunction,
   buildPadCopyFunction,
+  buildReluGradFunction,
   buildSumRowsFunction,
 } from './programs';
 
@@ -36,6 +37,7 @@ export const SIMD_KERNELS = [
   'adam',
   'padCopy',
   'broadcast',
+  'reluGrad',
 ] as const;
 export type SimdKernel = (typeof SIMD_KERNELS)[number];
 
@@ -107,6 +109,7 @@ export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
     adam: buildAdamFunction,
     padCopy: buildPadCopyFunction,
     broadcast: () => buildChannelwiseFunction('broadcast'),
+    reluGrad: buildReluGradFunction,
   };
   return assembleModule(
     SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
 import { BATCHNORM_GRAD_SUMS_KERNEL, leanBatchNormGradConfig } from './batchnorm_grad';
 import { meanGradConfig, sumGradConfig } from '../reduce_grad';
+import { reluGradConfig } from '../relu_grad';
 import { ADAM_STEP_KERNEL, adamStepWebGPU } from './adam';
 import { COLOR_JITTER_KERNEL, colorJitterWebGPU } from './color_jitter';
 import { installQueueUploads, queueUploadsInstalled, uninstallQueueUploads } from './upload';
@@ -90,7 +91,8 @@ let registered: Required<WebGPUKernelOptions> | null = null;
 
 /**
  * Swaps in the project's backend-agnostic gradients (idempotent): the leaner FusedBatchNorm gradient of
- * batchnorm_grad.ts and the Sum/Mean gradients of reduce_grad.ts (no host-side ones(x.shape) per backward pass).
+ * batchnorm_grad.ts, the Sum/Mean gradients of reduce_grad.ts (no host-side ones(x.shape) per backward pass) and
+ * the Relu gradient of relu_grad.ts (one kernel where the backend registers ProjectReluGrad, as wasm does).
  * tfjs keys gradients by kernel name only, so this applies to every backend (cpu and wasm gain from it too);
  * registerWebGPUKernels calls it.
  */
@@ -98,7 +100,7 @@ export function registerProjectGradients(): void {
   if (stockGradients) return;
   stockGradients = new Map();
   const stockBatchNorm = tf.getGradient(tf.FusedBatchNorm);
-  const ours: tf.GradConfig[] = [sumGradConfig, meanGradConfig];
+  const ours: tf.GradConfig[] = [sumGradConfig, meanGradConfig, reluGradConfig];
   if (stockBatchNorm) ours.push(leanBatchNormGradConfig(stockBatchNorm));
   for (const config of ours) {
     const stock = tf.getGradient(config.kernelName);
@@ -193,5 +195,8 @@ export function webgpuKernelsRegistered(): boolean {
 /** The kernel names registerWebGPUKernels replaced or added (empty when it is not in effect). */
 export function registeredWebGPUKernels(): string[] {
   if (registered == null) return [];
-  return [...activeKernels(registered).map(({ name }) => name), ...(queueUploadsInstalled() ? ['upload:queue.writeBuffer'] : [])];
+  return [
+    ...activeKernels(registered).map(({ name }) => name),
+    ...(queueUploadsInstalled() ? ['upload:queue.writeBuffer'] : []),
+  ];
 }
