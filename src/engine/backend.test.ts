@@ -45,6 +45,7 @@ describe('initBackend', () => {
         tf.Sub,
         tf.FusedBatchNorm,
         tf.Tile,
+        tf.BatchMatMul,
         'ProjectAdamStep',
         'ProjectReluGrad',
         'gradient:FusedBatchNorm',

@@ -11,6 +11,7 @@ import { unsortedSegmentSum } from './unsorted_segment_sum';
 import { ADAM_STEP_KERNEL, adamStepWasm } from './wasm_simd/adam';
 import { channelBinary, fusedBatchNormSimd, sumLeadingSimd, tileChannels } from './wasm_simd/channelwise';
 import { conv2dSimd } from './wasm_simd/conv2d';
+import { batchMatMulSimd } from './wasm_simd/matmul';
 import { RELU_GRAD_KERNEL, reluGradWasm } from './wasm_simd/relu_grad';
 import { conv2dBackpropFilterSimd } from './wasm_simd/filter_grad';
 
@@ -43,6 +44,8 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | tf.TensorI
  * - Sum and Mean over leading axes, wasm: BatchNorm's per-channel reductions, in the project's SIMD kernel
  *   (sumLeadingSimd) for channels in multiples of 4, else in two cache-friendly steps (reduceLeadingAxes) instead
  *   of one transpose of the whole activation.
+ * - BatchMatMul of one matrix pair (batchMatMulSimd), wasm: on the SIMD convolution kernels (the stock kernel
+ *   runs every transposed product, all of a dense layer's gradients, in a naive loop).
  * - ProjectAdamStep (adamStepWasm), wasm: one Adam / AdamW update per variable in one SIMD pass (optim.ts uses
  *   it where registered) instead of ~17 ops.
  * - ProjectReluGrad (reluGradWasm), wasm: the ReLU gradient in one SIMD pass (relu_grad.ts's gradient uses it
@@ -85,6 +88,7 @@ const PROJECT_KERNELS: Record<
     { name: tf.Sub, why: 'speed', run: channelBinary(tf.Sub) },
     { name: tf.FusedBatchNorm, why: 'speed', run: fusedBatchNormSimd },
     { name: tf.Tile, why: 'speed', run: tileChannels },
+    { name: tf.BatchMatMul, why: 'speed', run: batchMatMulSimd },
     { name: ADAM_STEP_KERNEL, why: 'speed', run: adamStepWasm },
     { name: RELU_GRAD_KERNEL, why: 'speed', run: reluGradWasm },
   ],
