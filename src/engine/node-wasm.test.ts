@@ -68,8 +68,9 @@ describe('installNodeWasmThreads', () => {
     expect(module.PThread?.runningWorkers.length).toBe(2); // the main thread is the third
     const simdCalls = simdKernelCalls.filterGrad ?? 0;
     const wasm = convNetGradients(11);
-    // both filter gradients ran in the project's SIMD kernel, split over its own 3-thread pool
-    expect(simdKernelCalls.filterGrad).toBe(simdCalls + 2);
+    // both conv filter gradients and the dense layer's weight gradient (xᵀ·dy) ran in the project's SIMD
+    // filter-gradient kernel, split over its own 3-thread pool
+    expect(simdKernelCalls.filterGrad).toBe(simdCalls + 3);
     expect(simdModuleFor(tf.backend() as unknown as WasmHeapBackend)?.threads).toBe(3);
     expect(wasm).toHaveLength(cpu.length);
     cpu.forEach((expected, i) => {
