@@ -26,7 +26,8 @@ export function reducedAxes(axis: number | number[] | undefined | null, rank: nu
 
 /**
  * dy (x's shape with the reduced axes removed or kept as 1) times `scale`, broadcast back to x's shape. On webgpu,
- * and on wasm with the project's kernels (a vectorised Tile of per-channel vectors), one Tile pass; elsewhere a
+ * and on wasm with the project's kernels when the last axis is kept (their Tile copies whole rows), one Tile
+ * pass; elsewhere a
  * broadcasting multiply by Fill(x.shape, scale), both native kernels there: stock tfjs-backend-wasm's Tile is an
  * element-by-element loop (~50 ns an element: 43% of a W2 step at batch 64 when this used it on wasm), and Fill
  * writes straight into the backend's memory (no JavaScript array, no upload).
@@ -35,7 +36,11 @@ function broadcastBack(dy: tf.Tensor, xShape: number[], axes: number[], scale: n
   const expanded = xShape.map((size, axis) => (axes.includes(axis) ? 1 : size));
   const g = tf.reshape(dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32'), expanded);
   const backend = tf.getBackend();
-  if (backend === 'webgpu' || (backend === 'wasm' && speedKernelsOn('wasm'))) {
+  // wasm's project Tile takes tilings that keep the last axis (tileChannels); a reduced last axis stays on Fill
+  if (
+    backend === 'webgpu' ||
+    (backend === 'wasm' && speedKernelsOn('wasm') && !axes.includes(xShape.length - 1))
+  ) {
     return tf.broadcastTo(scale === 1 ? g : tf.mul(g, tf.scalar(scale)), xShape);
   }
   return tf.mul(g, tf.fill(xShape, scale));

@@ -216,7 +216,7 @@ describe('tileChannels', () => {
     [
       [1, 1, 1, 16],
       [4, 8, 8, 1],
-    ],
+    ], // a per-channel vector: the SIMD pass
     [
       [1, 12],
       [400, 1],
@@ -224,6 +224,18 @@ describe('tileChannels', () => {
     [
       [1, 1, 8],
       [3, 200, 1],
+    ],
+    [
+      [4, 1, 1, 16],
+      [1, 8, 8, 1],
+    ], // global average pooling's gradient: row copies
+    [
+      [2, 3, 5],
+      [200, 1, 1],
+    ], // 5 channels: element copies
+    [
+      [3, 1, 6, 20],
+      [1, 40, 2, 1],
     ],
   ];
   it.each(cases)('Tile of [%s] by reps [%s] equals cpu', async (shape, reps) => {
@@ -233,7 +245,7 @@ describe('tileChannels', () => {
     expect(Array.from(wasm!.values)).toEqual(Array.from(cpu!.values));
   });
 
-  it('leaves other tilings to the stock kernel', async () => {
+  it('leaves a repeated last axis, ints and small outputs to the stock kernel', async () => {
     await tf.setBackend('wasm');
     const run = (shape: number[], reps: number[], dtype: tf.DataType = 'float32') => {
       const x = tf.ones(shape, dtype);
@@ -244,10 +256,29 @@ describe('tileChannels', () => {
         x.dispose();
       }
     };
-    expect(run([1, 16], [400, 2])).toBeNull(); // tiles the channels too
-    expect(run([2, 16], [300, 1])).toBeNull(); // not one vector
+    expect(run([1, 16], [400, 2])).toBeNull(); // tiles the last axis too
     expect(run([1, 16], [400, 1], 'int32')).toBeNull();
-    expect(run([1, 6], [1000, 1])).toBeNull(); // 6 channels
+    expect(run([1, 16], [8, 1])).toBeNull(); // 128 values: the stock kernel is as fast
+  });
+
+  it('carries the pooling (Mean over the spatial axes) gradient on wasm, equal to the stock gradient on cpu', async () => {
+    const poolGradient = async (backendName: string) => {
+      await tf.setBackend(backendName);
+      const x = tf.tensor(random([8, 8, 8, 16], 41).values, [8, 8, 8, 16]);
+      const w = tf.tensor(random([8, 16], 42).values, [8, 16]);
+      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, [1, 2]), w)))(x);
+      const values = (await g.data()) as Float32Array;
+      tf.dispose([x, w, g]);
+      return values;
+    };
+    const expected = await poolGradient('cpu');
+    registerProjectKernels('wasm');
+    registerProjectGradients();
+    try {
+      expect(maxRelative(await poolGradient('wasm'), expected)).toBeLessThan(1e-6);
+    } finally {
+      unregisterProjectGradients();
+    }
   });
 
   it("carries the project's Mean gradient on wasm (one Tile pass, no Fill), equal to the stock gradient on cpu", async () => {
