@@ -3,7 +3,13 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerProjectKernels, unregisterProjectKernels } from '../register';
 import { registerProjectGradients, unregisterProjectGradients } from '../webgpu/index';
-import { channelBinary, fusedBatchNormSimd, sumLeadingSimd, tileChannels } from './channelwise';
+import {
+  broadcastPattern,
+  channelBinary,
+  fusedBatchNormSimd,
+  sumLeadingSimd,
+  tileChannels,
+} from './channelwise';
 import { simdKernelCalls } from './runtime';
 
 type Run = (args: {
@@ -96,15 +102,33 @@ describe('channelBinary', () => {
     }
   }
 
-  it('leaves other shapes, small tensors, odd channel counts and ints to the stock kernels', async () => {
+  // the JavaScript path: augmentation-sized tensors, any channel count, per-image factors, scalars
+  const jsCases: Array<[string, number[], number[]]> = [
+    ['per-channel [3]', [9, 32, 32, 3], [3]],
+    ['per-image [13, 1, 1, 1] (first)', [13, 1, 1, 1], [13, 32, 32, 3]],
+    ['per-image [13, 1, 1, 1]', [13, 32, 32, 1], [13, 1, 1, 1]],
+    ['a scalar', [64, 5], []],
+    ['[3] first', [3], [9, 8, 8, 3]],
+    ['per-row [5, 1]', [5, 6], [5, 1]],
+    ['a small per-channel [16]', [2, 4, 4, 16], [16]],
+  ];
+  for (const [name, ours] of kernels) {
+    it.each(jsCases)(`${name}: %s equals cpu bit for bit`, async (_, aShape, bShape) => {
+      const { cpu, wasm } = await compare(name, ours, { a: random(aShape, 8), b: random(bShape, 9) });
+      expect(wasm).not.toBeNull();
+      expect(wasm!.shape).toEqual(cpu!.shape);
+      expect(Array.from(wasm!.values)).toEqual(Array.from(cpu!.values));
+    });
+  }
+
+  it('leaves same-shape operands, other broadcasts and ints to the stock kernels', async () => {
     const multiply = channelBinary(tf.Multiply);
     const cases: Array<[number[], number[], tf.DataType]> = [
-      [[4, 8, 8, 16], [8, 1, 16], 'float32'], // not one value per channel
+      [[4, 8, 8, 16], [8, 1, 16], 'float32'], // neither a trailing nor a leading block
       [[4, 8, 8, 16], [4, 8, 8, 16], 'float32'], // same shape: the stock kernel is already a plain loop
-      [[2, 4, 4, 16], [16], 'float32'], // 512 elements: too small to be worth it
-      [[4, 8, 8, 18], [18], 'float32'], // 18 channels: not a multiple of 4
       [[4, 8, 8, 16], [16], 'int32'],
-      [[16], [1, 1, 16], 'float32'], // the per-channel side has the higher rank
+      [[16], [1, 1, 16], 'float32'], // the smaller side has the higher rank
+      [[2, 3], [3, 1], 'float32'], // both sides broadcast
     ];
     await tf.setBackend('wasm');
     for (const [aShape, bShape, dtype] of cases) {
@@ -113,6 +137,16 @@ describe('channelBinary', () => {
       expect(multiply({ inputs: { a, b }, backend: tf.backend() })).toBeNull();
       tf.dispose([a, b]);
     }
+  });
+
+  it('broadcastPattern names the block and its extent', () => {
+    expect(broadcastPattern([3], [9, 32, 32, 3])).toEqual({ kind: 'trailing', inner: 3 });
+    expect(broadcastPattern([1, 32, 3], [9, 32, 32, 3])).toEqual({ kind: 'trailing', inner: 96 });
+    expect(broadcastPattern([9, 1, 1, 1], [9, 32, 32, 3])).toEqual({ kind: 'leading', inner: 3072 });
+    expect(broadcastPattern([9, 32, 1, 1], [9, 32, 32, 3])).toEqual({ kind: 'leading', inner: 96 });
+    expect(broadcastPattern([], [4, 5])).toEqual({ kind: 'trailing', inner: 1 });
+    expect(broadcastPattern([1, 32, 1, 3], [9, 32, 32, 3])).toBeNull();
+    expect(broadcastPattern([2], [9, 3])).toBeNull();
   });
 });
 
