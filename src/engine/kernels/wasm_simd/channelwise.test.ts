@@ -107,7 +107,7 @@ describe('channelBinary', () => {
     ['per-channel [3]', [9, 32, 32, 3], [3]],
     ['per-image [13, 1, 1, 1] (first)', [13, 1, 1, 1], [13, 32, 32, 3]],
     ['per-image [13, 1, 1, 1]', [13, 32, 32, 1], [13, 1, 1, 1]],
-    ['a scalar', [64, 5], []],
+
     ['[3] first', [3], [9, 8, 8, 3]],
     ['per-row [5, 1]', [5, 6], [5, 1]],
     ['a small per-channel [16]', [2, 4, 4, 16], [16]],
@@ -129,6 +129,8 @@ describe('channelBinary', () => {
       [[4, 8, 8, 16], [16], 'int32'],
       [[16], [1, 1, 16], 'float32'], // the smaller side has the higher rank
       [[2, 3], [3, 1], 'float32'], // both sides broadcast
+      [[64, 5], [], 'float32'], // a scalar: the stock kernel's plain loop
+      [[128, 32, 32, 3], [3], 'float32'], // 393,216 values: past the JavaScript loop's limit
     ];
     await tf.setBackend('wasm');
     for (const [aShape, bShape, dtype] of cases) {

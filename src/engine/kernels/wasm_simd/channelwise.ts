@@ -4,6 +4,9 @@ import { reducedAxes } from '../reduce_grad';
 import type { ChannelwiseOp } from './programs';
 import { countSimdCall, simdModuleFor, splitTiles, type SimdModule, type WasmHeapBackend } from './runtime';
 
+/** Above this many elements channelBinary's JavaScript loop leaves a broadcast to the stock kernel. */
+const MAX_LOOP_ELEMENTS = 1 << 17;
+
 /** Below this many elements the stock kernels are as fast (and the SIMD module need not be made). */
 const MIN_ELEMENTS = 4096;
 
@@ -116,8 +119,8 @@ export function broadcastPattern(
  * backend. A per-channel vector ([C] or [1, ..., 1, C], C a multiple of 4) on a large tensor: the SIMD kernel,
  * four channels at a time, split over the threads (BatchNorm's scale and centring and their gradients; stock:
  * ~5.6 ms for [1, 1, 1, 32] x [128, 32, 32, 32] where a same-shape product takes 2 ms). Other trailing or leading
- * broadcasts (the augmentations' per-channel [3] and per-image [N, 1, 1, 1] factors): a JavaScript loop, where
- * tfjs-backend-wasm's broadcasting loop takes ~50 ns an element. Either way one float32 operation per element, as
+ * broadcasts on tensors up to 2^17 values (the augmentations' per-channel [3] and per-image [N, 1, 1, 1]
+ * factors): a JavaScript loop, where tfjs-backend-wasm's broadcasting loop takes ~50 ns an element. Either way one float32 operation per element, as
  * the stock kernels compute. Other shapes: null.
  */
 export function channelBinary(kernel: typeof tf.Multiply | typeof tf.Add | typeof tf.Sub) {
@@ -144,18 +147,30 @@ export function channelBinary(kernel: typeof tf.Multiply | typeof tf.Add | typeo
         runChannelwise(simd, op, offsetOf(backend, full), offsetOf(backend, out), size / C, C, [p, p, p]);
       });
     }
+    // the loop below pays a function call an element: worth it on augmentation-sized tensors, not on activations
+    // (and tfjs-backend-wasm's scalar broadcast is a plain loop already)
+    if (size > MAX_LOOP_ELEMENTS || (pattern.kind === 'trailing' && pattern.inner === 1)) return null;
     const heap = args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
     return withOutput(args, [...full.shape], (out) => {
       const x = heap.typedArrayFromHeap(full);
       const v = heap.typedArrayFromHeap(small);
       const y = heap.typedArrayFromHeap(out);
-      const f = Math.fround;
+      // the small operand spread to the full size first (fills and copies), then one tight loop per operation
+      const spread = new Float32Array(size);
       const { kind, inner } = pattern;
-      const at = kind === 'trailing' ? (i: number) => v[i % inner] : (i: number) => v[Math.floor(i / inner)];
-      if (kernel === tf.Multiply) for (let i = 0; i < size; i++) y[i] = f(x[i] * at(i));
-      else if (kernel === tf.Add) for (let i = 0; i < size; i++) y[i] = f(x[i] + at(i));
-      else if (channelFirst) for (let i = 0; i < size; i++) y[i] = f(at(i) - x[i]);
-      else for (let i = 0; i < size; i++) y[i] = f(x[i] - at(i));
+      if (kind === 'leading')
+        for (let r = 0; r < size / inner; r++) spread.fill(v[r], r * inner, (r + 1) * inner);
+      else {
+        // the block once, then doubled in place (a handful of copies whatever the block's size)
+        spread.set(v.subarray(0, inner));
+        for (let filled = inner; filled < size; filled *= 2)
+          spread.copyWithin(filled, 0, Math.min(filled, size - filled));
+      }
+      const f = Math.fround;
+      if (kernel === tf.Multiply) for (let i = 0; i < size; i++) y[i] = f(x[i] * spread[i]);
+      else if (kernel === tf.Add) for (let i = 0; i < size; i++) y[i] = f(x[i] + spread[i]);
+      else if (channelFirst) for (let i = 0; i < size; i++) y[i] = f(spread[i] - x[i]);
+      else for (let i = 0; i < size; i++) y[i] = f(x[i] - spread[i]);
     });
   };
 }
