@@ -32,6 +32,26 @@ export function reducedAxes(axis: number | number[] | undefined | null, rank: nu
  * element-by-element loop (~50 ns an element: 43% of a W2 step at batch 64 when this used it on wasm), and Fill
  * writes straight into the backend's memory (no JavaScript array, no upload).
  */
+/**
+ * A float32 reduction over a leading prefix of x's axes, leaving at least one (BatchNorm's moments): x seen as
+ * [rows, inner]. Null for anything else.
+ */
+export function leadingReduction(
+  x: tf.TensorInfo,
+  axis: number | number[] | undefined | null,
+): { axes: number[]; rows: number; kept: number[]; inner: number } | null {
+  if (x.dtype !== 'float32' || x.shape.length < 2) return null;
+  const axes = [...new Set(reducedAxes(axis, x.shape.length))].sort((a, b) => a - b);
+  if (axes.length === 0 || axes.length === x.shape.length || axes.some((a, i) => a !== i)) return null;
+  const kept = x.shape.slice(axes.length);
+  return {
+    axes,
+    rows: x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1),
+    kept,
+    inner: kept.reduce((a, b) => a * b, 1),
+  };
+}
+
 function broadcastBack(dy: tf.Tensor, xShape: number[], axes: number[], scale: number): tf.Tensor {
   const expanded = xShape.map((size, axis) => (axes.includes(axis) ? 1 : size));
   const g = tf.reshape(dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32'), expanded);

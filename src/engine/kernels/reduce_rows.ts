@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendOps, type KernelArgs } from './backend_ops';
-import { reducedAxes } from './reduce_grad';
+import { leadingReduction } from './reduce_grad';
 
 /**
  * Sum and Mean over the leading axes of a tensor (BatchNorm's per-channel moments and their gradients reduce
@@ -29,13 +29,9 @@ export function reduceLeadingAxes(kernelName: typeof tf.Sum | typeof tf.Mean) {
   return (args: KernelArgs, backendName: string): tf.TensorInfo | null => {
     const x = args.inputs.x as tf.TensorInfo;
     const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
-    if (x.dtype !== 'float32' || x.shape.length < 2) return null;
-    const axes = [...new Set(reducedAxes(axis, x.shape.length))].sort((a, b) => a - b);
-    // a leading prefix of the axes, leaving at least one axis
-    if (axes.length === 0 || axes.length === x.shape.length || axes.some((a, i) => a !== i)) return null;
-    const rows = x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
-    const kept = x.shape.slice(axes.length);
-    const inner = kept.reduce((a, b) => a * b, 1);
+    const leading = leadingReduction(x, axis);
+    if (leading == null) return null;
+    const { axes, rows, kept, inner } = leading;
     const k = groupSize(rows);
     if (rows < MIN_ROWS || k == null) return null;
     const ops = new BackendOps(args.backend, backendName, `${kernelName} over leading axes`);

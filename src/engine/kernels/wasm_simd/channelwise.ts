@@ -1,37 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
-import { reducedAxes } from '../reduce_grad';
+import { leadingReduction } from '../reduce_grad';
 import type { ChannelwiseOp } from './programs';
-import { countSimdCall, simdModuleFor, splitTiles, type SimdModule, type WasmHeapBackend } from './runtime';
+import {
+  countSimdCall,
+  Scratch,
+  simdModuleFor,
+  splitTiles,
+  type SimdModule,
+  type WasmHeapBackend,
+} from './runtime';
 
 /** Above this many elements channelBinary's JavaScript loop leaves a broadcast to the stock kernel. */
 const MAX_LOOP_ELEMENTS = 1 << 17;
 
 /** Below this many elements the stock kernels are as fast (and the SIMD module need not be made). */
 const MIN_ELEMENTS = 4096;
-
-/** Scratch memory in the wasm heap for one kernel call: allocated as needed, all freed by `release`. */
-class Scratch {
-  private readonly pointers: number[] = [];
-
-  constructor(private readonly backend: WasmHeapBackend) {}
-
-  /** `floats` float32s, zero-filled, or filled with `values`. */
-  floats(simd: SimdModule, floats: number, values?: ArrayLike<number>): number {
-    const pointer = this.backend.wasm._malloc(Math.max(16, floats * 4));
-    if (pointer === 0) throw new Error(`wasm SIMD kernel: out of wasm memory for ${floats * 4} bytes`);
-    this.pointers.push(pointer);
-    const view = new Float32Array(simd.memory.buffer, pointer, floats);
-    if (values == null) view.fill(0);
-    else view.set(values);
-    return pointer;
-  }
-
-  release(): void {
-    for (const pointer of this.pointers) this.backend.wasm._free(pointer);
-    this.pointers.length = 0;
-  }
-}
 
 /** Makes the output, runs `fill` on it, and disposes it if `fill` throws. */
 function withOutput(
@@ -270,12 +254,9 @@ export function sumLeadingSimd(kernel: typeof tf.Sum | typeof tf.Mean) {
   return (args: KernelArgs): tf.TensorInfo | null => {
     const x = args.inputs.x as tf.TensorInfo;
     const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
-    if (x.dtype !== 'float32' || x.shape.length < 2) return null;
-    const axes = [...new Set(reducedAxes(axis, x.shape.length))].sort((p, q) => p - q);
-    if (axes.length === 0 || axes.length === x.shape.length || axes.some((p, i) => p !== i)) return null;
-    const rows = x.shape.slice(0, axes.length).reduce((p, q) => p * q, 1);
-    const kept = x.shape.slice(axes.length);
-    const C = kept.reduce((p, q) => p * q, 1);
+    const leading = leadingReduction(x, axis);
+    if (leading == null) return null;
+    const { axes, rows, kept, inner: C } = leading;
     if (C % 4 !== 0 || rows * C < MIN_ELEMENTS) return null;
     const backend = args.backend as unknown as WasmHeapBackend;
     const simd = simdModuleFor(backend);

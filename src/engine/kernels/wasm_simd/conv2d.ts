@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
 import { CONV_TILE_PIXELS, TILE_IN, TILE_OUT } from './programs';
-import { countSimdCall, simdModuleFor, splitTiles, type SimdModule, type WasmHeapBackend } from './runtime';
+import {
+  countSimdCall,
+  Scratch,
+  simdModuleFor,
+  splitTiles,
+  type SimdModule,
+  type WasmHeapBackend,
+} from './runtime';
 
 /**
  * Conv2D and FusedConv2D (bias, linear or ReLU) on the wasm backend with the project's SIMD kernel, straight on the
@@ -57,13 +64,9 @@ export function conv2dSimd(args: KernelArgs): tf.TensorInfo | null {
   const Wp = (OW - 1) * sW + FW;
   const copyInput = padInfo.top > 0 || padInfo.left > 0 || Hp > H || Wp > W || C !== inChannels;
   const out = backend.makeOutput([N, OH, OW, O], 'float32');
-  const scratch: number[] = [];
-  const alloc = (bytes: number) => {
-    const pointer = backend.wasm._malloc(bytes);
-    if (pointer === 0) throw new Error(`Conv2D (wasm SIMD): out of wasm memory for ${bytes} bytes`);
-    scratch.push(pointer);
-    return pointer;
-  };
+  const scratch = new Scratch(backend);
+  const alloc = (bytes: number) => scratch.bytes(bytes);
+
   try {
     const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
     let xAt = offset(x);
@@ -101,7 +104,7 @@ export function conv2dSimd(args: KernelArgs): tf.TensorInfo | null {
     (args.backend as tf.KernelBackend).disposeData(out.dataId);
     throw error;
   } finally {
-    for (const pointer of scratch) backend.wasm._free(pointer);
+    scratch.release();
   }
   countSimdCall('conv');
   return out;

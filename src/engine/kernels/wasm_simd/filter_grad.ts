@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
 import { TAP_FIELDS, TILE_IN, TILE_OUT } from './programs';
-import { countSimdCall, simdModuleFor, splitTiles, type WasmHeapBackend } from './runtime';
+import { countSimdCall, Scratch, simdModuleFor, splitTiles, type WasmHeapBackend } from './runtime';
 
 /** One filter tap's share of the work: where its valid output pixels start, and how many rows and columns. */
 export interface TapRange {
@@ -109,14 +109,9 @@ export function conv2dBackpropFilterSimd(args: KernelArgs): tf.TensorInfo | null
   const taps = tapRanges(convInfo);
   const out = backend.makeOutput(filterShape, 'float32');
   // scratch: the tap table, and the zero-padded copies where channels are not multiples of the tile
-  const scratch: number[] = [];
-  const alloc = (bytes: number) => {
-    const pointer = backend.wasm._malloc(bytes);
-    if (pointer === 0)
-      throw new Error(`Conv2DBackpropFilter (wasm SIMD): out of wasm memory for ${bytes} bytes`);
-    scratch.push(pointer);
-    return pointer;
-  };
+  const scratch = new Scratch(backend);
+  const alloc = (bytes: number) => scratch.bytes(bytes);
+
   try {
     const table = alloc(Math.max(1, taps.length) * TAP_FIELDS * 4);
     let xAt = backend.dataIdMap.get(x.dataId)!.memoryOffset;
@@ -181,7 +176,7 @@ export function conv2dBackpropFilterSimd(args: KernelArgs): tf.TensorInfo | null
     (args.backend as tf.KernelBackend).disposeData(out.dataId);
     throw error;
   } finally {
-    for (const pointer of scratch) backend.wasm._free(pointer);
+    scratch.release();
   }
   countSimdCall('filterGrad');
   return out;
