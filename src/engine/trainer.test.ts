@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRunConfig, type RunConfigInput } from './config';
 import { openDataset } from './data/index';
 import type { EngineEvent, EvalEvent, StepEvent } from './events';
-import { channelStatistics, Trainer } from './trainer';
+import { channelStatistics, describeStepError, Trainer } from './trainer';
 import { tinyConfig } from './trainer_testing';
 
 async function makeTrainer(overrides: RunConfigInput = {}, events: EngineEvent[] = []) {
@@ -143,6 +143,25 @@ describe('Trainer', () => {
 
   it('rejects a batch larger than the training set with a clear error', async () => {
     await expect(makeTrainer({ batchSize: 128 })).rejects.toThrow(/batchSize 128 is larger than the 64 training images/);
+  });
+});
+
+describe('describeStepError', () => {
+  it('turns a wasm heap exhaustion into what to change, keeping the original message', () => {
+    const aborted = describeStepError('Aborted(). Build with -sASSERTIONS for more info.', 'wasm', 256);
+    expect(aborted).toMatch(/wasm backend ran out of memory/);
+    expect(aborted).toMatch(/256-image batch/);
+    expect(aborted).toMatch(/Lower batchSize/);
+    expect(aborted).toMatch(/reload it first/);
+    expect(aborted).toMatch(/\[Aborted\(\)/);
+    const kernel = describeStepError('wasm SIMD kernel: out of wasm memory for 75759616 bytes', 'wasm', 128);
+    expect(kernel).toMatch(/ran out of memory.*128-image batch/);
+    expect(kernel).not.toMatch(/reload/); // the module is still alive: only the step failed
+  });
+
+  it('leaves other errors and other backends alone', () => {
+    expect(describeStepError('Aborted()', 'webgpu', 256)).toBe('Aborted()');
+    expect(describeStepError('shapes do not match', 'wasm', 256)).toBe('shapes do not match');
   });
 });
 

@@ -190,7 +190,8 @@ export class Trainer {
           lossValue = (await lossTensor.data())[0];
           lossTensor.dispose();
         } catch (err) {
-          return this.failRun(`step ${this.stepCount + 1} failed: ${(err as Error).message}`);
+          const message = describeStepError((err as Error).message, this.backendName, this.config.batchSize);
+          return this.failRun(`step ${this.stepCount + 1} failed: ${message}`);
         }
         if (!Number.isFinite(lossValue)) {
           return this.failRun(
@@ -389,7 +390,14 @@ export class Trainer {
   }
 
   private failRun(message: string): RunOutcome {
-    if (this.lastCheckpoint) this.restore(this.lastCheckpoint.bytes);
+    if (this.lastCheckpoint) {
+      try {
+        this.restore(this.lastCheckpoint.bytes);
+      } catch (err) {
+        // an aborted wasm module cannot take the weights back; the checkpoint itself is kept (exportable)
+        message += ` (restoring the last checkpoint failed too: ${(err as Error).message})`;
+      }
+    }
     this.onEvent({ type: 'error', step: this.stepCount, message, lastCheckpointStep: this.lastCheckpointStep });
     this.onEvent({ type: 'finished', step: this.stepCount, reason: 'error' });
     return 'error';
@@ -402,6 +410,22 @@ export class Trainer {
     this.optimizer.dispose();
     this.network.dispose();
   }
+}
+
+/**
+ * A failed step's error in words a user can act on. tfjs-backend-wasm's heap stops at 4 GB, and running out of it
+ * reads as a bare 'Aborted()' (or the project kernels' 'out of wasm memory'): say so, and what to change.
+ */
+export function describeStepError(message: string, backend: string, batchSize: number): string {
+  const aborted = /^Aborted\(/.test(message);
+  if (backend !== 'wasm' || !(aborted || /out of wasm memory/.test(message))) return message;
+  return (
+    `the wasm backend ran out of memory (its heap stops at 4 GB, and a training step keeps every activation of ` +
+    `its ${batchSize}-image batch for the backward pass). Lower batchSize (resnet-small needs about 30 MB an ` +
+    `image: 64 fits), pick a smaller encoder, or train in a browser with WebGPU` +
+    (aborted ? '; the wasm backend cannot run anything more in this page or process: reload it first' : '') +
+    ` [${message}]`
+  );
 }
 
 /** Per-channel mean and standard deviation of the first `count` training images, in [0, 1] units. */

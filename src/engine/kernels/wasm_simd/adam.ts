@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ADAM_STEP_KERNEL, type AdamStepAttrs } from '../../optim';
 import type { KernelArgs } from '../backend_ops';
 import { ADAM_CONSTANTS } from './programs';
-import { countSimdCall, simdModuleFor, type WasmHeapBackend } from './runtime';
+import { countSimdCall, Scratch, simdModuleFor, type WasmHeapBackend } from './runtime';
 
 export { ADAM_STEP_KERNEL };
 
@@ -43,18 +43,16 @@ export function adamStepWasm(args: KernelArgs): tf.TensorInfo[] {
     adamLoop(wv, gv, mv, vv, mOut, vOut, wOut, values);
     return outputs;
   }
-  const constants = backend.wasm._malloc(ADAM_CONSTANTS.length * 4);
+  const scratch = new Scratch(backend);
   try {
-    new Float32Array(simd.memory.buffer, constants, ADAM_CONSTANTS.length).set(
-      ADAM_CONSTANTS.map((k) => values[k]),
-    );
+    const constants = scratch.floats(simd, ADAM_CONSTANTS.length, ADAM_CONSTANTS.map((k) => values[k]));
     const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
     simd.run('adam', [[at(w), at(g), at(m), at(v), ...outputs.map(at), size, constants]]);
   } catch (error) {
     for (const out of outputs) args.backend.disposeData(out.dataId);
     throw error;
   } finally {
-    backend.wasm._free(constants);
+    scratch.release();
   }
   countSimdCall('adam');
   return outputs;

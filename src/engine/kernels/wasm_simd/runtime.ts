@@ -160,7 +160,8 @@ export class Scratch {
 
   /** `bytes` uninitialised bytes (a clear error when the heap cannot grow). */
   bytes(bytes: number): number {
-    const pointer = this.backend.wasm._malloc(Math.max(16, bytes));
+    // `>>> 0`: _malloc's i32 result reads as negative above 2 GB (the heap grows to 4 GB)
+    const pointer = this.backend.wasm._malloc(Math.max(16, bytes)) >>> 0;
     if (pointer === 0) throw new Error(`wasm SIMD kernel: out of wasm memory for ${bytes} bytes`);
     this.pointers.push(pointer);
     return pointer;
