@@ -18,17 +18,19 @@ import { tinyRun } from './trainer_testing';
 /** Values and gradients of a small conv + dense net, on whatever backend is active. */
 function convNetGradients(seed: number) {
   return tf.tidy(() => {
-    const x = tf.randomUniform([16, 12, 12, 8], -1, 1, 'float32', seed) as tf.Tensor4D;
+    const x = tf.randomUniform([16, 20, 20, 8], -1, 1, 'float32', seed) as tf.Tensor4D;
     const w1 = tf.randomUniform([3, 3, 8, 16], -0.3, 0.3, 'float32', seed + 1) as tf.Tensor4D;
     const w2 = tf.randomUniform([3, 3, 16, 32], -0.3, 0.3, 'float32', seed + 2) as tf.Tensor4D;
+    const w3 = tf.randomUniform([3, 3, 32, 32], -0.3, 0.3, 'float32', seed + 4) as tf.Tensor4D;
     const dense = tf.randomUniform([32, 10], -0.3, 0.3, 'float32', seed + 3) as tf.Tensor2D;
-    const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => {
+    const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor, d: tf.Tensor) => {
       const h1 = tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'));
       const h2 = tf.relu(tf.conv2d(h1, c as tf.Tensor4D, 2, 'same'));
-      const pooled = tf.mean(h2, [1, 2]) as tf.Tensor2D;
+      const h3 = tf.relu(tf.conv2d(h2, e as tf.Tensor4D, 1, 'same')); // 10x10x32: the Winograd form
+      const pooled = tf.mean(h3, [1, 2]) as tf.Tensor2D;
       return tf.sum(tf.square(tf.matMul(pooled, d as tf.Tensor2D)));
     };
-    const { value, grads } = tf.valueAndGrads(f)([x, w1, w2, dense]);
+    const { value, grads } = tf.valueAndGrads(f)([x, w1, w2, w3, dense]);
     return [value, ...grads].map((t) => t.dataSync().slice());
   });
 }
@@ -66,11 +68,16 @@ describe('installNodeWasmThreads', () => {
     // the XNNPACK pool is up: its pthreads are running workers of the threaded module
     const module = (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers: unknown[] } } }).wasm;
     expect(module.PThread?.runningWorkers.length).toBe(2); // the main thread is the third
-    const simdCalls = simdKernelCalls.filterGrad ?? 0;
+    const before = { ...simdKernelCalls };
     const wasm = convNetGradients(11);
-    // both conv filter gradients and the dense layer's weight gradient (xᵀ·dy) ran in the project's SIMD
-    // filter-gradient kernel, split over its own 3-thread pool
-    expect(simdKernelCalls.filterGrad).toBe(simdCalls + 3);
+    const calls = (kernel: string) => (simdKernelCalls[kernel] ?? 0) - (before[kernel] ?? 0);
+    // the three conv filter gradients and the dense layer's weight gradient (xᵀ·dy) ran in the project's SIMD
+    // filter-gradient kernel; the third conv, its input gradient and the first conv's (x has one too) in the
+    // Winograd kernel; the strided input gradient in phases; all split over its own 3-thread pool
+    expect(calls('filterGrad')).toBe(4);
+    expect(calls('winograd')).toBe(1);
+    expect(calls('inputGradWinograd')).toBe(2);
+    expect(calls('inputGrad')).toBe(1);
     expect(simdModuleFor(tf.backend() as unknown as WasmHeapBackend)?.threads).toBe(3);
     expect(wasm).toHaveLength(cpu.length);
     cpu.forEach((expected, i) => {

@@ -11,6 +11,7 @@ import { unsortedSegmentSum } from './unsorted_segment_sum';
 import { ADAM_STEP_KERNEL, adamStepWasm } from './wasm_simd/adam';
 import { channelBinary, fusedBatchNormSimd, sumLeadingSimd, tileChannels } from './wasm_simd/channelwise';
 import { conv2dSimd } from './wasm_simd/conv2d';
+import { conv2dBackpropInputSimd } from './wasm_simd/input_grad';
 import { batchMatMulSimd } from './wasm_simd/matmul';
 import { RELU_GRAD_KERNEL, reluGradWasm } from './wasm_simd/relu_grad';
 import { conv2dBackpropFilterSimd } from './wasm_simd/filter_grad';
@@ -39,6 +40,8 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | tf.TensorI
  *   of its tile.
  * - Conv2DBackpropInput as a convolution (conv2dBackpropInputViaConv), wasm only: the stock wasm kernel is a naive
  *   loop; this one runs in XNNPACK. cpu's forward Conv2D is as naive as its input gradient, so cpu keeps its own.
+ *   With the speed kernels on, the project's SIMD transposed convolution (conv2dBackpropInputSimd: one stride-1
+ *   convolution per stride phase, written straight into dx) goes first, for input channels in multiples of 8.
  * - Conv2D and FusedConv2D (conv2dSimd), wasm: the project's WebAssembly SIMD convolution (also what the input
  *   gradient above runs on), for NHWC, linear or ReLU, output channels in multiples of 8; XNNPACK's otherwise.
  * - Sum and Mean over leading axes, wasm: BatchNorm's per-channel reductions, in the project's SIMD kernel
@@ -68,7 +71,12 @@ const PROJECT_KERNELS: Record<
       run: conv2dBackpropFilterViaConv,
       faster: conv2dBackpropFilterSimd,
     },
-    { name: tf.Conv2DBackpropInput, why: 'speed', run: conv2dBackpropInputViaConv },
+    {
+      name: tf.Conv2DBackpropInput,
+      why: 'speed',
+      run: conv2dBackpropInputViaConv,
+      faster: conv2dBackpropInputSimd,
+    },
     { name: tf.Conv2D, why: 'speed', run: conv2dSimd },
     { name: tf.FusedConv2D, why: 'speed', run: conv2dSimd },
     { name: tf.GatherV2, why: 'speed', run: gatherSlices },

@@ -45,7 +45,11 @@ export function adamStepWasm(args: KernelArgs): tf.TensorInfo[] {
   }
   const scratch = new Scratch(backend);
   try {
-    const constants = scratch.floats(simd, ADAM_CONSTANTS.length, ADAM_CONSTANTS.map((k) => values[k]));
+    const constants = scratch.floats(
+      simd,
+      ADAM_CONSTANTS.length,
+      ADAM_CONSTANTS.map((k) => values[k]),
+    );
     const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
     simd.run('adam', [[at(w), at(g), at(m), at(v), ...outputs.map(at), size, constants]]);
   } catch (error) {

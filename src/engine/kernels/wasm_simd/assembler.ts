@@ -199,6 +199,12 @@ export class FunctionBuilder {
     return this;
   }
 
+  /** Calls the module's function `index` (its position in the module's function list) with the arguments on the stack. */
+  call(index: number): this {
+    this.code.push(0x10, ...uleb(index));
+    return this;
+  }
+
   br(depth: number): this {
     this.code.push(0x0c, ...uleb(depth));
     return this;

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, type ConvCase, stridesOf } from '../conv_testing';
 import { registerProjectKernels, unregisterProjectKernels } from '../register';
-import { conv2dSimd } from './conv2d';
+import { conv2dSimd, winogradFilter, winogradFits } from './conv2d';
 import { simdKernelCalls } from './runtime';
 
 // The stock cpu kernels are the reference.
@@ -192,16 +192,91 @@ describe('conv2dSimd', () => {
     };
     registerProjectKernels('wasm');
     let calls = simdKernelCalls.conv ?? 0;
+    const inputGradCalls = () => (simdKernelCalls.inputGrad ?? 0) + (simdKernelCalls.inputGradWinograd ?? 0);
+    let gradCalls = inputGradCalls();
     let got = await both();
     expect(maxAbsDiff(got.y, expected.y)).toBeLessThan(1e-4);
     expect(maxAbsDiff(got.dx, expected.dx)).toBeLessThan(1e-4);
-    // the forward conv, the forward pass inside tf.grad, and the input gradient's conv
-    expect(simdKernelCalls.conv).toBe(calls + 3);
+    // the forward conv and the forward pass inside tf.grad; the input gradient in its own kernel
+    expect(simdKernelCalls.conv).toBe(calls + 2);
+    expect(inputGradCalls()).toBe(gradCalls + 1);
     unregisterProjectKernels('wasm');
     calls = simdKernelCalls.conv ?? 0;
+    gradCalls = inputGradCalls();
     got = await both();
     expect(maxAbsDiff(got.y, expected.y)).toBeLessThan(1e-4);
     expect(maxAbsDiff(got.dx, expected.dx)).toBeLessThan(1e-4);
     expect(simdKernelCalls.conv).toBe(calls);
+    expect(inputGradCalls()).toBe(gradCalls);
   });
+});
+
+describe('Winograd F(2x2, 3x3)', () => {
+  it('takes 3x3 stride-1 convolutions with an even output at least 8 wide and enough channels, nothing else', () => {
+    expect(winogradFits(3, 3, 1, 1, 32, 32, 32, 32)).toBe(true);
+    expect(winogradFits(3, 3, 1, 1, 8, 8, 16, 8)).toBe(true);
+    expect(winogradFits(3, 3, 2, 2, 16, 16, 32, 32)).toBe(false); // strided
+    expect(winogradFits(1, 1, 1, 1, 16, 16, 32, 32)).toBe(false); // 1x1
+    expect(winogradFits(3, 3, 1, 1, 15, 16, 32, 32)).toBe(false); // odd rows
+    expect(winogradFits(3, 3, 1, 1, 16, 6, 32, 32)).toBe(false); // 6 wide: 3 tiles
+    expect(winogradFits(3, 3, 1, 1, 16, 16, 8, 32)).toBe(false); // 8 input channels
+    expect(winogradFits(3, 3, 1, 1, 16, 16, 18, 32)).toBe(false); // not a multiple of 4
+    expect(winogradFits(3, 3, 1, 1, 16, 16, 32, 12)).toBe(false); // 12 outputs
+  });
+
+  it('transforms a filter as G·g·Gᵀ', () => {
+    // one input and one output channel: g = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    const u = winogradFilter([1, 2, 3, 4, 5, 6, 7, 8, 9], 1, 1);
+    const G = [
+      [1, 0, 0],
+      [0.5, 0.5, 0.5],
+      [0.5, -0.5, 0.5],
+      [0, 0, 1],
+    ];
+    const g = [
+      [1, 2, 3],
+      [4, 5, 6],
+      [7, 8, 9],
+    ];
+    for (let a = 0; a < 4; a++) {
+      for (let b = 0; b < 4; b++) {
+        let expected = 0;
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) expected += G[a][i] * g[i][j] * G[b][j];
+        expect(u[4 * a + b]).toBeCloseTo(expected, 6);
+      }
+    }
+  });
+
+  // 'same' (a padded copy), 'valid' (read in place), blocks of 64 tiles: 16x16 tiles in 4 blocks, 10 tile rows of
+  // 8 in a block of 8 rows and one of 2, an 8-wide output (4 tiles), many channels
+  const WINOGRAD_CASES: ConvCase[] = [
+    { x: [2, 32, 32, 16], filter: [3, 3, 16, 8], stride: 1, pad: 'same' },
+    { x: [3, 22, 18, 16], filter: [3, 3, 16, 16], stride: 1, pad: 'valid' },
+    { x: [2, 20, 16, 20], filter: [3, 3, 20, 24], stride: 1, pad: 'same' },
+    { x: [2, 8, 8, 128], filter: [3, 3, 128, 128], stride: 1, pad: 1 },
+  ];
+  it.each(WINOGRAD_CASES.map((c, i) => [i, c] as const))(
+    'case %i runs in the Winograd kernel and matches the stock cpu kernel to 1e-4',
+    async (i, c) => {
+      const ref = await reference(c, 900 + 10 * i, 'linear', false);
+      expect(Math.max(...Array.from(ref.expected, Math.abs))).toBeGreaterThan(0.5);
+      await tf.setBackend('wasm');
+      const x = tf.tensor(ref.x, c.x);
+      const filter = tf.tensor(ref.filter, c.filter);
+      const backend = tf.backend();
+      const before = backend.numDataIds();
+      const calls = simdKernelCalls.winograd ?? 0;
+      const info = conv2dSimd({
+        inputs: { x, filter },
+        backend,
+        attrs: ref.attrs as unknown as tf.NamedAttrMap,
+      });
+      expect(simdKernelCalls.winograd).toBe(calls + 1);
+      expect(info!.shape).toEqual(ref.shape);
+      expect(backend.numDataIds()).toBe(before + 1);
+      const out = tf.engine().makeTensorFromTensorInfo(info!);
+      expect(maxAbsDiff(await out.data(), ref.expected)).toBeLessThan(1e-4);
+      tf.dispose([x, filter, out]);
+    },
+  );
 });

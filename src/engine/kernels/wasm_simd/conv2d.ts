@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
-import { CONV_TILE_PIXELS, TILE_IN, TILE_OUT } from './programs';
+import { CONV_TILE_PIXELS, TILE_IN, TILE_OUT, WINOGRAD_PLANES } from './programs';
 import {
   countSimdCall,
   Scratch,
@@ -93,12 +93,28 @@ export function conv2dSimd(args: KernelArgs): tf.TensorInfo | null {
       }
       wAt = padded;
     }
+    const winograd = { N, OH, OW, C, O, xAt, xImage: imageFloats * 4, xRow: rowFloats * 4 };
+    if (bias == null && activation === 'linear' && winogradFits(FH, FW, sH, sW, OH, OW, C, O)) {
+      const filterValues = new Float32Array(simd.memory.buffer, wAt, FH * FW * C * O);
+      const outStrides = { outAt: offset(out), outImage: OH * OW * O * 4, outRow: OW * O * 4 };
+      winogradConv(simd, scratch, { ...winograd, ...outStrides }, filterValues);
+      countSimdCall('winograd');
+      return out;
+    }
     const common = [xAt, wAt, offset(out), bias == null ? 0 : offset(bias)];
     const geometry = [OH, OW, O, imageFloats * 4, rowFloats * 4, sH * rowFloats * 4, sW * C * 4, FH, FW * C];
     const relu = activation === 'relu' ? 1 : 0;
+    const outStrides = [OH * OW * O * 4, OW * O * 4, O * 4];
     simd.run(
       'conv',
-      splitTiles(N, simd.threads).map(([from, to]) => [...common, from, to, ...geometry, relu]),
+      splitTiles(N, simd.threads).map(([from, to]) => [
+        ...common,
+        from,
+        to,
+        ...geometry,
+        relu,
+        ...outStrides,
+      ]),
     );
   } catch (error) {
     (args.backend as tf.KernelBackend).disposeData(out.dataId);
@@ -110,7 +126,7 @@ export function conv2dSimd(args: KernelArgs): tf.TensorInfo | null {
   return out;
 }
 
-interface PadGeometry {
+export interface PadGeometry {
   N: number;
   H: number;
   W: number;
@@ -124,7 +140,7 @@ interface PadGeometry {
 }
 
 /** copyPadded for channels already a multiple of 4: the padCopy kernel, split by images over the threads. */
-function copyPaddedSimd(simd: SimdModule, from: number, to: number, g: PadGeometry): void {
+export function copyPaddedSimd(simd: SimdModule, from: number, to: number, g: PadGeometry): void {
   const cols = Math.max(0, Math.min(g.W, g.Wp - g.left));
   const rowIn = g.W * g.C * 4;
   const shape = [g.H, rowIn, g.Hp, g.Wp * g.C * 4, g.top, Math.min(g.left, g.Wp) * g.C * 4, cols * g.C * 4];
@@ -135,7 +151,7 @@ function copyPaddedSimd(simd: SimdModule, from: number, to: number, g: PadGeomet
 }
 
 /** Copies NHWC images at byte offset `from` into zero-padded [N, Hp, Wp, C] images at `to` (rows past Hp/Wp dropped). */
-function copyPadded(memory: WebAssembly.Memory, from: number, to: number, g: PadGeometry): void {
+export function copyPadded(memory: WebAssembly.Memory, from: number, to: number, g: PadGeometry): void {
   const source = new Float32Array(memory.buffer, from, g.N * g.H * g.W * g.inChannels);
   const target = new Float32Array(memory.buffer, to, g.N * g.Hp * g.Wp * g.C);
   target.fill(0);
@@ -155,4 +171,120 @@ function copyPadded(memory: WebAssembly.Memory, from: number, to: number, g: Pad
       }
     }
   }
+}
+
+/** Tiles of 2x2 outputs per block of the Winograd kernel (its scratch: 16 planes of this many tiles, in and out). */
+const WINOGRAD_BLOCK_TILES = 64;
+
+/**
+ * Whether a convolution runs in Winograd form (winogradConv): 3x3, stride 1, an even output at least 8 wide (4
+ * tiles: the 1x1 products need 4 pixels), input channels a multiple of 4 and at least 16 (fewer leave the
+ * transforms as much work as the products), output channels a multiple of 8.
+ */
+export function winogradFits(
+  FH: number,
+  FW: number,
+  sH: number,
+  sW: number,
+  OH: number,
+  OW: number,
+  C: number,
+  O: number,
+): boolean {
+  return (
+    FH === 3 &&
+    FW === 3 &&
+    sH === 1 &&
+    sW === 1 &&
+    OH % 2 === 0 &&
+    OW % 2 === 0 &&
+    OW >= 8 &&
+    C % TILE_IN === 0 &&
+    C >= 16 &&
+    O % TILE_OUT === 0
+  );
+}
+
+/** The filter transform u[ξ = 4a + b, c, o] = (G·g[·, ·, c, o]·Gᵀ)[a, b] of Winograd F(2x2, 3x3), g = [3, 3, C, O]. */
+export function winogradFilter(g: ArrayLike<number>, C: number, O: number): Float32Array {
+  const u = new Float32Array(WINOGRAD_PLANES * C * O);
+  const CO = C * O;
+  const t = new Float64Array(12);
+  for (let k = 0; k < CO; k++) {
+    // t = G·g (4x3): rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 (g's rows)
+    for (let j = 0; j < 3; j++) {
+      const g0 = g[(0 * 3 + j) * CO + k];
+      const g1 = g[(1 * 3 + j) * CO + k];
+      const g2 = g[(2 * 3 + j) * CO + k];
+      t[j] = g0;
+      t[3 + j] = (g0 + g1 + g2) / 2;
+      t[6 + j] = (g0 - g1 + g2) / 2;
+      t[9 + j] = g2;
+    }
+    // u = t·Gᵀ (4x4): the same combination along each row of t
+    for (let a = 0; a < 4; a++) {
+      const [t0, t1, t2] = [t[3 * a], t[3 * a + 1], t[3 * a + 2]];
+      const row = 4 * a;
+      u[(row + 0) * CO + k] = t0;
+      u[(row + 1) * CO + k] = (t0 + t1 + t2) / 2;
+      u[(row + 2) * CO + k] = (t0 - t1 + t2) / 2;
+      u[(row + 3) * CO + k] = t2;
+    }
+  }
+  return u;
+}
+
+/** Where a valid 3x3 stride-1 convolution reads and writes (byte offsets and strides; rows OH + 2 of input). */
+export interface WinogradGeometry {
+  N: number;
+  OH: number;
+  OW: number;
+  C: number;
+  O: number;
+  xAt: number;
+  xImage: number;
+  xRow: number;
+  outAt: number;
+  outImage: number;
+  outRow: number;
+}
+
+/**
+ * Runs a valid 3x3 stride-1 convolution (winogradFits) with the `winograd` kernel: the filter (read before any
+ * allocation: `filter` may be a view of the heap) is transformed here, each thread gets its own scratch blocks,
+ * the images are split over the threads.
+ */
+export function winogradConv(
+  simd: SimdModule,
+  scratch: Scratch,
+  g: WinogradGeometry,
+  filter: ArrayLike<number>,
+): void {
+  const u = winogradFilter(filter, g.C, g.O);
+  const tilesH = g.OH / 2;
+  const tilesW = g.OW / 2;
+  const blockRows = Math.max(1, Math.min(tilesH, Math.floor(WINOGRAD_BLOCK_TILES / tilesW)));
+  const uAt = scratch.floats(simd, u.length, u);
+  // plane strides one cache line past the plane (16 planes 2^k bytes apart would fall in one cache set)
+  const vPlane = blockRows * tilesW * g.C * 4 + 64;
+  const mPlane = blockRows * tilesW * g.O * 4 + 64;
+  const shares = splitTiles(g.N, simd.threads).map(([from, to]) => {
+    const v = scratch.bytes(WINOGRAD_PLANES * vPlane);
+    const m = scratch.bytes(WINOGRAD_PLANES * mPlane);
+    const geometry = [
+      tilesH,
+      tilesW,
+      g.C,
+      g.O,
+      g.xImage,
+      g.xRow,
+      g.outImage,
+      g.outRow,
+      blockRows,
+      vPlane,
+      mPlane,
+    ];
+    return [g.xAt, uAt, g.outAt, v, m, from, to, ...geometry];
+  });
+  simd.run('winograd', shares);
 }

@@ -139,8 +139,10 @@ export const CONV_TILE_PIXELS = 4;
 
 /**
  * The forward-convolution kernel, `conv(x, w, out, bias, nFrom, nTo, OH, OW, O, xImage, xRow, rowStep, colStep,
- * FH, rowTaps, relu)`, all i32 (pointers and strides in bytes), on an input already padded so that every tap of
- * every output pixel is inside it (a 'valid' convolution):
+ * FH, rowTaps, relu, outImage, outRow, outPixel)`, all i32 (pointers and strides in bytes), on an input already
+ * padded so that every tap of every output pixel is inside it (a 'valid' convolution). The output strides let
+ * it write every s-th pixel of every s-th row (a phase of a strided input gradient); a plain NHWC output has
+ * outPixel = 4·O, outRow = OW·outPixel, outImage = OH·outRow:
  *
  *   for each image n in [nFrom, nTo), each block of 8 output channels co, each output row oy,
  *   each block of 4 output pixels along the row (the last block shifted left to end at the row's end):
@@ -154,10 +156,13 @@ export const CONV_TILE_PIXELS = 4;
  * multiplies and eight adds). Needs O a multiple of 8 and OW >= 4; C (any) is folded into rowTaps.
  */
 export function buildConvForwardFunction(): FunctionBuilder {
-  const names = 'x w out bias nFrom nTo OH OW O xImage xRow rowStep colStep FH rowTaps relu'.split(' ');
-  const f = new FunctionBuilder(names.map(() => I32));
+  const names =
+    'x w out bias nFrom nTo OH OW O xImage xRow rowStep colStep FH rowTaps relu outImage outRow outPixel';
+  const params = names.split(' ');
+  const f = new FunctionBuilder(params.map(() => I32));
   const [x, w, out, bias, nFrom, nTo, OH, OW, O, xImage, xRow, rowStep, colStep, FH, rowTaps, relu] =
-    names.map((_, i) => i);
+    params.map((_, i) => i);
+  const [outImage, outRow0, outPixel] = [16, 17, 18];
   const [n, co, oy, oxb, ox0, lastBlock, outBytes, rowBase, outRow, pix, kh, xp, wp, kEnd] = locals(f, 14);
   const [c1, c2, c3] = locals(f, 3);
   const acc = Array.from({ length: CONV_TILE_PIXELS * 2 }, () => f.local(V128));
@@ -205,8 +210,8 @@ export function buildConvForwardFunction(): FunctionBuilder {
         f.get(xp).i32(4).op('i32.add').tee(xp).get(kEnd).op('i32.ne').brIf(0);
       });
     });
-    // store: out row pointer at ox0, one pixel (O floats) apart
-    f.get(outRow).get(ox0).get(outBytes).op('i32.mul', 'i32.add').set(xp);
+    // store: out row pointer at ox0, outPixel bytes apart
+    f.get(outRow).get(ox0).get(outPixel).op('i32.mul', 'i32.add').set(xp);
     for (let q = 0; q < CONV_TILE_PIXELS; q++) {
       f.get(xp)
         .get(acc[2 * q])
@@ -218,7 +223,7 @@ export function buildConvForwardFunction(): FunctionBuilder {
         .get(lowest)
         .op('f32x4.max')
         .v128Store(16);
-      if (q < CONV_TILE_PIXELS - 1) f.get(xp).get(outBytes).op('i32.add').set(xp);
+      if (q < CONV_TILE_PIXELS - 1) f.get(xp).get(outPixel).op('i32.add').set(xp);
     }
   };
 
@@ -231,16 +236,14 @@ export function buildConvForwardFunction(): FunctionBuilder {
       f.forRange(oy, 0, L(OH), 1, () => {
         f.get(x).get(n).get(xImage).op('i32.mul', 'i32.add').get(oy).get(rowStep).op('i32.mul', 'i32.add');
         f.set(rowBase);
-        f.get(n)
-          .get(OH)
-          .op('i32.mul')
+        f.get(out)
+          .get(n)
+          .get(outImage)
+          .op('i32.mul', 'i32.add')
           .get(oy)
-          .op('i32.add')
-          .get(OW)
-          .op('i32.mul')
-          .get(outBytes)
-          .op('i32.mul');
-        f.get(out).op('i32.add').get(co).i32(2).op('i32.shl', 'i32.add').set(outRow);
+          .get(outRow0)
+          .op('i32.mul', 'i32.add');
+        f.get(co).i32(2).op('i32.shl', 'i32.add').set(outRow);
         f.forRange(oxb, 0, L(OW), CONV_TILE_PIXELS, tile);
       });
     });
@@ -531,6 +534,160 @@ export function buildReluGradFunction(): FunctionBuilder {
     f.get(xv).get(zero).op('f32x4.gt').get(one).op('v128.and');
     f.get(xv).get(xv).op('f32x4.ne', 'v128.or');
     f.op('f32x4.mul').v128Store(0);
+  });
+  return f;
+}
+
+/** Winograd F(2x2, 3x3): output pixels per tile side, input pixels per tile side, transformed planes. */
+export const WINOGRAD_OUT = 2;
+export const WINOGRAD_IN = 4;
+export const WINOGRAD_PLANES = WINOGRAD_IN * WINOGRAD_IN;
+
+/**
+ * The 3x3 stride-1 convolution in Winograd's F(2x2, 3x3) form (Lavin & Gray 2016, "Fast Algorithms for
+ * Convolutional Neural Networks"), `winograd(x, u, out, v, m, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow,
+ * outImage, outRow, blockRows, vPlane, mPlane)`, all i32 (pointers and strides in bytes), on an input padded for a 'valid'
+ * convolution (rows 2·tilesH + 2, columns 2·tilesW + 2, C channels, a multiple of 4) and a filter already
+ * transformed, u = G·g·Gᵀ as [16, C, O] (O a multiple of 8):
+ *
+ *   for each image n in [nFrom, nTo), each block of `blockRows` tile rows:
+ *     V[ξ, t, c] = (Bᵀ·d_t·B)[ξ] for the 4x4 input patch d_t of every 2x2 output tile t (4 channels per vector)
+ *     M[ξ] = V[ξ] · u[ξ]                 (16 products [T, C]·[C, O], each a 1x1 call of `conv`, function convIndex)
+ *     out[tile t] = Aᵀ·M[·, t]·A           (the 2x2 outputs, 4 channels per vector)
+ *
+ * 16 multiply-adds per 4 outputs per (c, o) instead of 36; v and m are this call's scratch: 16 planes of
+ * blockRows·tilesW tiles x C (O) floats, `vPlane` (`mPlane`) bytes apart, so that the transformed tiles stay in
+ * cache between the three steps (planes a power of two apart would share cache sets: pad them).
+ */
+export function buildWinogradFunction(convIndex: number): FunctionBuilder {
+  const names = 'x u out v m nFrom nTo tilesH tilesW C O xImage xRow outImage outRow blockRows vPlane mPlane';
+  const params = names.split(' ');
+  const f = new FunctionBuilder(params.map(() => I32));
+  const [x, u, out, v, m, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, outImage, outRow, blockRows] =
+    params.map((_, i) => i);
+  const [vPlane, mPlane] = [16, 17];
+  const [n, tyb, tyEnd, T, ty, tx, c, tile, base, q, xi, cBytes, oBytes] = locals(f, 13);
+  const [c2, c3, p1, p2, p3] = locals(f, 5);
+  const d = Array.from({ length: WINOGRAD_PLANES }, () => f.local(V128));
+  const t = Array.from({ length: WINOGRAD_PLANES }, () => f.local(V128));
+  const sub = (a: number, b: number) => f.get(a).get(b).op('f32x4.sub');
+  const add = (a: number, b: number) => f.get(a).get(b).op('f32x4.add');
+
+  f.get(C).i32(2).op('i32.shl').set(cBytes);
+  f.get(O).i32(2).op('i32.shl').set(oBytes);
+  f.get(cBytes).get(cBytes).op('i32.add').tee(c2).get(cBytes).op('i32.add').set(c3);
+
+  f.forRange(n, L(nFrom), L(nTo), 1, () => {
+    f.forRange(tyb, 0, L(tilesH), L(blockRows), () => {
+      // tyEnd = min(tyb + blockRows, tilesH); T = (tyEnd − tyb)·tilesW
+      f.get(tyb).get(blockRows).op('i32.add').set(tyEnd);
+      f.get(tilesH).get(tyEnd).get(tyEnd).get(tilesH).op('i32.gt_s', 'select').tee(tyEnd);
+      f.get(tyb).op('i32.sub').get(tilesW).op('i32.mul').set(T);
+
+      // 1. input transform
+      f.i32(0).set(tile);
+      f.forRange(ty, L(tyb), L(tyEnd), 1, () => {
+        f.forRange(tx, 0, L(tilesW), 1, () => {
+          f.get(x).get(n).get(xImage).op('i32.mul', 'i32.add');
+          f.get(ty).get(xRow).op('i32.mul').i32(1).op('i32.shl', 'i32.add');
+          f.get(tx).get(c2).op('i32.mul', 'i32.add').set(base);
+          f.forRange(c, 0, L(cBytes), 16, () => {
+            f.get(base)
+              .get(c)
+              .op('i32.add')
+              .tee(q)
+              .get(xRow)
+              .op('i32.add')
+              .tee(p1)
+              .get(xRow)
+              .op('i32.add')
+              .tee(p2);
+            f.get(xRow).op('i32.add').set(p3);
+            [q, p1, p2, p3].forEach((row, r) => {
+              for (let s = 0; s < 4; s++) {
+                f.get(row);
+                if (s > 0) f.get([cBytes, c2, c3][s - 1]).op('i32.add');
+                f.v128Load(0).set(d[r * 4 + s]);
+              }
+            });
+            // t = Bᵀ·d (down the columns), then V = t·B (along the rows)
+            for (let s = 0; s < 4; s++) {
+              sub(d[s], d[8 + s]).set(t[s]);
+              add(d[4 + s], d[8 + s]).set(t[4 + s]);
+              sub(d[8 + s], d[4 + s]).set(t[8 + s]);
+              sub(d[4 + s], d[12 + s]).set(t[12 + s]);
+            }
+            for (let i = 0; i < 4; i++) {
+              const r = i * 4;
+              sub(t[r], t[r + 2]).set(d[r]);
+              add(t[r + 1], t[r + 2]).set(d[r + 1]);
+              sub(t[r + 2], t[r + 1]).set(d[r + 2]);
+              sub(t[r + 1], t[r + 3]).set(d[r + 3]);
+            }
+            f.get(v).get(tile).get(cBytes).op('i32.mul', 'i32.add').get(c).op('i32.add').set(q);
+            for (let k = 0; k < WINOGRAD_PLANES; k++) {
+              f.get(q).get(d[k]).v128Store(0);
+              if (k < WINOGRAD_PLANES - 1) f.get(q).get(vPlane).op('i32.add').set(q);
+            }
+          });
+          f.get(tile).i32(1).op('i32.add').set(tile);
+        });
+      });
+
+      // 2. the 16 products M[ξ] = V[ξ]·u[ξ]: conv(x, w, out, bias, nFrom, nTo, OH, OW, O, xImage, xRow,
+      //    rowStep, colStep, FH, rowTaps, relu, outImage, outRow, outPixel) as one row of T pixels, a 1x1 filter
+      f.forRange(xi, 0, WINOGRAD_PLANES, 1, () => {
+        f.get(v).get(xi).get(vPlane).op('i32.mul', 'i32.add');
+        f.get(u).get(xi).get(C).op('i32.mul').get(oBytes).op('i32.mul', 'i32.add');
+        f.get(m).get(xi).get(mPlane).op('i32.mul', 'i32.add');
+        f.i32(0).i32(0).i32(1).i32(1).get(T).get(O).i32(0).i32(0).i32(0).get(cBytes).i32(1).get(C).i32(0);
+        f.i32(0).i32(0).get(oBytes);
+        f.call(convIndex);
+      });
+
+      // 3. output transform: y = Aᵀ·M·A, 2x2 outputs per tile
+      f.i32(0).set(tile);
+      f.forRange(ty, L(tyb), L(tyEnd), 1, () => {
+        f.forRange(tx, 0, L(tilesW), 1, () => {
+          f.get(out).get(n).get(outImage).op('i32.mul', 'i32.add');
+          f.get(ty).get(outRow).op('i32.mul').i32(1).op('i32.shl', 'i32.add');
+          f.get(tx).get(oBytes).op('i32.mul').i32(1).op('i32.shl', 'i32.add').set(base);
+          f.forRange(c, 0, L(oBytes), 16, () => {
+            f.get(m).get(tile).get(oBytes).op('i32.mul', 'i32.add').get(c).op('i32.add').set(q);
+            for (let k = 0; k < WINOGRAD_PLANES; k++) {
+              f.get(q).v128Load(0).set(d[k]);
+              if (k < WINOGRAD_PLANES - 1) f.get(q).get(mPlane).op('i32.add').set(q);
+            }
+            // t[0..3] = rows 0 + 1 + 2, t[4..7] = rows 1 − 2 − 3 (Aᵀ·M)
+            for (let s = 0; s < 4; s++) {
+              add(d[s], d[4 + s])
+                .get(d[8 + s])
+                .op('f32x4.add')
+                .set(t[s]);
+              sub(d[4 + s], d[8 + s])
+                .get(d[12 + s])
+                .op('f32x4.sub')
+                .set(t[4 + s]);
+            }
+            f.get(base).get(c).op('i32.add').tee(q).get(outRow).op('i32.add').set(p1);
+            [q, p1].forEach((row, i) => {
+              const r = i * 4;
+              f.get(row);
+              add(t[r], t[r + 1])
+                .get(t[r + 2])
+                .op('f32x4.add')
+                .v128Store(0);
+              f.get(row).get(oBytes).op('i32.add');
+              sub(t[r + 1], t[r + 2])
+                .get(t[r + 3])
+                .op('f32x4.sub')
+                .v128Store(0);
+            });
+          });
+          f.get(tile).i32(1).op('i32.add').set(tile);
+        });
+      });
+    });
   });
   return f;
 }

@@ -32,7 +32,13 @@ describe('Scratch', () => {
 
 describe('splitTiles', () => {
   it('covers [0, count) with contiguous, non-empty, near-equal parts', () => {
-    for (const [count, parts] of [[10, 3], [2, 4], [7, 7], [1, 1], [100, 8]]) {
+    for (const [count, parts] of [
+      [10, 3],
+      [2, 4],
+      [7, 7],
+      [1, 1],
+      [100, 8],
+    ]) {
       const ranges = splitTiles(count, parts);
       expect(ranges.length).toBe(Math.min(count, parts));
       expect(ranges[0][0]).toBe(0);

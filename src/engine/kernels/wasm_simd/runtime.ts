@@ -8,6 +8,7 @@ import {
   buildPadCopyFunction,
   buildReluGradFunction,
   buildSumRowsFunction,
+  buildWinogradFunction,
 } from './programs';
 
 /** The parts of BackendWasm the SIMD kernels use. */
@@ -38,6 +39,7 @@ export const SIMD_KERNELS = [
   'padCopy',
   'broadcast',
   'reluGrad',
+  'winograd',
 ] as const;
 export type SimdKernel = (typeof SIMD_KERNELS)[number];
 
@@ -110,6 +112,7 @@ export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
     padCopy: buildPadCopyFunction,
     broadcast: () => buildChannelwiseFunction('broadcast'),
     reluGrad: buildReluGradFunction,
+    winograd: () => buildWinogradFunction(SIMD_KERNELS.indexOf('conv')),
   };
   return assembleModule(
     SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),
