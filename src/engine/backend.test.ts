@@ -38,6 +38,7 @@ describe('initBackend', () => {
         tf.FusedConv2D,
         tf.GatherV2,
         tf.Identity,
+        tf.Cast,
         tf.Sum,
         tf.Mean,
         tf.Multiply,

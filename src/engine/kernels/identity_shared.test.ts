@@ -56,3 +56,33 @@ describe('identityShared (wasm Identity)', () => {
     tf.dispose([x, y]);
   });
 });
+
+describe('castShared (wasm Cast)', () => {
+  it('a cast to the same dtype is a second reference; a real conversion still converts', async () => {
+    registerProjectKernels('wasm');
+    const backend = tf.backend();
+    const x = tf.tensor1d([1.5, -2.5, 3]);
+    const before = backend.numDataIds();
+    const same = tf.cast(x, 'float32');
+    expect(backend.numDataIds()).toBe(before); // no new buffer
+    x.dispose();
+    expect(Array.from(await same.data())).toEqual([1.5, -2.5, 3]);
+    const ints = tf.cast(same, 'int32');
+    expect(ints.dtype).toBe('int32');
+    expect(Array.from(await ints.data())).toEqual([1, -2, 3]);
+    expect(backend.numDataIds()).toBe(before + 1); // same's buffer (x's) and ints'
+    const floats = tf.cast(tf.tensor1d([true, false], 'bool'), 'float32');
+    expect(Array.from(await floats.data())).toEqual([1, 0]);
+    tf.dispose([same, ints, floats]);
+  });
+
+  it('the stock kernel (speed kernels off) copies', () => {
+    unregisterProjectKernels('wasm');
+    const backend = tf.backend();
+    const x = tf.tensor1d([1, 2, 3]);
+    const before = backend.numDataIds();
+    const y = tf.cast(x, 'float32');
+    expect(backend.numDataIds()).toBe(before + 1);
+    tf.dispose([x, y]);
+  });
+});

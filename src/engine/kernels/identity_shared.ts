@@ -13,3 +13,14 @@ export function identityShared(args: KernelArgs): tf.TensorInfo | null {
   (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }
+
+/**
+ * Cast to the dtype a tensor already has (tf.moments casts its input to float32 before squaring: every BatchNorm
+ * layer's activation, every step) as a new reference, like identityShared; the stock wasm kernel copies. Real
+ * conversions: null (the stock kernel).
+ */
+export function castShared(args: KernelArgs): tf.TensorInfo | null {
+  const x = args.inputs.x as tf.TensorInfo;
+  const { dtype } = args.attrs as unknown as tf.CastAttrs;
+  return dtype === x.dtype ? identityShared(args) : null;
+}

@@ -3,7 +3,7 @@ import type { KernelArgs } from './backend_ops';
 import { conv2dBackpropFilterViaConv } from './conv2d_backprop_filter';
 import { conv2dBackpropInputViaConv } from './conv2d_backprop_input';
 import { gatherSlices } from './gather_rows';
-import { identityShared } from './identity_shared';
+import { castShared, identityShared } from './identity_shared';
 import { oneHotFloat32 } from './one_hot';
 import { reduceLeadingAxes } from './reduce_rows';
 import { setSpeedKernels, speedKernelsOn } from './speed_state';
@@ -32,7 +32,7 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | tf.TensorI
  * - UnsortedSegmentSum (tf.gather's gradient), wasm: missing, so losses that gather rows could not train.
  * - GatherV2 of whole slices (gatherSlices), wasm: memmoves instead of the stock element-by-element copy.
  * - Identity (identityShared), wasm: a second reference instead of a copy (tf.clone, and every tensor a gradient
- *   saves for the backward pass).
+ *   saves for the backward pass); Cast to the dtype a tensor already has (castShared) likewise.
  * - Conv2DBackpropFilter as a convolution (conv2dBackpropFilterViaConv): wasm has no such kernel at all, so conv
  *   nets cannot train there without it; cpu has one, but a slow nested loop (x, dy = [64,32,32,32], 3x3 'same':
  *   stock cpu 307 s, this one 16.4 s, Node 20, one shared core). On wasm, with the speed kernels on, the
@@ -81,6 +81,7 @@ const PROJECT_KERNELS: Record<
     { name: tf.FusedConv2D, why: 'speed', run: conv2dSimd },
     { name: tf.GatherV2, why: 'speed', run: gatherSlices },
     { name: tf.Identity, why: 'speed', run: identityShared },
+    { name: tf.Cast, why: 'speed', run: castShared },
     {
       name: tf.Sum,
       why: 'speed',

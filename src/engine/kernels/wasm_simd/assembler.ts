@@ -75,6 +75,7 @@ const PLAIN = {
   'i32.add': [0x6a],
   'i32.sub': [0x6b],
   'i32.mul': [0x6c],
+  'i32.div_u': [0x6e],
   'i32.shl': [0x74],
   'i32.gt_s': [0x4a],
   select: [0x1b],
@@ -92,6 +93,7 @@ const PLAIN = {
   'f32x4.gt': [0xfd, 0x44],
   'v128.and': [0xfd, 0x4e],
   'v128.or': [0xfd, 0x50],
+  'f32x4.neg': [0xfd, 0xe1, 0x01],
   'f32x4.add': [0xfd, 0xe4, 0x01],
   'f32x4.sub': [0xfd, 0xe5, 0x01],
   'f32x4.mul': [0xfd, 0xe6, 0x01],
@@ -149,6 +151,12 @@ export class FunctionBuilder {
   /** Loads at [address on the stack + offset] (offset in bytes, a constant). */
   i32Load(offset = 0): this {
     this.code.push(0x28, 2, ...uleb(offset));
+    return this;
+  }
+
+  /** Stores the i32 on top of the stack at [address below it + offset]. */
+  i32Store(offset = 0): this {
+    this.code.push(0x36, 2, ...uleb(offset));
     return this;
   }
 

@@ -248,12 +248,13 @@ describe('Winograd F(2x2, 3x3)', () => {
   });
 
   // 'same' (a padded copy), 'valid' (read in place), blocks of 64 tiles: 16x16 tiles in 4 blocks, 10 tile rows of
-  // 8 in a block of 8 rows and one of 2, an 8-wide output (4 tiles), many channels
+  // 8 in a block of 8 rows and one of 2, an 8-wide output (4 tiles), many channels, blocks spanning images
   const WINOGRAD_CASES: ConvCase[] = [
     { x: [2, 32, 32, 16], filter: [3, 3, 16, 8], stride: 1, pad: 'same' },
     { x: [3, 22, 18, 16], filter: [3, 3, 16, 16], stride: 1, pad: 'valid' },
     { x: [2, 20, 16, 20], filter: [3, 3, 20, 24], stride: 1, pad: 'same' },
     { x: [2, 8, 8, 128], filter: [3, 3, 128, 128], stride: 1, pad: 1 },
+    { x: [5, 8, 8, 16], filter: [3, 3, 16, 16], stride: 1, pad: 'same' }, // blocks of 16 tile rows across images
   ];
   it.each(WINOGRAD_CASES.map((c, i) => [i, c] as const))(
     'case %i runs in the Winograd kernel and matches the stock cpu kernel to 1e-4',

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
-import { CONV_TILE_PIXELS, TILE_IN, TILE_OUT, WINOGRAD_PLANES } from './programs';
+import { CONV_TILE_PIXELS, TAP_FIELDS, TILE_IN, TILE_OUT, WINOGRAD_PLANES } from './programs';
 import {
   countSimdCall,
   Scratch,
@@ -173,7 +173,7 @@ export function copyPadded(memory: WebAssembly.Memory, from: number, to: number,
   }
 }
 
-/** Tiles of 2x2 outputs per block of the Winograd kernel (its scratch: 16 planes of this many tiles, in and out). */
+/** Tiles of 2x2 outputs per block of the Winograd kernels (their scratch: 16 planes of about this many tiles, in and out; a block spans images where they are smaller). */
 const WINOGRAD_BLOCK_TILES = 64;
 
 /**
@@ -263,7 +263,7 @@ export function winogradConv(
   const u = winogradFilter(filter, g.C, g.O);
   const tilesH = g.OH / 2;
   const tilesW = g.OW / 2;
-  const blockRows = Math.max(1, Math.min(tilesH, Math.floor(WINOGRAD_BLOCK_TILES / tilesW)));
+  const blockRows = Math.max(1, Math.floor(WINOGRAD_BLOCK_TILES / tilesW));
   const uAt = scratch.floats(simd, u.length, u);
   // plane strides one cache line past the plane (16 planes 2^k bytes apart would fall in one cache set)
   const vPlane = blockRows * tilesW * g.C * 4 + 64;
@@ -287,4 +287,87 @@ export function winogradConv(
     return [g.xAt, uAt, g.outAt, v, m, from, to, ...geometry];
   });
   simd.run('winograd', shares);
+}
+
+/** Where the filter gradient of a valid 3x3 stride-1 convolution reads (x padded: rows OH + 2; dy: [N, OH, OW, O]). */
+export interface WinogradGradGeometry {
+  N: number;
+  OH: number;
+  OW: number;
+  C: number;
+  O: number;
+  xAt: number;
+  xImage: number;
+  xRow: number;
+  dyAt: number;
+}
+
+/**
+ * The filter gradient dW [3, 3, C, O] of a valid 3x3 stride-1 convolution (winogradFits) with the
+ * `winogradFilterGrad` kernel: each thread sums its images' uhat[ξ] = Σ_t V[ξ]ᵀ·Ŷ[ξ] in its own [16, C, O]
+ * scratch; here the threads' sums are added and dW = Gᵀ·uhat·G (in float64) is written to `dwAt`.
+ */
+export function winogradFilterGradient(
+  simd: SimdModule,
+  scratch: Scratch,
+  g: WinogradGradGeometry,
+  dwAt: number,
+): void {
+  const tilesH = g.OH / 2;
+  const tilesW = g.OW / 2;
+  const blockRows = Math.max(1, Math.floor(WINOGRAD_BLOCK_TILES / tilesW));
+  const vPlane = blockRows * tilesW * g.C * 4 + 64;
+  const yPlane = blockRows * tilesW * g.O * 4 + 64;
+  const CO = g.C * g.O;
+  const uhats: number[] = [];
+  const shares = splitTiles(g.N, simd.threads).map(([from, to]) => {
+    const v = scratch.bytes(WINOGRAD_PLANES * vPlane);
+    const yhat = scratch.bytes(WINOGRAD_PLANES * yPlane);
+    const table = scratch.bytes(WINOGRAD_PLANES * TAP_FIELDS * 4);
+    const uhat = scratch.floats(simd, WINOGRAD_PLANES * CO);
+    uhats.push(uhat);
+    const dyImage = g.OH * g.OW * g.O * 4;
+    const geometry = [
+      tilesH,
+      tilesW,
+      g.C,
+      g.O,
+      g.xImage,
+      g.xRow,
+      dyImage,
+      g.OW * g.O * 4,
+      blockRows,
+      vPlane,
+      yPlane,
+    ];
+    return [g.xAt, g.dyAt, uhat, v, yhat, table, from, to, ...geometry];
+  });
+  simd.run('winogradFilterGrad', shares);
+  // views after every allocation (a heap growth replaces the buffer)
+  const sums = uhats.map((at) => new Float32Array(simd.memory.buffer, at, WINOGRAD_PLANES * CO));
+  const dw = new Float32Array(simd.memory.buffer, dwAt, 9 * CO);
+  const u = new Float64Array(WINOGRAD_PLANES);
+  // Gᵀ rows: [1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]
+  const GT = [
+    [1, 0.5, 0.5, 0],
+    [0, 0.5, -0.5, 0],
+    [0, 0.5, 0.5, 1],
+  ];
+  for (let k = 0; k < CO; k++) {
+    for (let xi = 0; xi < WINOGRAD_PLANES; xi++) {
+      let total = 0;
+      for (const sum of sums) total += sum[xi * CO + k];
+      u[xi] = total;
+    }
+    for (let i = 0; i < 3; i++) {
+      // row i of Gᵀ·u (4 values), then · G along the columns
+      const r0 = GT[i][0] * u[0] + GT[i][1] * u[4] + GT[i][2] * u[8] + GT[i][3] * u[12];
+      const r1 = GT[i][0] * u[1] + GT[i][1] * u[5] + GT[i][2] * u[9] + GT[i][3] * u[13];
+      const r2 = GT[i][0] * u[2] + GT[i][1] * u[6] + GT[i][2] * u[10] + GT[i][3] * u[14];
+      const r3 = GT[i][0] * u[3] + GT[i][1] * u[7] + GT[i][2] * u[11] + GT[i][3] * u[15];
+      dw[(i * 3 + 0) * CO + k] = r0 + 0.5 * (r1 + r2);
+      dw[(i * 3 + 1) * CO + k] = 0.5 * (r1 - r2);
+      dw[(i * 3 + 2) * CO + k] = 0.5 * (r1 + r2) + r3;
+    }
+  }
 }

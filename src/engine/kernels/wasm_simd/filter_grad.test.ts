@@ -147,6 +147,39 @@ describe('conv2dBackpropFilterSimd', () => {
     },
   );
 
+  // 3x3 stride 1 with 16+ input channels: the Winograd form. Blocks of 64 tiles: one image per block; blocks
+  // spanning images (3 images of 4 x 5 tiles in one block of 60); a last block shorter than the rest and starting
+  // inside an image (5 images of 4 x 4 tiles: blocks of 16 tile rows and 4)
+  const WINOGRAD_CASES: ConvCase[] = [
+    { x: [2, 16, 16, 16], filter: [3, 3, 16, 8], stride: 1, pad: 'same' },
+    { x: [3, 10, 12, 20], filter: [3, 3, 20, 16], stride: 1, pad: 'valid' },
+    { x: [5, 8, 8, 16], filter: [3, 3, 16, 16], stride: 1, pad: 'same' },
+    { x: [2, 8, 8, 64], filter: [3, 3, 64, 128], stride: 1, pad: 1 },
+  ];
+  it.each(WINOGRAD_CASES.map((c, i) => [i, c] as const))(
+    'Winograd case %i runs in the Winograd kernel and matches the stock cpu kernel to 1e-4 (relative)',
+    async (i, c) => {
+      const ref = await reference(c, 600 + 10 * i);
+      await tf.setBackend('wasm');
+      const x = tf.tensor(ref.x, c.x);
+      const dy = tf.tensor(ref.dy, ref.dyShape);
+      const backend = tf.backend();
+      const before = backend.numDataIds();
+      const calls = simdKernelCalls.winogradFilterGrad ?? 0;
+      const attrs = attrsOf(c) as unknown as tf.NamedAttrMap;
+      const grad = tf
+        .engine()
+        .makeTensorFromTensorInfo(conv2dBackpropFilterSimd({ inputs: { x, dy }, backend, attrs })!);
+      expect(simdKernelCalls.winogradFilterGrad).toBe(calls + 1);
+      expect(backend.numDataIds()).toBe(before + 1);
+      const scale = Math.max(1, ...Array.from(ref.expected, Math.abs));
+      expect(scale).toBeGreaterThan(1);
+      expect(maxAbsDiff(await grad.data(), ref.expected) / scale).toBeLessThan(1e-5);
+      expect(maxAbsDiff(await grad.data(), ref.expected)).toBeLessThan(1e-4);
+      tf.dispose([x, dy, grad]);
+    },
+  );
+
   it('leaves what it does not handle to the other paths (returns null)', async () => {
     await tf.setBackend('wasm');
     const backend = tf.backend();

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
+import { copyPaddedSimd, winogradFilterGradient, winogradFits } from './conv2d';
 import { TAP_FIELDS, TILE_IN, TILE_OUT } from './programs';
 import { countSimdCall, Scratch, simdModuleFor, splitTiles, type WasmHeapBackend } from './runtime';
 
@@ -104,6 +105,9 @@ export function conv2dBackpropFilterSimd(args: KernelArgs): tf.TensorInfo | null
     strideWidth,
   } = convInfo;
   const { inChannels, outChannels, filterHeight: FH, filterWidth: FW } = convInfo;
+  if (winogradFits(FH, FW, strideHeight, strideWidth, OH, OW, inChannels, outChannels)) {
+    return winogradFilterGradSimd(backend, simd, x, dy, convInfo, filterShape);
+  }
   const C = roundUp(inChannels, TILE_IN);
   const O = roundUp(outChannels, TILE_OUT);
   const taps = tapRanges(convInfo);
@@ -179,5 +183,48 @@ export function conv2dBackpropFilterSimd(args: KernelArgs): tf.TensorInfo | null
     scratch.release();
   }
   countSimdCall('filterGrad');
+  return out;
+}
+
+/** The filter gradient of a 3x3 stride-1 convolution in Winograd form (winogradFilterGradient), x padded first. */
+function winogradFilterGradSimd(
+  backend: WasmHeapBackend,
+  simd: NonNullable<ReturnType<typeof simdModuleFor>>,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  convInfo: tf.backend_util.Conv2DInfo,
+  filterShape: [number, number, number, number],
+): tf.TensorInfo {
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+  } = convInfo;
+  const { top, left } = convInfo.padInfo;
+  const [Hp, Wp] = [OH + 2, OW + 2];
+  const out = backend.makeOutput(filterShape, 'float32');
+  const scratch = new Scratch(backend);
+  try {
+    const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    let xAt = offset(x);
+    let [rowBytes, imageBytes] = [W * C * 4, H * W * C * 4];
+    if (top > 0 || left > 0 || Hp > H || Wp > W) {
+      const padded = scratch.bytes(N * Hp * Wp * C * 4);
+      copyPaddedSimd(simd, xAt, padded, { N, H, W, inChannels: C, Hp, Wp, C, top, left });
+      [xAt, rowBytes, imageBytes] = [padded, Wp * C * 4, Hp * Wp * C * 4];
+    }
+    const geometry = { N, OH, OW, C, O, xAt, xImage: imageBytes, xRow: rowBytes, dyAt: offset(dy) };
+    winogradFilterGradient(simd, scratch, geometry, offset(out));
+  } catch (error) {
+    (backend as unknown as tf.KernelBackend).disposeData(out.dataId);
+    throw error;
+  } finally {
+    scratch.release();
+  }
+  countSimdCall('winogradFilterGrad');
   return out;
 }

@@ -544,16 +544,254 @@ export const WINOGRAD_IN = 4;
 export const WINOGRAD_PLANES = WINOGRAD_IN * WINOGRAD_IN;
 
 /**
+ * The loops and transforms both Winograd kernels share, on one function's locals: the image and tile-block loops,
+ * and the per-tile transforms, each vectorised over 4 channels (NHWC keeps a pixel's channels contiguous).
+ */
+class WinogradEmitter {
+  readonly n: number;
+  readonly T: number;
+  private readonly tyb: number;
+  private readonly tyEnd: number;
+  private readonly ty: number;
+  private readonly tx: number;
+  private readonly c: number;
+  private readonly tile: number;
+  private readonly base: number;
+  private readonly q: number;
+  private readonly p: number[];
+  private readonly imageIndex: number;
+  private readonly rowBase: number;
+  private readonly d: number[];
+  private readonly t: number[];
+
+  constructor(private readonly f: FunctionBuilder) {
+    [this.n, this.T, this.tyb, this.tyEnd, this.ty, this.tx, this.c, this.tile, this.base, this.q] = locals(
+      f,
+      10,
+    );
+    this.p = locals(f, 3);
+    [this.imageIndex, this.rowBase] = locals(f, 2);
+    this.d = Array.from({ length: WINOGRAD_PLANES }, () => f.local(V128));
+    this.t = Array.from({ length: WINOGRAD_PLANES }, () => f.local(V128));
+  }
+
+  private sub(a: number, b: number): FunctionBuilder {
+    return this.f.get(a).get(b).op('f32x4.sub');
+  }
+
+  private add(a: number, b: number): FunctionBuilder {
+    return this.f.get(a).get(b).op('f32x4.add');
+  }
+
+  /**
+   * The tile rows of images [nFrom, nTo) in blocks of `blockRows` (a block may span images: small images fill a
+   * block with several): body per block, with T = the block's tiles.
+   */
+  blocks(
+    nFrom: number,
+    nTo: number,
+    tilesH: number,
+    tilesW: number,
+    blockRows: number,
+    body: () => void,
+  ): void {
+    const { f, tyb, tyEnd, T, n } = this;
+    // rows g in [nFrom·tilesH, nTo·tilesH): n = g / tilesH
+    f.get(nTo).get(tilesH).op('i32.mul').set(n);
+    f.forRange(tyb, L(this.first(nFrom, tilesH)), L(n), L(blockRows), () => {
+      // tyEnd = min(tyb + blockRows, nTo·tilesH); T = (tyEnd − tyb)·tilesW
+      f.get(tyb).get(blockRows).op('i32.add').set(tyEnd);
+      f.get(n).get(tyEnd).get(tyEnd).get(n).op('i32.gt_s', 'select').tee(tyEnd);
+      f.get(tyb).op('i32.sub').get(tilesW).op('i32.mul').set(T);
+      body();
+    });
+  }
+
+  /** A local holding nFrom·tilesH. */
+  private first(nFrom: number, tilesH: number): number {
+    const { f, q } = this;
+    f.get(nFrom).get(tilesH).op('i32.mul').set(q);
+    return q;
+  }
+
+  /**
+   * For each tile of the block (tile index from 0) and each 4-channel group (byte offset c < bytes): base is
+   * `image + n·imageBytes + 2·ty·rowBytes + 2·tx·pixelBytes`, the tile's top-left pixel (row g = n·tilesH + ty).
+   */
+  private eachTile(
+    image: number,
+    imageBytes: number,
+    rowBytes: number,
+    pixelBytes: number,
+    tilesH: number,
+    tilesW: number,
+    bytes: number,
+    body: () => void,
+  ): void {
+    const { f, tyb, tyEnd, ty, tx, c, tile, base, imageIndex, rowBase } = this;
+    f.i32(0).set(tile);
+    f.forRange(ty, L(tyb), L(tyEnd), 1, () => {
+      // rowBase = image + (g / tilesH)·imageBytes + 2·(g % tilesH)·rowBytes
+      f.get(ty).get(tilesH).op('i32.div_u').set(imageIndex);
+      f.get(image).get(imageIndex).get(imageBytes).op('i32.mul', 'i32.add');
+      f.get(ty).get(imageIndex).get(tilesH).op('i32.mul', 'i32.sub').get(rowBytes).op('i32.mul');
+      f.i32(1).op('i32.shl', 'i32.add').set(rowBase);
+      f.forRange(tx, 0, L(tilesW), 1, () => {
+        f.get(rowBase).get(tx).get(pixelBytes).op('i32.mul').i32(1).op('i32.shl', 'i32.add').set(base);
+        f.forRange(c, 0, L(bytes), 16, body);
+        f.get(tile).i32(1).op('i32.add').set(tile);
+      });
+    });
+  }
+
+  /** Stores vectors `values` (16) of the current tile and channel group into planes at `planes`, `plane` bytes apart. */
+  private storePlanes(planes: number, plane: number, pixelBytes: number, values: number[]): void {
+    const { f, tile, c, q } = this;
+    f.get(planes).get(tile).get(pixelBytes).op('i32.mul', 'i32.add').get(c).op('i32.add').set(q);
+    values.forEach((value, k) => {
+      f.get(q).get(value).v128Store(0);
+      if (k < values.length - 1) f.get(q).get(plane).op('i32.add').set(q);
+    });
+  }
+
+  /** V[ξ, t, c] = (Bᵀ·d_t·B)[ξ] for every tile's 4x4 input patch d_t (x padded: rows 2·tilesH + 2). */
+  inputTransform(
+    x: number,
+    xImage: number,
+    xRow: number,
+    cBytes: number,
+    tilesH: number,
+    tilesW: number,
+    v: number,
+    vPlane: number,
+  ): void {
+    const { f, base, c, q, p, d, t } = this;
+    this.eachTile(x, xImage, xRow, cBytes, tilesH, tilesW, cBytes, () => {
+      f.get(base).get(c).op('i32.add').tee(q);
+      f.get(xRow).op('i32.add').tee(p[0]).get(xRow).op('i32.add').tee(p[1]).get(xRow).op('i32.add').set(p[2]);
+      [q, ...p].forEach((row, r) => {
+        for (let s = 0; s < 4; s++) {
+          f.get(row);
+          for (let k = 0; k < s; k++) f.get(cBytes).op('i32.add');
+          f.v128Load(0).set(d[r * 4 + s]);
+        }
+      });
+      // t = Bᵀ·d (down the columns), then V = t·B (along the rows)
+      for (let s = 0; s < 4; s++) {
+        this.sub(d[s], d[8 + s]).set(t[s]);
+        this.add(d[4 + s], d[8 + s]).set(t[4 + s]);
+        this.sub(d[8 + s], d[4 + s]).set(t[8 + s]);
+        this.sub(d[4 + s], d[12 + s]).set(t[12 + s]);
+      }
+      for (let i = 0; i < 4; i++) {
+        const r = i * 4;
+        this.sub(t[r], t[r + 2]).set(d[r]);
+        this.add(t[r + 1], t[r + 2]).set(d[r + 1]);
+        this.sub(t[r + 2], t[r + 1]).set(d[r + 2]);
+        this.sub(t[r + 1], t[r + 3]).set(d[r + 3]);
+      }
+      this.storePlanes(v, vPlane, cBytes, d);
+    });
+  }
+
+  /** Ŷ[ξ, t, o] = (A·dy_t·Aᵀ)[ξ] for every tile's 2x2 output gradient dy_t (A = [[1, 0], [1, 1], [1, −1], [0, −1]]). */
+  outputGradTransform(
+    dy: number,
+    dyImage: number,
+    dyRow: number,
+    oBytes: number,
+    tilesH: number,
+    tilesW: number,
+    yhat: number,
+    yPlane: number,
+  ): void {
+    const { f, base, c, q, d, t } = this;
+    this.eachTile(dy, dyImage, dyRow, oBytes, tilesH, tilesW, oBytes, () => {
+      f.get(base).get(c).op('i32.add').tee(q).v128Load(0).set(d[0]);
+      f.get(q).get(oBytes).op('i32.add').v128Load(0).set(d[1]);
+      f.get(q).get(dyRow).op('i32.add').tee(q).v128Load(0).set(d[2]);
+      f.get(q).get(oBytes).op('i32.add').v128Load(0).set(d[3]);
+      // down the columns: rows y0, y0 + y1, y0 − y1, −y1 (t[4r + s], s < 2)
+      for (let s = 0; s < 2; s++) {
+        f.get(d[s]).set(t[s]);
+        this.add(d[s], d[2 + s]).set(t[4 + s]);
+        this.sub(d[s], d[2 + s]).set(t[8 + s]);
+        f.get(d[2 + s])
+          .op('f32x4.neg')
+          .set(t[12 + s]);
+      }
+      // along the rows: the same combination of columns 0 and 1
+      for (let r = 0; r < 4; r++) {
+        const k = 4 * r;
+        f.get(t[k]).set(d[k]);
+        this.add(t[k], t[k + 1]).set(d[k + 1]);
+        this.sub(t[k], t[k + 1]).set(d[k + 2]);
+        f.get(t[k + 1])
+          .op('f32x4.neg')
+          .set(d[k + 3]);
+      }
+      this.storePlanes(yhat, yPlane, oBytes, d);
+    });
+  }
+
+  /** out[2x2 pixels of tile t] = Aᵀ·M[·, t]·A (Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]). */
+  outputTransform(
+    m: number,
+    mPlane: number,
+    oBytes: number,
+    tilesH: number,
+    tilesW: number,
+    out: number,
+    outImage: number,
+    outRow: number,
+  ): void {
+    const { f, base, c, q, p, d, t, tile } = this;
+    this.eachTile(out, outImage, outRow, oBytes, tilesH, tilesW, oBytes, () => {
+      f.get(m).get(tile).get(oBytes).op('i32.mul', 'i32.add').get(c).op('i32.add').set(q);
+      for (let k = 0; k < WINOGRAD_PLANES; k++) {
+        f.get(q).v128Load(0).set(d[k]);
+        if (k < WINOGRAD_PLANES - 1) f.get(q).get(mPlane).op('i32.add').set(q);
+      }
+      // t[0..3] = rows 0 + 1 + 2, t[4..7] = rows 1 − 2 − 3 (Aᵀ·M)
+      for (let s = 0; s < 4; s++) {
+        this.add(d[s], d[4 + s])
+          .get(d[8 + s])
+          .op('f32x4.add')
+          .set(t[s]);
+        this.sub(d[4 + s], d[8 + s])
+          .get(d[12 + s])
+          .op('f32x4.sub')
+          .set(t[4 + s]);
+      }
+      f.get(base).get(c).op('i32.add').tee(q).get(outRow).op('i32.add').set(p[0]);
+      [q, p[0]].forEach((row, i) => {
+        const r = i * 4;
+        f.get(row);
+        this.add(t[r], t[r + 1])
+          .get(t[r + 2])
+          .op('f32x4.add')
+          .v128Store(0);
+        f.get(row).get(oBytes).op('i32.add');
+        this.sub(t[r + 1], t[r + 2])
+          .get(t[r + 3])
+          .op('f32x4.sub')
+          .v128Store(0);
+      });
+    });
+  }
+}
+
+/**
  * The 3x3 stride-1 convolution in Winograd's F(2x2, 3x3) form (Lavin & Gray 2016, "Fast Algorithms for
  * Convolutional Neural Networks"), `winograd(x, u, out, v, m, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow,
- * outImage, outRow, blockRows, vPlane, mPlane)`, all i32 (pointers and strides in bytes), on an input padded for a 'valid'
- * convolution (rows 2·tilesH + 2, columns 2·tilesW + 2, C channels, a multiple of 4) and a filter already
- * transformed, u = G·g·Gᵀ as [16, C, O] (O a multiple of 8):
+ * outImage, outRow, blockRows, vPlane, mPlane)`, all i32 (pointers and strides in bytes), on an input padded for
+ * a 'valid' convolution (rows 2·tilesH + 2, columns 2·tilesW + 2, C channels, a multiple of 4) and a filter
+ * already transformed, u = G·g·Gᵀ as [16, C, O] (O a multiple of 8):
  *
  *   for each image n in [nFrom, nTo), each block of `blockRows` tile rows:
- *     V[ξ, t, c] = (Bᵀ·d_t·B)[ξ] for the 4x4 input patch d_t of every 2x2 output tile t (4 channels per vector)
+ *     V[ξ, t, c] = (Bᵀ·d_t·B)[ξ] for the 4x4 input patch d_t of every 2x2 output tile t
  *     M[ξ] = V[ξ] · u[ξ]                 (16 products [T, C]·[C, O], each a 1x1 call of `conv`, function convIndex)
- *     out[tile t] = Aᵀ·M[·, t]·A           (the 2x2 outputs, 4 channels per vector)
+ *     out[tile t] = Aᵀ·M[·, t]·A           (the 2x2 outputs)
  *
  * 16 multiply-adds per 4 outputs per (c, o) instead of 36; v and m are this call's scratch: 16 planes of
  * blockRows·tilesW tiles x C (O) floats, `vPlane` (`mPlane`) bytes apart, so that the transformed tiles stay in
@@ -566,128 +804,71 @@ export function buildWinogradFunction(convIndex: number): FunctionBuilder {
   const [x, u, out, v, m, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, outImage, outRow, blockRows] =
     params.map((_, i) => i);
   const [vPlane, mPlane] = [16, 17];
-  const [n, tyb, tyEnd, T, ty, tx, c, tile, base, q, xi, cBytes, oBytes] = locals(f, 13);
-  const [c2, c3, p1, p2, p3] = locals(f, 5);
-  const d = Array.from({ length: WINOGRAD_PLANES }, () => f.local(V128));
-  const t = Array.from({ length: WINOGRAD_PLANES }, () => f.local(V128));
-  const sub = (a: number, b: number) => f.get(a).get(b).op('f32x4.sub');
-  const add = (a: number, b: number) => f.get(a).get(b).op('f32x4.add');
-
+  const [xi, cBytes, oBytes] = locals(f, 3);
+  const w = new WinogradEmitter(f);
   f.get(C).i32(2).op('i32.shl').set(cBytes);
   f.get(O).i32(2).op('i32.shl').set(oBytes);
-  f.get(cBytes).get(cBytes).op('i32.add').tee(c2).get(cBytes).op('i32.add').set(c3);
-
-  f.forRange(n, L(nFrom), L(nTo), 1, () => {
-    f.forRange(tyb, 0, L(tilesH), L(blockRows), () => {
-      // tyEnd = min(tyb + blockRows, tilesH); T = (tyEnd − tyb)·tilesW
-      f.get(tyb).get(blockRows).op('i32.add').set(tyEnd);
-      f.get(tilesH).get(tyEnd).get(tyEnd).get(tilesH).op('i32.gt_s', 'select').tee(tyEnd);
-      f.get(tyb).op('i32.sub').get(tilesW).op('i32.mul').set(T);
-
-      // 1. input transform
-      f.i32(0).set(tile);
-      f.forRange(ty, L(tyb), L(tyEnd), 1, () => {
-        f.forRange(tx, 0, L(tilesW), 1, () => {
-          f.get(x).get(n).get(xImage).op('i32.mul', 'i32.add');
-          f.get(ty).get(xRow).op('i32.mul').i32(1).op('i32.shl', 'i32.add');
-          f.get(tx).get(c2).op('i32.mul', 'i32.add').set(base);
-          f.forRange(c, 0, L(cBytes), 16, () => {
-            f.get(base)
-              .get(c)
-              .op('i32.add')
-              .tee(q)
-              .get(xRow)
-              .op('i32.add')
-              .tee(p1)
-              .get(xRow)
-              .op('i32.add')
-              .tee(p2);
-            f.get(xRow).op('i32.add').set(p3);
-            [q, p1, p2, p3].forEach((row, r) => {
-              for (let s = 0; s < 4; s++) {
-                f.get(row);
-                if (s > 0) f.get([cBytes, c2, c3][s - 1]).op('i32.add');
-                f.v128Load(0).set(d[r * 4 + s]);
-              }
-            });
-            // t = Bᵀ·d (down the columns), then V = t·B (along the rows)
-            for (let s = 0; s < 4; s++) {
-              sub(d[s], d[8 + s]).set(t[s]);
-              add(d[4 + s], d[8 + s]).set(t[4 + s]);
-              sub(d[8 + s], d[4 + s]).set(t[8 + s]);
-              sub(d[4 + s], d[12 + s]).set(t[12 + s]);
-            }
-            for (let i = 0; i < 4; i++) {
-              const r = i * 4;
-              sub(t[r], t[r + 2]).set(d[r]);
-              add(t[r + 1], t[r + 2]).set(d[r + 1]);
-              sub(t[r + 2], t[r + 1]).set(d[r + 2]);
-              sub(t[r + 1], t[r + 3]).set(d[r + 3]);
-            }
-            f.get(v).get(tile).get(cBytes).op('i32.mul', 'i32.add').get(c).op('i32.add').set(q);
-            for (let k = 0; k < WINOGRAD_PLANES; k++) {
-              f.get(q).get(d[k]).v128Store(0);
-              if (k < WINOGRAD_PLANES - 1) f.get(q).get(vPlane).op('i32.add').set(q);
-            }
-          });
-          f.get(tile).i32(1).op('i32.add').set(tile);
-        });
-      });
-
-      // 2. the 16 products M[ξ] = V[ξ]·u[ξ]: conv(x, w, out, bias, nFrom, nTo, OH, OW, O, xImage, xRow,
-      //    rowStep, colStep, FH, rowTaps, relu, outImage, outRow, outPixel) as one row of T pixels, a 1x1 filter
-      f.forRange(xi, 0, WINOGRAD_PLANES, 1, () => {
-        f.get(v).get(xi).get(vPlane).op('i32.mul', 'i32.add');
-        f.get(u).get(xi).get(C).op('i32.mul').get(oBytes).op('i32.mul', 'i32.add');
-        f.get(m).get(xi).get(mPlane).op('i32.mul', 'i32.add');
-        f.i32(0).i32(0).i32(1).i32(1).get(T).get(O).i32(0).i32(0).i32(0).get(cBytes).i32(1).get(C).i32(0);
-        f.i32(0).i32(0).get(oBytes);
-        f.call(convIndex);
-      });
-
-      // 3. output transform: y = Aᵀ·M·A, 2x2 outputs per tile
-      f.i32(0).set(tile);
-      f.forRange(ty, L(tyb), L(tyEnd), 1, () => {
-        f.forRange(tx, 0, L(tilesW), 1, () => {
-          f.get(out).get(n).get(outImage).op('i32.mul', 'i32.add');
-          f.get(ty).get(outRow).op('i32.mul').i32(1).op('i32.shl', 'i32.add');
-          f.get(tx).get(oBytes).op('i32.mul').i32(1).op('i32.shl', 'i32.add').set(base);
-          f.forRange(c, 0, L(oBytes), 16, () => {
-            f.get(m).get(tile).get(oBytes).op('i32.mul', 'i32.add').get(c).op('i32.add').set(q);
-            for (let k = 0; k < WINOGRAD_PLANES; k++) {
-              f.get(q).v128Load(0).set(d[k]);
-              if (k < WINOGRAD_PLANES - 1) f.get(q).get(mPlane).op('i32.add').set(q);
-            }
-            // t[0..3] = rows 0 + 1 + 2, t[4..7] = rows 1 − 2 − 3 (Aᵀ·M)
-            for (let s = 0; s < 4; s++) {
-              add(d[s], d[4 + s])
-                .get(d[8 + s])
-                .op('f32x4.add')
-                .set(t[s]);
-              sub(d[4 + s], d[8 + s])
-                .get(d[12 + s])
-                .op('f32x4.sub')
-                .set(t[4 + s]);
-            }
-            f.get(base).get(c).op('i32.add').tee(q).get(outRow).op('i32.add').set(p1);
-            [q, p1].forEach((row, i) => {
-              const r = i * 4;
-              f.get(row);
-              add(t[r], t[r + 1])
-                .get(t[r + 2])
-                .op('f32x4.add')
-                .v128Store(0);
-              f.get(row).get(oBytes).op('i32.add');
-              sub(t[r + 1], t[r + 2])
-                .get(t[r + 3])
-                .op('f32x4.sub')
-                .v128Store(0);
-            });
-          });
-          f.get(tile).i32(1).op('i32.add').set(tile);
-        });
-      });
+  w.blocks(nFrom, nTo, tilesH, tilesW, blockRows, () => {
+    w.inputTransform(x, xImage, xRow, cBytes, tilesH, tilesW, v, vPlane);
+    // M[ξ] = V[ξ]·u[ξ]: conv(x, w, out, bias, nFrom, nTo, OH, OW, O, xImage, xRow, rowStep, colStep, FH, rowTaps,
+    // relu, outImage, outRow, outPixel) as one row of T pixels and a 1x1 filter
+    f.forRange(xi, 0, WINOGRAD_PLANES, 1, () => {
+      f.get(v).get(xi).get(vPlane).op('i32.mul', 'i32.add');
+      f.get(u).get(xi).get(C).op('i32.mul').get(oBytes).op('i32.mul', 'i32.add');
+      f.get(m).get(xi).get(mPlane).op('i32.mul', 'i32.add');
+      f.i32(0).i32(0).i32(1).i32(1).get(w.T).get(O).i32(0).i32(0).i32(0).get(cBytes).i32(1).get(C).i32(0);
+      f.i32(0).i32(0).get(oBytes);
+      f.call(convIndex);
     });
+    w.outputTransform(m, mPlane, oBytes, tilesH, tilesW, out, outImage, outRow);
+  });
+  return f;
+}
+
+/**
+ * The filter gradient of a 3x3 stride-1 convolution in Winograd form, `winogradFilterGrad(x, dy, uhat, v, yhat,
+ * table, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, dyImage, dyRow, blockRows, vPlane, yPlane)`: with the
+ * forward y = Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A per tile, dL/dg = Gᵀ·[Σ_t (Bᵀ·d_t·B) ⊙ (A·dy_t·Aᵀ)]·G, so
+ *
+ *   for each image n in [nFrom, nTo), each block of tile rows:
+ *     V[ξ, t, c] = (Bᵀ·d_t·B)[ξ],  Ŷ[ξ, t, o] = (A·dy_t·Aᵀ)[ξ]
+ *     uhat[ξ] += V[ξ]ᵀ·Ŷ[ξ]         (16 products, one call of `filterGrad`, function filterGradIndex, with 16 taps)
+ *
+ * and the caller sums the threads' uhat and applies Gᵀ·uhat·G. `table` is this call's own 16-row tap table
+ * (rewritten per block: the last block may be shorter).
+ */
+export function buildWinogradFilterGradFunction(filterGradIndex: number): FunctionBuilder {
+  const names =
+    'x dy uhat v yhat table nFrom nTo tilesH tilesW C O xImage xRow dyImage dyRow blockRows vPlane yPlane';
+  const params = names.split(' ');
+  const f = new FunctionBuilder(params.map(() => I32));
+  const [x, dy, uhat, v, yhat, table, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, dyImage, dyRow] =
+    params.map((_, i) => i);
+  const [blockRows, vPlane, yPlane] = [16, 17, 18];
+  const [xi, cBytes, oBytes, row] = locals(f, 4);
+  const w = new WinogradEmitter(f);
+  f.get(C).i32(2).op('i32.shl').set(cBytes);
+  f.get(O).i32(2).op('i32.shl').set(oBytes);
+  w.blocks(nFrom, nTo, tilesH, tilesW, blockRows, () => {
+    w.inputTransform(x, xImage, xRow, cBytes, tilesH, tilesW, v, vPlane);
+    w.outputGradTransform(dy, dyImage, dyRow, oBytes, tilesH, tilesW, yhat, yPlane);
+    // the tap table: plane ξ is a tap of one row of T pixels [ξ·vPlane, ξ·yPlane, 1, T, ξ·C·O·4]
+    f.forRange(xi, 0, WINOGRAD_PLANES, 1, () => {
+      f.get(table)
+        .get(xi)
+        .i32(TAP_FIELDS * 4)
+        .op('i32.mul', 'i32.add')
+        .set(row);
+      f.get(row).get(xi).get(vPlane).op('i32.mul').i32Store(0);
+      f.get(row).get(xi).get(yPlane).op('i32.mul').i32Store(4);
+      f.get(row).i32(1).i32Store(8);
+      f.get(row).get(w.T).i32Store(12);
+      f.get(row).get(xi).get(C).op('i32.mul').get(oBytes).op('i32.mul').i32Store(16);
+    });
+    // filterGrad(x, dy, dw, images, taps, table, O, xImage, dyImage, xCol, xRow, dyRow, ciFrom, ciTo, coFrom, coTo)
+    f.get(v).get(yhat).get(uhat).i32(1).i32(WINOGRAD_PLANES).get(table).get(O).i32(0).i32(0).get(cBytes);
+    f.i32(0).i32(0).i32(0).get(C).i32(0).get(O);
+    f.call(filterGradIndex);
   });
   return f;
 }

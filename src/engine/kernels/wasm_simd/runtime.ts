@@ -8,6 +8,7 @@ import {
   buildPadCopyFunction,
   buildReluGradFunction,
   buildSumRowsFunction,
+  buildWinogradFilterGradFunction,
   buildWinogradFunction,
 } from './programs';
 
@@ -40,6 +41,7 @@ export const SIMD_KERNELS = [
   'broadcast',
   'reluGrad',
   'winograd',
+  'winogradFilterGrad',
 ] as const;
 export type SimdKernel = (typeof SIMD_KERNELS)[number];
 
@@ -113,6 +115,7 @@ export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
     broadcast: () => buildChannelwiseFunction('broadcast'),
     reluGrad: buildReluGradFunction,
     winograd: () => buildWinogradFunction(SIMD_KERNELS.indexOf('conv')),
+    winogradFilterGrad: () => buildWinogradFilterGradFunction(SIMD_KERNELS.indexOf('filterGrad')),
   };
   return assembleModule(
     SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),
