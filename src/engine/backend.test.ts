@@ -49,6 +49,8 @@ describe('initBackend', () => {
         tf.BatchMatMul,
         'ProjectAdamStep',
         'ProjectReluGrad',
+        'ProjectBatchNormGradSums',
+        'ProjectBatchNormDx',
         'gradient:FusedBatchNorm',
         'gradient:Sum',
         'gradient:Mean',

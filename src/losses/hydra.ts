@@ -3,6 +3,7 @@ import { Rng, tfjsSeed } from '../engine/random';
 import { MASK_NEG, checkViews, modelWeightsState, restoreModelWeights } from './common';
 import { ntxent } from './ntxent';
 import type { LossBinding, LossDefinition, LossModule } from './types';
+import { batchNormalization } from '../engine/encoders/batchnorm';
 
 export interface HydraParams extends Record<string, number> {
   beta: number;
@@ -26,8 +27,7 @@ const UNBOUND_SEED = 0;
 function buildGateNetwork(embeddingDim: number, widths: HydraWidths, seed: number): tf.LayersModel {
   const input = tf.input({ shape: [widths.embedding], name: 'hydra_gate_in' });
   let x = tf.layers.reLU({ name: 'hydra_gate_relu0' }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers
-    .batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: 'hydra_gate_bn0' })
+  x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: 'hydra_gate_bn0' })
     .apply(x) as tf.SymbolicTensor;
   x = tf.layers
     .dense({
@@ -37,8 +37,7 @@ function buildGateNetwork(embeddingDim: number, widths: HydraWidths, seed: numbe
     })
     .apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ name: 'hydra_gate_relu1' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers
-    .batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: 'hydra_gate_bn1' })
+  x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: 'hydra_gate_bn1' })
     .apply(x) as tf.SymbolicTensor;
   x = tf.layers
     .dense({

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from '../random';
+import { batchNormalization } from './batchnorm';
 
 /**
  * Small ConvNet backbone: per stage k with width c_k,
@@ -27,7 +28,7 @@ export function buildConvNetBackbone(inputChannels: number, channels: number[], 
         name: `bb_conv${k}`,
       })
       .apply(x) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `bb_bn${k}` }).apply(x) as tf.SymbolicTensor;
+    x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `bb_bn${k}` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `bb_relu${k}` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same', name: `bb_pool${k}` }).apply(x) as tf.SymbolicTensor;
   });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from '../random';
+import { batchNormalization } from './batchnorm';
 
 /**
  * MLP backbone: flatten the image, then one block per hidden width,
@@ -25,7 +26,7 @@ export function buildMlpBackbone(inputShape: [number, number, number], hidden: n
         name: `bb_fc${k}`,
       })
       .apply(x) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `bb_bn${k}` }).apply(x) as tf.SymbolicTensor;
+    x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `bb_bn${k}` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `bb_relu${k}` }).apply(x) as tf.SymbolicTensor;
   });
   return tf.model({ inputs: input, outputs: x, name: 'backbone' });

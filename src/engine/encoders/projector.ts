@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from '../random';
+import { batchNormalization } from './batchnorm';
 
 /** Shape of an MLP head: projector, predictor, gate network. */
 export interface MlpHeadSpec {
@@ -35,7 +36,7 @@ export function buildMlpHead(inDim: number, spec: MlpHeadSpec, seed: number, nam
       .apply(x) as tf.SymbolicTensor;
     if (!last) {
       if (spec.batchNorm) {
-        x = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_bn${k}` }).apply(x) as tf.SymbolicTensor;
+        x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_bn${k}` }).apply(x) as tf.SymbolicTensor;
       }
       x = tf.layers.reLU({ name: `${name}_relu${k}` }).apply(x) as tf.SymbolicTensor;
     }

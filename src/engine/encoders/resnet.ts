@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from '../random';
+import { batchNormalization } from './batchnorm';
 
 /**
  * CIFAR-style ResNet backbone (He et al. 2016, "Deep Residual Learning for Image Recognition", with the
@@ -48,7 +49,7 @@ export function buildResNetBackbone(inputChannels: number, widths: number[], blo
       })
       .apply(x) as tf.SymbolicTensor;
   const batchNorm = (x: tf.SymbolicTensor, name: string) =>
-    tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name }).apply(x) as tf.SymbolicTensor;
+    batchNormalization({ momentum: 0.9, epsilon: 1e-5, name }).apply(x) as tf.SymbolicTensor;
   const relu = (x: tf.SymbolicTensor, name: string) => tf.layers.reLU({ name }).apply(x) as tf.SymbolicTensor;
 
   const input = tf.input({ shape: [null, null, inputChannels], name: 'bb_in' });

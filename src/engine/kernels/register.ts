@@ -9,7 +9,16 @@ import { reduceLeadingAxes } from './reduce_rows';
 import { setSpeedKernels, speedKernelsOn } from './speed_state';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 import { ADAM_STEP_KERNEL, adamStepWasm } from './wasm_simd/adam';
-import { channelBinary, fusedBatchNormSimd, sumLeadingSimd, tileChannels } from './wasm_simd/channelwise';
+import { BATCHNORM_DX_KERNEL } from './batchnorm_train';
+import {
+  batchNormDxSimd,
+  batchNormGradSumsSimd,
+  channelBinary,
+  fusedBatchNormSimd,
+  sumLeadingSimd,
+  tileChannels,
+} from './wasm_simd/channelwise';
+import { BATCHNORM_GRAD_SUMS_KERNEL } from './webgpu/batchnorm_grad';
 import { conv2dSimd } from './wasm_simd/conv2d';
 import { conv2dBackpropInputSimd } from './wasm_simd/input_grad';
 import { batchMatMulSimd } from './wasm_simd/matmul';
@@ -53,6 +62,8 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | tf.TensorI
  *   it where registered) instead of ~17 ops.
  * - ProjectReluGrad (reluGradWasm), wasm: the ReLU gradient in one SIMD pass (relu_grad.ts's gradient uses it
  *   where registered) instead of Step, Cast and Multiply.
+ * - ProjectBatchNormGradSums and ProjectBatchNormDx (batchNormGradSumsSimd, batchNormDxSimd), wasm: the two passes
+ *   of BatchNorm's training-mode gradient (batchnorm_train.ts) in SIMD, instead of tfjs ops.
  * - Multiply, Add, Sub of an activation and a per-channel vector, and FusedBatchNorm (channelBinary,
  *   fusedBatchNormSimd), and Tile of a per-channel vector (tileChannels: the Sum/Mean gradients' broadcast),
  *   wasm: one vectorised pass instead of the stock broadcasting element loops.
@@ -100,6 +111,8 @@ const PROJECT_KERNELS: Record<
     { name: tf.BatchMatMul, why: 'speed', run: batchMatMulSimd },
     { name: ADAM_STEP_KERNEL, why: 'speed', run: adamStepWasm },
     { name: RELU_GRAD_KERNEL, why: 'speed', run: reluGradWasm },
+    { name: BATCHNORM_GRAD_SUMS_KERNEL, why: 'speed', run: batchNormGradSumsSimd },
+    { name: BATCHNORM_DX_KERNEL, why: 'speed', run: batchNormDxSimd },
   ],
   cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };

@@ -2,6 +2,8 @@ import type * as tf from '@tensorflow/tfjs';
 import { assembleModule } from './assembler';
 import {
   buildAdamFunction,
+  buildBatchNormDxFunction,
+  buildBatchNormSumsFunction,
   buildChannelwiseFunction,
   buildConvForwardFunction,
   buildFilterGradFunction,
@@ -42,6 +44,8 @@ export const SIMD_KERNELS = [
   'reluGrad',
   'winograd',
   'winogradFilterGrad',
+  'bnSums',
+  'bnDx',
 ] as const;
 export type SimdKernel = (typeof SIMD_KERNELS)[number];
 
@@ -116,6 +120,8 @@ export function simdModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
     reluGrad: buildReluGradFunction,
     winograd: () => buildWinogradFunction(SIMD_KERNELS.indexOf('conv')),
     winogradFilterGrad: () => buildWinogradFilterGradFunction(SIMD_KERNELS.indexOf('filterGrad')),
+    bnSums: buildBatchNormSumsFunction,
+    bnDx: buildBatchNormDxFunction,
   };
   return assembleModule(
     SIMD_KERNELS.map((name) => ({ name, fn: builders[name]() })),

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
  */
 export const BATCHNORM_GRAD_SUMS_KERNEL = 'ProjectBatchNormGradSums';
 
-function gradSums(
+export function gradSums(
   dy: tf.Tensor,
   x: tf.Tensor,
   mean: tf.Tensor,

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
 import { BATCHNORM_GRAD_SUMS_KERNEL, leanBatchNormGradConfig } from './batchnorm_grad';
+import { BATCHNORM_DX_KERNEL, batchNormDxWebGPU } from './batchnorm_dx';
 import { meanGradConfig, sumGradConfig } from '../reduce_grad';
 import { reluGradConfig } from '../relu_grad';
 import { ADAM_STEP_KERNEL, adamStepWebGPU } from './adam';
@@ -58,6 +59,7 @@ const PROJECT_KERNELS: Array<{
   { name: tf.BatchMatMul, run: matMulWebGPU },
   { name: tf.TopK, run: topKWebGPU },
   { name: BATCHNORM_GRAD_SUMS_KERNEL, run: batchNormGradSumsWebGPU },
+  { name: BATCHNORM_DX_KERNEL, run: batchNormDxWebGPU },
   { name: FUSED_NTXENT_KERNEL, run: fusedNtxentForwardWebGPU },
   { name: FUSED_NTXENT_GRAD_KERNEL, run: fusedNtxentBackwardWebGPU },
   { name: ADAM_STEP_KERNEL, run: adamStepWebGPU },

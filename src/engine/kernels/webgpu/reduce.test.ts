@@ -12,6 +12,8 @@ import {
   trailingReducedAxes,
 } from './reduce';
 import { BATCHNORM_GRAD_SUMS_KERNEL } from './batchnorm_grad';
+import { BATCHNORM_DX_KERNEL } from './batchnorm_dx';
+import { batchNormTraining } from '../batchnorm_train';
 import { relativeError, useNodeWebGPU } from './testing';
 
 const unavailable = await useNodeWebGPU();
@@ -207,6 +209,32 @@ describe.skipIf(unavailable !== null)('Sum and Mean over leading and middle axes
     expect(profiled.kernels.map((k) => k.name)).toContain(BATCHNORM_GRAD_SUMS_KERNEL);
     unregisterWebGPUKernels();
     const stock = tf.grads(loss)([x, scale, offset]);
+    for (const [i, g] of project.entries()) expect(await relativeError(g, stock[i])).toBeLessThan(1e-4);
+    tf.dispose([x, scale, offset, r, ...project, ...stock]);
+  });
+
+  it('runs the project BatchNorm training op (batchNormTraining) in two kernels with the stock gradients', async () => {
+    const x = values([4, 6, 6, 8], 13);
+    const scale = values([8], 14);
+    const offset = values([8], 15);
+    const r = values([4, 6, 6, 8], 16);
+    const stockLoss = (input: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+      const { mean, variance } = tf.moments(input, [0, 1, 2]);
+      return tf.sum(tf.mul(tf.batchNorm(input, mean, variance, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3), r));
+    };
+    const projectLoss = (input: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+      const { y, mean, variance } = batchNormTraining(input, s, o, 1e-3);
+      tf.dispose([mean, variance]);
+      return tf.sum(tf.mul(y, r));
+    };
+    registerWebGPUKernels();
+    const profiled = await tf.profile(() => tf.grads(projectLoss)([x, scale, offset]));
+    const project = profiled.result as tf.Tensor[];
+    const names = profiled.kernels.map((k) => k.name);
+    expect(names).toContain(BATCHNORM_GRAD_SUMS_KERNEL);
+    expect(names).toContain(BATCHNORM_DX_KERNEL);
+    unregisterWebGPUKernels();
+    const stock = tf.grads(stockLoss)([x, scale, offset]);
     for (const [i, g] of project.entries()) expect(await relativeError(g, stock[i])).toBeLessThan(1e-4);
     tf.dispose([x, scale, offset, r, ...project, ...stock]);
   });
