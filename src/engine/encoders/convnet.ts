@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from '../random';
 import { batchNormalization } from './batchnorm';
+import { conv2d } from './conv';
 
 /**
  * Small ConvNet backbone: per stage k with width c_k,
@@ -18,16 +19,14 @@ export function buildConvNetBackbone(inputChannels: number, channels: number[], 
   const input = tf.input({ shape: [null, null, inputChannels], name: 'bb_in' });
   let x: tf.SymbolicTensor = input;
   channels.forEach((width, k) => {
-    x = tf.layers
-      .conv2d({
-        filters: width,
-        kernelSize: 3,
-        padding: 'same',
-        useBias: false,
-        kernelInitializer: tf.initializers.heNormal({ seed: tfjsSeed(seed + k) }),
-        name: `bb_conv${k}`,
-      })
-      .apply(x) as tf.SymbolicTensor;
+    x = conv2d({
+      filters: width,
+      kernelSize: 3,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: tf.initializers.heNormal({ seed: tfjsSeed(seed + k) }),
+      name: `bb_conv${k}`,
+    }).apply(x) as tf.SymbolicTensor;
     x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `bb_bn${k}` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `bb_relu${k}` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same', name: `bb_pool${k}` }).apply(x) as tf.SymbolicTensor;

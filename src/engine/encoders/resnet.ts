@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from '../random';
 import { batchNormalization } from './batchnorm';
+import { conv2d } from './conv';
 
 /**
  * CIFAR-style ResNet backbone (He et al. 2016, "Deep Residual Learning for Image Recognition", with the
@@ -32,22 +33,20 @@ export function buildResNetBackbone(inputChannels: number, widths: number[], blo
   }
   let convIndex = 0;
   const conv = (x: tf.SymbolicTensor, filters: number, kernelSize: number, strides: number, name: string) =>
-    tf.layers
-      .conv2d({
-        filters,
-        kernelSize,
-        strides,
-        padding: 'same',
-        useBias: false,
-        kernelInitializer: tf.initializers.varianceScaling({
-          scale: 2,
-          mode: 'fanOut',
-          distribution: 'normal',
-          seed: tfjsSeed(seed + convIndex++),
-        }),
-        name,
-      })
-      .apply(x) as tf.SymbolicTensor;
+    conv2d({
+      filters,
+      kernelSize,
+      strides,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: tf.initializers.varianceScaling({
+        scale: 2,
+        mode: 'fanOut',
+        distribution: 'normal',
+        seed: tfjsSeed(seed + convIndex++),
+      }),
+      name,
+    }).apply(x) as tf.SymbolicTensor;
   const batchNorm = (x: tf.SymbolicTensor, name: string) =>
     batchNormalization({ momentum: 0.9, epsilon: 1e-5, name }).apply(x) as tf.SymbolicTensor;
   const relu = (x: tf.SymbolicTensor, name: string) => tf.layers.reLU({ name }).apply(x) as tf.SymbolicTensor;
