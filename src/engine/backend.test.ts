@@ -51,6 +51,7 @@ describe('initBackend', () => {
         'ProjectReluGrad',
         'ProjectBatchNormGradSums',
         'ProjectBatchNormDx',
+        'ProjectMoments',
         'gradient:FusedBatchNorm',
         'gradient:Sum',
         'gradient:Mean',

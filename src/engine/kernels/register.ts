@@ -9,12 +9,13 @@ import { reduceLeadingAxes } from './reduce_rows';
 import { setSpeedKernels, speedKernelsOn } from './speed_state';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 import { ADAM_STEP_KERNEL, adamStepWasm } from './wasm_simd/adam';
-import { BATCHNORM_DX_KERNEL } from './batchnorm_train';
+import { BATCHNORM_DX_KERNEL, MOMENTS_KERNEL } from './batchnorm_train';
 import {
   batchNormDxSimd,
   batchNormGradSumsSimd,
   channelBinary,
   fusedBatchNormSimd,
+  momentsSimd,
   sumLeadingSimd,
   tileChannels,
 } from './wasm_simd/channelwise';
@@ -62,8 +63,9 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | tf.TensorI
  *   it where registered) instead of ~17 ops.
  * - ProjectReluGrad (reluGradWasm), wasm: the ReLU gradient in one SIMD pass (relu_grad.ts's gradient uses it
  *   where registered) instead of Step, Cast and Multiply.
- * - ProjectBatchNormGradSums and ProjectBatchNormDx (batchNormGradSumsSimd, batchNormDxSimd), wasm: the two passes
- *   of BatchNorm's training-mode gradient (batchnorm_train.ts) in SIMD, instead of tfjs ops.
+ * - ProjectBatchNormGradSums, ProjectBatchNormDx and ProjectMoments (batchNormGradSumsSimd, batchNormDxSimd,
+ *   momentsSimd), wasm: the two passes of BatchNorm's training-mode gradient (batchnorm_train.ts) and the two of its
+ *   batch statistics in SIMD, instead of tfjs ops.
  * - Multiply, Add, Sub of an activation and a per-channel vector, and FusedBatchNorm (channelBinary,
  *   fusedBatchNormSimd), and Tile of a per-channel vector (tileChannels: the Sum/Mean gradients' broadcast),
  *   wasm: one vectorised pass instead of the stock broadcasting element loops.
@@ -113,6 +115,7 @@ const PROJECT_KERNELS: Record<
     { name: RELU_GRAD_KERNEL, why: 'speed', run: reluGradWasm },
     { name: BATCHNORM_GRAD_SUMS_KERNEL, why: 'speed', run: batchNormGradSumsSimd },
     { name: BATCHNORM_DX_KERNEL, why: 'speed', run: batchNormDxSimd },
+    { name: MOMENTS_KERNEL, why: 'speed', run: momentsSimd },
   ],
   cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };

@@ -391,3 +391,67 @@ export function batchNormDxSimd(args: KernelArgs): tf.TensorInfo {
     countSimdCall('bnDx');
   });
 }
+
+/**
+ * ProjectMoments (MOMENTS_KERNEL) on wasm: per-channel mean and biased variance of x [..., C] over every axis but the
+ * last in two SIMD passes, Σ x (sumRows) and then Σ x·(x − mean) (the bnSums kernel with dy = x; that is
+ * Σ (x − mean)² + mean·Σ (x − mean), and the second term is zero up to rounding), totals in float64. tf.moments
+ * takes four passes and two full-size temporaries (x − mean, its square). A JavaScript loop (float64) where SIMD
+ * does not fit.
+ */
+export function momentsSimd(args: KernelArgs): tf.TensorInfo[] {
+  const x = args.inputs.x as tf.TensorInfo;
+  if (x.dtype !== 'float32' || x.shape.length < 1) {
+    throw new Error(`ProjectMoments: expects a float32 x [..., C], got ${x.dtype} [${x.shape.join(', ')}]`);
+  }
+  const C = x.shape[x.shape.length - 1];
+  const rows = tf.util.sizeFromShape(x.shape) / C;
+  const backend = args.backend as unknown as WasmHeapBackend;
+  const heap = args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+  const simd = batchNormSimdFits(x) ? simdModuleFor(backend) : null;
+  const mean = new Float64Array(C);
+  const variance = new Float64Array(C);
+  if (simd == null) {
+    const v = heap.typedArrayFromHeap(x);
+    for (let i = 0, c = 0; i < v.length; i++, c = c + 1 === C ? 0 : c + 1) mean[c] += v[i];
+    for (let c = 0; c < C; c++) mean[c] /= rows;
+    for (let i = 0, c = 0; i < v.length; i++, c = c + 1 === C ? 0 : c + 1) variance[c] += (v[i] - mean[c]) ** 2;
+    for (let c = 0; c < C; c++) variance[c] /= rows;
+  } else {
+    const scratch = new Scratch(backend);
+    try {
+      const shares = splitTiles(rows, simd.threads);
+      const xAt = offsetOf(backend, x);
+      const sums = shares.map(() => [scratch.floats(simd, C), scratch.floats(simd, C)]);
+      simd.run(
+        'sumRows',
+        shares.map(([from, to], i) => [xAt, from, to, C, ...sums[i]]),
+      );
+      for (const [total] of sums) {
+        const partial = new Float32Array(simd.memory.buffer, total, C);
+        for (let c = 0; c < C; c++) mean[c] += partial[c];
+      }
+      for (let c = 0; c < C; c++) mean[c] /= rows;
+      const meanAt = scratch.floats(simd, C, mean);
+      const squares = shares.map(() => [0, 1, 2, 3].map(() => scratch.floats(simd, C)));
+      simd.run(
+        'bnSums',
+        shares.map(([from, to], i) => [xAt, xAt, meanAt, from, to, C, ...squares[i]]),
+      );
+      for (const [, total2] of squares) {
+        const partial = new Float32Array(simd.memory.buffer, total2, C);
+        for (let c = 0; c < C; c++) variance[c] += partial[c];
+      }
+      for (let c = 0; c < C; c++) variance[c] /= rows;
+    } finally {
+      scratch.release();
+    }
+    countSimdCall('moments');
+  }
+  const outputs = [mean, variance].map((values) => {
+    const out = backend.makeOutput([C], 'float32');
+    heap.typedArrayFromHeap(out).set(values);
+    return out;
+  });
+  return outputs;
+}
