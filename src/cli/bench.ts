@@ -78,9 +78,10 @@ export function benchHelp(): string {
     'Workloads:',
     ...sizes,
     '',
-    'Notes: tfjs keeps every activation of the step for the backward pass: measured peaks are ~30 MB per',
-    'instance for W2 and ~110 MB for W1 (2 views), so batch 256 needs ~7.5 GB (W2) and ~28 GB (W1). The wasm',
-    'heap stops at 4 GB: on wasm use --batch 64 (W2) or 32 (W1). Dawn and Chromium without a GPU',
+    'Notes: tfjs keeps every activation of the step for the backward pass. Peaks measured on wasm (2 views):',
+    'W2 ~10 MB an image with the project kernels (2.6 GB at batch 256), ~18 MB with the stock ones; W1 ~45 MB.',
+    'The wasm heap stops at 4 GB: W2 at batch 256 fits with the project kernels only (stock: --batch 64), W1',
+    'up to --batch 64. Dawn and Chromium without a GPU',
     'run WebGPU on SwiftShader (the CPU), ~1000x slower than a GPU: there --quick takes tens of minutes and only',
     'the kernel ratios mean anything.',
   ].join('\n');
