@@ -35,7 +35,7 @@ describe('npm run train', () => {
     ]);
     expect(code, stderr).toBe(0);
     expect(stderr).toMatch(
-      /backend: wasm \(2 threads\); project kernels: OneHot, UnsortedSegmentSum, Conv2DBackpropFilter, Conv2DBackpropInput, Conv2D, FusedConv2D, GatherV2, Identity, Cast, Sum, Mean, Multiply, Add, Sub, FusedBatchNorm, Tile, BatchMatMul, ProjectAdamStep, ProjectReluGrad, ProjectBatchNormGradSums, ProjectBatchNormDx, ProjectMoments, gradient:FusedBatchNorm/,
+      /backend: wasm \(2 threads\); project kernels: OneHot, UnsortedSegmentSum, Conv2DBackpropFilter, Conv2DBackpropInput, Conv2D, FusedConv2D, GatherV2, Identity, Cast, Sum, Mean, Multiply, Add, Sub, FusedBatchNorm, Tile, BatchMatMul, ProjectAdamStep, ProjectReluGrad, ProjectBatchNormGradSums, ProjectBatchNormDx, ProjectMoments, ProjectColorJitter, gradient:FusedBatchNorm/,
     );
     expect(stderr).toMatch(/network: backbone [\d,]+ params/);
 

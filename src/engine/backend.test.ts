@@ -52,6 +52,7 @@ describe('initBackend', () => {
         'ProjectBatchNormGradSums',
         'ProjectBatchNormDx',
         'ProjectMoments',
+        'ProjectColorJitter',
         'gradient:FusedBatchNorm',
         'gradient:Sum',
         'gradient:Mean',

@@ -9,7 +9,9 @@ import { reduceLeadingAxes } from './reduce_rows';
 import { setSpeedKernels, speedKernelsOn } from './speed_state';
 import { unsortedSegmentSum } from './unsorted_segment_sum';
 import { ADAM_STEP_KERNEL, adamStepWasm } from './wasm_simd/adam';
+import { COLOR_JITTER_KERNEL } from '../augment';
 import { BATCHNORM_DX_KERNEL, MOMENTS_KERNEL } from './batchnorm_train';
+import { colorJitterWasm } from './color_jitter_wasm';
 import {
   batchNormDxSimd,
   batchNormGradSumsSimd,
@@ -66,6 +68,8 @@ type Run = (args: KernelArgs, backendName: string) => tf.TensorInfo | tf.TensorI
  * - ProjectBatchNormGradSums, ProjectBatchNormDx and ProjectMoments (batchNormGradSumsSimd, batchNormDxSimd,
  *   momentsSimd), wasm: the two passes of BatchNorm's training-mode gradient (batchnorm_train.ts) and the two of its
  *   batch statistics in SIMD, instead of tfjs ops.
+ * - ProjectColorJitter (colorJitterWasm), wasm: the colour jitter and grayscale of a batch in one JavaScript loop
+ *   instead of ~460 small ops per view.
  * - Multiply, Add, Sub of an activation and a per-channel vector, and FusedBatchNorm (channelBinary,
  *   fusedBatchNormSimd), and Tile of a per-channel vector (tileChannels: the Sum/Mean gradients' broadcast),
  *   wasm: one vectorised pass instead of the stock broadcasting element loops.
@@ -116,6 +120,7 @@ const PROJECT_KERNELS: Record<
     { name: BATCHNORM_GRAD_SUMS_KERNEL, why: 'speed', run: batchNormGradSumsSimd },
     { name: BATCHNORM_DX_KERNEL, why: 'speed', run: batchNormDxSimd },
     { name: MOMENTS_KERNEL, why: 'speed', run: momentsSimd },
+    { name: COLOR_JITTER_KERNEL, why: 'speed', run: colorJitterWasm },
   ],
   cpu: [{ name: tf.Conv2DBackpropFilter, why: 'speed', run: conv2dBackpropFilterViaConv }],
 };
