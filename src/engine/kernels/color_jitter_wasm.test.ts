@@ -10,26 +10,13 @@ import {
   type ImageAugmentParams,
 } from '../augment';
 import { Rng } from '../random';
+import { STRONG_JITTER, jitterTestPixels, worstDifference } from './color_jitter_testing';
 import { registerProjectKernels, unregisterProjectKernels } from './register';
 
 afterAll(async () => {
   unregisterProjectKernels('wasm');
   await tf.setBackend('cpu');
 });
-
-/** Seeded pixels in [0, 1], with some grey pixels (r = g = b) and saturated ones, as real images have. */
-function pixels(shape: [number, number, number, number], seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const [n, h, w, c] = shape;
-  const out = new Float32Array(n * h * w * c);
-  for (let p = 0; p < n * h * w; p++) {
-    const kind = rng.next();
-    const grey = rng.next();
-    for (let k = 0; k < c; k++)
-      out[p * c + k] = kind < 0.15 ? grey : kind < 0.2 ? (k === 0 ? 1 : 0) : rng.next();
-  }
-  return out;
-}
 
 /** applyAugmentParams on `backend` (the op path unless the backend registers the kernel) and the kernels it ran. */
 async function augmentOn(
@@ -39,27 +26,13 @@ async function augmentOn(
   outSize: [number, number],
 ): Promise<{ values: Float32Array; kernels: string[] }> {
   await tf.setBackend(backend);
-  const images = tf.tensor4d(pixels(shape, 3), shape);
+  const images = tf.tensor4d(jitterTestPixels(shape, 3), shape);
   const profile = await tf.profile(() => applyAugmentParams(images, params, outSize));
   const out = profile.result as tf.Tensor;
   const values = (await out.data()) as Float32Array;
   tf.dispose([images, out]);
   return { values, kernels: profile.kernels.map((k) => k.name) };
 }
-
-function worstDifference(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
-const STRONG: AugmentConfig = {
-  crop: { scale: [0.3, 1], ratio: [3 / 4, 4 / 3] },
-  flip: 0.5,
-  jitter: { brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.5, p: 0.9 },
-  grayscale: 0.2,
-};
 
 describe('one-loop colour jitter on wasm', () => {
   it.each([
@@ -72,13 +45,13 @@ describe('one-loop colour jitter on wasm', () => {
     {
       name: 'strong jitter (every order, large hue shifts), resized',
       shape: [40, 24, 24, 3],
-      cfg: STRONG,
+      cfg: STRONG_JITTER,
       out: [20, 17],
     },
     {
       name: 'grayscale images (brightness and contrast only)',
       shape: [24, 28, 28, 1],
-      cfg: STRONG,
+      cfg: STRONG_JITTER,
       out: [28, 28],
     },
   ] as Array<{

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conv2dBackpropInputViaConv, subPixelAxis, subPixelPlan } from './conv2d_backprop_input';
-import { CONV_CASES, maxAbsDiff, stridesOf, type ConvCase } from './conv_testing';
+import { CONV_CASES, inputGradientAttrs, maxAbsDiff, stridesOf, type ConvCase } from './conv_testing';
 import { registerProjectKernels, unregisterProjectKernels } from './register';
 
 // References: the stock cpu kernel (a direct loop over the definition) and the stock wasm one, grabbed before
@@ -16,15 +16,7 @@ registerProjectKernels('wasm');
 
 const cases = CONV_CASES;
 
-function attrsOf(c: ConvCase, dataFormat: 'NHWC' | 'NCHW' = 'NHWC', inputShape = c.x): tf.NamedAttrMap {
-  return {
-    strides: stridesOf(c),
-    pad: c.pad,
-    dataFormat,
-    dimRoundingMode: undefined,
-    inputShape,
-  } as unknown as tf.NamedAttrMap;
-}
+const attrsOf = inputGradientAttrs;
 
 /** Random filter and output gradient for a case, and the stock cpu input gradient for them. */
 function reference(c: ConvCase, seed: number) {

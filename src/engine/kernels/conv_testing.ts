@@ -66,3 +66,18 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
   return worst;
 }
+
+/** Conv2DBackpropInput's attributes for a case (inputShape: the case's x unless given, e.g. for NCHW). */
+export function inputGradientAttrs(
+  c: ConvCase,
+  dataFormat: 'NHWC' | 'NCHW' = 'NHWC',
+  inputShape: number[] = c.x,
+): tf.NamedAttrMap {
+  return {
+    strides: stridesOf(c),
+    pad: c.pad,
+    dataFormat,
+    dimRoundingMode: undefined,
+    inputShape,
+  } as unknown as tf.NamedAttrMap;
+}

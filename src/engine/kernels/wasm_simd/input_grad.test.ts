@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, stridesOf, type ConvCase } from '../conv_testing';
+import { inputGradientAttrs, maxAbsDiff, stridesOf, type ConvCase } from '../conv_testing';
 import { conv2dBackpropInputSimd, inputGradPhases } from './input_grad';
 import { simdKernelCalls } from './runtime';
 
@@ -46,15 +46,7 @@ const CASES: ConvCase[] = [
 ];
 const WINOGRAD = new Set([CASES.length - 2, CASES.length - 1]);
 
-function attrsOf(c: ConvCase, dataFormat = 'NHWC', inputShape: number[] = c.x): tf.NamedAttrMap {
-  return {
-    strides: stridesOf(c),
-    pad: c.pad,
-    dataFormat,
-    dimRoundingMode: undefined,
-    inputShape,
-  } as unknown as tf.NamedAttrMap;
-}
+const attrsOf = inputGradientAttrs;
 
 async function reference(c: ConvCase, seed: number) {
   await tf.setBackend('cpu');
@@ -143,7 +135,7 @@ describe('conv2dBackpropInputSimd', () => {
 
   it('leaves what it does not handle to the fall-back (returns null)', async () => {
     await tf.setBackend('wasm');
-    const attempt = (x: number[], filterShape: number[], stride: number, dataFormat = 'NHWC') => {
+    const attempt = (x: number[], filterShape: number[], stride: number, dataFormat: 'NHWC' | 'NCHW' = 'NHWC') => {
       const c = { x, filter: filterShape, stride, pad: 'same' } as ConvCase;
       const nhwc = dataFormat === 'NHWC' ? x : [x[0], x[2], x[3], x[1]];
       const dyShape = [nhwc[0], Math.ceil(nhwc[1] / stride), Math.ceil(nhwc[2] / stride), filterShape[3]];

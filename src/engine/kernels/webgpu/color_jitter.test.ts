@@ -9,6 +9,7 @@ import {
   type ImageAugmentParams,
 } from '../../augment';
 import { Rng } from '../../random';
+import { STRONG_JITTER, jitterTestPixels, worstDifference } from '../color_jitter_testing';
 import { registerWebGPUKernels, unregisterWebGPUKernels } from './index';
 import { useNodeWebGPU } from './testing';
 
@@ -20,48 +21,21 @@ afterAll(async () => {
   await tf.setBackend('cpu');
 });
 
-/** Seeded pixels in [0, 1], with some grey pixels (r = g = b) and saturated ones, as real images have. */
-function pixels(shape: [number, number, number, number], seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const [n, h, w, c] = shape;
-  const out = new Float32Array(n * h * w * c);
-  for (let p = 0; p < n * h * w; p++) {
-    const kind = rng.next();
-    const grey = rng.next();
-    for (let k = 0; k < c; k++) out[p * c + k] = kind < 0.15 ? grey : kind < 0.2 ? (k === 0 ? 1 : 0) : rng.next();
-  }
-  return out;
-}
-
 /** applyAugmentParams on `backend` from the same pixels and parameters; the op path unless the kernel is registered. */
 async function augmentOn(backend: string, shape: [number, number, number, number], params: ImageAugmentParams[], outSize: [number, number]): Promise<Float32Array> {
   await tf.setBackend(backend);
-  const images = tf.tensor4d(pixels(shape, 3), shape);
+  const images = tf.tensor4d(jitterTestPixels(shape, 3), shape);
   const out = applyAugmentParams(images, params, outSize);
   const values = (await out.data()) as Float32Array;
   tf.dispose([images, out]);
   return values;
 }
 
-function worstDifference(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
-const STRONG: AugmentConfig = {
-  crop: { scale: [0.3, 1], ratio: [3 / 4, 4 / 3] },
-  flip: 0.5,
-  jitter: { brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.5, p: 0.9 },
-  grayscale: 0.2,
-};
-
 describe.skipIf(unavailable !== null)('one-pass colour jitter on WebGPU', () => {
   it.each([
     { name: 'SimCLR CIFAR preset, 32 x 32 RGB', shape: [48, 32, 32, 3], cfg: AUGMENT_PRESETS['simclr-cifar'], out: [32, 32] },
-    { name: 'strong jitter (every order, large hue shifts), 20 x 17 RGB, resized', shape: [40, 24, 24, 3], cfg: STRONG, out: [20, 17] },
-    { name: 'grayscale images (brightness and contrast only), 28 x 28', shape: [24, 28, 28, 1], cfg: STRONG, out: [28, 28] },
+    { name: 'strong jitter (every order, large hue shifts), 20 x 17 RGB, resized', shape: [40, 24, 24, 3], cfg: STRONG_JITTER, out: [20, 17] },
+    { name: 'grayscale images (brightness and contrast only), 28 x 28', shape: [24, 28, 28, 1], cfg: STRONG_JITTER, out: [28, 28] },
   ] as Array<{ name: string; shape: [number, number, number, number]; cfg: AugmentConfig; out: [number, number] }>)(
     '$name: matches the op path on cpu to 1e-5',
     async ({ shape, cfg, out }) => {
@@ -103,7 +77,7 @@ describe.skipIf(unavailable !== null)('one-pass colour jitter on WebGPU', () => 
     registerWebGPUKernels({ inputGradient: false });
     const shape: [number, number, number, number] = [16, 16, 16, 3];
     const params = sampleAugmentParams(16, 16, 16, AUGMENT_PRESETS['simclr-cifar'], new Rng(5));
-    const images = tf.tensor4d(pixels(shape, 9), shape);
+    const images = tf.tensor4d(jitterTestPixels(shape, 9), shape);
     const profile = await tf.profile(() => applyAugmentParams(images, params, [16, 16]));
     expect(profile.kernels.map((k) => k.name)).toEqual(['CropAndResize', COLOR_JITTER_KERNEL]);
     tf.dispose([images, profile.result as tf.Tensor]);
