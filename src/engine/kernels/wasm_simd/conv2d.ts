@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelArgs } from '../backend_ops';
-import { CONV_TILE_PIXELS, TAP_FIELDS, TILE_IN, TILE_OUT, WINOGRAD_PLANES } from './programs';
+import { CONV_TILE_PIXELS, TAP_FIELDS, TILE_IN, TILE_OUT, WINOGRAD_OUT, WINOGRAD_PLANES } from './programs';
 import {
   countSimdCall,
   Scratch,
@@ -196,9 +196,9 @@ export function winogradFits(
     FW === 3 &&
     sH === 1 &&
     sW === 1 &&
-    OH % 2 === 0 &&
-    OW % 2 === 0 &&
-    OW >= 8 &&
+    OH % WINOGRAD_OUT === 0 &&
+    OW % WINOGRAD_OUT === 0 &&
+    OW >= WINOGRAD_OUT * CONV_TILE_PIXELS &&
     C % TILE_IN === 0 &&
     C >= 16 &&
     O % TILE_OUT === 0
@@ -234,6 +234,19 @@ export function winogradFilter(g: ArrayLike<number>, C: number, O: number): Floa
   return u;
 }
 
+/**
+ * Both Winograd kernels' blocking: 2x2-output tiles, tile rows per block (about WINOGRAD_BLOCK_TILES tiles), and
+ * the byte strides of the 16 transformed planes of C (input side) and O (output side) channels per block, each one
+ * cache line past the plane (16 planes 2^k bytes apart would fall in one cache set).
+ */
+function winogradBlocks(g: { OH: number; OW: number; C: number; O: number }) {
+  const tilesH = g.OH / WINOGRAD_OUT;
+  const tilesW = g.OW / WINOGRAD_OUT;
+  const blockRows = Math.max(1, Math.floor(WINOGRAD_BLOCK_TILES / tilesW));
+  const plane = (channels: number) => blockRows * tilesW * channels * 4 + 64;
+  return { tilesH, tilesW, blockRows, vPlane: plane(g.C), outPlane: plane(g.O) };
+}
+
 /** Where a valid 3x3 stride-1 convolution reads and writes (byte offsets and strides; rows OH + 2 of input). */
 export interface WinogradGeometry {
   N: number;
@@ -261,13 +274,8 @@ export function winogradConv(
   filter: ArrayLike<number>,
 ): void {
   const u = winogradFilter(filter, g.C, g.O);
-  const tilesH = g.OH / 2;
-  const tilesW = g.OW / 2;
-  const blockRows = Math.max(1, Math.floor(WINOGRAD_BLOCK_TILES / tilesW));
+  const { tilesH, tilesW, blockRows, vPlane, outPlane: mPlane } = winogradBlocks(g);
   const uAt = scratch.floats(simd, u.length, u);
-  // plane strides one cache line past the plane (16 planes 2^k bytes apart would fall in one cache set)
-  const vPlane = blockRows * tilesW * g.C * 4 + 64;
-  const mPlane = blockRows * tilesW * g.O * 4 + 64;
   const shares = splitTiles(g.N, simd.threads).map(([from, to]) => {
     const v = scratch.bytes(WINOGRAD_PLANES * vPlane);
     const m = scratch.bytes(WINOGRAD_PLANES * mPlane);
@@ -313,11 +321,7 @@ export function winogradFilterGradient(
   g: WinogradGradGeometry,
   dwAt: number,
 ): void {
-  const tilesH = g.OH / 2;
-  const tilesW = g.OW / 2;
-  const blockRows = Math.max(1, Math.floor(WINOGRAD_BLOCK_TILES / tilesW));
-  const vPlane = blockRows * tilesW * g.C * 4 + 64;
-  const yPlane = blockRows * tilesW * g.O * 4 + 64;
+  const { tilesH, tilesW, blockRows, vPlane, outPlane: yPlane } = winogradBlocks(g);
   const CO = g.C * g.O;
   const uhats: number[] = [];
   const shares = splitTiles(g.N, simd.threads).map(([from, to]) => {

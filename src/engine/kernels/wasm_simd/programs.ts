@@ -134,6 +134,21 @@ function locals(f: FunctionBuilder, count: number): number[] {
   return Array.from({ length: count }, () => f.local(I32));
 }
 
+/** A function of i32 parameters named in `names` (space-separated): it, and the parameters' indices in order. */
+function i32Function(names: string): [FunctionBuilder, number[]] {
+  const params = names.split(' ');
+  return [new FunctionBuilder(params.map(() => I32)), params.map((_, i) => i)];
+}
+
+/** for (cb = 0; cb != rowBytes; cb += 16) body: every 4-channel group of a row (rowBytes > 0, a multiple of 16). */
+function eachChannelGroup(f: FunctionBuilder, cb: number, rowBytes: number, body: () => void): void {
+  f.i32(0).set(cb);
+  f.loop(() => {
+    body();
+    f.get(cb).i32(16).op('i32.add').tee(cb).get(rowBytes).op('i32.ne').brIf(0);
+  });
+}
+
 /** Output pixels per register tile of the forward convolution (along a row), and output channels (two vectors). */
 export const CONV_TILE_PIXELS = 4;
 
@@ -156,13 +171,11 @@ export const CONV_TILE_PIXELS = 4;
  * multiplies and eight adds). Needs O a multiple of 8 and OW >= 4; C (any) is folded into rowTaps.
  */
 export function buildConvForwardFunction(): FunctionBuilder {
-  const names =
-    'x w out bias nFrom nTo OH OW O xImage xRow rowStep colStep FH rowTaps relu outImage outRow outPixel';
-  const params = names.split(' ');
-  const f = new FunctionBuilder(params.map(() => I32));
-  const [x, w, out, bias, nFrom, nTo, OH, OW, O, xImage, xRow, rowStep, colStep, FH, rowTaps, relu] =
-    params.map((_, i) => i);
-  const [outImage, outRow0, outPixel] = [16, 17, 18];
+  const [f, params] = i32Function(
+    'x w out bias nFrom nTo OH OW O xImage xRow rowStep colStep FH rowTaps relu outImage outRow outPixel',
+  );
+  const [x, w, out, bias, nFrom, nTo, OH, OW, O, xImage, xRow, rowStep, colStep, FH, rowTaps, relu] = params;
+  const [outImage, outRow0, outPixel] = params.slice(16);
   const [n, co, oy, oxb, ox0, lastBlock, outBytes, rowBase, outRow, pix, kh, xp, wp, kEnd] = locals(f, 14);
   const [c1, c2, c3] = locals(f, 3);
   const acc = Array.from({ length: CONV_TILE_PIXELS * 2 }, () => f.local(V128));
@@ -328,18 +341,11 @@ export const SUM_BLOCK_ROWS = 64;
  * whose sums are then added to total, so no float32 sum runs over more than max(64, rows / 64) terms.
  */
 export function buildSumRowsFunction(): FunctionBuilder {
-  const f = new FunctionBuilder(Array.from({ length: 6 }, () => I32));
-  const [x, from, to, C, total, block] = [0, 1, 2, 3, 4, 5];
+  const [f, [x, from, to, C, total, block]] = i32Function('x from to C total block');
   const [rowBytes, r0, r, rEnd, xp, cb] = locals(f, 6);
   const zero = f.local(V128);
   f.get(C).i32(2).op('i32.shl').set(rowBytes);
-  const eachChannel = (body: () => void) => {
-    f.i32(0).set(cb);
-    f.loop(() => {
-      body();
-      f.get(cb).i32(16).op('i32.add').tee(cb).get(rowBytes).op('i32.ne').brIf(0);
-    });
-  };
+  const eachChannel = (body: () => void) => eachChannelGroup(f, cb, rowBytes, body);
   f.forRange(r0, L(from), L(to), SUM_BLOCK_ROWS, () => {
     eachChannel(() => f.get(block).get(cb).op('i32.add').get(zero).v128Store(0));
     // rEnd = min(r0 + block, to)
@@ -371,18 +377,13 @@ export function buildSumRowsFunction(): FunctionBuilder {
  * block2: [C] scratch).
  */
 export function buildBatchNormSumsFunction(): FunctionBuilder {
-  const f = new FunctionBuilder(Array.from({ length: 10 }, () => I32));
-  const [dy, x, mean, from, to, C, total1, total2, block1, block2] = Array.from({ length: 10 }, (_, i) => i);
+  const [f, [dy, x, mean, from, to, C, total1, total2, block1, block2]] = i32Function(
+    'dy x mean from to C total1 total2 block1 block2',
+  );
   const [rowBytes, r0, r, rEnd, dp, xp, cb] = locals(f, 7);
   const [zero, d] = [f.local(V128), f.local(V128)];
   f.get(C).i32(2).op('i32.shl').set(rowBytes);
-  const eachChannel = (body: () => void) => {
-    f.i32(0).set(cb);
-    f.loop(() => {
-      body();
-      f.get(cb).i32(16).op('i32.add').tee(cb).get(rowBytes).op('i32.ne').brIf(0);
-    });
-  };
+  const eachChannel = (body: () => void) => eachChannelGroup(f, cb, rowBytes, body);
   const at = (pointer: number) => f.get(pointer).get(cb).op('i32.add');
   f.forRange(r0, L(from), L(to), SUM_BLOCK_ROWS, () => {
     eachChannel(() => {
@@ -424,29 +425,23 @@ export function buildBatchNormSumsFunction(): FunctionBuilder {
  * gradient in training mode, one pass).
  */
 export function buildBatchNormDxFunction(): FunctionBuilder {
-  const f = new FunctionBuilder(Array.from({ length: 10 }, () => I32));
-  const [dy, x, out, from, to, C, A, B, M, K] = Array.from({ length: 10 }, (_, i) => i);
-  const [rowBytes, offset, end, cb] = locals(f, 4);
+  const [f, [dy, x, out, from, to, C, A, B, M, K]] = i32Function('dy x out from to C A B M K');
+  const [rowBytes, offset, first, end, cb] = locals(f, 5);
   const at = (pointer: number) => f.get(pointer).get(cb).op('i32.add');
+  const atRow = (pointer: number) => f.get(pointer).get(offset).op('i32.add').get(cb).op('i32.add');
   f.get(C).i32(2).op('i32.shl').set(rowBytes);
-  f.get(from).get(rowBytes).op('i32.mul').set(offset);
+  f.get(from).get(rowBytes).op('i32.mul').set(first);
   f.get(to).get(rowBytes).op('i32.mul').set(end);
-  f.block(() => {
-    f.get(offset).get(end).op('i32.ge_s').brIf(0);
-    f.loop(() => {
-      f.i32(0).set(cb);
-      f.loop(() => {
-        f.get(out).get(offset).op('i32.add').get(cb).op('i32.add');
-        f.get(dy).get(offset).op('i32.add').get(cb).op('i32.add').v128Load(0);
-        at(A).v128Load(0).op('f32x4.mul');
-        f.get(x).get(offset).op('i32.add').get(cb).op('i32.add').v128Load(0);
-        at(M).v128Load(0).op('f32x4.sub');
-        at(B).v128Load(0).op('f32x4.mul', 'f32x4.add');
-        at(K).v128Load(0).op('f32x4.add');
-        f.v128Store(0);
-        f.get(cb).i32(16).op('i32.add').tee(cb).get(rowBytes).op('i32.ne').brIf(0);
-      });
-      f.get(offset).get(rowBytes).op('i32.add').tee(offset).get(end).op('i32.lt_s').brIf(0);
+  f.forRange(offset, L(first), L(end), L(rowBytes), () => {
+    eachChannelGroup(f, cb, rowBytes, () => {
+      atRow(out);
+      atRow(dy).v128Load(0);
+      at(A).v128Load(0).op('f32x4.mul');
+      atRow(x).v128Load(0);
+      at(M).v128Load(0).op('f32x4.sub');
+      at(B).v128Load(0).op('f32x4.mul', 'f32x4.add');
+      at(K).v128Load(0).op('f32x4.add');
+      f.v128Store(0);
     });
   });
   return f;
@@ -628,7 +623,7 @@ export function buildReluGradFunction(): FunctionBuilder {
 
 /** Winograd F(2x2, 3x3): output pixels per tile side, input pixels per tile side, transformed planes. */
 export const WINOGRAD_OUT = 2;
-export const WINOGRAD_IN = 4;
+const WINOGRAD_IN = 4;
 export const WINOGRAD_PLANES = WINOGRAD_IN * WINOGRAD_IN;
 
 /**
@@ -886,12 +881,11 @@ class WinogradEmitter {
  * cache between the three steps (planes a power of two apart would share cache sets: pad them).
  */
 export function buildWinogradFunction(convIndex: number): FunctionBuilder {
-  const names = 'x u out v m nFrom nTo tilesH tilesW C O xImage xRow outImage outRow blockRows vPlane mPlane';
-  const params = names.split(' ');
-  const f = new FunctionBuilder(params.map(() => I32));
-  const [x, u, out, v, m, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, outImage, outRow, blockRows] =
-    params.map((_, i) => i);
-  const [vPlane, mPlane] = [16, 17];
+  const [f, params] = i32Function(
+    'x u out v m nFrom nTo tilesH tilesW C O xImage xRow outImage outRow blockRows vPlane mPlane',
+  );
+  const [x, u, out, v, m, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, outImage, outRow, blockRows] = params;
+  const [vPlane, mPlane] = params.slice(16);
   const [xi, cBytes, oBytes] = locals(f, 3);
   const w = new WinogradEmitter(f);
   f.get(C).i32(2).op('i32.shl').set(cBytes);
@@ -926,13 +920,11 @@ export function buildWinogradFunction(convIndex: number): FunctionBuilder {
  * (rewritten per block: the last block may be shorter).
  */
 export function buildWinogradFilterGradFunction(filterGradIndex: number): FunctionBuilder {
-  const names =
-    'x dy uhat v yhat table nFrom nTo tilesH tilesW C O xImage xRow dyImage dyRow blockRows vPlane yPlane';
-  const params = names.split(' ');
-  const f = new FunctionBuilder(params.map(() => I32));
-  const [x, dy, uhat, v, yhat, table, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, dyImage, dyRow] =
-    params.map((_, i) => i);
-  const [blockRows, vPlane, yPlane] = [16, 17, 18];
+  const [f, params] = i32Function(
+    'x dy uhat v yhat table nFrom nTo tilesH tilesW C O xImage xRow dyImage dyRow blockRows vPlane yPlane',
+  );
+  const [x, dy, uhat, v, yhat, table, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, dyImage, dyRow] = params;
+  const [blockRows, vPlane, yPlane] = params.slice(16);
   const [xi, cBytes, oBytes, row] = locals(f, 4);
   const w = new WinogradEmitter(f);
   f.get(C).i32(2).op('i32.shl').set(cBytes);
