@@ -4,8 +4,8 @@ import { defaultRunConfig, type RunConfigInput } from '../src/engine/config';
 import { syntheticDataset } from '../src/engine/data/index';
 import type { EngineEvent } from '../src/engine/events';
 import { Trainer } from '../src/engine/trainer';
-import { webgpuKernelsRegistered } from '../src/engine/kernels/webgpu/index';
-import { useNodeWebGPU } from '../src/engine/kernels/webgpu/testing';
+import { webgpuKernelsRegistered } from '../src/kernels/webgpu/index';
+import { useNodeWebGPU } from '../src/kernels/webgpu/testing';
 
 const NO_AUGMENTATION = { crop: null, flip: 0, jitter: null, grayscale: 0 };
 /** Steps of the WebGPU test, as many as the cpu test's; on SwiftShader (shaders on the CPU) this takes minutes. */

@@ -1,9 +1,9 @@
 // The Chromium side of `npm run bench -- --backend browser`: same workloads as Node, on the browser's WebGPU.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
-import { registerWebGPUKernels, unregisterWebGPUKernels, webgpuKernelOptionsFor } from '../../src/engine/kernels/webgpu/index';
-import { projectCodeRuns, runWorkload } from '../workloads';
-import type { BrowserBenchReply, BrowserBenchRequest, BrowserBenchRow } from './protocol';
+import { registerWebGPUKernels, unregisterWebGPUKernels, webgpuKernelOptionsFor } from '../../src/kernels/webgpu/index';
+import { projectCodeRuns, runWorkload } from '../../src/cli/bench_workloads';
+import type { BrowserBenchReply, BrowserBenchRequest, BrowserBenchRow } from '../../src/cli/bench_browser_protocol';
 
 function log(message: string): void {
   console.log(`[bench] ${message}`);

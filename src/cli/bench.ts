@@ -6,17 +6,17 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../engine/backend';
-import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../engine/node-wasm';
-import { registerProjectKernels, unregisterProjectKernels } from '../engine/kernels/register';
+import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../kernels/wasm/node';
+import { registerProjectKernels, unregisterProjectKernels } from '../kernels/register';
 import {
   registerProjectGradients,
   registerWebGPUKernels,
   unregisterProjectGradients,
   unregisterWebGPUKernels,
   webgpuKernelOptionsFor,
-} from '../engine/kernels/webgpu/index';
-import { WORKLOAD_IDS, WORKLOADS, projectCodeRuns, runWorkload, type WorkloadId, type WorkloadResult, type WorkloadSize } from '../../bench/workloads';
-import type { BrowserBenchReply, BrowserBenchRequest } from '../../bench/browser/protocol';
+} from '../kernels/webgpu/index';
+import { WORKLOAD_IDS, WORKLOADS, projectCodeRuns, runWorkload, type WorkloadId, type WorkloadResult, type WorkloadSize } from './bench_workloads';
+import type { BrowserBenchReply, BrowserBenchRequest } from './bench_browser_protocol';
 
 /** The option table: parseArgs reads it and --help prints it, so the two never disagree. */
 export const BENCH_OPTIONS = {
@@ -184,7 +184,7 @@ async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>, threads
   if (backend === 'wasm') installNodeWasmThreads(threads);
   if (backend === 'webgpu') {
     // loaded only when asked for: it pulls in Dawn's native module
-    const { installNodeWebGPU } = await import('../engine/node-webgpu');
+    const { installNodeWebGPU } = await import('../kernels/webgpu/node');
     await installNodeWebGPU();
   }
   const report = await initBackend({ preferred: backend, environment: 'node' });

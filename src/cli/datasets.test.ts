@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { createTar } from 'nanotar';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cifar10Dataset } from '../engine/data/cifar10';
-import { nodeFileSource } from '../engine/data/node-source';
+import { nodeFileSource } from '../engine/data/node_source';
 import { cifarTestPattern, makeCifarRecords } from '../engine/data/testing';
 import { downloadWithResume, extractCifarTarball, runDatasetsCommand, type DownloadProgress } from './datasets';
 

@@ -5,13 +5,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initBackend, type BackendName } from '../engine/backend';
-import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../engine/node-wasm';
+import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../kernels/wasm/node';
 import { parseRunConfig } from '../engine/config';
-import { openDatasetFromDir } from './open-dataset';
+import { openDatasetFromDir } from './open_dataset';
 import type { EngineEvent } from '../engine/events';
 import { exportSafetensors, exportTfjs } from '../engine/export';
 import { Trainer } from '../engine/trainer';
-import { describeNetwork } from '../engine/encoders/index';
+import { describeNetwork } from '../nn/networks';
 
 /** The option table: parseArgs reads it and --help prints it, so the two never disagree. */
 export const TRAIN_OPTIONS = {
@@ -156,7 +156,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (preferred === 'webgpu') {
     // loaded only when asked for: it pulls in Dawn's native module
-    const { installNodeWebGPU } = await import('../engine/node-webgpu');
+    const { installNodeWebGPU } = await import('../kernels/webgpu/node');
     await installNodeWebGPU();
   }
   const backend = await initBackend({ preferred, environment: 'node', kernels });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Rng } from './random';
+import { Rng } from '../nn/random';
 import {
   adjustContrast,
   adjustHue,

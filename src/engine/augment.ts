@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from './random';
+import type { Rng } from '../nn/random';
 
 // Seeded data augmentation as batched tensor ops. Every random parameter is drawn on the CPU from an Rng
 // (sampleAugmentParams), then one pass of tensor ops applies them to the whole batch (applyAugmentParams),

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { projectKernelNames, registerProjectKernels, unregisterProjectKernels } from './kernels/register';
+import { projectKernelNames, registerProjectKernels, unregisterProjectKernels } from '../kernels/register';
 import {
   registerProjectGradients,
   registeredWebGPUKernels,
@@ -8,7 +8,7 @@ import {
   unregisterProjectGradients,
   unregisterWebGPUKernels,
   webgpuKernelOptionsFor,
-} from './kernels/webgpu/index';
+} from '../kernels/webgpu/index';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 

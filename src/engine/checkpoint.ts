@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LossModule } from '../losses/types';
 import type { RunConfig } from './config';
-import type { Network } from './encoders/types';
+import type { Network } from '../nn/types';
 import type { Optimizer } from './optim';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from './safetensors';
 

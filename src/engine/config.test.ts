@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LOSSES } from '../losses/index';
+import { LOSSES } from '../methods/registry';
 import { defaultRunConfig, parseRunConfig, viewCount } from './config';
 
 describe('RunConfig', () => {

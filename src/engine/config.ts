@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LOSS_IDS } from '../losses/types';
-import { lossDefinition, resolveLossParams } from '../losses/index';
+import { lossDefinition, resolveLossParams } from '../methods/registry';
 import { DATASET_IDS, type DatasetId } from './data/index';
 
 /**

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { buildMlpHead } from './encoders/projector';
-import { createNetwork } from './encoders/network';
-import type { Network } from './encoders/types';
+import { buildMlpHead } from '../nn/heads';
+import { createNetwork } from '../nn/network';
+import type { Network } from '../nn/types';
 import { embeddedRunConfig, exportSafetensors, exportTfjs, importWeights } from './export';
 import { readSafetensors, writeSafetensors } from './safetensors';
 

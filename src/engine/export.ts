@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Network } from './encoders/types';
+import type { Network } from '../nn/types';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from './safetensors';
 
 /** A tfjs LayersModel export: model.json (topology + weights manifest + run config) and its weights.bin. */

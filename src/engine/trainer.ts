@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createLoss } from '../losses/index';
+import { createLoss } from '../methods/registry';
 import type { LossModule } from '../losses/types';
 import { evaluateEmbeddings, pca2d } from '../metrics/index';
 import { makeViews } from './augment';
@@ -7,11 +7,11 @@ import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from './checkpo
 import type { RunConfig } from './config';
 import { batchToTensor } from './data/index';
 import type { Dataset, DatasetSplit } from './data/types';
-import { buildNetwork } from './encoders/index';
-import type { Network } from './encoders/types';
+import { buildNetwork } from '../nn/networks';
+import type { Network } from '../nn/types';
 import type { EngineEvent, EvalEvent } from './events';
 import { createOptimizer, learningRate, type Optimizer } from './optim';
-import { Rng } from './random';
+import { Rng } from '../nn/random';
 
 /**
  * The training loop: batch -> views -> encoder -> loss -> optimizer -> events.

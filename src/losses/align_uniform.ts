@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, maskOut, normalizeRows, viewShape } from './common';
+import { checkViews, identityMask, maskOut, normalizeRows, viewShape } from '../nn/rows';
 import type { LossDefinition } from './types';
 
 export interface AlignUniformParams extends Record<string, number> {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { MASK_NEG, checkViews, maskFrom, normalizeRows } from './common';
+import { MASK_NEG, checkViews, maskFrom, normalizeRows } from '../nn/rows';
 import type { LossDefinition } from './types';
 
 export interface CacrParams extends Record<string, number> {

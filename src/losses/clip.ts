@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, lse, normalizeRows } from './common';
+import { checkViews, lse, normalizeRows } from '../nn/rows';
 import type { LossDefinition } from './types';
 
 export interface ClipParams extends Record<string, number> {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, maskOut, stackUnitViews, viewShape } from './common';
+import { checkViews, identityMask, maskOut, stackUnitViews, viewShape } from '../nn/rows';
 import type { LossDefinition } from './types';
 
 export interface DclParams extends Record<string, number> {

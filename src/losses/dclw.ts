@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { stopGradient } from './common';
+import { stopGradient } from '../nn/rows';
 import { decoupledContrastiveLoss } from './dcl';
 import type { LossDefinition } from './types';
 

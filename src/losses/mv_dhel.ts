@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, instanceGram, maskFrom, maskOut, stackUnitViews, viewShape } from './common';
+import { checkViews, identityMask, instanceGram, maskFrom, maskOut, stackUnitViews, viewShape } from '../nn/rows';
 import type { LossDefinition } from './types';
 
 export interface MvDhelParams extends Record<string, number> {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, instanceGram, maskOut, stackNormalized, stackUnitViews, viewShape } from './common';
+import { checkViews, identityMask, instanceGram, maskOut, stackNormalized, stackUnitViews, viewShape } from '../nn/rows';
 import type { LossDefinition } from './types';
 
 // ---- Fused WebGPU path (performance, GitHub issue 4) ----

@@ -49,7 +49,7 @@ describe('supcon', () => {
 
   it('createLoss rejects an out-of-range tau, and its module throws without labels', async () => {
     await checkParamRangeError('supcon', 'tau', -1, '[0.01, 10]');
-    const { createLoss } = await import('./index');
+    const { createLoss } = await import('../methods/registry');
     expect(() => lossValue(createLoss('supcon'), randomViews(1, 2, 4, 2))).toThrow(/needs class labels/);
   });
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, maskOut, stackNormalized, viewShape } from './common';
+import { checkViews, identityMask, maskOut, stackNormalized, viewShape } from '../nn/rows';
 import type { LossDefinition } from './types';
 
 export interface SupconParams extends Record<string, number> {

@@ -1,7 +1,7 @@
 // Shared helpers for the loss property tests (imported only by *.test.ts files).
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
-import { Rng } from '../engine/random';
+import { Rng } from '../nn/random';
 import type { LossInputs, LossModule } from './types';
 
 export type Matrix = number[][];
@@ -284,7 +284,7 @@ export function checkInvariances(
 /** Asserts createLoss(id, { [param]: badValue }) throws "loss '<id>': <param> must be in <range>, got <badValue>". */
 export async function checkParamRangeError(id: string, param: string, badValue: number, range: string): Promise<void> {
   // Imported here so that the metrics tests, which use the helpers above, do not load every loss.
-  const { createLoss } = await import('./index');
+  const { createLoss } = await import('../methods/registry');
   expect(() => createLoss(id, { [param]: badValue })).toThrow(`loss '${id}': ${param} must be in ${range}, got ${badValue}`);
 }
 

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { Network } from '../engine/encoders/types';
+import type { Network } from '../nn/types';
 
 /** Every loss the project implements (see ../shared/docs/losses.md). */
 export const LOSS_IDS = [

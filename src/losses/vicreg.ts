@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews } from './common';
+import { checkViews } from '../nn/rows';
 import type { LossDefinition } from './types';
 
 export interface VicregParams extends Record<string, number> {

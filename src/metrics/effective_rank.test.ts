@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Matrix, QrDecomposition, SingularValueDecomposition } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../engine/random';
+import { Rng } from '../nn/random';
 import { effectiveRank, effectiveRankFromSingularValues } from './effective_rank';
 
 function gaussian(rng: Rng, rows: number, cols: number): Matrix {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../engine/random';
+import { Rng } from '../nn/random';
 import { cosine, randomLabels, randomViews } from '../losses/testing';
 import { knnPredict, knnTop1 } from './knn';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Matrix, QrDecomposition } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../engine/random';
+import { Rng } from '../nn/random';
 import { covariance, gram, symmetricEigen, symmetricEigenvalues } from './linalg';
 
 function randomMatrix(rng: Rng, rows: number, cols: number): number[][] {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { normalizeRows } from '../losses/common';
+import { normalizeRows } from '../nn/rows';
 import { checkEmbeddings, checkLabels, labelTensor, top1Accuracy, type LabelledEmbeddings } from './labels';
 
 export interface LinearProbeOptions {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Matrix, QrDecomposition } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../engine/random';
+import { Rng } from '../nn/random';
 import { pca2d } from './pca';
 
 describe('pca2d', () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { MASK_NEG, normalizeRows } from '../losses/common';
+import { MASK_NEG, normalizeRows } from '../nn/rows';
 import { checkEmbeddings } from './labels';
 
 export interface UniformityOptions {

@@ -1,7 +1,7 @@
 import { useMemo, useState, type ChangeEvent } from 'react';
 import { DATASET_IDS, OPTIMIZERS } from '../engine/config';
-import { ENCODER_PRESETS } from '../engine/encoders/index';
-import { LOSS_IDS, LOSSES } from '../losses/index';
+import { ENCODER_PRESETS } from '../nn/networks';
+import { LOSS_IDS, LOSSES } from '../methods/registry';
 import type { ExportedFile } from '../worker/protocol';
 import { AugmentPreview } from './AugmentPreview';
 import { editDraft, importWeights, startRun } from './controller';

@@ -1,7 +1,7 @@
 import { useState, type DragEvent } from 'react';
 import { addDroppedDataset, removeDataset } from './controller';
 import { actions, usePlayground } from './store';
-import type { DroppedFile } from './user-datasets';
+import type { DroppedFile } from './user_datasets';
 
 async function fromFileList(files: File[]): Promise<DroppedFile[]> {
   return Promise.all(

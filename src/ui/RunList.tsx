@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { LOSS_IDS, LOSSES } from '../losses/index';
+import { LOSS_IDS, LOSSES } from '../methods/registry';
 import { deleteRun, duplicateWithLoss, evaluateRun, pauseRun, resumeRun, stopRun } from './controller';
 import { etaSeconds, formatDuration } from './history';
 import { runLegend } from './labels';

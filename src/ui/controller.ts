@@ -1,6 +1,6 @@
 import { zipSync } from 'fflate';
 import type { RunConfig } from '../engine/config';
-import { lossDefinition } from '../losses/index';
+import { lossDefinition } from '../methods/registry';
 import type { ExportedFile, RunSource, UserDatasetPayload, WorkerEvent } from '../worker/protocol';
 import { configJson, fileStem, historyCsv, historyJson } from './exports';
 import * as db from './persistence';
@@ -8,9 +8,9 @@ import { presetById } from './presets';
 import { decodeConfigHash } from './share';
 import { actions, usePlayground } from './store';
 import type { RunRecord } from './types';
-import { parseDroppedFiles, type DroppedFile } from './user-datasets';
+import { parseDroppedFiles, type DroppedFile } from './user_datasets';
 import { validateDraft } from './validation';
-import { WorkerClient } from './worker-client';
+import { WorkerClient } from './worker_client';
 
 /**
  * The controller: the only place where the store, the worker and IndexedDB meet. Components call these

@@ -1,4 +1,4 @@
-import { lossDefinition } from '../losses/index';
+import { lossDefinition } from '../methods/registry';
 import type { RunRecord } from './types';
 
 /** Legend text for a run: name, loss and its key hyperparameters, batch size and views. */

@@ -1,5 +1,5 @@
 import { parseRunConfig, runConfigSchema, type RunConfig } from '../engine/config';
-import { lossDefinition, paramProblem } from '../losses/index';
+import { lossDefinition, paramProblem } from '../methods/registry';
 
 /** Problems keyed by the dotted path of the field they belong to ('optimizer.lr', 'loss.params.tau', 'views'). */
 export type FieldErrors = Record<string, string>;

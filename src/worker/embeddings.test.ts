@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { embeddingsTsv } from './embeddings';
 import { toRgba } from './preview';
-import { weightsFileFrom } from './weights-files';
+import { weightsFileFrom } from './weights_files';
 
 describe('embeddingsTsv', () => {
   it('writes one tab-separated vector per line and a label/class metadata table', () => {

@@ -13,7 +13,7 @@ import { exportEmbeddings } from './embeddings';
 import { augmentPreview } from './preview';
 import { transferables, type BackendInfo, type ExportedFile, type RunSource, type WorkerCommand, type WorkerEvent } from './protocol';
 import { RunScheduler } from './scheduler';
-import { weightsFileFrom } from './weights-files';
+import { weightsFileFrom } from './weights_files';
 
 /**
  * The engine worker: owns the tfjs backend (WebGPU first), hosts one Trainer per active run and trains

@@ -3,7 +3,7 @@ import { makeViews } from '../engine/augment';
 import type { RunConfig } from '../engine/config';
 import { batchToTensor } from '../engine/data/index';
 import type { Dataset } from '../engine/data/types';
-import { Rng } from '../engine/random';
+import { Rng } from '../nn/random';
 import type { PreviewView } from './protocol';
 
 /** Float [0, 1] NHWC pixels of one image (1 or 3 channels) as RGBA bytes for ImageData. */

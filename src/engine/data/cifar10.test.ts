@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CIFAR10_CLASSES, CIFAR10_RECORD_BYTES, cifar10Dataset, parseCifarBinary } from './cifar10';
-import { nodeFileSource } from './node-source';
+import { nodeFileSource } from './node_source';
 import { memoryFileSource } from './sources';
 import { cifarTestPattern, makeCifarRecords } from './testing';
 import type { FileSource } from './types';

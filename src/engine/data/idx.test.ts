@@ -3,7 +3,7 @@ import { gzipSync } from 'fflate';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FASHION_MNIST_CLASSES, fashionMnistDataset, mnistDataset, parseIdx } from './idx';
-import { nodeFileSource } from './node-source';
+import { nodeFileSource } from './node_source';
 import { memoryFileSource } from './sources';
 import { makeIdx } from './testing';
 

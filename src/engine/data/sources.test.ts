@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeFileSource } from './node-source';
+import { nodeFileSource } from './node_source';
 import { fetchFileSource, memoryFileSource, MissingFileError, readFirstPresent, readTextIfPresent } from './sources';
 
 describe('memoryFileSource', () => {

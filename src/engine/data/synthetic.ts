@@ -1,4 +1,4 @@
-import { Rng } from '../random';
+import { Rng } from '../../nn/random';
 import { once } from './lazy';
 import type { Dataset, DatasetSplit } from './types';
 

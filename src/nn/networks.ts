@@ -1,0 +1,97 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Network } from './types';
+import { createNetwork } from './network';
+import { buildMlpHead, type MlpHeadSpec } from './heads';
+import { buildMlpBackbone } from './mlp';
+import { buildConvNetBackbone } from './convnet';
+import { buildResNetBackbone } from './resnet';
+
+export type { Network } from './types';
+
+/** Which backbone to build; see mlp.ts, convnet.ts and resnet.ts for the exact layers. */
+export type EncoderSpec =
+  | { type: 'mlp'; hidden: number[] }
+  | { type: 'convnet'; channels: number[] }
+  | { type: 'resnet'; widths: number[]; blocks: number[] };
+
+/** The projector head on top of the backbone features. */
+export type ProjectorSpec = MlpHeadSpec;
+
+export const ENCODER_PRESETS: Record<string, EncoderSpec> = {
+  'resnet18': { type: 'resnet', widths: [64, 128, 256, 512], blocks: [2, 2, 2, 2] },
+  'resnet-small': { type: 'resnet', widths: [32, 64, 128], blocks: [1, 1, 1] }, // the playground default
+  'resnet-tiny': { type: 'resnet', widths: [8, 16], blocks: [1, 1] }, // browser tests
+  'convnet': { type: 'convnet', channels: [32, 64, 128] },
+  'mlp': { type: 'mlp', hidden: [512, 256] },
+};
+
+// Backbone layers are seeded with seed + layer index; the projector starts far above any backbone index
+// so the two never share an initialiser seed.
+const PROJECTOR_SEED_OFFSET = 1000;
+
+/**
+ * True when the encoder ends in global pooling and so accepts images of any height and width
+ * (needed for multi-crop small views). The MLP flattens the image and needs its exact build shape.
+ */
+export function encoderAcceptsAnyImageSize(encoder: EncoderSpec): boolean {
+  return encoder.type !== 'mlp';
+}
+
+/** The backbone alone: images [N, H, W, C] float32 (already standardised by the trainer) -> features [N, F]. */
+export function buildBackbone(encoder: EncoderSpec, inputShape: [number, number, number], seed: number): tf.LayersModel {
+  const channels = inputShape[2];
+  if (!Number.isInteger(channels) || channels < 1) {
+    throw new Error(`inputShape must be [height, width, channels] with channels a positive integer, got [${inputShape.join(', ')}]`);
+  }
+  switch (encoder.type) {
+    case 'mlp':
+      if (inputShape.some((size) => !Number.isInteger(size) || size < 1)) {
+        throw new Error(
+          `encoder 'mlp' flattens the image, so it needs a fixed inputShape [height, width, channels] of positive ` +
+            `integers, got [${inputShape.join(', ')}]; pass the dataset's image shape. It only accepts that exact size, ` +
+            `so multi-crop small views need a 'convnet' or 'resnet' encoder.`,
+        );
+      }
+      return buildMlpBackbone(inputShape, encoder.hidden, seed);
+    case 'convnet':
+      return buildConvNetBackbone(channels, encoder.channels, seed);
+    case 'resnet':
+      return buildResNetBackbone(channels, encoder.widths, encoder.blocks, seed);
+    default: {
+      const unknown: never = encoder;
+      throw new Error(`unknown encoder type '${(unknown as { type: string }).type}'; use 'mlp', 'convnet' or 'resnet'`);
+    }
+  }
+}
+
+/**
+ * Builds backbone + projector as a Network (createNetwork), deterministic in `seed`: the same options give
+ * identical weights and identical weight names. The input is float32 [N, H, W, C] passed through as is (the
+ * trainer standardises per channel before forward). convnet/resnet accept any H, W; mlp only `inputShape`.
+ */
+export function buildNetwork(opts: {
+  encoder: EncoderSpec;
+  projector: ProjectorSpec;
+  inputShape: [number, number, number];
+  seed: number;
+}): Network {
+  const { encoder, projector, inputShape, seed } = opts;
+  return createNetwork(() => {
+    const backbone = buildBackbone(encoder, inputShape, seed);
+    const featureDim = backbone.outputs[0].shape[1] as number;
+    return { backbone, projector: buildMlpHead(featureDim, projector, seed + PROJECTOR_SEED_OFFSET, 'proj') };
+  });
+}
+
+/**
+ * One line for logs and the UI. ResNet-18 with a SimCLR projector {layers 2, hidden 2048, out 128, batchNorm}:
+ * "backbone 11,168,832 params -> 512 features, projector 1,314,944 params -> 128 dims, total 12,483,776".
+ */
+export function describeNetwork(net: Network): string {
+  const counts = net.parameterCount();
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  return (
+    `backbone ${fmt(counts.backbone)} params -> ${net.featureDim} features, ` +
+    `projector ${fmt(counts.projector)} params -> ${net.embeddingDim} dims, total ${fmt(counts.total)}`
+  );
+}
