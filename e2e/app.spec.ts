@@ -51,7 +51,9 @@ test('loads on WebGPU and reports the SwiftShader adapter', async () => {
 test('a tiny run trains and its loss plot updates', async () => {
   await startTinyRun(page, 'tiny-a');
   // the plot grows while the run trains, before it completes
-  await expect.poll(async () => (await tracePoints(page, 'loss'))[0]?.points ?? 0, { timeout: 240_000 }).toBeGreaterThanOrEqual(2);
+  await expect
+    .poll(async () => (await tracePoints(page, 'loss'))[0]?.points ?? 0, { timeout: 240_000 })
+    .toBeGreaterThanOrEqual(2);
   await waitForStatus(page, 'tiny-a', /completed/);
   await expect.poll(async () => (await tracePoints(page, 'loss'))[0]?.points).toBe(6);
   const [loss] = await tracePoints(page, 'loss');
@@ -89,15 +91,24 @@ test('two runs with different losses train together, overlay in the compare view
   // measure from here: both runs train, nobody clicks (the clicks above legitimately render new UI)
   await page.waitForTimeout(1000);
   await page.evaluate(() => {
-    const state = (window as unknown as { __frames: { maxGap: number; frames: number; longestTask: number; last: number } }).__frames;
+    const state = (
+      window as unknown as { __frames: { maxGap: number; frames: number; longestTask: number; last: number } }
+    ).__frames;
     Object.assign(state, { maxGap: 0, frames: 0, longestTask: 0, last: performance.now() });
   });
   await waitForStatus(page, /^tiny-b · NT-Xent/, /completed/);
   await waitForStatus(page, /^tiny-b · DCL/, /completed/);
-  const { maxGap, frames, longestTask } = await page.evaluate(() => (window as unknown as { __frames: { maxGap: number; frames: number; longestTask: number } }).__frames);
+  const { maxGap, frames, longestTask } = await page.evaluate(
+    () =>
+      (window as unknown as { __frames: { maxGap: number; frames: number; longestTask: number } }).__frames,
+  );
   test.info().annotations.push({ type: 'max frame gap while training (ms)', description: maxGap.toFixed(1) });
-  test.info().annotations.push({ type: 'longest main-thread task (ms)', description: longestTask.toFixed(1) });
-  console.log(`responsiveness: max frame gap ${maxGap.toFixed(1)} ms, longest task ${longestTask.toFixed(1)} ms, ${frames} frames`);
+  test
+    .info()
+    .annotations.push({ type: 'longest main-thread task (ms)', description: longestTask.toFixed(1) });
+  console.log(
+    `responsiveness: max frame gap ${maxGap.toFixed(1)} ms, longest task ${longestTask.toFixed(1)} ms, ${frames} frames`,
+  );
   expect(frames).toBeGreaterThan(50);
   expect(maxGap).toBeLessThan(MAX_FRAME_GAP_MS);
 
@@ -150,7 +161,12 @@ test('exports produce files that import back', async () => {
   await expect(imported).toHaveCount(2, { timeout: 120_000 });
   await imported.first().getByRole('button', { name: 'Evaluate' }).click();
   await imported.first().getByRole('checkbox').check();
-  await expect.poll(async () => (await tracePoints(page, 'knn')).some((t) => t.name.includes('imported') && t.points === 1), { timeout: 120_000 }).toBe(true);
+  await expect
+    .poll(
+      async () => (await tracePoints(page, 'knn')).some((t) => t.name.includes('imported') && t.points === 1),
+      { timeout: 120_000 },
+    )
+    .toBe(true);
   await screenshot(page, 'exported-and-imported');
 });
 
@@ -162,8 +178,17 @@ test('a reload keeps the runs and their histories (IndexedDB)', async () => {
   await expect(runRow(page, 'tiny-a').getByTestId('run-status')).toHaveText('completed');
   await expect(runRow(page, 'tiny-a').getByTestId('run-step')).toHaveText('step 6/6');
   await runRow(page, 'tiny-a').getByRole('checkbox').check();
-  await expect.poll(async () => (await tracePoints(page, 'loss')).find((t) => t.name.startsWith('tiny-a · NT-Xent'))?.points).toBe(6);
-  await expect.poll(async () => (await tracePoints(page, 'knn')).find((t) => t.name.startsWith('tiny-a · NT-Xent'))?.points).toBe(3);
+  await expect
+    .poll(
+      async () =>
+        (await tracePoints(page, 'loss')).find((t) => t.name.startsWith('tiny-a · NT-Xent'))?.points,
+    )
+    .toBe(6);
+  await expect
+    .poll(
+      async () => (await tracePoints(page, 'knn')).find((t) => t.name.startsWith('tiny-a · NT-Xent'))?.points,
+    )
+    .toBe(3);
 });
 
 test('bad files and bad fields are refused with a clear message', async () => {

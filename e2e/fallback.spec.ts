@@ -7,7 +7,10 @@ test('without WebGPU the app falls back, says why, and still trains', async () =
   // the same Chromium without --enable-unsafe-webgpu: navigator.gpu exists but has no adapter
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, baseURL: 'http://127.0.0.1:4173' });
+    const page = await browser.newPage({
+      viewport: { width: 1280, height: 800 },
+      baseURL: 'http://127.0.0.1:4173',
+    });
     const errors: string[] = [];
     page.on('console', (message) => {
       if (message.type() === 'error') errors.push(message.text());

@@ -10,7 +10,11 @@ export { expect };
 
 /** A page that records console errors and uncaught exceptions (page and worker) for assertNoConsoleErrors. */
 export async function newWatchedPage(browser: Browser): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true, baseURL: 'http://127.0.0.1:4173' });
+  const page = await browser.newPage({
+    viewport: { width: 1280, height: 800 },
+    acceptDownloads: true,
+    baseURL: 'http://127.0.0.1:4173',
+  });
   const errors: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(`console.error: ${message.text()}`);
@@ -26,7 +30,9 @@ export function assertNoConsoleErrors(errors: string[]): void {
 
 export async function openApp(page: Page): Promise<void> {
   await page.goto('/');
-  await expect(page.getByTestId('backend-status')).not.toHaveText(/Starting the engine/, { timeout: 120_000 });
+  await expect(page.getByTestId('backend-status')).not.toHaveText(/Starting the engine/, {
+    timeout: 120_000,
+  });
 }
 
 /** Loads the tiny preset into the config panel under `name` and starts it. */

@@ -1,9 +1,17 @@
 // The Chromium side of `npm run bench -- --backend browser`: same workloads as Node, on the browser's WebGPU.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
-import { registerWebGPUKernels, unregisterWebGPUKernels, webgpuKernelOptionsFor } from '../../src/kernels/webgpu/index';
+import {
+  registerWebGPUKernels,
+  unregisterWebGPUKernels,
+  webgpuKernelOptionsFor,
+} from '../../src/kernels/webgpu/index';
 import { projectCodeRuns, runWorkload } from '../../src/cli/bench_workloads';
-import type { BrowserBenchReply, BrowserBenchRequest, BrowserBenchRow } from '../../src/cli/bench_browser_protocol';
+import type {
+  BrowserBenchReply,
+  BrowserBenchRequest,
+  BrowserBenchRow,
+} from '../../src/cli/bench_browser_protocol';
 
 function log(message: string): void {
   console.log(`[bench] ${message}`);
@@ -14,7 +22,9 @@ function log(message: string): void {
 async function runBench(request: BrowserBenchRequest): Promise<BrowserBenchReply> {
   const report = await initBackend({ preferred: 'webgpu', environment: 'browser' });
   if (report.active !== 'webgpu') {
-    return { error: `WebGPU unavailable in this Chromium: ${report.skipped.map((s) => s.reason).join('; ')}` };
+    return {
+      error: `WebGPU unavailable in this Chromium: ${report.skipped.map((s) => s.reason).join('; ')}`,
+    };
   }
   const rows: BrowserBenchRow[] = [];
   for (const workload of request.workloads) {
@@ -26,7 +36,15 @@ async function runBench(request: BrowserBenchRequest): Promise<BrowserBenchReply
       log(`${workload}${kernels === 'n/a' ? '' : ` (${kernels} kernels)`} ...`);
       try {
         const onIteration = (phase: string, ms: number) => log(`  ${phase} iteration: ${ms.toFixed(0)} ms`);
-        rows.push(await runWorkload(workload, { quick: request.quick, size: request.size, kernels, profile: request.profile, onIteration }));
+        rows.push(
+          await runWorkload(workload, {
+            quick: request.quick,
+            size: request.size,
+            kernels,
+            profile: request.profile,
+            onIteration,
+          }),
+        );
       } catch (err) {
         rows.push({ workload, backend: tf.getBackend(), kernels, error: (err as Error).message });
       }

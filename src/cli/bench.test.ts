@@ -18,7 +18,9 @@ describe('npm run bench options', () => {
 
   it('--flags parses NAME=VALUE lists into booleans, numbers and strings', () => {
     expect(parseFlags(undefined)).toEqual({});
-    expect(parseFlags('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64, WEBGPU_CPU_FORWARD=false,WEBGPU_PRINT_SHADER=all')).toEqual({
+    expect(
+      parseFlags('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64, WEBGPU_CPU_FORWARD=false,WEBGPU_PRINT_SHADER=all'),
+    ).toEqual({
       WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE: 64,
       WEBGPU_CPU_FORWARD: false,
       WEBGPU_PRINT_SHADER: 'all',
@@ -34,7 +36,17 @@ describe('npm run bench options', () => {
     const out = await mkdtemp(path.join(tmpdir(), 'bench-cli-'));
     dirs.push(out);
     const json = path.join(out, 'w3.json');
-    const ok = await bench(['--backend', 'cpu', '--quick', '--workload', 'W3', '--flags', 'IS_TEST=true', '--json', json]);
+    const ok = await bench([
+      '--backend',
+      'cpu',
+      '--quick',
+      '--workload',
+      'W3',
+      '--flags',
+      'IS_TEST=true',
+      '--json',
+      json,
+    ]);
     expect(ok.code).toBe(0);
     const report = JSON.parse(await readFile(json, 'utf8'));
     expect(report.options.flags).toEqual({ IS_TEST: true });
@@ -42,6 +54,8 @@ describe('npm run bench options', () => {
     expect(report.rows[0].throughput).toBeGreaterThan(0);
     const bad = await bench(['--backend', 'cpu', '--quick', '--workload', 'W3', '--flags', 'NO_SUCH_FLAG=1']);
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toMatch(/--flags: cannot set NO_SUCH_FLAG=1: Cannot set flag NO_SUCH_FLAG as it has not been registered/);
+    expect(bad.stdout).toMatch(
+      /--flags: cannot set NO_SUCH_FLAG=1: Cannot set flag NO_SUCH_FLAG as it has not been registered/,
+    );
   });
 });

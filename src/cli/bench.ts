@@ -6,7 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../engine/backend';
-import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../kernels/wasm/node';
+import {
+  MAX_WASM_THREADS,
+  defaultWasmThreads,
+  installNodeWasmThreads,
+  wasmThreadsInUse,
+} from '../kernels/wasm/node';
 import { registerProjectKernels, unregisterProjectKernels } from '../kernels/register';
 import {
   registerProjectGradients,
@@ -15,33 +20,78 @@ import {
   unregisterWebGPUKernels,
   webgpuKernelOptionsFor,
 } from '../kernels/webgpu/index';
-import { WORKLOAD_IDS, WORKLOADS, projectCodeRuns, runWorkload, type WorkloadId, type WorkloadResult, type WorkloadSize } from './bench_workloads';
+import {
+  WORKLOAD_IDS,
+  WORKLOADS,
+  projectCodeRuns,
+  runWorkload,
+  type WorkloadId,
+  type WorkloadResult,
+  type WorkloadSize,
+} from './bench_workloads';
 import type { BrowserBenchReply, BrowserBenchRequest } from './bench_browser_protocol';
 
 /** The option table: parseArgs reads it and --help prints it, so the two never disagree. */
 export const BENCH_OPTIONS = {
-  quick: { type: 'boolean', short: 'q', help: 'CI-sized: small batches, one or two timed steps (see the sizes below)' },
+  quick: {
+    type: 'boolean',
+    short: 'q',
+    help: 'CI-sized: small batches, one or two timed steps (see the sizes below)',
+  },
   backend: {
     type: 'string',
     short: 'b',
     value: 'LIST',
     help: 'comma list of wasm, cpu, webgpu (Node, Dawn), browser (webgpu in Chromium via Playwright), or all; default wasm',
   },
-  workload: { type: 'string', short: 'w', value: 'LIST', help: `comma list of ${WORKLOAD_IDS.join(', ')}; default all` },
+  workload: {
+    type: 'string',
+    short: 'w',
+    value: 'LIST',
+    help: `comma list of ${WORKLOAD_IDS.join(', ')}; default all`,
+  },
   kernels: {
     type: 'string',
     short: 'k',
     value: 'WHICH',
     help: 'stock, project or both (default both, with the ratio). webgpu: project = the WGSL kernels + lean BatchNorm gradient; wasm: conv input gradient via XNNPACK + the gradient; cpu: the gradient',
   },
-  steps: { type: 'string', short: 's', value: 'N', help: 'timed iterations per repeat (default per workload)' },
-  repeats: { type: 'string', short: 'r', value: 'N', help: 'timed repeats; the median is reported (default per workload)' },
+  steps: {
+    type: 'string',
+    short: 's',
+    value: 'N',
+    help: 'timed iterations per repeat (default per workload)',
+  },
+  repeats: {
+    type: 'string',
+    short: 'r',
+    value: 'N',
+    help: 'timed repeats; the median is reported (default per workload)',
+  },
   warmup: { type: 'string', value: 'N', help: 'untimed iterations first (default per workload)' },
   batch: { type: 'string', value: 'N', help: 'override the batch (W1-W3) or the number of embeddings (W4)' },
-  threads: { type: 'string', short: 't', value: 'N', help: `wasm threads (tfjs-backend-wasm's threaded build; default half the logical cores as tfjs sizes it, 1 to ${MAX_WASM_THREADS}; 1 = the single-threaded build)` },
-  profile: { type: 'boolean', short: 'p', help: 'also print the top kernels by time of one profiled iteration' },
-  json: { type: 'string', short: 'j', value: 'FILE', help: 'also write every result (and the machine) as JSON' },
-  chromium: { type: 'string', value: 'PATH', help: 'Chromium for --backend browser (default $CHROMIUM_PATH or /usr/bin/chromium)' },
+  threads: {
+    type: 'string',
+    short: 't',
+    value: 'N',
+    help: `wasm threads (tfjs-backend-wasm's threaded build; default half the logical cores as tfjs sizes it, 1 to ${MAX_WASM_THREADS}; 1 = the single-threaded build)`,
+  },
+  profile: {
+    type: 'boolean',
+    short: 'p',
+    help: 'also print the top kernels by time of one profiled iteration',
+  },
+  json: {
+    type: 'string',
+    short: 'j',
+    value: 'FILE',
+    help: 'also write every result (and the machine) as JSON',
+  },
+  chromium: {
+    type: 'string',
+    value: 'PATH',
+    help: 'Chromium for --backend browser (default $CHROMIUM_PATH or /usr/bin/chromium)',
+  },
   flags: {
     type: 'string',
     value: 'K=V,...',
@@ -116,22 +166,42 @@ interface ParsedOptions {
 export function parseFlags(raw: string | undefined): Record<string, boolean | number | string> {
   const flags: Record<string, boolean | number | string> = {};
   if (raw === undefined) return flags;
-  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new Error(`--flags: '${item}' is not NAME=VALUE (e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64)`);
+    if (eq <= 0)
+      throw new Error(`--flags: '${item}' is not NAME=VALUE (e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64)`);
     const name = item.slice(0, eq);
     const text = item.slice(eq + 1);
-    flags[name] = text === 'true' ? true : text === 'false' ? false : text !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
+    flags[name] =
+      text === 'true'
+        ? true
+        : text === 'false'
+          ? false
+          : text !== '' && Number.isFinite(Number(text))
+            ? Number(text)
+            : text;
   }
   return flags;
 }
 
-function parseList<T extends string>(raw: string | undefined, allowed: readonly T[], fallback: T[], what: string): T[] {
+function parseList<T extends string>(
+  raw: string | undefined,
+  allowed: readonly T[],
+  fallback: T[],
+  what: string,
+): T[] {
   if (raw === undefined) return fallback;
   if (raw === 'all') return [...allowed];
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const item of items) {
-    if (!(allowed as readonly string[]).includes(item)) throw new Error(`unknown ${what} '${item}'; use ${allowed.join(', ')} or all`);
+    if (!(allowed as readonly string[]).includes(item))
+      throw new Error(`unknown ${what} '${item}'; use ${allowed.join(', ')} or all`);
   }
   return items as T[];
 }
@@ -139,7 +209,8 @@ function parseList<T extends string>(raw: string | undefined, allowed: readonly 
 function parseCount(raw: string | undefined, name: string): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < (name === 'warmup' ? 0 : 1)) throw new Error(`--${name} must be a whole number >= ${name === 'warmup' ? 0 : 1}, got '${raw}'`);
+  if (!Number.isInteger(value) || value < (name === 'warmup' ? 0 : 1))
+    throw new Error(`--${name} must be a whole number >= ${name === 'warmup' ? 0 : 1}, got '${raw}'`);
   return value;
 }
 
@@ -147,7 +218,8 @@ export function parseBenchArgs(argv: string[]): ParsedOptions | 'help' {
   const { values } = parseArgs({ args: argv, options: BENCH_OPTIONS, allowPositionals: false });
   if (values.help) return 'help';
   const kernels = values.kernels ?? 'both';
-  if (!['stock', 'project', 'both'].includes(kernels)) throw new Error(`--kernels must be stock, project or both, got '${kernels}'`);
+  if (!['stock', 'project', 'both'].includes(kernels))
+    throw new Error(`--kernels must be stock, project or both, got '${kernels}'`);
   const size: Partial<WorkloadSize> = {};
   const steps = parseCount(values.steps, 'steps');
   const repeats = parseCount(values.repeats, 'repeats');
@@ -158,7 +230,10 @@ export function parseBenchArgs(argv: string[]): ParsedOptions | 'help' {
   if (warmup !== undefined) size.warmup = warmup;
   if (batch !== undefined) size.batch = batch;
   const threads = parseCount(values.threads, 'threads') ?? defaultWasmThreads();
-  if (threads > MAX_WASM_THREADS) throw new Error(`--threads must be at most ${MAX_WASM_THREADS} (tfjs-backend-wasm's pool), got ${threads}`);
+  if (threads > MAX_WASM_THREADS)
+    throw new Error(
+      `--threads must be at most ${MAX_WASM_THREADS} (tfjs-backend-wasm's pool), got ${threads}`,
+    );
   return {
     threads,
     quick: values.quick ?? false,
@@ -180,7 +255,11 @@ const cpuClock = (): number => {
 };
 
 /** Sets up a Node backend; returns a description of the device, or throws why it is unavailable. */
-async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>, threads: number, flags: ParsedOptions['flags']): Promise<string> {
+async function useNodeBackend(
+  backend: Exclude<BenchBackend, 'browser'>,
+  threads: number,
+  flags: ParsedOptions['flags'],
+): Promise<string> {
   if (backend === 'wasm') installNodeWasmThreads(threads);
   if (backend === 'webgpu') {
     // loaded only when asked for: it pulls in Dawn's native module
@@ -196,7 +275,9 @@ async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>, threads
     try {
       tf.env().set(name, value);
     } catch (err) {
-      throw new Error(`--flags: cannot set ${name}=${String(value)}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`--flags: cannot set ${name}=${String(value)}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   const cpu = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'CPU'}`;
@@ -204,11 +285,20 @@ async function useNodeBackend(backend: Exclude<BenchBackend, 'browser'>, threads
   return report.adapter ?? `${backend} on ${cpu}`;
 }
 
-async function runNodeBackend(backend: Exclude<BenchBackend, 'browser'>, options: ParsedOptions, devices: Record<string, string>): Promise<BenchRow[]> {
+async function runNodeBackend(
+  backend: Exclude<BenchBackend, 'browser'>,
+  options: ParsedOptions,
+  devices: Record<string, string>,
+): Promise<BenchRow[]> {
   try {
     devices[backend] = await useNodeBackend(backend, options.threads, options.flags);
   } catch (err) {
-    return options.workloads.map((workload) => ({ workload, backend, kernels: 'n/a', error: `backend unavailable: ${(err as Error).message}` }));
+    return options.workloads.map((workload) => ({
+      workload,
+      backend,
+      kernels: 'n/a',
+      error: `backend unavailable: ${(err as Error).message}`,
+    }));
   }
   const rows: BenchRow[] = [];
   // webgpu: project = the WGSL kernels + the lean BatchNorm gradient; wasm: the conv input gradient through
@@ -236,11 +326,23 @@ async function runNodeBackend(backend: Exclude<BenchBackend, 'browser'>, options
       log(`${workload} on ${backend}${kernels === 'n/a' ? '' : ` (${kernels} kernels)`} ...`);
       try {
         const onIteration = (phase: string, ms: number) => log(`  ${phase} iteration: ${ms.toFixed(0)} ms`);
-        rows.push(await runWorkload(workload, { quick: options.quick, size: options.size, kernels, profile: options.profile, cpuClock, onIteration }));
+        rows.push(
+          await runWorkload(workload, {
+            quick: options.quick,
+            size: options.size,
+            kernels,
+            profile: options.profile,
+            cpuClock,
+            onIteration,
+          }),
+        );
       } catch (err) {
         const message = (err as Error).message;
         // tfjs-backend-wasm aborts without a message when its heap (at most 4 GB) cannot grow
-        const hint = backend === 'wasm' && /^Aborted\(/.test(message) ? ' (wasm heap exhausted? try a smaller --batch; the wasm backend is unusable after this)' : '';
+        const hint =
+          backend === 'wasm' && /^Aborted\(/.test(message)
+            ? ' (wasm heap exhausted? try a smaller --batch; the wasm backend is unusable after this)'
+            : '';
         rows.push({ workload, backend, kernels, error: `${message}${hint}` });
       }
     }
@@ -252,23 +354,39 @@ async function runNodeBackend(backend: Exclude<BenchBackend, 'browser'>, options
 /** Runs the workloads in Chromium's WebGPU: vite serves bench/browser/, Playwright drives the page. */
 async function runBrowser(options: ParsedOptions, devices: Record<string, string>): Promise<BenchRow[]> {
   const failAll = (message: string): BenchRow[] =>
-    options.workloads.map((workload) => ({ workload, backend: 'browser-webgpu', kernels: 'n/a', error: message }));
+    options.workloads.map((workload) => ({
+      workload,
+      backend: 'browser-webgpu',
+      kernels: 'n/a',
+      error: message,
+    }));
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
   const { createServer } = await import('vite');
-  const server = await createServer({ root, configFile: false, logLevel: 'warn', server: { host: '127.0.0.1', port: 0 } });
+  const server = await createServer({
+    root,
+    configFile: false,
+    logLevel: 'warn',
+    server: { host: '127.0.0.1', port: 0 },
+  });
   const { chromium } = await import('playwright-core');
   let browser: Awaited<ReturnType<typeof chromium.launch>> | null = null;
   try {
     await server.listen();
     const base = server.resolvedUrls?.local[0];
     if (!base) return failAll('vite did not report a local URL');
-    browser = await chromium.launch({ executablePath: options.chromium, args: ['--enable-unsafe-webgpu', '--no-sandbox'] });
+    browser = await chromium.launch({
+      executablePath: options.chromium,
+      args: ['--enable-unsafe-webgpu', '--no-sandbox'],
+    });
     const page = await browser.newPage();
     page.on('console', (message) => {
-      if (message.type() === 'error' || message.text().startsWith('[bench]')) log(`  chromium: ${message.text()}`);
+      if (message.type() === 'error' || message.text().startsWith('[bench]'))
+        log(`  chromium: ${message.text()}`);
     });
     await page.goto(new URL('bench/browser/index.html', base).href);
-    await page.waitForFunction(() => (window as { runBench?: unknown }).runBench !== undefined, null, { timeout: 180_000 });
+    await page.waitForFunction(() => (window as { runBench?: unknown }).runBench !== undefined, null, {
+      timeout: 180_000,
+    });
     const request: BrowserBenchRequest = {
       workloads: options.workloads,
       kernels: options.kernels,
@@ -277,7 +395,10 @@ async function runBrowser(options: ParsedOptions, devices: Record<string, string
       profile: options.profile,
     };
     const reply = await page.evaluate(
-      (req) => (window as unknown as { runBench: (r: BrowserBenchRequest) => Promise<BrowserBenchReply> }).runBench(req),
+      (req) =>
+        (window as unknown as { runBench: (r: BrowserBenchRequest) => Promise<BrowserBenchReply> }).runBench(
+          req,
+        ),
       request,
     );
     if ('error' in reply) return failAll(reply.error);
@@ -295,7 +416,13 @@ async function runBrowser(options: ParsedOptions, devices: Record<string, string
 export function addSpeedups(rows: BenchRow[]): BenchRow[] {
   return rows.map((row) => {
     if (row.kernels !== 'project' || row.throughput === undefined) return row;
-    const stock = rows.find((r) => r.kernels === 'stock' && r.workload === row.workload && r.backend === row.backend && r.throughput !== undefined);
+    const stock = rows.find(
+      (r) =>
+        r.kernels === 'stock' &&
+        r.workload === row.workload &&
+        r.backend === row.backend &&
+        r.throughput !== undefined,
+    );
     return stock?.throughput ? { ...row, speedupVsStock: row.throughput / stock.throughput } : row;
   });
 }
@@ -304,10 +431,34 @@ const megabytes = (bytes: number | null | undefined) => (bytes == null ? '-' : (
 
 /** The results as an aligned text table. */
 export function formatTable(rows: BenchRow[]): string {
-  const header = ['workload', 'backend', 'kernels', 'batch', 'ms/iter', 'cpu ms/iter', 'throughput', 'unit', 'peak MB', 'GPU MB', 'vs stock'];
+  const header = [
+    'workload',
+    'backend',
+    'kernels',
+    'batch',
+    'ms/iter',
+    'cpu ms/iter',
+    'throughput',
+    'unit',
+    'peak MB',
+    'GPU MB',
+    'vs stock',
+  ];
   const body = rows.map((r) =>
     r.error !== undefined
-      ? [r.workload, r.backend, r.kernels, '-', '-', '-', '-', '-', '-', '-', `error: ${r.error.replace(/\s+/g, ' ')}`]
+      ? [
+          r.workload,
+          r.backend,
+          r.kernels,
+          '-',
+          '-',
+          '-',
+          '-',
+          '-',
+          '-',
+          '-',
+          `error: ${r.error.replace(/\s+/g, ' ')}`,
+        ]
       : [
           r.workload,
           r.backend,
@@ -322,8 +473,11 @@ export function formatTable(rows: BenchRow[]): string {
           r.speedupVsStock === undefined ? '' : `${r.speedupVsStock.toFixed(2)}x`,
         ],
   );
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => (i === header.length - 1 ? 0 : cells[i].length))));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...body.map((cells) => (i === header.length - 1 ? 0 : cells[i].length))),
+  );
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
@@ -332,9 +486,15 @@ function formatKernels(rows: BenchRow[]): string {
     .filter((r) => r.kernelMs?.length)
     .map((r) => {
       const total = r.kernelMs!.reduce((s, k) => s + k.ms, 0);
-      const top = r.kernelMs!.slice(0, 12).map((k) => `    ${k.kernel.padEnd(28)} ${k.ms.toFixed(1).padStart(9)} ms  ${((100 * k.ms) / Math.max(total, 1e-9)).toFixed(1).padStart(5)}%  x${k.calls}`);
+      const top = r
+        .kernelMs!.slice(0, 12)
+        .map(
+          (k) =>
+            `    ${k.kernel.padEnd(28)} ${k.ms.toFixed(1).padStart(9)} ms  ${((100 * k.ms) / Math.max(total, 1e-9)).toFixed(1).padStart(5)}%  x${k.calls}`,
+        );
       const calls = (r.slowestCalls ?? []).map(
-        (c) => `    ${c.kernel.padEnd(28)} ${c.ms.toFixed(1).padStart(9)} ms  inputs ${c.inputShapes.map((shape) => (shape == null ? '-' : `[${shape.join(',')}]`)).join(' ')}`,
+        (c) =>
+          `    ${c.kernel.padEnd(28)} ${c.ms.toFixed(1).padStart(9)} ms  inputs ${c.inputShapes.map((shape) => (shape == null ? '-' : `[${shape.join(',')}]`)).join(' ')}`,
       );
       return [
         `  ${r.workload} ${r.backend}${r.kernels === 'n/a' ? '' : ` ${r.kernels}`}: ${total.toFixed(1)} ms of kernel time`,
@@ -364,7 +524,11 @@ async function main(argv: string[]): Promise<number> {
   const devices: Record<string, string> = {};
   let rows: BenchRow[] = [];
   for (const backend of options.backends) {
-    rows.push(...(backend === 'browser' ? await runBrowser(options, devices) : await runNodeBackend(backend, options, devices)));
+    rows.push(
+      ...(backend === 'browser'
+        ? await runBrowser(options, devices)
+        : await runNodeBackend(backend, options, devices)),
+    );
   }
   rows = addSpeedups(rows);
   const machine = {
@@ -375,14 +539,20 @@ async function main(argv: string[]): Promise<number> {
     tfjs: tf.version.tfjs,
     devices,
   };
-  console.log(`\nmachine: ${machine.cpu}, ${machine.memoryGB} GB, ${machine.platform}, node ${machine.node}, tfjs ${machine.tfjs}`);
+  console.log(
+    `\nmachine: ${machine.cpu}, ${machine.memoryGB} GB, ${machine.platform}, node ${machine.node}, tfjs ${machine.tfjs}`,
+  );
   for (const [backend, device] of Object.entries(devices)) console.log(`  ${backend}: ${device}`);
   console.log(`\n${formatTable(rows)}`);
   if (options.profile) console.log(`\nkernel time of one profiled iteration:\n${formatKernels(rows)}`);
   const leaks = rows.filter((r) => r.tensorGrowth);
-  if (leaks.length) console.log(`\nWARNING: tensors leaked in ${leaks.map((r) => `${r.workload}/${r.backend}`).join(', ')}`);
+  if (leaks.length)
+    console.log(`\nWARNING: tensors leaked in ${leaks.map((r) => `${r.workload}/${r.backend}`).join(', ')}`);
   if (options.json) {
-    await writeFile(options.json, `${JSON.stringify({ date: new Date().toISOString(), machine, options, rows }, null, 2)}\n`);
+    await writeFile(
+      options.json,
+      `${JSON.stringify({ date: new Date().toISOString(), machine, options, rows }, null, 2)}\n`,
+    );
     console.log(`\nwrote ${options.json}`);
   }
   return rows.some((r) => r.error !== undefined) ? 1 : 0;

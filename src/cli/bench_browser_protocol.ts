@@ -10,6 +10,9 @@ export interface BrowserBenchRequest {
 }
 
 /** One row per workload and kernel variant that ran, each either a result or the error it hit. */
-export type BrowserBenchRow = (WorkloadResult | { workload: WorkloadId; backend: string; kernels: WorkloadResult['kernels']; error: string });
+export type BrowserBenchRow =
+  | WorkloadResult
+  | { workload: WorkloadId; backend: string; kernels: WorkloadResult['kernels']; error: string };
 
-export type BrowserBenchReply = { adapter: string; userAgent: string; rows: BrowserBenchRow[] } | { error: string };
+export type BrowserBenchReply =
+  { adapter: string; userAgent: string; rows: BrowserBenchRow[] } | { error: string };

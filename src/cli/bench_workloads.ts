@@ -34,7 +34,10 @@ export interface WorkloadSize {
   steps: number;
 }
 
-export const WORKLOADS: Record<WorkloadId, { description: string; unit: string; full: WorkloadSize; quick: WorkloadSize }> = {
+export const WORKLOADS: Record<
+  WorkloadId,
+  { description: string; unit: string; full: WorkloadSize; quick: WorkloadSize }
+> = {
   W1: {
     description: 'train step, CIFAR ResNet-18, 2 views 32x32, NT-Xent, AdamW',
     unit: 'images/s',
@@ -65,7 +68,11 @@ export const WORKLOADS: Record<WorkloadId, { description: string; unit: string; 
 export function projectCodeRuns(backend: string, workload: WorkloadId): boolean {
   // W1/W2 train convnets with BatchNorm; W3 is the fused NT-Xent and W4 the kNN's TopK (and reductions), on
   // webgpu only
-  return workload === 'W1' || workload === 'W2' || ((workload === 'W3' || workload === 'W4') && backend === 'webgpu');
+  return (
+    workload === 'W1' ||
+    workload === 'W2' ||
+    ((workload === 'W3' || workload === 'W4') && backend === 'webgpu')
+  );
 }
 
 export interface WorkloadResult {
@@ -190,7 +197,10 @@ function prepare(id: WorkloadId, batch: number): Promise<Iteration> {
 /** The RunConfig of the train-step workloads: synthetic 32x32 RGB images, one batch per "epoch", no eval. */
 export function benchRunConfig(preset: string, batch: number): RunConfig {
   const encoder = ENCODER_PRESETS[preset];
-  if (!encoder) throw new Error(`unknown encoder preset '${preset}'; use one of ${Object.keys(ENCODER_PRESETS).join(', ')}`);
+  if (!encoder)
+    throw new Error(
+      `unknown encoder preset '${preset}'; use one of ${Object.keys(ENCODER_PRESETS).join(', ')}`,
+    );
   return defaultRunConfig({
     name: `bench ${preset}`,
     dataset: { id: 'synthetic', synthetic: { size: 32, channels: 3, trainCount: batch, testCount: 16 } },
@@ -219,7 +229,8 @@ async function trainStepIteration(preset: string, batch: number): Promise<Iterat
     async run() {
       step += 1;
       const outcome = await trainer.run({ untilStep: step });
-      if (outcome !== 'yielded') throw new Error(`train step ${step} ended with '${outcome}'${failure ? `: ${failure}` : ''}`);
+      if (outcome !== 'yielded')
+        throw new Error(`train step ${step} ended with '${outcome}'${failure ? `: ${failure}` : ''}`);
     },
     dispose: () => trainer.dispose(),
   };
@@ -229,7 +240,8 @@ function ntxentIteration(batch: number): Iteration {
   const loss = createLoss('ntxent', { tau: 0.5 });
   const a = tf.randomNormal([batch, 128], 0, 1, 'float32', 1) as tf.Tensor2D;
   const b = tf.randomNormal([batch, 128], 0, 1, 'float32', 2) as tf.Tensor2D;
-  const lossOfViews = (x: tf.Tensor, y: tf.Tensor) => loss.compute({ views: [x as tf.Tensor2D, y as tf.Tensor2D] });
+  const lossOfViews = (x: tf.Tensor, y: tf.Tensor) =>
+    loss.compute({ views: [x as tf.Tensor2D, y as tf.Tensor2D] });
   return {
     async run() {
       const { value, grads } = tf.valueAndGrads(lossOfViews)([a, b]);
@@ -253,13 +265,28 @@ function evalMetricsIteration(rows: number): Iteration {
     z: tf.randomNormal([rows, dims], 0, 1, 'float32', seed++) as tf.Tensor2D,
   });
   const labels = () => Int32Array.from({ length: rows }, (_, i) => (i * 7919) % classes);
-  const input = { clean: embedding(), viewA: embedding(), viewB: embedding(), evalLabels: labels(), bank: { ...embedding(), labels: labels() } };
+  const input = {
+    clean: embedding(),
+    viewA: embedding(),
+    viewB: embedding(),
+    evalLabels: labels(),
+    bank: { ...embedding(), labels: labels() },
+  };
   return {
     async run() {
       await evaluateEmbeddings(input, { numClasses: classes });
     },
     dispose: () =>
-      tf.dispose([input.clean.h, input.clean.z, input.viewA.h, input.viewA.z, input.viewB.h, input.viewB.z, input.bank.h, input.bank.z]),
+      tf.dispose([
+        input.clean.h,
+        input.clean.z,
+        input.viewA.h,
+        input.viewA.z,
+        input.viewB.h,
+        input.viewB.z,
+        input.bank.h,
+        input.bank.z,
+      ]),
   };
 }
 
@@ -288,12 +315,18 @@ async function slowestCalls(
   for (const kernel of profile.kernels) {
     if (kernel.name.endsWith('__op')) continue;
     const time = await kernel.kernelTimeMs;
-    calls.push({ kernel: kernel.name, ms: typeof time === 'number' ? time : 0, inputShapes: kernel.inputShapes.map((shape) => shape ?? []) });
+    calls.push({
+      kernel: kernel.name,
+      ms: typeof time === 'number' ? time : 0,
+      inputShapes: kernel.inputShapes.map((shape) => shape ?? []),
+    });
   }
   return calls.sort((a, b) => b.ms - a.ms).slice(0, count);
 }
 
-async function kernelBreakdown(profile: Awaited<ReturnType<typeof tf.profile>>): Promise<Array<{ kernel: string; ms: number; calls: number }>> {
+async function kernelBreakdown(
+  profile: Awaited<ReturnType<typeof tf.profile>>,
+): Promise<Array<{ kernel: string; ms: number; calls: number }>> {
   const byName = new Map<string, { ms: number; calls: number }>();
   for (const kernel of profile.kernels) {
     // '<name>__op' entries are custom ops (customGrad) whose time already includes the kernels they ran

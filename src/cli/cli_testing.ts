@@ -7,7 +7,10 @@ const run = promisify(execFile);
 const tsx = path.resolve('node_modules/.bin/tsx');
 
 /** `tsx src/cli/<script> ...args`; a non-zero exit is returned, not thrown. */
-export async function runCli(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  script: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(tsx, [`src/cli/${script}`, ...args], { timeout: 240_000 });
     return { code: 0, stdout, stderr };

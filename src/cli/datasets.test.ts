@@ -11,18 +11,35 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { cifar10Dataset } from '../engine/data/cifar10';
 import { nodeFileSource } from '../engine/data/node_source';
 import { cifarTestPattern, makeCifarRecords } from '../engine/data/testing';
-import { downloadWithResume, extractCifarTarball, runDatasetsCommand, type DownloadProgress } from './datasets';
+import {
+  downloadWithResume,
+  extractCifarTarball,
+  runDatasetsCommand,
+  type DownloadProgress,
+} from './datasets';
 
 /** A small archive with the official layout: two training batches of 3 and 2 records, a test batch of 4. */
-const TRAIN_LABELS = [[0, 1, 2], [3, 4]];
+const TRAIN_LABELS = [
+  [0, 1, 2],
+  [3, 4],
+];
 const TEST_LABELS = [9, 8, 7, 6];
 const tarball = gzipSync(
   createTar([
     { name: 'cifar-10-batches-bin/' },
-    { name: 'cifar-10-batches-bin/data_batch_1.bin', data: makeCifarRecords(TRAIN_LABELS[0], cifarTestPattern) },
-    { name: 'cifar-10-batches-bin/data_batch_2.bin', data: makeCifarRecords(TRAIN_LABELS[1], cifarTestPattern) },
+    {
+      name: 'cifar-10-batches-bin/data_batch_1.bin',
+      data: makeCifarRecords(TRAIN_LABELS[0], cifarTestPattern),
+    },
+    {
+      name: 'cifar-10-batches-bin/data_batch_2.bin',
+      data: makeCifarRecords(TRAIN_LABELS[1], cifarTestPattern),
+    },
     { name: 'cifar-10-batches-bin/test_batch.bin', data: makeCifarRecords(TEST_LABELS, cifarTestPattern) },
-    { name: 'cifar-10-batches-bin/batches.meta.txt', data: 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n' },
+    {
+      name: 'cifar-10-batches-bin/batches.meta.txt',
+      data: 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n',
+    },
     { name: 'cifar-10-batches-bin/readme.html', data: '<html></html>' },
   ]),
   { level: 1 },
@@ -30,7 +47,12 @@ const tarball = gzipSync(
 const tarballMd5 = createHash('md5').update(tarball).digest('hex');
 
 /** How the test server behaves; reset before each test. */
-const server = { supportsRange: true, cutFirstResponseAfter: 0, status: 200, rangeHeaders: [] as (string | undefined)[] };
+const server = {
+  supportsRange: true,
+  cutFirstResponseAfter: 0,
+  status: 200,
+  rangeHeaders: [] as (string | undefined)[],
+};
 let httpServer: Server;
 let url = '';
 let dir = '';
@@ -41,10 +63,15 @@ beforeAll(async () => {
     if (server.status !== 200) return void response.writeHead(server.status).end();
     const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
     const start = server.supportsRange && range ? Number(range[1]) : 0;
-    if (start >= tarball.length && range) return void response.writeHead(416, { 'content-range': `bytes */${tarball.length}` }).end();
+    if (start >= tarball.length && range)
+      return void response.writeHead(416, { 'content-range': `bytes */${tarball.length}` }).end();
     const body = tarball.subarray(start);
     const headers = { 'content-type': 'application/gzip', 'content-length': String(body.length) };
-    if (start > 0) response.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${tarball.length - 1}/${tarball.length}` });
+    if (start > 0)
+      response.writeHead(206, {
+        ...headers,
+        'content-range': `bytes ${start}-${tarball.length - 1}/${tarball.length}`,
+      });
     else response.writeHead(200, server.supportsRange ? { ...headers, 'accept-ranges': 'bytes' } : headers);
     if (server.cutFirstResponseAfter > 0) {
       const cut = server.cutFirstResponseAfter;
@@ -71,14 +98,28 @@ describe('downloadWithResume + extractCifarTarball', () => {
   it('downloads with progress, checks the MD5 and extracts files that cifar10Dataset reads', async () => {
     const progress: DownloadProgress[] = [];
     const dest = join(dir, 'c.tar.gz');
-    const result = await downloadWithResume(url, dest, { ...fast, expectedMd5: tarballMd5, onProgress: (p) => progress.push(p) });
+    const result = await downloadWithResume(url, dest, {
+      ...fast,
+      expectedMd5: tarballMd5,
+      onProgress: (p) => progress.push(p),
+    });
     expect(result).toMatchObject({ bytes: tarball.length, md5: tarballMd5, attempts: 1 });
     expect(progress.at(-1)).toEqual({ receivedBytes: tarball.length, totalBytes: tarball.length });
     expect(existsSync(`${dest}.part`)).toBe(false);
 
     const out = join(dir, 'cifar10');
-    expect(await extractCifarTarball(dest, out)).toEqual(['batches.meta.txt', 'data_batch_1.bin', 'data_batch_2.bin', 'test_batch.bin']);
-    expect((await readdir(out)).sort()).toEqual(['batches.meta.txt', 'data_batch_1.bin', 'data_batch_2.bin', 'test_batch.bin']);
+    expect(await extractCifarTarball(dest, out)).toEqual([
+      'batches.meta.txt',
+      'data_batch_1.bin',
+      'data_batch_2.bin',
+      'test_batch.bin',
+    ]);
+    expect((await readdir(out)).sort()).toEqual([
+      'batches.meta.txt',
+      'data_batch_1.bin',
+      'data_batch_2.bin',
+      'test_batch.bin',
+    ]);
     const dataset = await cifar10Dataset(nodeFileSource(out));
     expect(Array.from((await dataset.train()).labels)).toEqual(TRAIN_LABELS.flat());
     const test = await dataset.test();
@@ -94,7 +135,11 @@ describe('downloadWithResume + extractCifarTarball', () => {
     server.cutFirstResponseAfter = Math.floor(tarball.length * 0.4);
     const retries: number[] = [];
     const dest = join(dir, 'c.tar.gz');
-    const result = await downloadWithResume(url, dest, { ...fast, expectedMd5: tarballMd5, onRetry: (r) => retries.push(r.resumeFrom) });
+    const result = await downloadWithResume(url, dest, {
+      ...fast,
+      expectedMd5: tarballMd5,
+      onRetry: (r) => retries.push(r.resumeFrom),
+    });
     expect(server.rangeHeaders).toHaveLength(2);
     expect(server.rangeHeaders[0]).toBeUndefined();
     const resumedFrom = Number(/^bytes=(\d+)-$/.exec(server.rangeHeaders[1] ?? '')?.[1]);
@@ -126,7 +171,9 @@ describe('downloadWithResume + extractCifarTarball', () => {
   it('a wrong MD5 is a clear error and leaves neither the file nor a .part', async () => {
     const dest = join(dir, 'c.tar.gz');
     await expect(downloadWithResume(url, dest, { ...fast, expectedMd5: '0'.repeat(32) })).rejects.toThrow(
-      new RegExp(`MD5 of the download from .* is ${tarballMd5}, expected 0{32}: the file is corrupt .* it was deleted`),
+      new RegExp(
+        `MD5 of the download from .* is ${tarballMd5}, expected 0{32}: the file is corrupt .* it was deleted`,
+      ),
     );
     expect(existsSync(dest)).toBe(false);
     expect(existsSync(`${dest}.part`)).toBe(false);
@@ -135,18 +182,27 @@ describe('downloadWithResume + extractCifarTarball', () => {
   it('gives up on an HTTP 404 at once, and keeps the .part with a resume hint after too many interruptions', async () => {
     server.status = 404;
     const dest = join(dir, 'c.tar.gz');
-    await expect(downloadWithResume(url, dest, { ...fast, maxAttempts: 3 })).rejects.toThrow(/answered HTTP 404; check the URL/);
+    await expect(downloadWithResume(url, dest, { ...fast, maxAttempts: 3 })).rejects.toThrow(
+      /answered HTTP 404; check the URL/,
+    );
     expect(server.rangeHeaders).toHaveLength(1);
     server.status = 200;
     server.cutFirstResponseAfter = 2000;
-    await expect(downloadWithResume(url, dest, { ...fast, maxAttempts: 1 })).rejects.toThrow(/failed 1 times .* bytes are kept in .*\.part: run the command again to resume/);
+    await expect(downloadWithResume(url, dest, { ...fast, maxAttempts: 1 })).rejects.toThrow(
+      /failed 1 times .* bytes are kept in .*\.part: run the command again to resume/,
+    );
     expect(existsSync(`${dest}.part`)).toBe(true);
   });
 
   it('refuses an archive without the CIFAR-10 binary files', async () => {
     const wrong = join(dir, 'wrong.tar.gz');
-    await writeFile(wrong, gzipSync(createTar([{ name: 'cifar-10-batches-py/data_batch_1', data: 'pickle' }])));
-    await expect(extractCifarTarball(wrong, join(dir, 'out'))).rejects.toThrow(/holds no data_batch_N\.bin \/ test_batch\.bin: it is not the CIFAR-10 binary version/);
+    await writeFile(
+      wrong,
+      gzipSync(createTar([{ name: 'cifar-10-batches-py/data_batch_1', data: 'pickle' }])),
+    );
+    await expect(extractCifarTarball(wrong, join(dir, 'out'))).rejects.toThrow(
+      /holds no data_batch_N\.bin \/ test_batch\.bin: it is not the CIFAR-10 binary version/,
+    );
     await writeFile(wrong, 'not gzip');
     await expect(extractCifarTarball(wrong, join(dir, 'out'))).rejects.toThrow(/is not a readable \.tar\.gz/);
   });
@@ -157,14 +213,29 @@ describe('runDatasetsCommand', () => {
     const lines: string[] = [];
     const output = { log: (line: string) => lines.push(line), error: (line: string) => lines.push(line) };
     expect(await runDatasetsCommand(['--help'], output, false)).toBe(0);
-    expect(lines.join('\n')).toMatch(/usage: npm run datasets -- <dataset>[\s\S]*--out DIR[\s\S]*--url URL[\s\S]*--md5 HEX/);
+    expect(lines.join('\n')).toMatch(
+      /usage: npm run datasets -- <dataset>[\s\S]*--out DIR[\s\S]*--url URL[\s\S]*--md5 HEX/,
+    );
     expect(await runDatasetsCommand(['imagenet'], output, false)).toBe(2);
     expect(lines.join('\n')).toMatch(/cannot download 'imagenet'; supported: cifar10/);
 
     const out = join(dir, 'public-cifar10');
-    expect(await runDatasetsCommand(['cifar10', '--out', out, '--url', url, '--md5', tarballMd5], output, false)).toBe(0);
-    expect((await readdir(out)).sort()).toEqual(['batches.meta.txt', 'data_batch_1.bin', 'data_batch_2.bin', 'test_batch.bin']);
-    expect(await runDatasetsCommand(['cifar10', '--out', join(dir, 'bad'), '--url', url, '--md5', 'f'.repeat(32)], output, false)).toBe(1);
+    expect(
+      await runDatasetsCommand(['cifar10', '--out', out, '--url', url, '--md5', tarballMd5], output, false),
+    ).toBe(0);
+    expect((await readdir(out)).sort()).toEqual([
+      'batches.meta.txt',
+      'data_batch_1.bin',
+      'data_batch_2.bin',
+      'test_batch.bin',
+    ]);
+    expect(
+      await runDatasetsCommand(
+        ['cifar10', '--out', join(dir, 'bad'), '--url', url, '--md5', 'f'.repeat(32)],
+        output,
+        false,
+      ),
+    ).toBe(1);
     expect(lines.at(-1)).toMatch(/^datasets: MD5 of the download/);
   });
 });

@@ -14,7 +14,15 @@ import { CIFAR10_RECORD_BYTES } from '../engine/data/cifar10';
 export const CIFAR10_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
 export const CIFAR10_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530';
 const CIFAR10_ARCHIVE = 'cifar-10-binary.tar.gz';
-const CIFAR10_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin', 'batches.meta.txt'];
+const CIFAR10_FILES = [
+  'data_batch_1.bin',
+  'data_batch_2.bin',
+  'data_batch_3.bin',
+  'data_batch_4.bin',
+  'data_batch_5.bin',
+  'test_batch.bin',
+  'batches.meta.txt',
+];
 /** The files of the binary version's archive that the reader needs; everything else in it is skipped. */
 const CIFAR10_MEMBER = /^(data_batch_\d+\.bin|test_batch\.bin|batches\.meta\.txt)$/;
 
@@ -87,10 +95,16 @@ async function downloadAttempt(url: string, partPath: string, options: DownloadO
   let offset = await sizeOrZero(partPath);
   const stall = new AbortController();
   const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
-  let stallTimer = setTimeout(() => stall.abort(new Error(`no data for ${stallTimeoutMs / 1000} s`)), stallTimeoutMs);
+  let stallTimer = setTimeout(
+    () => stall.abort(new Error(`no data for ${stallTimeoutMs / 1000} s`)),
+    stallTimeoutMs,
+  );
   const resetStallTimer = () => {
     clearTimeout(stallTimer);
-    stallTimer = setTimeout(() => stall.abort(new Error(`no data for ${stallTimeoutMs / 1000} s`)), stallTimeoutMs);
+    stallTimer = setTimeout(
+      () => stall.abort(new Error(`no data for ${stallTimeoutMs / 1000} s`)),
+      stallTimeoutMs,
+    );
   };
   try {
     // identity: a server that marks .tar.gz as Content-Encoding gzip must not get it unzipped under us.
@@ -150,7 +164,11 @@ async function downloadAttempt(url: string, partPath: string, options: DownloadO
  * server ignores Range. With `expectedMd5` the finished file is verified; on a mismatch both files are deleted
  * and an error says so. An existing `dest` whose MD5 already matches is kept without downloading.
  */
-export async function downloadWithResume(url: string, dest: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+export async function downloadWithResume(
+  url: string,
+  dest: string,
+  options: DownloadOptions = {},
+): Promise<DownloadResult> {
   const expectedMd5 = options.expectedMd5?.toLowerCase();
   if (expectedMd5 && (await sizeOrZero(dest)) > 0) {
     const md5 = await md5OfFile(dest);
@@ -208,9 +226,13 @@ export async function extractCifarTarball(tgzPath: string, outDir: string): Prom
   try {
     tar = ownBuffer(await promisify(gunzip)(await readFile(tgzPath)));
   } catch (error) {
-    throw new Error(`${tgzPath} is not a readable .tar.gz (${String(error)}); delete it and download again`, { cause: error });
+    throw new Error(`${tgzPath} is not a readable .tar.gz (${String(error)}); delete it and download again`, {
+      cause: error,
+    });
   }
-  const members = parseTar(tar, { filter: (item) => item.type === 'file' && CIFAR10_MEMBER.test(basename(item.name)) });
+  const members = parseTar(tar, {
+    filter: (item) => item.type === 'file' && CIFAR10_MEMBER.test(basename(item.name)),
+  });
   const names = members.map((member) => basename(member.name));
   if (!names.includes('test_batch.bin') || !names.some((name) => name.startsWith('data_batch_'))) {
     throw new Error(
@@ -222,7 +244,9 @@ export async function extractCifarTarball(tgzPath: string, outDir: string): Prom
     const name = basename(member.name);
     const data = member.data ?? new Uint8Array(0);
     if (name.endsWith('.bin') && data.length % CIFAR10_RECORD_BYTES !== 0) {
-      throw new Error(`${member.name} in ${tgzPath} is ${data.length} bytes, not a multiple of ${CIFAR10_RECORD_BYTES}: the archive is corrupt; delete it and download again`);
+      throw new Error(
+        `${member.name} in ${tgzPath} is ${data.length} bytes, not a multiple of ${CIFAR10_RECORD_BYTES}: the archive is corrupt; delete it and download again`,
+      );
     }
     await writeFile(join(outDir, `${name}.tmp`), data);
     await rename(join(outDir, `${name}.tmp`), join(outDir, name));
@@ -232,7 +256,11 @@ export async function extractCifarTarball(tgzPath: string, outDir: string): Prom
 
 /** The command's options: parseArgs reads them and --help prints them, from this one table. */
 const OPTIONS = {
-  out: { type: 'string', value: 'DIR', help: 'folder for the dataset files (default public/datasets/<dataset>)' },
+  out: {
+    type: 'string',
+    value: 'DIR',
+    help: 'folder for the dataset files (default public/datasets/<dataset>)',
+  },
   url: { type: 'string', value: 'URL', help: `archive to download (default ${CIFAR10_URL})` },
   md5: { type: 'string', value: 'HEX', help: `expected MD5 of the archive (default ${CIFAR10_MD5})` },
   'keep-archive': { type: 'boolean', help: 'keep the downloaded .tar.gz next to the extracted files' },
@@ -275,14 +303,22 @@ function progressBar(enabled: boolean): { update(progress: DownloadProgress): vo
   if (!enabled) return { update() {}, stop() {} };
   const megabytes = (bytes: number) => (bytes / 1e6).toFixed(1);
   const bar = new cliProgress.SingleBar(
-    { format: 'cifar10 |{bar}| {percentage}% | {received}/{totalMb} MB | ETA {eta_formatted}', noTTYOutput: true, notTTYSchedule: 5000, hideCursor: true },
+    {
+      format: 'cifar10 |{bar}| {percentage}% | {received}/{totalMb} MB | ETA {eta_formatted}',
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+      hideCursor: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
   return {
     update({ receivedBytes, totalBytes }) {
       const total = totalBytes ?? Math.max(receivedBytes, 1);
-      const payload = { received: megabytes(receivedBytes), totalMb: totalBytes === null ? '?' : megabytes(totalBytes) };
+      const payload = {
+        received: megabytes(receivedBytes),
+        totalMb: totalBytes === null ? '?' : megabytes(totalBytes),
+      };
       if (!started) bar.start(total, receivedBytes, payload);
       else bar.setTotal(total);
       started = true;
@@ -295,7 +331,11 @@ function progressBar(enabled: boolean): { update(progress: DownloadProgress): vo
 }
 
 /** Runs `npm run datasets -- ...` with the arguments after the script name; resolves to the exit code. */
-export async function runDatasetsCommand(argv: string[], output: CommandOutput = console, showProgress = process.stderr.isTTY === true): Promise<number> {
+export async function runDatasetsCommand(
+  argv: string[],
+  output: CommandOutput = console,
+  showProgress = process.stderr.isTTY === true,
+): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
@@ -314,7 +354,9 @@ export async function runDatasetsCommand(argv: string[], output: CommandOutput =
     return 0;
   }
   if (dataset !== 'cifar10' || positionals.length > 1) {
-    output.error(`${dataset === undefined ? 'name a dataset' : `cannot download '${positionals.join(' ')}'`}; supported: cifar10\n\n${datasetsHelp()}`);
+    output.error(
+      `${dataset === undefined ? 'name a dataset' : `cannot download '${positionals.join(' ')}'`}; supported: cifar10\n\n${datasetsHelp()}`,
+    );
     return 2;
   }
   const outDir = values.out ?? 'public/datasets/cifar10';
@@ -331,7 +373,8 @@ export async function runDatasetsCommand(argv: string[], output: CommandOutput =
     const result = await downloadWithResume(url, archive, {
       expectedMd5: values.md5 ?? CIFAR10_MD5,
       onProgress: bar.update,
-      onRetry: ({ attempt, error, resumeFrom }) => output.error(`\nattempt ${attempt} broke off (${String(error)}); resuming from byte ${resumeFrom}`),
+      onRetry: ({ attempt, error, resumeFrom }) =>
+        output.error(`\nattempt ${attempt} broke off (${String(error)}); resuming from byte ${resumeFrom}`),
     });
     bar.stop();
     output.log(`MD5 ${result.md5} ok (${(result.bytes / 1e6).toFixed(1)} MB); extracting to ${outDir}`);

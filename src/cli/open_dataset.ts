@@ -4,7 +4,11 @@ import { nodeFileSource } from '../engine/data/node_source';
 import type { Dataset } from '../engine/data/types';
 import type { RunConfig } from '../engine/config';
 
-export async function openDatasetFromDir(spec: RunConfig['dataset'], dir: string, seed: number): Promise<Dataset> {
+export async function openDatasetFromDir(
+  spec: RunConfig['dataset'],
+  dir: string,
+  seed: number,
+): Promise<Dataset> {
   if (spec.id === 'synthetic') return openDataset({ id: 'synthetic', seed, ...spec.synthetic });
   const hint =
     spec.id === 'cifar10'
@@ -13,6 +17,8 @@ export async function openDatasetFromDir(spec: RunConfig['dataset'], dir: string
   try {
     return await openDataset({ id: spec.id }, nodeFileSource(dir));
   } catch (err) {
-    throw new Error(`could not open dataset '${spec.id}' from ${dir}: ${(err as Error).message}; ${hint}`, { cause: err });
+    throw new Error(`could not open dataset '${spec.id}' from ${dir}: ${(err as Error).message}; ${hint}`, {
+      cause: err,
+    });
   }
 }

@@ -125,7 +125,10 @@ describe('npm run train', () => {
     expect(code, stderr).toBe(0);
     expect(stderr).not.toMatch(/backend webgpu skipped/);
     expect(stderr).toMatch(/backend: webgpu \(.+\); project kernels: .*ProjectFusedNtxentTwoView/);
-    const finished = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; backend?: string });
+    const finished = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; backend?: string });
     expect(finished.find((e) => e.type === 'started')?.backend).toBe('webgpu');
     expect(finished.at(-1)?.type).toBe('finished');
   });

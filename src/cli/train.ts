@@ -5,7 +5,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initBackend, type BackendName } from '../engine/backend';
-import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../kernels/wasm/node';
+import {
+  MAX_WASM_THREADS,
+  defaultWasmThreads,
+  installNodeWasmThreads,
+  wasmThreadsInUse,
+} from '../kernels/wasm/node';
 import { parseRunConfig } from '../engine/config';
 import { openDatasetFromDir } from './open_dataset';
 import type { EngineEvent } from '../engine/events';
@@ -161,8 +166,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const backend = await initBackend({ preferred, environment: 'node', kernels });
   for (const skipped of backend.skipped) console.error(`backend ${skipped.name} skipped: ${skipped.reason}`);
-  const where = backend.adapter ? ` (${backend.adapter})` : backend.active === 'wasm' ? ` (${wasmThreadsInUse()} threads)` : '';
-  console.error(`backend: ${backend.active}${where}; project kernels: ${backend.kernels.join(', ') || 'none'}`);
+  const where = backend.adapter
+    ? ` (${backend.adapter})`
+    : backend.active === 'wasm'
+      ? ` (${wasmThreadsInUse()} threads)`
+      : '';
+  console.error(
+    `backend: ${backend.active}${where}; project kernels: ${backend.kernels.join(', ') || 'none'}`,
+  );
 
   const dataDir = args['data-dir'] ?? path.join('public', 'datasets', config.dataset.id);
   const dataset = await openDatasetFromDir(config.dataset, dataDir, config.seed);

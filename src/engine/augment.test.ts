@@ -21,14 +21,18 @@ const NONE = AUGMENT_PRESETS.none;
 
 function randomImages(seed: number, n: number, h: number, w: number, c: number): tf.Tensor4D {
   const rng = new Rng(seed);
-  return tf.tensor4d(Array.from({ length: n * h * w * c }, () => rng.next()), [n, h, w, c]);
+  return tf.tensor4d(
+    Array.from({ length: n * h * w * c }, () => rng.next()),
+    [n, h, w, c],
+  );
 }
 
 /** n copies of an image whose channel 0 is x / (W - 1), channel 1 is y / (H - 1), channel 2 is 0.5. */
 function rampImages(n: number, size: number): tf.Tensor4D {
   const values: number[] = [];
   for (let i = 0; i < n; i++)
-    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) values.push(x / (size - 1), y / (size - 1), 0.5);
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) values.push(x / (size - 1), y / (size - 1), 0.5);
   return tf.tensor4d(values, [n, size, size, 3]);
 }
 
@@ -42,7 +46,10 @@ const pixels = (image: Image): number[][] => image.flat();
  * The crop a ramp-image view came from, in source pixels: with half-pixel sampling the first and last output
  * pixel sit at start + size/(2 out) - 0.5 and start + size - size/(2 out) - 0.5.
  */
-function recoverCrop(view: Image, source: number): { left: number; top: number; width: number; height: number } {
+function recoverCrop(
+  view: Image,
+  source: number,
+): { left: number; top: number; width: number; height: number } {
   const out = view.length;
   const xFirst = view[0][0][0] * (source - 1);
   const xLast = view[0][out - 1][0] * (source - 1);
@@ -71,7 +78,14 @@ function hsvToRgb([h, s, v]: number[]): number[] {
   const p = v * (1 - s);
   const q = v * (1 - s * f);
   const t = v * (1 - s * (1 - f));
-  return [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][((i % 6) + 6) % 6];
+  return [
+    [v, t, p],
+    [q, v, p],
+    [p, v, t],
+    [p, q, v],
+    [t, p, v],
+    [v, p, q],
+  ][((i % 6) + 6) % 6];
 }
 const luma = ([r, g, b]: number[]) => 0.299 * r + 0.587 * g + 0.114 * b;
 const clip01 = (x: number) => Math.min(1, Math.max(0, x));
@@ -106,10 +120,25 @@ describe('random resized crop', () => {
 
   it('falls back to the central crop clamped to the ratio range when 10 tries fail', () => {
     // every try needs w = sqrt(area * aspect) >= sqrt(90 * 2) > 10, so all fail; fallback h = round(10 / 2)
-    expect(sampleCropBox(10, 10, [0.9, 1], [2, 3], new Rng(3))).toEqual({ top: 2, left: 0, height: 5, width: 10 });
+    expect(sampleCropBox(10, 10, [0.9, 1], [2, 3], new Rng(3))).toEqual({
+      top: 2,
+      left: 0,
+      height: 5,
+      width: 10,
+    });
     // tall target ratio on a square image: w = round(10 * 0.25) = 2 with Python's half-to-even rounding
-    expect(sampleCropBox(10, 10, [0.9, 1], [0.2, 0.25], new Rng(3))).toEqual({ top: 0, left: 4, height: 10, width: 2 });
-    expect(sampleCropBox(10, 14, [0.9, 1], [0.2, 0.25], new Rng(3))).toEqual({ top: 0, left: 6, height: 10, width: 2 });
+    expect(sampleCropBox(10, 10, [0.9, 1], [0.2, 0.25], new Rng(3))).toEqual({
+      top: 0,
+      left: 4,
+      height: 10,
+      width: 2,
+    });
+    expect(sampleCropBox(10, 14, [0.9, 1], [0.2, 0.25], new Rng(3))).toEqual({
+      top: 0,
+      left: 6,
+      height: 10,
+      width: 2,
+    });
   });
 
   it('views show exactly the drawn crop and its area fraction stays within the scale range', () => {
@@ -146,7 +175,11 @@ describe('horizontal flip', () => {
 
   it('flips about p of the images, none at p = 0, all at p = 1', () => {
     const images = rampImages(400, 8);
-    for (const [p, lo, hi] of [[0.5, 160, 240], [0, 0, 0], [1, 400, 400]]) {
+    for (const [p, lo, hi] of [
+      [0.5, 160, 240],
+      [0, 0, 0],
+      [1, 400, 400],
+    ]) {
       const out = augmentBatch(images, { ...NONE, flip: p }, [8, 8], new Rng(11));
       const views = toImages(out);
       const flipped = views.filter(isFlipped).length;
@@ -182,7 +215,12 @@ describe('grayscale', () => {
       const channelsEqual = pixels(view).every(([r, g, b]) => r === g && g === b);
       if (channelsEqual) {
         grey++;
-        expect(maxAbsDiff(pixels(view).map((px) => px[0]), pixels(input[i]).map(luma))).toBeLessThan(1e-6);
+        expect(
+          maxAbsDiff(
+            pixels(view).map((px) => px[0]),
+            pixels(input[i]).map(luma),
+          ),
+        ).toBeLessThan(1e-6);
       } else {
         expect(pixels(view).flat()).toEqual(pixels(input[i]).flat());
       }
@@ -230,7 +268,9 @@ describe('colour jitter', () => {
     expect(Array.from(identity.dataSync())).toEqual(Array.from(images.dataSync()));
     const jittered = augmentBatch(images, { ...NONE, jitter: { ...strong, p: 0.8 } }, [2, 2], new Rng(2));
     const input = toImages(images);
-    const changed = toImages(jittered).filter((view, i) => maxAbsDiff(pixels(view).flat(), pixels(input[i]).flat()) > 0).length;
+    const changed = toImages(jittered).filter(
+      (view, i) => maxAbsDiff(pixels(view).flat(), pixels(input[i]).flat()) > 0,
+    ).length;
     // Binomial(400, 0.8): mean 320, sd 8
     expect(changed).toBeGreaterThan(288);
     expect(changed).toBeLessThan(352);
@@ -238,7 +278,14 @@ describe('colour jitter', () => {
   });
 
   it('adjustHue matches the colorsys HSV rotation; red + 1/3 turn is green; grey is unchanged', () => {
-    const colours = [[1, 0, 0], [0.5, 0.5, 0.5], [0.2, 0.7, 0.4], [0.9, 0.1, 0.6], [0.3, 0.2, 0.95], [0, 0, 0]];
+    const colours = [
+      [1, 0, 0],
+      [0.5, 0.5, 0.5],
+      [0.2, 0.7, 0.4],
+      [0.9, 0.1, 0.6],
+      [0.3, 0.2, 0.95],
+      [0, 0, 0],
+    ];
     const shifts = [1 / 3, 0.25, -0.1, 0.45, -0.5, 0.2];
     const images = tf.tensor4d(colours.flat(), [6, 1, 1, 3]);
     const out = adjustHue(images, shifts);
@@ -270,7 +317,7 @@ describe('colour jitter', () => {
     t.dispose();
   });
 
-  it('applies the ops in each image\'s own drawn order, then grayscale', () => {
+  it("applies the ops in each image's own drawn order, then grayscale", () => {
     // strong factors so clipping makes the order matter
     const cfg: AugmentConfig = {
       crop: { scale: [0.3, 1], ratio: [3 / 4, 4 / 3] },
@@ -286,7 +333,8 @@ describe('colour jitter', () => {
     const cropped = applyAugmentParams(images, geometryOnly, [5, 5]);
     const single = (k: number, op: string, x: tf.Tensor4D): tf.Tensor4D => {
       const j = params[k].jitter!;
-      if (op === 'brightness') return tf.tidy(() => tf.clipByValue(tf.mul(x, j.brightness), 0, 1) as tf.Tensor4D);
+      if (op === 'brightness')
+        return tf.tidy(() => tf.clipByValue(tf.mul(x, j.brightness), 0, 1) as tf.Tensor4D);
       if (op === 'contrast') return adjustContrast(x, [j.contrast]);
       if (op === 'saturation') return adjustSaturation(x, [j.saturation]);
       return adjustHue(x, [j.hue]);
@@ -335,7 +383,12 @@ describe('augmentBatch and makeViews', () => {
 
   it('multi-crop: large views at the image size (or largeSize), small views at smallSize from small crops', () => {
     const smallImages = randomImages(3, 6, 16, 16, 3);
-    const views = makeViews(smallImages, simclr, { large: 2, small: 3, smallSize: 4, smallScale: [0.05, 0.14] }, new Rng(4));
+    const views = makeViews(
+      smallImages,
+      simclr,
+      { large: 2, small: 3, smallSize: 4, smallScale: [0.05, 0.14] },
+      new Rng(4),
+    );
     expect(views.map((v) => v.shape)).toEqual([
       [6, 16, 16, 3],
       [6, 16, 16, 3],
@@ -347,7 +400,12 @@ describe('augmentBatch and makeViews', () => {
     // without colour ops the ramp tells the crop area of each small view
     const geometry: AugmentConfig = { ...NONE, crop: simclr.crop };
     const images = rampImages(6, 64);
-    const small = makeViews(images, geometry, { large: 1, largeSize: 12, small: 2, smallSize: 4, smallScale: [0.05, 0.14] }, new Rng(4));
+    const small = makeViews(
+      images,
+      geometry,
+      { large: 1, largeSize: 12, small: 2, smallSize: 4, smallScale: [0.05, 0.14] },
+      new Rng(4),
+    );
     expect(small[0].shape).toEqual([6, 12, 12, 3]);
     for (const view of small.slice(1)) {
       for (const image of toImages(view)) {
@@ -362,7 +420,12 @@ describe('augmentBatch and makeViews', () => {
 
   it('different views of one call differ (each draws its own parameters)', () => {
     const images = randomImages(13, 4, 8, 8, 3);
-    const [v1, v2] = makeViews(images, simclr, { large: 2, small: 0, smallSize: 4, smallScale: [0.05, 0.14] }, new Rng(6));
+    const [v1, v2] = makeViews(
+      images,
+      simclr,
+      { large: 2, small: 0, smallSize: 4, smallScale: [0.05, 0.14] },
+      new Rng(6),
+    );
     expect(maxAbsDiff(Array.from(v1.dataSync()), Array.from(v2.dataSync()))).toBeGreaterThan(0.1);
     tf.dispose([images, v1, v2]);
   });
@@ -373,7 +436,14 @@ describe('augmentBatch and makeViews', () => {
     const before = tf.memory().numTensors;
     for (let step = 0; step < 3; step++) {
       augmentBatch(images, simclr, [6, 6], new Rng(step)).dispose();
-      tf.dispose(makeViews(images, simclr, { large: 2, small: 2, smallSize: 4, smallScale: [0.05, 0.14] }, new Rng(step)));
+      tf.dispose(
+        makeViews(
+          images,
+          simclr,
+          { large: 2, small: 2, smallSize: 4, smallScale: [0.05, 0.14] },
+          new Rng(step),
+        ),
+      );
     }
     expect(tf.memory().numTensors).toBe(before);
     images.dispose();
@@ -382,13 +452,19 @@ describe('augmentBatch and makeViews', () => {
   it('rejects bad configs and inputs with messages that name the field', () => {
     const images = randomImages(15, 2, 4, 4, 3);
     const rng = new Rng(1);
-    expect(() => augmentBatch(images, { ...simclr, crop: { scale: [0, 1], ratio: [0.75, 1.33] } }, [4, 4], rng)).toThrow(/crop.scale/);
+    expect(() =>
+      augmentBatch(images, { ...simclr, crop: { scale: [0, 1], ratio: [0.75, 1.33] } }, [4, 4], rng),
+    ).toThrow(/crop.scale/);
     expect(() => augmentBatch(images, { ...simclr, flip: 1.5 }, [4, 4], rng)).toThrow(/flip/);
-    expect(() => augmentBatch(images, { ...simclr, jitter: { ...simclr.jitter!, hue: 0.7 } }, [4, 4], rng)).toThrow(/hue/);
+    expect(() =>
+      augmentBatch(images, { ...simclr, jitter: { ...simclr.jitter!, hue: 0.7 } }, [4, 4], rng),
+    ).toThrow(/hue/);
     expect(() => augmentBatch(images, simclr, [0, 4], rng)).toThrow(/outSize/);
     const fourChannels = randomImages(15, 2, 4, 4, 4);
     expect(() => augmentBatch(fourChannels, simclr, [4, 4], rng)).toThrow(/channels/);
-    expect(() => makeViews(images, simclr, { large: 0, small: 0, smallSize: 4, smallScale: [0.05, 0.14] }, rng)).toThrow(/large \+ small/);
+    expect(() =>
+      makeViews(images, simclr, { large: 0, small: 0, smallSize: 4, smallScale: [0.05, 0.14] }, rng),
+    ).toThrow(/large \+ small/);
     tf.dispose([images, fourChannels]);
   });
 });

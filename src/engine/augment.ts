@@ -99,7 +99,8 @@ export const LUMA_WEIGHTS: [number, number, number] = [0.299, 0.587, 0.114];
 /** Throws a message naming the bad field and its allowed range; returns silently for a valid config. */
 export function validateAugmentConfig(cfg: AugmentConfig): void {
   const probability = (name: string, p: number) => {
-    if (!(p >= 0 && p <= 1)) throw new Error(`augment: ${name} is a probability and must be in [0, 1], got ${p}`);
+    if (!(p >= 0 && p <= 1))
+      throw new Error(`augment: ${name} is a probability and must be in [0, 1], got ${p}`);
   };
   if (cfg.crop) {
     const [smin, smax] = cfg.crop.scale;
@@ -108,7 +109,9 @@ export function validateAugmentConfig(cfg: AugmentConfig): void {
     }
     const [rmin, rmax] = cfg.crop.ratio;
     if (!(rmin > 0 && rmin <= rmax && Number.isFinite(rmax))) {
-      throw new Error(`augment: crop.ratio (width / height) must satisfy 0 < min <= max, got [${rmin}, ${rmax}]`);
+      throw new Error(
+        `augment: crop.ratio (width / height) must satisfy 0 < min <= max, got [${rmin}, ${rmax}]`,
+      );
     }
   }
   probability('flip', cfg.flip);
@@ -117,11 +120,15 @@ export function validateAugmentConfig(cfg: AugmentConfig): void {
     for (const name of ['brightness', 'contrast', 'saturation'] as const) {
       const strength = cfg.jitter[name];
       if (!(strength >= 0 && Number.isFinite(strength))) {
-        throw new Error(`augment: jitter.${name} must be a finite number >= 0 (0 turns it off), got ${strength}`);
+        throw new Error(
+          `augment: jitter.${name} must be a finite number >= 0 (0 turns it off), got ${strength}`,
+        );
       }
     }
     if (!(cfg.jitter.hue >= 0 && cfg.jitter.hue <= 0.5)) {
-      throw new Error(`augment: jitter.hue is a shift in turns and must be in [0, 0.5], got ${cfg.jitter.hue}`);
+      throw new Error(
+        `augment: jitter.hue is a shift in turns and must be in [0, 0.5], got ${cfg.jitter.hue}`,
+      );
     }
     probability('jitter.p', cfg.jitter.p);
   }
@@ -235,7 +242,11 @@ export function adjustSaturation(images: tf.Tensor4D, factors: number[]): tf.Ten
   return tf.tidy(() => {
     if (images.shape[3] === 1) return images.clone();
     const f = perImage(factors);
-    return tf.clipByValue(tf.add(tf.mul(f, images), tf.mul(tf.sub(1, f), rgbToGrayscale(images))), 0, 1) as tf.Tensor4D;
+    return tf.clipByValue(
+      tf.add(tf.mul(f, images), tf.mul(tf.sub(1, f), rgbToGrayscale(images))),
+      0,
+      1,
+    ) as tf.Tensor4D;
   });
 }
 
@@ -286,7 +297,11 @@ export function adjustHue(images: tf.Tensor4D, shifts: number[]): tf.Tensor4D {
     // concatenates [n, h, w, 1] tensors along the last axis element by element, 8-36 ms a call in a W2 step.)
     const inSector = Array.from({ length: 6 }, (_, k) => tf.cast(tf.equal(sector, k), 'float32'));
     const pick = (candidates: tf.Tensor[]) => tf.addN(candidates.map((c, k) => tf.mul(inSector[k], c)));
-    return stackChannels([pick([value, q, p, p, t, value]), pick([t, value, value, q, p, p]), pick([p, p, t, value, value, q])]);
+    return stackChannels([
+      pick([value, q, p, p, t, value]),
+      pick([t, value, value, q, p, p]),
+      pick([p, p, t, value, value, q]),
+    ]);
   });
 }
 
@@ -301,7 +316,9 @@ function unitVector(c: number, count: number): tf.Tensor1D {
  * tfjs-backend-wasm's element-by-element last-axis Concat.
  */
 function stackChannels(channels: tf.Tensor[]): tf.Tensor4D {
-  return tf.addN(channels.map((channel, c) => tf.mul(channel, unitVector(c, channels.length)))) as tf.Tensor4D;
+  return tf.addN(
+    channels.map((channel, c) => tf.mul(channel, unitVector(c, channels.length))),
+  ) as tf.Tensor4D;
 }
 
 /** Grayscale as a colour image: luma replicated to every channel. */
@@ -318,7 +335,13 @@ const EDGE_INSET = 1e-4;
  * start + (k + 0.5) size / out - 0.5. The two ends are clamped into the image (edge replication instead of the
  * extrapolation value when upsampling). A flip swaps x1 and x2, which mirrors the sample points exactly.
  */
-function cropToBox(crop: CropBox, flip: boolean, height: number, width: number, outSize: [number, number]): number[] {
+function cropToBox(
+  crop: CropBox,
+  flip: boolean,
+  height: number,
+  width: number,
+  outSize: [number, number],
+): number[] {
   const axis = (start: number, size: number, out: number, full: number): [number, number] => {
     // Both ends stay EDGE_INSET inside the first and last pixel: cropAndResize recomputes each sample coordinate
     // in float32 and gives the extrapolation value (0) when it lands outside the image, which a sample at exactly
@@ -339,14 +362,18 @@ function cropToBox(crop: CropBox, flip: boolean, height: number, width: number, 
 
 function checkImages(images: tf.Tensor4D, outSize: [number, number]): void {
   if (images.rank !== 4 || images.dtype !== 'float32') {
-    throw new Error(`augment: images must be float32 [N, H, W, C], got ${images.dtype} [${images.shape.join(', ')}]`);
+    throw new Error(
+      `augment: images must be float32 [N, H, W, C], got ${images.dtype} [${images.shape.join(', ')}]`,
+    );
   }
   const channels = images.shape[3];
   if (channels !== 1 && channels !== 3) {
     throw new Error(`augment: images need 1 (grayscale) or 3 (RGB) channels, got ${channels}`);
   }
   if (!outSize.every((s) => Number.isInteger(s) && s >= 1)) {
-    throw new Error(`augment: outSize must be two positive integers [height, width], got [${outSize.join(', ')}]`);
+    throw new Error(
+      `augment: outSize must be two positive integers [height, width], got [${outSize.join(', ')}]`,
+    );
   }
 }
 
@@ -364,11 +391,19 @@ export function applyAugmentParams(
   checkImages(images, outSize);
   const [n, height, width] = images.shape;
   if (params.length !== n) {
-    throw new Error(`augment: got ${params.length} parameter sets for a batch of ${n} images; draw one per image`);
+    throw new Error(
+      `augment: got ${params.length} parameter sets for a batch of ${n} images; draw one per image`,
+    );
   }
   let x = tf.tidy(() => {
-    const boxes = tf.tensor2d(params.map((p) => cropToBox(p.crop, p.flip, height, width, outSize)), [n, 4]);
-    const boxIndices = tf.tensor1d(Array.from({ length: n }, (_, i) => i), 'int32');
+    const boxes = tf.tensor2d(
+      params.map((p) => cropToBox(p.crop, p.flip, height, width, outSize)),
+      [n, 4],
+    );
+    const boxIndices = tf.tensor1d(
+      Array.from({ length: n }, (_, i) => i),
+      'int32',
+    );
     return tf.image.cropAndResize(images, boxes, boxIndices, outSize, 'bilinear');
   });
   if (tf.getKernel(COLOR_JITTER_KERNEL, tf.getBackend()) != null) {
@@ -402,34 +437,58 @@ export function applyAugmentParams(
     const placement = new Int32Array(n);
     [...untouched, ...chosen].forEach((image, slot) => (placement[image] = slot));
     replace((current) => {
-      const changed = transform(tf.gather(current, chosen), chosen.map((i) => params[i]));
+      const changed = transform(
+        tf.gather(current, chosen),
+        chosen.map((i) => params[i]),
+      );
       return tf.gather(tf.concat([tf.gather(current, untouched), changed]), placement) as tf.Tensor4D;
     });
   };
 
   for (let position = 0; position < JITTER_OPS.length; position++) {
-    const opAt = (p: ImageAugmentParams, op: JitterOp) => p.jitter !== null && p.jitter.order[position] === op;
+    const opAt = (p: ImageAugmentParams, op: JitterOp) =>
+      p.jitter !== null && p.jitter.order[position] === op;
     onSubset(
       params.map((p) => opAt(p, 'brightness')),
-      (c, ps) => adjustBrightness(c, ps.map((p) => p.jitter!.brightness)),
+      (c, ps) =>
+        adjustBrightness(
+          c,
+          ps.map((p) => p.jitter!.brightness),
+        ),
     );
     onSubset(
       params.map((p) => opAt(p, 'contrast')),
-      (c, ps) => adjustContrast(c, ps.map((p) => p.jitter!.contrast)),
+      (c, ps) =>
+        adjustContrast(
+          c,
+          ps.map((p) => p.jitter!.contrast),
+        ),
     );
     if (x.shape[3] === 3) {
       onSubset(
         params.map((p) => opAt(p, 'saturation')),
-        (c, ps) => adjustSaturation(c, ps.map((p) => p.jitter!.saturation)),
+        (c, ps) =>
+          adjustSaturation(
+            c,
+            ps.map((p) => p.jitter!.saturation),
+          ),
       );
       // a zero shift is skipped: the HSV round trip is only exact up to float error
       onSubset(
         params.map((p) => opAt(p, 'hue') && p.jitter?.hue !== 0),
-        (c, ps) => adjustHue(c, ps.map((p) => p.jitter!.hue)),
+        (c, ps) =>
+          adjustHue(
+            c,
+            ps.map((p) => p.jitter!.hue),
+          ),
       );
     }
   }
-  if (x.shape[3] === 3) onSubset(params.map((p) => p.grayscale), (c) => grayscaleReplicated(c));
+  if (x.shape[3] === 3)
+    onSubset(
+      params.map((p) => p.grayscale),
+      (c) => grayscaleReplicated(c),
+    );
   return x;
 }
 
@@ -439,7 +498,12 @@ export function applyAugmentParams(
  * with probability p (brightness, contrast, saturation, hue in a random order per image) -> grayscale.
  * Hue is rotated in HSV as in torchvision. The input is not disposed; the caller owns the result.
  */
-export function augmentBatch(images: tf.Tensor4D, cfg: AugmentConfig, outSize: [number, number], rng: Rng): tf.Tensor4D {
+export function augmentBatch(
+  images: tf.Tensor4D,
+  cfg: AugmentConfig,
+  outSize: [number, number],
+  rng: Rng,
+): tf.Tensor4D {
   checkImages(images, outSize);
   const [n, height, width] = images.shape;
   return applyAugmentParams(images, sampleAugmentParams(n, height, width, cfg, rng), outSize);
@@ -450,15 +514,23 @@ export function augmentBatch(images: tf.Tensor4D, cfg: AugmentConfig, outSize: [
  * then `small` views with cfg but crop scale `smallScale` (crop ratio from cfg, or [3/4, 4/3] when cfg has no
  * crop) at smallSize. Returned in that order, each [N, size, size, C]; the caller disposes them.
  */
-export function makeViews(images: tf.Tensor4D, cfg: AugmentConfig, views: ViewsConfig, rng: Rng): tf.Tensor4D[] {
+export function makeViews(
+  images: tf.Tensor4D,
+  cfg: AugmentConfig,
+  views: ViewsConfig,
+  rng: Rng,
+): tf.Tensor4D[] {
   const count = (name: string, value: number) => {
-    if (!Number.isInteger(value) || value < 0) throw new Error(`views: ${name} must be an integer >= 0, got ${value}`);
+    if (!Number.isInteger(value) || value < 0)
+      throw new Error(`views: ${name} must be an integer >= 0, got ${value}`);
   };
   count('large', views.large);
   count('small', views.small);
-  if (views.large + views.small < 1) throw new Error('views: large + small must be at least 1 (2 for a contrastive loss)');
+  if (views.large + views.small < 1)
+    throw new Error('views: large + small must be at least 1 (2 for a contrastive loss)');
   const [, height, width] = images.shape;
-  const largeSize: [number, number] = views.largeSize === undefined ? [height, width] : [views.largeSize, views.largeSize];
+  const largeSize: [number, number] =
+    views.largeSize === undefined ? [height, width] : [views.largeSize, views.largeSize];
   const smallCfg: AugmentConfig = {
     ...cfg,
     crop: { scale: views.smallScale, ratio: cfg.crop?.ratio ?? [3 / 4, 4 / 3] },
@@ -467,7 +539,8 @@ export function makeViews(images: tf.Tensor4D, cfg: AugmentConfig, views: ViewsC
   const out: tf.Tensor4D[] = [];
   try {
     for (let v = 0; v < views.large; v++) out.push(augmentBatch(images, cfg, largeSize, rng));
-    for (let v = 0; v < views.small; v++) out.push(augmentBatch(images, smallCfg, [views.smallSize, views.smallSize], rng));
+    for (let v = 0; v < views.small; v++)
+      out.push(augmentBatch(images, smallCfg, [views.smallSize, views.smallSize], rng));
   } catch (error) {
     out.forEach((t) => t.dispose());
     throw error;

@@ -148,7 +148,13 @@ describe('initBackend', () => {
     expect(await initBackend({ preferred: 'cpu', environment: 'browser' })).toEqual({
       active: 'cpu',
       skipped: [],
-      kernels: [tf.Conv2DBackpropFilter, 'gradient:FusedBatchNorm', 'gradient:Sum', 'gradient:Mean', 'gradient:Relu'],
+      kernels: [
+        tf.Conv2DBackpropFilter,
+        'gradient:FusedBatchNorm',
+        'gradient:Sum',
+        'gradient:Mean',
+        'gradient:Relu',
+      ],
     });
     expect(tf.getBackend()).toBe('cpu');
   });

@@ -34,7 +34,9 @@ function expectMetricsClose(actual: MetricSet, expected: MetricSet, tol: number)
     expect(actual[key], key).toBeCloseTo(expected[key], tol);
   }
   expect(actual.spectrum).toHaveLength(expected.spectrum.length);
-  actual.spectrum.forEach((value, i) => expect(value, `spectrum[${i}]`).toBeCloseTo(expected.spectrum[i], tol));
+  actual.spectrum.forEach((value, i) =>
+    expect(value, `spectrum[${i}]`).toBeCloseTo(expected.spectrum[i], tol),
+  );
 }
 
 const webgpuUnavailable = await useNodeWebGPU();
@@ -55,8 +57,12 @@ describe.each(['wasm', 'webgpu'] as const)('%s vs cpu: same seed, same training'
       const cpu = await run('cpu', loss);
       const other = await run(backend, loss);
       // step 1 is the loss at the initial weights: only float rounding may differ
-      expect(Math.abs(other.losses[0] - cpu.losses[0])).toBeLessThan(1e-4 * Math.max(1, Math.abs(cpu.losses[0])));
-      other.losses.forEach((value, i) => expect(value, `loss at step ${i + 1}`).toBeCloseTo(cpu.losses[i], 3));
+      expect(Math.abs(other.losses[0] - cpu.losses[0])).toBeLessThan(
+        1e-4 * Math.max(1, Math.abs(cpu.losses[0])),
+      );
+      other.losses.forEach((value, i) =>
+        expect(value, `loss at step ${i + 1}`).toBeCloseTo(cpu.losses[i], 3),
+      );
       expectMetricsClose(other.metrics.h, cpu.metrics.h, 3);
       expectMetricsClose(other.metrics.z, cpu.metrics.z, 3);
       expect(cpu.metrics.linearProbeTop1).not.toBeNull();
@@ -65,7 +71,8 @@ describe.each(['wasm', 'webgpu'] as const)('%s vs cpu: same seed, same training'
       const [a, b] = [other.metrics.pca!.z, cpu.metrics.pca!.z];
       expect(a).toHaveLength(b.length);
       for (const axis of [0, 1]) {
-        const sign = Math.sign(a.reduce((sum, value, i) => (i % 2 === axis ? sum + value * b[i] : sum), 0)) || 1;
+        const sign =
+          Math.sign(a.reduce((sum, value, i) => (i % 2 === axis ? sum + value * b[i] : sum), 0)) || 1;
         a.forEach((value, i) => {
           if (i % 2 === axis) expect(value * sign, `pca[${i}]`).toBeCloseTo(b[i], 2);
         });

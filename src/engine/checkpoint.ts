@@ -60,7 +60,8 @@ export async function encodeCheckpoint(
   }
   const lossState = loss.getState?.() ?? {};
   try {
-    for (const [name, tensor] of Object.entries(lossState)) entries.push(await toEntry(`lossstate/${name}`, tensor));
+    for (const [name, tensor] of Object.entries(lossState))
+      entries.push(await toEntry(`lossstate/${name}`, tensor));
   } finally {
     // getState hands out copies that the caller owns
     tf.dispose(Object.values(lossState));
@@ -94,7 +95,9 @@ function readCheckpointFile(bytes: Uint8Array) {
     );
   }
   if (file.metadata.version !== CHECKPOINT_VERSION) {
-    throw new Error(`checkpoint version ${file.metadata.version} is not supported (this build reads version ${CHECKPOINT_VERSION})`);
+    throw new Error(
+      `checkpoint version ${file.metadata.version} is not supported (this build reads version ${CHECKPOINT_VERSION})`,
+    );
   }
   return file;
 }
@@ -127,23 +130,31 @@ export function decodeCheckpoint(
   weights.forEach((weight, i) => {
     const entry = netEntries[i];
     const expectedName = `net/${i}/${weight.originalName}`;
-    if (entry.name !== expectedName) throw new Error(`checkpoint tensor ${i} is ${entry.name}, expected ${expectedName}`);
+    if (entry.name !== expectedName)
+      throw new Error(`checkpoint tensor ${i} is ${entry.name}, expected ${expectedName}`);
     if (entry.shape.join(',') !== weight.shape.join(',')) {
-      throw new Error(`checkpoint tensor ${entry.name} has shape [${entry.shape}], the network expects [${weight.shape}]`);
+      throw new Error(
+        `checkpoint tensor ${entry.name} has shape [${entry.shape}], the network expects [${weight.shape}]`,
+      );
     }
   });
   const lossVars = loss.trainableVariables;
   const lossVarEntries = byPrefix('lossvar/');
   if (lossVarEntries.length !== lossVars.length) {
-    throw new Error(`checkpoint has ${lossVarEntries.length} variables of loss '${config.loss.id}', the loss has ${lossVars.length}`);
+    throw new Error(
+      `checkpoint has ${lossVarEntries.length} variables of loss '${config.loss.id}', the loss has ${lossVars.length}`,
+    );
   }
   lossVars.forEach((variable, i) => {
     if (lossVarEntries[i].shape.join(',') !== variable.shape.join(',')) {
-      throw new Error(`checkpoint loss variable ${i} has shape [${lossVarEntries[i].shape}], expected [${variable.shape}]`);
+      throw new Error(
+        `checkpoint loss variable ${i} has shape [${lossVarEntries[i].shape}], expected [${variable.shape}]`,
+      );
     }
   });
 
-  const toTensor = (t: SafetensorsTensor) => tf.tensor(t.data, t.shape, t.dtype === 'F32' ? 'float32' : 'int32');
+  const toTensor = (t: SafetensorsTensor) =>
+    tf.tensor(t.data, t.shape, t.dtype === 'F32' ? 'float32' : 'int32');
   tf.tidy(() => {
     weights.forEach((weight, i) => weight.write(toTensor(netEntries[i])));
     lossVars.forEach((variable, i) => variable.assign(toTensor(lossVarEntries[i])));
@@ -153,8 +164,11 @@ export function decodeCheckpoint(
   tf.dispose(Object.values(slots));
   const lossStateEntries = byPrefix('lossstate/');
   if (lossStateEntries.length > 0) {
-    if (!loss.setState) throw new Error(`checkpoint holds state for loss '${config.loss.id}', which has none`);
-    const state = Object.fromEntries(lossStateEntries.map((t) => [t.name.slice('lossstate/'.length), toTensor(t)]));
+    if (!loss.setState)
+      throw new Error(`checkpoint holds state for loss '${config.loss.id}', which has none`);
+    const state = Object.fromEntries(
+      lossStateEntries.map((t) => [t.name.slice('lossstate/'.length), toTensor(t)]),
+    );
     try {
       loss.setState(state);
     } finally {

@@ -47,7 +47,9 @@ describe.skipIf(!haveCifar)('a short SimCLR run on real CIFAR-10 (wasm backend)'
     const [initial, final] = [evals[0], evals.at(-1)!];
     expect(initial.step).toBe(0);
     expect(final.step).toBe(39);
-    console.log(`CIFAR-10 kNN top-1 (h): random init ${(initial.h.knnTop1 * 100).toFixed(1)}% -> after 39 steps ${(final.h.knnTop1 * 100).toFixed(1)}%`);
+    console.log(
+      `CIFAR-10 kNN top-1 (h): random init ${(initial.h.knnTop1 * 100).toFixed(1)}% -> after 39 steps ${(final.h.knnTop1 * 100).toFixed(1)}%`,
+    );
     expect(final.h.knnTop1).toBeGreaterThan(initial.h.knnTop1 + 0.04);
     // training spreads the embeddings: uniformity drops and the projector uses more dimensions
     expect(final.z.uniformity).toBeLessThan(initial.z.uniformity);

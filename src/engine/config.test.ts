@@ -18,14 +18,20 @@ describe('RunConfig', () => {
     for (const [id, def] of Object.entries(LOSSES)) {
       const views = Math.max(2, Math.min(def.minViews, def.maxViews));
       const config = parseRunConfig({ loss: { id }, views: { large: views } });
-      for (const [name, spec] of Object.entries(def.params)) expect(config.loss.params[name]).toBe(spec.default);
+      for (const [name, spec] of Object.entries(def.params))
+        expect(config.loss.params[name]).toBe(spec.default);
     }
   });
 
   it('lists every bad field with its path, the rule and the value given', () => {
     let message = '';
     try {
-      parseRunConfig({ batchSize: 1, optimizer: { lr: -1 }, augment: { flip: 2 }, loss: { id: 'ntxent', params: { tau: 0 } } });
+      parseRunConfig({
+        batchSize: 1,
+        optimizer: { lr: -1 },
+        augment: { flip: 2 },
+        loss: { id: 'ntxent', params: { tau: 0 } },
+      });
     } catch (err) {
       message = (err as Error).message;
     }
@@ -37,11 +43,21 @@ describe('RunConfig', () => {
 
   it('rejects unknown losses, unknown loss params, and view counts the loss cannot take', () => {
     expect(() => parseRunConfig({ loss: { id: 'nope' } })).toThrow(/loss\.id/);
-    expect(() => parseRunConfig({ loss: { id: 'ntxent', params: { temperature: 1 } } })).toThrow(/no parameter 'temperature'.*tau/);
-    expect(() => parseRunConfig({ loss: { id: 'barlow_twins' }, views: { large: 4 } })).toThrow(/needs 2 views in total, the config gives 4/);
-    expect(() => parseRunConfig({ encoder: { type: 'mlp', hidden: [8] }, views: { small: 2 } })).toThrow(/global pooling/);
-    expect(() => parseRunConfig({ encoder: { type: 'resnet', widths: [8, 16], blocks: [1] } })).toThrow(/same length/);
-    expect(() => parseRunConfig({ augment: { crop: { scale: [0.9, 0.1] } } })).toThrow(/first value must be <= the second/);
+    expect(() => parseRunConfig({ loss: { id: 'ntxent', params: { temperature: 1 } } })).toThrow(
+      /no parameter 'temperature'.*tau/,
+    );
+    expect(() => parseRunConfig({ loss: { id: 'barlow_twins' }, views: { large: 4 } })).toThrow(
+      /needs 2 views in total, the config gives 4/,
+    );
+    expect(() => parseRunConfig({ encoder: { type: 'mlp', hidden: [8] }, views: { small: 2 } })).toThrow(
+      /global pooling/,
+    );
+    expect(() => parseRunConfig({ encoder: { type: 'resnet', widths: [8, 16], blocks: [1] } })).toThrow(
+      /same length/,
+    );
+    expect(() => parseRunConfig({ augment: { crop: { scale: [0.9, 0.1] } } })).toThrow(
+      /first value must be <= the second/,
+    );
   });
 
   it('parses every example config', () => {

@@ -152,7 +152,12 @@ export const runConfigSchema = z.object({
   stepsPerEpoch: z.number().int().min(0).max(10_000_000).default(0),
   optimizer: optimizerSchema,
   schedule: scheduleSchema,
-  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .default(0),
   eval: evalSchema,
   /** Keep a checkpoint every N steps (0 = only at the end). */
   checkpointEvery: z.number().int().min(0).max(1_000_000).default(500),
@@ -173,7 +178,8 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const path = issue.path.length ? issue.path.join('.') : '(root)';
   let received: unknown = input;
   for (const key of issue.path) {
-    received = received && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key] : undefined;
+    received =
+      received && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key] : undefined;
   }
   const got = received === undefined ? '' : ` (got ${JSON.stringify(received)})`;
   return `${path}: ${issue.message}${got}`;
@@ -188,7 +194,10 @@ export function parseRunConfig(input: unknown): RunConfig {
     const loss = (input as { loss?: { id?: unknown; params?: unknown } } | null)?.loss;
     if (loss && typeof loss.params === 'object' && loss.params !== null) {
       try {
-        resolveLossParams(typeof loss.id === 'string' ? loss.id : 'ntxent', loss.params as Record<string, unknown>);
+        resolveLossParams(
+          typeof loss.id === 'string' ? loss.id : 'ntxent',
+          loss.params as Record<string, unknown>,
+        );
       } catch (err) {
         lines.push(`  - loss.params: ${(err as Error).message}`);
       }
@@ -205,14 +214,25 @@ export function parseRunConfig(input: unknown): RunConfig {
   }
   const views = viewCount(config);
   if (views < def.minViews || views > def.maxViews) {
-    const allowed = def.maxViews === Infinity ? `>= ${def.minViews}` : def.minViews === def.maxViews ? `${def.minViews}` : `${def.minViews}..${def.maxViews}`;
-    problems.push(`views: loss '${config.loss.id}' needs ${allowed} views in total, the config gives ${views} (views.large + views.small)`);
+    const allowed =
+      def.maxViews === Infinity
+        ? `>= ${def.minViews}`
+        : def.minViews === def.maxViews
+          ? `${def.minViews}`
+          : `${def.minViews}..${def.maxViews}`;
+    problems.push(
+      `views: loss '${config.loss.id}' needs ${allowed} views in total, the config gives ${views} (views.large + views.small)`,
+    );
   }
   if (config.views.small > 0 && config.encoder.type === 'mlp') {
-    problems.push('views.small: multi-crop small views need an encoder with global pooling (convnet or resnet), not mlp');
+    problems.push(
+      'views.small: multi-crop small views need an encoder with global pooling (convnet or resnet), not mlp',
+    );
   }
   if (config.encoder.type === 'resnet' && config.encoder.widths.length !== config.encoder.blocks.length) {
-    problems.push(`encoder: resnet widths (${config.encoder.widths.length} stages) and blocks (${config.encoder.blocks.length}) must have the same length`);
+    problems.push(
+      `encoder: resnet widths (${config.encoder.widths.length} stages) and blocks (${config.encoder.blocks.length}) must have the same length`,
+    );
   }
   if (problems.length) throw new Error(`invalid RunConfig:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return config;

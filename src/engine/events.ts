@@ -16,7 +16,6 @@ export interface StepEvent {
   elapsedMs: number;
 }
 
-
 export interface EvalEvent {
   type: 'eval';
   step: number;
@@ -65,4 +64,5 @@ export interface FinishedEvent {
   reason: 'completed' | 'stopped' | 'error';
 }
 
-export type EngineEvent = StartedEvent | StepEvent | EvalEvent | CheckpointEvent | ErrorEvent | PausedEvent | FinishedEvent;
+export type EngineEvent =
+  StartedEvent | StepEvent | EvalEvent | CheckpointEvent | ErrorEvent | PausedEvent | FinishedEvent;

@@ -4,15 +4,33 @@ import type { OptimizerConfig } from './config';
 import { createOptimizer, learningRate } from './optim';
 
 const baseOptimizer: OptimizerConfig = {
-  type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, trustCoefficient: 1e-3,
+  type: 'sgd',
+  lr: 0.1,
+  momentum: 0.9,
+  weightDecay: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  trustCoefficient: 1e-3,
 };
 
-const initialWeights = () => tf.tidy(() => tf.variable(tf.tensor2d([[1, -2], [3, 0.5]])));
+const initialWeights = () =>
+  tf.tidy(() =>
+    tf.variable(
+      tf.tensor2d([
+        [1, -2],
+        [3, 0.5],
+      ]),
+    ),
+  );
 
 /** Runs `steps` updates of f(w) = sum((w - target)^2) and returns the final weights. */
 function runOwn(type: 'sgd' | 'adam' | 'adamw' | 'lars', steps: number, wd = 0): number[][] {
   const w = initialWeights();
-  const target = tf.tensor2d([[0.5, 0.5], [-1, 2]]);
+  const target = tf.tensor2d([
+    [0.5, 0.5],
+    [-1, 2],
+  ]);
   const opt = createOptimizer({ ...baseOptimizer, type, lr: 0.1, momentum: 0.9, weightDecay: wd });
   for (let s = 0; s < steps; s++) {
     const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(tf.sub(w, target))) as tf.Scalar, [w]);
@@ -28,7 +46,10 @@ function runOwn(type: 'sgd' | 'adam' | 'adamw' | 'lars', steps: number, wd = 0):
 
 function runStock(make: () => tf.Optimizer, steps: number): number[][] {
   const w = initialWeights();
-  const target = tf.tensor2d([[0.5, 0.5], [-1, 2]]);
+  const target = tf.tensor2d([
+    [0.5, 0.5],
+    [-1, 2],
+  ]);
   const opt = make();
   for (let s = 0; s < steps; s++) {
     opt.minimize(() => tf.sum(tf.square(tf.sub(w, target))) as tf.Scalar, false, [w]);
@@ -46,23 +67,41 @@ function expectMatrixClose(a: number[][], b: number[][], tol = 1e-5): void {
 
 describe('optimizers', () => {
   it('sgd with momentum matches tf.train.momentum (PyTorch form)', () => {
-    expectMatrixClose(runOwn('sgd', 10), runStock(() => tf.train.momentum(0.1, 0.9), 10));
+    expectMatrixClose(
+      runOwn('sgd', 10),
+      runStock(() => tf.train.momentum(0.1, 0.9), 10),
+    );
   });
 
   it('adam matches tf.train.adam', () => {
-    expectMatrixClose(runOwn('adam', 10), runStock(() => tf.train.adam(0.1, 0.9, 0.999, 1e-8), 10), 1e-4);
+    expectMatrixClose(
+      runOwn('adam', 10),
+      runStock(() => tf.train.adam(0.1, 0.9, 0.999, 1e-8), 10),
+      1e-4,
+    );
   });
 
   it('adamw decays weights in a decoupled way: one step = adam step - lr * wd * w', () => {
     const adam = runOwn('adam', 1);
     const adamw = runOwn('adamw', 1, 0.5);
-    const w0 = [[1, -2], [3, 0.5]];
-    adamw.forEach((row, i) => row.forEach((x, j) => expect(x).toBeCloseTo(adam[i][j] - 0.1 * 0.5 * w0[i][j], 5)));
+    const w0 = [
+      [1, -2],
+      [3, 0.5],
+    ];
+    adamw.forEach((row, i) =>
+      row.forEach((x, j) => expect(x).toBeCloseTo(adam[i][j] - 0.1 * 0.5 * w0[i][j], 5)),
+    );
   });
 
   it('lars scales the step by eta * ||w|| / ||g||', () => {
-    const w0 = [[1, -2], [3, 0.5]];
-    const target = [[0.5, 0.5], [-1, 2]];
+    const w0 = [
+      [1, -2],
+      [3, 0.5],
+    ];
+    const target = [
+      [0.5, 0.5],
+      [-1, 2],
+    ];
     const g = w0.map((row, i) => row.map((x, j) => 2 * (x - target[i][j])));
     const norm = (m: number[][]) => Math.sqrt(m.flat().reduce((s, x) => s + x * x, 0));
     const trust = (baseOptimizer.trustCoefficient * norm(w0)) / norm(g);
@@ -71,7 +110,10 @@ describe('optimizers', () => {
   });
 
   it('state round-trips: a restored optimizer continues exactly', () => {
-    const target = tf.tensor2d([[0.5, 0.5], [-1, 2]]);
+    const target = tf.tensor2d([
+      [0.5, 0.5],
+      [-1, 2],
+    ]);
     const loss = (w: tf.Variable) => () => tf.sum(tf.square(tf.sub(w, target))) as tf.Scalar;
     const step = (opt: ReturnType<typeof createOptimizer>, w: tf.Variable) => {
       const { value, grads } = tf.variableGrads(loss(w), [w]);

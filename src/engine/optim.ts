@@ -42,7 +42,13 @@ export interface AdamStepAttrs {
 }
 
 /** Adam/AdamW moments and weights after one step, op by op (each op a kernel of the active backend). */
-function adamStepOps(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, a: AdamStepAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+function adamStepOps(
+  w: tf.Tensor,
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  a: AdamStepAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const gd = a.l2 !== 0 ? tf.add(g, tf.mul(w, a.l2)) : g;
   const mNext = tf.add(tf.mul(m, a.beta1), tf.mul(gd, 1 - a.beta1));
   const vNext = tf.add(tf.mul(v, a.beta2), tf.mul(tf.square(gd), 1 - a.beta2));
@@ -54,10 +60,24 @@ function adamStepOps(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, a: 
 }
 
 /** One Adam/AdamW step: the fused kernel where the active backend registers it (float32), else the ops. */
-export function adamStep(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamStepAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  const fused = tf.getKernel(ADAM_STEP_KERNEL, tf.getBackend()) != null && [w, g, m, v].every((t) => t.dtype === 'float32');
+export function adamStep(
+  w: tf.Tensor,
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  attrs: AdamStepAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const fused =
+    tf.getKernel(ADAM_STEP_KERNEL, tf.getBackend()) != null &&
+    [w, g, m, v].every((t) => t.dtype === 'float32');
   if (!fused) return adamStepOps(w, g, m, v, attrs);
-  return tf.engine().runKernel(ADAM_STEP_KERNEL, { w, g, m, v }, attrs as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
+  return tf
+    .engine()
+    .runKernel(ADAM_STEP_KERNEL, { w, g, m, v }, attrs as unknown as tf.NamedAttrMap) as unknown as [
+    tf.Tensor,
+    tf.Tensor,
+    tf.Tensor,
+  ];
 }
 
 export function createOptimizer(config: OptimizerConfig): Optimizer {

@@ -12,12 +12,16 @@ async function makeTrainer(overrides: RunConfigInput = {}, events: EngineEvent[]
   return Trainer.create(config, { dataset, onEvent: (e) => events.push(e) });
 }
 
-const losses = (events: EngineEvent[]) => events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
+const losses = (events: EngineEvent[]) =>
+  events.filter((e): e is StepEvent => e.type === 'step').map((e) => e.loss);
 
 describe('Trainer', () => {
   it('emits started, step, eval, checkpoint and finished events with plain data', async () => {
     const events: EngineEvent[] = [];
-    const trainer = await makeTrainer({ epochs: 0.5, eval: { every: 2, size: 32, bankSize: 64, knnK: 10, pca: true }, checkpointEvery: 2 }, events);
+    const trainer = await makeTrainer(
+      { epochs: 0.5, eval: { every: 2, size: 32, bankSize: 64, knnK: 10, pca: true }, checkpointEvery: 2 },
+      events,
+    );
     expect(trainer.totalSteps).toBe(4);
     expect(await trainer.run()).toBe('completed');
     const types = events.map((e) => e.type);
@@ -142,7 +146,9 @@ describe('Trainer', () => {
   });
 
   it('rejects a batch larger than the training set with a clear error', async () => {
-    await expect(makeTrainer({ batchSize: 128 })).rejects.toThrow(/batchSize 128 is larger than the 64 training images/);
+    await expect(makeTrainer({ batchSize: 128 })).rejects.toThrow(
+      /batchSize 128 is larger than the 64 training images/,
+    );
   });
 });
 
@@ -168,7 +174,11 @@ describe('describeStepError', () => {
 describe('channelStatistics', () => {
   it('computes per-channel mean and std in [0, 1] units', () => {
     // two 1x1 RGB images: (0, 255, 51) and (255, 255, 153)
-    const { mean, std } = channelStatistics({ images: new Uint8Array([0, 255, 51, 255, 255, 153]), labels: new Int32Array(2), count: 2 }, [1, 1, 3], 2);
+    const { mean, std } = channelStatistics(
+      { images: new Uint8Array([0, 255, 51, 255, 255, 153]), labels: new Int32Array(2), count: 2 },
+      [1, 1, 3],
+      2,
+    );
     expect(mean[0]).toBeCloseTo(0.5);
     expect(mean[1]).toBeCloseTo(1);
     expect(mean[2]).toBeCloseTo(0.4);

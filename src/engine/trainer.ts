@@ -79,7 +79,10 @@ export class Trainer {
     this.backendName = options.backend ?? tf.getBackend();
     this.train = splits.train;
     this.test = splits.test;
-    this.trainCount = config.dataset.trainLimit > 0 ? Math.min(config.dataset.trainLimit, splits.train.count) : splits.train.count;
+    this.trainCount =
+      config.dataset.trainLimit > 0
+        ? Math.min(config.dataset.trainLimit, splits.train.count)
+        : splits.train.count;
     if (this.trainCount < config.batchSize) {
       throw new Error(
         `batchSize ${config.batchSize} is larger than the ${this.trainCount} training images; lower batchSize or raise dataset.trainLimit`,
@@ -90,7 +93,11 @@ export class Trainer {
         ? config.stepsPerEpoch
         : Math.max(1, Math.floor(this.trainCount / config.batchSize));
     this.totalSteps = Math.max(1, Math.ceil(config.epochs * this.stepsPerEpoch));
-    ({ mean: this.channelMean, std: this.channelStd } = channelStatistics(splits.train, this.dataset.imageShape, this.trainCount));
+    ({ mean: this.channelMean, std: this.channelStd } = channelStatistics(
+      splits.train,
+      this.dataset.imageShape,
+      this.trainCount,
+    ));
     this.network = buildNetwork({
       encoder: config.encoder,
       projector: config.projector,
@@ -148,22 +155,25 @@ export class Trainer {
    */
   async run(options: { untilStep?: number } = {}): Promise<RunOutcome> {
     if (this.running) throw new Error('this run is already training');
-    if (this.disposed) throw new Error('this run was disposed; start a new one from its config or checkpoint');
+    if (this.disposed)
+      throw new Error('this run was disposed; start a new one from its config or checkpoint');
     this.running = true;
     this.pauseRequested = false;
     try {
       const parameters = this.network.parameterCount();
       const lossParams = this.loss.trainableVariables.reduce((s, v) => s + v.size, 0);
-      if (!this.yielded) this.onEvent({
-        type: 'started',
-        config: this.config,
-        backend: this.backendName,
-        totalSteps: this.totalSteps,
-        stepsPerEpoch: this.stepsPerEpoch,
-        startStep: this.stepCount,
-        parameters: { ...parameters, loss: lossParams, total: parameters.total + lossParams },
-      });
-      if (this.stepCount === 0 && !this.yielded && this.config.eval.every > 0) this.onEvent(await this.evaluate());
+      if (!this.yielded)
+        this.onEvent({
+          type: 'started',
+          config: this.config,
+          backend: this.backendName,
+          totalSteps: this.totalSteps,
+          stepsPerEpoch: this.stepsPerEpoch,
+          startStep: this.stepCount,
+          parameters: { ...parameters, loss: lossParams, total: parameters.total + lossParams },
+        });
+      if (this.stepCount === 0 && !this.yielded && this.config.eval.every > 0)
+        this.onEvent(await this.evaluate());
       // the initial weights are the last good state until the first checkpoint
       if (!this.lastCheckpoint) await this.checkpoint();
       this.yielded = false;
@@ -183,7 +193,13 @@ export class Trainer {
           return 'paused';
         }
         const started = performance.now();
-        const lr = learningRate(this.config.optimizer.lr, this.config.schedule, this.stepCount, this.totalSteps, this.stepsPerEpoch);
+        const lr = learningRate(
+          this.config.optimizer.lr,
+          this.config.schedule,
+          this.stepCount,
+          this.totalSteps,
+          this.stepsPerEpoch,
+        );
         let lossValue: number;
         try {
           const lossTensor = this.trainStep(this.stepCount, lr);
@@ -197,7 +213,9 @@ export class Trainer {
           return this.failRun(
             `the loss became ${lossValue} at step ${this.stepCount + 1} (epoch ${(this.epoch + 1 / this.stepsPerEpoch).toFixed(2)}); ` +
               `the run stopped and the weights were restored to the last good checkpoint` +
-              (this.lastCheckpoint ? ` (step ${this.lastCheckpoint.step})` : ' (none taken yet: the initial weights)') +
+              (this.lastCheckpoint
+                ? ` (step ${this.lastCheckpoint.step})`
+                : ' (none taken yet: the initial weights)') +
               `. Lower optimizer.lr, raise the temperature, or add warm-up (schedule.warmupEpochs).`,
           );
         }
@@ -233,7 +251,9 @@ export class Trainer {
     const variables = [...this.network.trainableVariables, ...this.loss.trainableVariables];
     const { value, grads } = tf.tidy(() => {
       const images = batchToTensor(this.train, indices, this.dataset.imageShape);
-      const views = makeViews(images, this.config.augment, this.config.views, rng).map((v) => this.standardize(v));
+      const views = makeViews(images, this.config.augment, this.config.views, rng).map((v) =>
+        this.standardize(v),
+      );
       const labelTensor = tf.tensor1d(labels, 'int32');
       return tf.variableGrads(() => {
         const { h, z } = this.forwardViews(views, true);
@@ -260,7 +280,13 @@ export class Trainer {
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     for (const members of groups.values()) {
-      const batch = members.length === 1 ? views[members[0]] : tf.concat(members.map((i) => views[i]), 0);
+      const batch =
+        members.length === 1
+          ? views[members[0]]
+          : tf.concat(
+              members.map((i) => views[i]),
+              0,
+            );
       const out = this.network.forward(batch as tf.Tensor4D, training);
       const hs = members.length === 1 ? [out.h] : tf.split(out.h, members.length, 0);
       const zs = members.length === 1 ? [out.z] : tf.split(out.z, members.length, 0);
@@ -282,7 +308,10 @@ export class Trainer {
     const perEpochBatches = Math.floor(this.trainCount / batchSize);
     const epoch = Math.floor(step / perEpochBatches);
     if (!this.epochOrder || this.epochOrder.epoch !== epoch) {
-      this.epochOrder = { epoch, order: new Rng(derivedSeed(this.config.seed, STREAM.data, epoch)).permutation(this.trainCount) };
+      this.epochOrder = {
+        epoch,
+        order: new Rng(derivedSeed(this.config.seed, STREAM.data, epoch)).permutation(this.trainCount),
+      };
     }
     const start = (step % perEpochBatches) * batchSize;
     return this.epochOrder.order.slice(start, start + batchSize);
@@ -297,7 +326,12 @@ export class Trainer {
       const out = tf.tidy(() => {
         let images = batchToTensor(split, indices, this.dataset.imageShape);
         if (rng) {
-          images = makeViews(images, this.config.augment, { ...this.config.views, large: 1, small: 0 }, rng)[0];
+          images = makeViews(
+            images,
+            this.config.augment,
+            { ...this.config.views, large: 1, small: 0 },
+            rng,
+          )[0];
         }
         return this.network.forward(this.standardize(images), false);
       });
@@ -314,11 +348,17 @@ export class Trainer {
    * Clean backbone features h of the first `count` test images, standardised exactly as in training, read
    * back as a row-major [count, featureDim] array with their labels (embedding exports).
    */
-  async embedTestFeatures(count: number): Promise<{ vectors: Float32Array; dim: number; labels: Int32Array }> {
+  async embedTestFeatures(
+    count: number,
+  ): Promise<{ vectors: Float32Array; dim: number; labels: Int32Array }> {
     const total = Math.min(count, this.test.count);
     const { h, z } = this.embed(this.test, total);
     try {
-      return { vectors: (await h.data()) as Float32Array, dim: this.network.featureDim, labels: this.test.labels.slice(0, total) };
+      return {
+        vectors: (await h.data()) as Float32Array,
+        dim: this.network.featureDim,
+        labels: this.test.labels.slice(0, total),
+      };
     } finally {
       tf.dispose([h, z]);
     }
@@ -398,7 +438,12 @@ export class Trainer {
         message += ` (restoring the last checkpoint failed too: ${(err as Error).message})`;
       }
     }
-    this.onEvent({ type: 'error', step: this.stepCount, message, lastCheckpointStep: this.lastCheckpointStep });
+    this.onEvent({
+      type: 'error',
+      step: this.stepCount,
+      message,
+      lastCheckpointStep: this.lastCheckpointStep,
+    });
     this.onEvent({ type: 'finished', step: this.stepCount, reason: 'error' });
     return 'error';
   }

@@ -9,7 +9,10 @@ import { Trainer } from './trainer';
 /** A run small enough for the cpu backend: synthetic 8x8 images, a 2-stage convnet, batch 8, one epoch. */
 export function tinyConfig(overrides: RunConfigInput = {}): RunConfigInput {
   return {
-    dataset: { id: 'synthetic', synthetic: { classes: 4, trainCount: 64, testCount: 32, size: 8, channels: 3 } },
+    dataset: {
+      id: 'synthetic',
+      synthetic: { classes: 4, trainCount: 64, testCount: 32, size: 8, channels: 3 },
+    },
     encoder: { type: 'convnet', channels: [4, 8] },
     projector: { layers: 2, hidden: 16, out: 8, batchNorm: true },
     loss: { id: 'ntxent', params: { tau: 0.5 } },

@@ -10,7 +10,8 @@ export function jitterTestPixels(shape: [number, number, number, number], seed: 
   for (let p = 0; p < n * h * w; p++) {
     const kind = rng.next();
     const grey = rng.next();
-    for (let k = 0; k < c; k++) out[p * c + k] = kind < 0.15 ? grey : kind < 0.2 ? (k === 0 ? 1 : 0) : rng.next();
+    for (let k = 0; k < c; k++)
+      out[p * c + k] = kind < 0.15 ? grey : kind < 0.2 ? (k === 0 ? 1 : 0) : rng.next();
   }
   return out;
 }

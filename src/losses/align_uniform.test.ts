@@ -25,7 +25,8 @@ interface Params extends Record<string, number> {
 /** log( mean_{i < j} exp(-t ||x_i - x_j||^2) ), with plain loops. */
 function uniformityReference(rows: number[][], t: number): number {
   const terms: number[] = [];
-  for (let i = 0; i < rows.length; i++) for (let j = i + 1; j < rows.length; j++) terms.push(Math.exp(-t * sqDist(rows[i], rows[j])));
+  for (let i = 0; i < rows.length; i++)
+    for (let j = i + 1; j < rows.length; j++) terms.push(Math.exp(-t * sqDist(rows[i], rows[j])));
   return Math.log(mean(terms));
 }
 
@@ -41,9 +42,17 @@ const defaultLoss = () => alignUniform.create(defaults);
 
 describe('align_uniform', () => {
   it('has the defaults from losses.md and rejects the wrong number of views or a single instance', () => {
-    expect([alignUniform.params.alpha.default, alignUniform.params.t.default, alignUniform.params.lambda.default]).toEqual([2, 2, 1]);
-    expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(/align_uniform.*exactly 2 views, got 3/);
-    expect(() => lossValue(defaultLoss(), randomViews(1, 2, 1, 2))).toThrow(/align_uniform.*at least 2 instances per batch, got 1/);
+    expect([
+      alignUniform.params.alpha.default,
+      alignUniform.params.t.default,
+      alignUniform.params.lambda.default,
+    ]).toEqual([2, 2, 1]);
+    expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(
+      /align_uniform.*exactly 2 views, got 3/,
+    );
+    expect(() => lossValue(defaultLoss(), randomViews(1, 2, 1, 2))).toThrow(
+      /align_uniform.*at least 2 instances per batch, got 1/,
+    );
   });
 
   it('createLoss rejects out-of-range alpha and t, naming the param and its range', async () => {
@@ -53,7 +62,8 @@ describe('align_uniform', () => {
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs, for alpha = 2 and 1', () => {
-    for (const params of [defaults, { alpha: 1, t: 2, lambda: 1 }]) checkFiniteOnEdgeCases(() => alignUniform.create(params), { V: 2 });
+    for (const params of [defaults, { alpha: 1, t: 2, lambda: 1 }])
+      checkFiniteOnEdgeCases(() => alignUniform.create(params), { V: 2 });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -64,7 +74,9 @@ describe('align_uniform', () => {
       [13, 5, 4, { alpha: 2, t: 0.5, lambda: 0 }],
     ];
     for (const [seed, n, d, params] of cases) {
-      expectMatchesReference(alignUniform.create(params), randomViews(seed, 2, n, d), (w) => alignUniformReference(w, params));
+      expectMatchesReference(alignUniform.create(params), randomViews(seed, 2, n, d), (w) =>
+        alignUniformReference(w, params),
+      );
     }
     // A zero row is normalised to the origin: its distance to a unit row is 1, not 2 - 2 cos = 2.
     const zeroRow = randomViews(14, 2, 4, 3);
@@ -91,7 +103,13 @@ describe('align_uniform', () => {
       }
       // D = 1, N = 2: a = (1, -1), b = (1, 1). align = (0 + 2^alpha) / 2; unif(a) = -4t (squared distance 4),
       // unif(b) = 0 (collapsed), so L = 2^(alpha - 1) - 2 t lambda.
-      expectClose(lossValue(loss, [[[2], [-1]], [[5], [0.5]]]), 2 ** (alpha - 1) - 2 * t * lambda);
+      expectClose(
+        lossValue(loss, [
+          [[2], [-1]],
+          [[5], [0.5]],
+        ]),
+        2 ** (alpha - 1) - 2 * t * lambda,
+      );
     }
   });
 

@@ -16,7 +16,10 @@ function uniformity(x: tf.Tensor2D, t: number): tf.Scalar {
   return tf.tidy(() => {
     const N = x.shape[0];
     const squaredNorms = tf.sum(tf.square(x), 1, true); // 1 for unit rows, 0 for a zero row
-    const squaredDistances = tf.sub(tf.add(squaredNorms, tf.transpose(squaredNorms)), tf.mul(2, tf.matMul(x, x, false, true)));
+    const squaredDistances = tf.sub(
+      tf.add(squaredNorms, tf.transpose(squaredNorms)),
+      tf.mul(2, tf.matMul(x, x, false, true)),
+    );
     const logits = maskOut(tf.mul(-t, squaredDistances), identityMask(N));
     return tf.sub(tf.logSumExp(logits), Math.log(N * (N - 1))) as tf.Scalar;
   });
@@ -38,13 +41,20 @@ function uniformity(x: tf.Tensor2D, t: number): tf.Scalar {
 export const alignUniform: LossDefinition<AlignUniformParams> = {
   id: 'align_uniform',
   name: 'Alignment + Uniformity',
-  description: 'Pulls positive pairs together and spreads each view over the hypersphere with a Gaussian potential (Wang & Isola 2020).',
+  description:
+    'Pulls positive pairs together and spreads each view over the hypersphere with a Gaussian potential (Wang & Isola 2020).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,
   params: {
     alpha: { default: 2, min: 1, max: 4, help: 'exponent of the alignment distance (the paper uses 2)' },
-    t: { default: 2, min: 0, max: 10, exclusiveMin: true, help: 'sharpness of the uniformity potential exp(-t d^2)' },
+    t: {
+      default: 2,
+      min: 0,
+      max: 10,
+      exclusiveMin: true,
+      help: 'sharpness of the uniformity potential exp(-t d^2)',
+    },
     lambda: { default: 1, min: 0, max: 100, help: 'weight of the uniformity term relative to alignment' },
   },
   create({ alpha, t, lambda }) {

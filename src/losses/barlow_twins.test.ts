@@ -79,7 +79,9 @@ describe('barlow_twins', () => {
       [11, 6, 2, 0.7],
       [12, 2, 1, 0.3],
     ]) {
-      expectMatchesReference(barlowTwins.create({ lambda }), randomViews(seed, 2, n, d), (v) => barlowReference(v, lambda));
+      expectMatchesReference(barlowTwins.create({ lambda }), randomViews(seed, 2, n, d), (v) =>
+        barlowReference(v, lambda),
+      );
     }
   });
 
@@ -90,7 +92,9 @@ describe('barlow_twins', () => {
     const base = checkInvariances(loss, views, { viewOrder: [1, 0] });
     // The column standardisation removes any positive scale and shift per column and per view
     // (exactly up to the 1e-5 in the variance).
-    const affine = views.map((view, v) => view.map((row) => row.map((x, k) => (0.5 + k + v) * x + 3 * k - v)));
+    const affine = views.map((view, v) =>
+      view.map((row) => row.map((x, k) => (0.5 + k + v) * x + 3 * k - v)),
+    );
     expectClose(lossValue(loss, affine), base);
     // ... but it is not invariant to scaling one instance's row (no row normalisation).
     const scaledRow = views.map((view) => view.map((row, i) => (i === 0 ? row.map((x) => 5 * x) : row)));

@@ -30,7 +30,8 @@ function standardizeColumns(z: tf.Tensor2D): tf.Tensor2D {
 export const barlowTwins: LossDefinition<BarlowTwinsParams> = {
   id: 'barlow_twins',
   name: 'Barlow Twins',
-  description: 'Drives the cross-view correlation matrix of standardised embeddings to the identity (Zbontar et al. 2021).',
+  description:
+    'Drives the cross-view correlation matrix of standardised embeddings to the identity (Zbontar et al. 2021).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,

@@ -59,8 +59,12 @@ describe('cacr', () => {
   it('has the defaults from losses.md and rejects one view and N = 1 with clear errors', () => {
     const { alpha, beta, tPos, tNeg } = cacr.params;
     expect([alpha.default, beta.default, tPos.default, tNeg.default]).toEqual([1, 1, 1, 0.9]);
-    expect(() => lossValue(cacr.create(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(/at least 2 views, got 1/);
-    expect(() => lossValue(cacr.create(DEFAULTS), randomViews(1, 2, 1, 2))).toThrow(/at least 2 instances.*got 1/);
+    expect(() => lossValue(cacr.create(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(
+      /at least 2 views, got 1/,
+    );
+    expect(() => lossValue(cacr.create(DEFAULTS), randomViews(1, 2, 1, 2))).toThrow(
+      /at least 2 instances.*got 1/,
+    );
   });
 
   it('createLoss rejects an out-of-range param, naming the param and its range', async () => {
@@ -69,7 +73,10 @@ describe('cacr', () => {
 
   it('is finite with finite gradients on random, N = 2, D = 1, V = 3, identical and zero-row inputs', () => {
     const identical = randomViews(5, 1, 4, 3)[0];
-    checkFiniteOnEdgeCases(() => cacr.create(DEFAULTS), { V: 2, extraCases: [randomViews(8, 3, 4, 2), [identical, identical, identical]] });
+    checkFiniteOnEdgeCases(() => cacr.create(DEFAULTS), {
+      V: 2,
+      extraCases: [randomViews(8, 3, 4, 2), [identical, identical, identical]],
+    });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -79,11 +86,14 @@ describe('cacr', () => {
       [randomViews(12, 4, 3, 3), DEFAULTS],
       [randomViews(13, 2, 2, 1), DEFAULTS],
     ];
-    for (const [views, params] of cases) expectMatchesReference(cacr.create(params), views, (v) => cacrReference(v, params));
+    for (const [views, params] of cases)
+      expectMatchesReference(cacr.create(params), views, (v) => cacrReference(v, params));
   });
 
   it('is invariant to permuting instances and scaling a row', () => {
-    checkInvariances(cacr.create({ alpha: 1, beta: 1, tPos: 2, tNeg: 2 }), randomViews(20, 3, 5, 3), { scaleRows: true });
+    checkInvariances(cacr.create({ alpha: 1, beta: 1, tPos: 2, tNeg: 2 }), randomViews(20, 3, 5, 3), {
+      scaleRows: true,
+    });
   });
 
   it('gives the closed-form values', () => {
@@ -105,12 +115,25 @@ describe('cacr', () => {
     // sees [2, 2]: A = 2; instance 1 has A = 0. L1 = (2 A + 2) / 6.
     const farAttraction = (2 * Math.exp(2)) / (1 + Math.exp(2));
     const attractionOnly = cacr.create({ ...DEFAULTS, beta: 0 });
-    expectClose(lossValue(attractionOnly, [[E0, E1], [E0, E1], [E1, E1]]), (2 * farAttraction + 2) / 6);
+    expectClose(
+      lossValue(attractionOnly, [
+        [E0, E1],
+        [E0, E1],
+        [E1, E1],
+      ]),
+      (2 * farAttraction + 2) / 6,
+    );
 
     // A zero row has norm(0) = 0, so its cost to any unit vector is 1 (not 2 - 2 cos). View 0 = [0, e1],
     // view 1 = [e0, e1]: L1 = (1 + 1 + 0 + 0) / 4 = 0.5; repulsion R = c(0, e1) = 1 and c(e1, e0) = 2,
     // L2 = -1.5. L = -1.
-    expectClose(lossValue(loss, [[[0, 0], E1], [E0, E1]]), -1);
+    expectClose(
+      lossValue(loss, [
+        [[0, 0], E1],
+        [E0, E1],
+      ]),
+      -1,
+    );
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {

@@ -17,7 +17,10 @@ export interface CacrParams extends Record<string, number> {
 function attraction(stackedByInstance: tf.Tensor3D, tPos: number): tf.Scalar {
   const viewCount = stackedByInstance.shape[1];
   // cost[i, q, l] = ||u_qi - u_li||^2, computed from the difference so zero rows get exactly 1 (not 2 - 2 cos).
-  const cost = tf.sum(tf.square(tf.sub(tf.expandDims(stackedByInstance, 2), tf.expandDims(stackedByInstance, 1))), 3);
+  const cost = tf.sum(
+    tf.square(tf.sub(tf.expandDims(stackedByInstance, 2), tf.expandDims(stackedByInstance, 1))),
+    3,
+  );
   const otherViews = maskFrom(viewCount, viewCount, (q, l) => q !== l);
   // softmax only runs on the last axis in tfjs, hence the [N, q, l] layout.
   const weights = tf.softmax(tf.add(tf.mul(cost, tPos), tf.mul(tf.sub(1, otherViews), MASK_NEG)));
@@ -28,7 +31,12 @@ function attraction(stackedByInstance: tf.Tensor3D, tPos: number): tf.Scalar {
  * Repulsion of one view pair: anchors a [N, D] against the other instances' rows of b [N, D];
  * w-_j = softmax_{j != i}(-tNeg * c(a_i, b_j)) so the closest negatives count most. Returns R [N].
  */
-function repulsion(anchors: tf.Tensor2D, others: tf.Tensor2D, tNeg: number, otherInstances: tf.Tensor2D): tf.Tensor1D {
+function repulsion(
+  anchors: tf.Tensor2D,
+  others: tf.Tensor2D,
+  tNeg: number,
+  otherInstances: tf.Tensor2D,
+): tf.Tensor1D {
   // ||a_i - b_j||^2 = |a_i|^2 + |b_j|^2 - 2 a_i.b_j (norms kept explicit: a zero row has |a_i|^2 = 0, not 1).
   const cost = tf.sub(
     tf.add(tf.sum(tf.square(anchors), 1, true), tf.transpose(tf.sum(tf.square(others), 1, true))),
@@ -54,15 +62,31 @@ function repulsion(anchors: tf.Tensor2D, others: tf.Tensor2D, tNeg: number, othe
 export const cacr: LossDefinition<CacrParams> = {
   id: 'cacr',
   name: 'CACR',
-  description: 'Attracts the hardest positive views and repels the closest negatives with softmax-weighted costs (Zheng et al. 2021).',
+  description:
+    'Attracts the hardest positive views and repels the closest negatives with softmax-weighted costs (Zheng et al. 2021).',
   minViews: 2,
   maxViews: Infinity,
   needsLabels: false,
   params: {
-    alpha: { default: 1, min: 0, max: 100, help: 'weight of the attraction term (pull views of an instance together)' },
+    alpha: {
+      default: 1,
+      min: 0,
+      max: 100,
+      help: 'weight of the attraction term (pull views of an instance together)',
+    },
     beta: { default: 1, min: 0, max: 100, help: 'weight of the repulsion term (push other instances apart)' },
-    tPos: { default: 1, min: 0, max: 100, help: 'attraction sharpness: higher = focus on the farthest positive views' },
-    tNeg: { default: 0.9, min: 0, max: 100, help: 'repulsion sharpness: higher = focus on the closest negatives' },
+    tPos: {
+      default: 1,
+      min: 0,
+      max: 100,
+      help: 'attraction sharpness: higher = focus on the farthest positive views',
+    },
+    tNeg: {
+      default: 0.9,
+      min: 0,
+      max: 100,
+      help: 'repulsion sharpness: higher = focus on the closest negatives',
+    },
   },
   create({ alpha, beta, tPos, tNeg }) {
     return {
@@ -72,7 +96,9 @@ export const cacr: LossDefinition<CacrParams> = {
         checkViews('cacr', views, 2, Infinity);
         const n = views[0].shape[0];
         if (n < 2) {
-          throw new Error(`loss 'cacr' needs at least 2 instances per batch so every anchor has a negative, got ${n}; increase the batch size`);
+          throw new Error(
+            `loss 'cacr' needs at least 2 instances per batch so every anchor has a negative, got ${n}; increase the batch size`,
+          );
         }
         return tf.tidy(() => {
           const normalized = views.map(normalizeRows);
@@ -80,7 +106,8 @@ export const cacr: LossDefinition<CacrParams> = {
           const otherInstances = maskFrom(n, n, (i, j) => i !== j);
           const perPair: tf.Tensor1D[] = [];
           for (let a = 0; a < views.length; a++) {
-            for (let b = a + 1; b < views.length; b++) perPair.push(repulsion(normalized[a], normalized[b], tNeg, otherInstances));
+            for (let b = a + 1; b < views.length; b++)
+              perPair.push(repulsion(normalized[a], normalized[b], tNeg, otherInstances));
           }
           const repulsionTerm = tf.neg(tf.mean(tf.concat(perPair)));
           return tf.add(tf.mul(alpha, attractionTerm), tf.mul(beta, repulsionTerm)) as tf.Scalar;

@@ -60,7 +60,10 @@ describe('clip', () => {
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
     // Symmetric in the views by construction: logits^T of (a, b) are the logits of (b, a).
-    checkInvariances(clip.create({ tau: 0.3 }), randomViews(20, 2, 5, 3), { scaleRows: true, viewOrder: [1, 0] });
+    checkInvariances(clip.create({ tau: 0.3 }), randomViews(20, 2, 5, 3), {
+      scaleRows: true,
+      viewOrder: [1, 0],
+    });
   });
 
   it('equals the mean of the two one-directional mnr losses with scale = 1 / tau', () => {
@@ -83,7 +86,19 @@ describe('clip', () => {
       expectClose(lossValue(loss, [identity, negated]), Math.log(1 + (n - 1) * Math.exp(1 / tau)));
     }
     // Views pairing each instance with the other one (N = D = 2): l_ii = 0, l_ij = 1/tau, CE = log(1 + exp(1/tau)).
-    expectClose(lossValue(loss, [[[1, 0], [0, 1]], [[0, 3], [3, 0]]]), Math.log(1 + Math.exp(1 / tau)));
+    expectClose(
+      lossValue(loss, [
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        [
+          [0, 3],
+          [3, 0],
+        ],
+      ]),
+      Math.log(1 + Math.exp(1 / tau)),
+    );
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {

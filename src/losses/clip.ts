@@ -19,12 +19,18 @@ export interface ClipParams extends Record<string, number> {
 export const clip: LossDefinition<ClipParams> = {
   id: 'clip',
   name: 'CLIP (symmetric InfoNCE)',
-  description: 'Cross-entropy of cross-view cosine logits in both directions, positives on the diagonal (Radford et al. 2021).',
+  description:
+    'Cross-entropy of cross-view cosine logits in both directions, positives on the diagonal (Radford et al. 2021).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,
   params: {
-    tau: { default: 0.07, min: 0.01, max: 10, help: 'temperature: lower = sharper softmax, harder negatives' },
+    tau: {
+      default: 0.07,
+      min: 0.01,
+      max: 10,
+      help: 'temperature: lower = sharper softmax, harder negatives',
+    },
   },
   create({ tau }) {
     return {
@@ -40,7 +46,10 @@ export const clip: LossDefinition<ClipParams> = {
           // Both cross-entropies share the diagonal, so their mean is mean(LSE rows + LSE columns) / 2 - mean(diagonal).
           const firstToSecond = tf.mean(lse(logits, 1));
           const secondToFirst = tf.mean(lse(logits, 0));
-          return tf.sub(tf.div(tf.add(firstToSecond, secondToFirst), 2), tf.mean(positiveLogits)) as tf.Scalar;
+          return tf.sub(
+            tf.div(tf.add(firstToSecond, secondToFirst), 2),
+            tf.mean(positiveLogits),
+          ) as tf.Scalar;
         });
       },
       dispose() {},

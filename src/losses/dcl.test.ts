@@ -35,7 +35,9 @@ describe('dcl', () => {
   it('has the default from losses.md and rejects the wrong number of views or a single instance', () => {
     expect(dcl.params.tau.default).toBe(0.1);
     expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(/exactly 2 views, got 3/);
-    expect(() => lossValue(defaultLoss(), randomViews(1, 2, 1, 2))).toThrow(/at least 2 instances per batch, got 1/);
+    expect(() => lossValue(defaultLoss(), randomViews(1, 2, 1, 2))).toThrow(
+      /at least 2 instances per batch, got 1/,
+    );
   });
 
   it('createLoss rejects an out-of-range tau, naming the param and its range', async () => {
@@ -59,7 +61,10 @@ describe('dcl', () => {
   });
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
-    checkInvariances(dcl.create({ tau: 0.3 }), randomViews(20, 2, 5, 3), { scaleRows: true, viewOrder: [1, 0] });
+    checkInvariances(dcl.create({ tau: 0.3 }), randomViews(20, 2, 5, 3), {
+      scaleRows: true,
+      viewOrder: [1, 0],
+    });
   });
 
   it('gives the closed-form values', () => {
@@ -72,7 +77,21 @@ describe('dcl', () => {
         expectClose(lossValue(loss, [identity, identity]), -1 / tau + Math.log(2 * n - 2));
       }
       // Collapsed batch (all rows one direction): every logit is 1/tau, l = -1/tau + 1/tau + log(2N - 2).
-      expectClose(lossValue(loss, [[[1, 1], [2, 2], [1, 1]], [[3, 3], [1, 1], [5, 5]]]), Math.log(4));
+      expectClose(
+        lossValue(loss, [
+          [
+            [1, 1],
+            [2, 2],
+            [1, 1],
+          ],
+          [
+            [3, 3],
+            [1, 1],
+            [5, 5],
+          ],
+        ]),
+        Math.log(4),
+      );
     }
   });
 

@@ -50,7 +50,8 @@ export function decoupledContrastiveLoss(
 export const dcl: LossDefinition<DclParams> = {
   id: 'dcl',
   name: 'DCL (decoupled contrastive)',
-  description: 'NT-Xent without the positive in the denominator, which removes the negative-positive coupling (Yeh et al. 2022).',
+  description:
+    'NT-Xent without the positive in the denominator, which removes the negative-positive coupling (Yeh et al. 2022).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,

@@ -37,7 +37,8 @@ function weightedDclReference(views: Matrix[], tau: number, weights: number[]): 
   return total / (2 * n);
 }
 
-const dclwReference = (views: Matrix[], tau: number, sigma: number) => weightedDclReference(views, tau, vmfWeights(views, sigma));
+const dclwReference = (views: Matrix[], tau: number, sigma: number) =>
+  weightedDclReference(views, tau, vmfWeights(views, sigma));
 
 const defaultLoss = () => dclw.create({ tau: 0.1, sigma: 0.5 });
 
@@ -73,13 +74,19 @@ describe('dclw', () => {
   });
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
-    checkInvariances(dclw.create({ tau: 0.3, sigma: 0.4 }), randomViews(20, 2, 5, 3), { scaleRows: true, viewOrder: [1, 0] });
+    checkInvariances(dclw.create({ tau: 0.3, sigma: 0.4 }), randomViews(20, 2, 5, 3), {
+      scaleRows: true,
+      viewOrder: [1, 0],
+    });
   });
 
   it('gives the closed-form values', () => {
     // Equal positive cosines give uniform softmax weights 1/N, so w = 1 and dclw = dcl.
     const identical = randomViews(40, 1, 5, 3)[0];
-    expectClose(lossValue(defaultLoss(), [identical, identical]), lossValue(dcl.create({ tau: 0.1 }), [identical, identical]));
+    expectClose(
+      lossValue(defaultLoss(), [identical, identical]),
+      lossValue(dcl.create({ tau: 0.1 }), [identical, identical]),
+    );
     // N = D = 2, views[0] = (e1, e2), views[1] = (e1, e1): c = (1, 0), so w_0 = 2 - 2 e^{1/s} / (e^{1/s} + 1)
     // = 2 / (e^{1/s} + 1). Stacked rows (e1, e2, e1, e1):
     //   rows 0 and 2 (instance 0): positive cos 1, negatives cos (0, 1): -w_0/tau + log(1 + e^{1/tau}) each;
@@ -90,7 +97,16 @@ describe('dclw', () => {
     ]) {
       const w0 = 2 / (Math.exp(1 / sigma) + 1);
       const expected = (2 * (-w0 / tau + Math.log(1 + Math.exp(1 / tau))) + 2 * Math.log(2) + 1 / tau) / 4;
-      const views = [[[2, 0], [0, 0.5]], [[1, 0], [3, 0]]];
+      const views = [
+        [
+          [2, 0],
+          [0, 0.5],
+        ],
+        [
+          [1, 0],
+          [3, 0],
+        ],
+      ];
       expectClose(lossValue(dclw.create({ tau, sigma }), views), expected);
     }
   });

@@ -21,13 +21,19 @@ export interface DclwParams extends Record<string, number> {
 export const dclw: LossDefinition<DclwParams> = {
   id: 'dclw',
   name: 'DCLW (weighted decoupled contrastive)',
-  description: 'DCL whose positive terms are re-weighted by a constant vMF softmax of the positive cosines (Yeh et al. 2022).',
+  description:
+    'DCL whose positive terms are re-weighted by a constant vMF softmax of the positive cosines (Yeh et al. 2022).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,
   params: {
     tau: { default: 0.1, min: 0.01, max: 10, help: 'temperature: lower = sharper softmax, harder negatives' },
-    sigma: { default: 0.5, min: 0.01, max: 10, help: 'weighting sharpness: lower = stronger down-weighting of positives that are already close' },
+    sigma: {
+      default: 0.5,
+      min: 0.01,
+      max: 10,
+      help: 'weighting sharpness: lower = stronger down-weighting of positives that are already close',
+    },
   },
   create({ tau, sigma }) {
     const vmfWeights = (positiveCosines: tf.Tensor1D): tf.Tensor1D => {

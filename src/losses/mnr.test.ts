@@ -48,7 +48,9 @@ describe('mnr', () => {
       [11, 3, 2, 5],
       [12, 2, 1, 1],
     ]) {
-      expectMatchesReference(mnr.create({ scale }), randomViews(seed, 2, n, d), (v) => mnrReference(v, scale));
+      expectMatchesReference(mnr.create({ scale }), randomViews(seed, 2, n, d), (v) =>
+        mnrReference(v, scale),
+      );
     }
     const views = randomViews(13, 2, 5, 4);
     expectClose(lossValue(defaultLoss(), views), mnrReference(views, 20));
@@ -69,8 +71,14 @@ describe('mnr', () => {
     }
     // Anchors [e0, e0], candidates [e0, e1]: both anchor rows have logits [s, 0]; targets are 0 and 1, so
     // L = ( log(e^s + 1) - s + log(e^s + 1) - 0 ) / 2 = log(1 + e^s) - s/2.
-    const anchors: Matrix = [[1, 0], [1, 0]];
-    const candidates: Matrix = [[1, 0], [0, 1]];
+    const anchors: Matrix = [
+      [1, 0],
+      [1, 0],
+    ];
+    const candidates: Matrix = [
+      [1, 0],
+      [0, 1],
+    ];
     expectClose(lossValue(loss, [anchors, candidates]), Math.log(1 + Math.exp(scale)) - scale / 2);
     // Swapped: anchors e0 and e1 see logits [s, s] and [0, 0], each CE = log 2.
     expectClose(lossValue(loss, [candidates, anchors]), Math.log(2));

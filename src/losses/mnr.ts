@@ -20,12 +20,18 @@ export interface MnrParams extends Record<string, number> {
 export const mnr: LossDefinition<MnrParams> = {
   id: 'mnr',
   name: 'Multiple Negatives Ranking',
-  description: 'One-directional cross-entropy of scaled cross-view cosines, positives on the diagonal (Henderson et al. 2017).',
+  description:
+    'One-directional cross-entropy of scaled cross-view cosines, positives on the diagonal (Henderson et al. 2017).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,
   params: {
-    scale: { default: 20, min: 0.1, max: 100, help: 'multiplies the cosines (= 1 / temperature): higher = harder negatives' },
+    scale: {
+      default: 20,
+      min: 0.1,
+      max: 100,
+      help: 'multiplies the cosines (= 1 / temperature): higher = harder negatives',
+    },
   },
   create({ scale }) {
     return {

@@ -41,8 +41,12 @@ const defaultLoss = () => mvDhel.create({ tau: 0.5 });
 describe('mv_dhel', () => {
   it('has the default from losses.md and rejects fewer than 2 views or a single instance', () => {
     expect(mvDhel.params.tau.default).toBe(0.5);
-    expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(/mv_dhel.*at least 2 views, got 1/);
-    expect(() => lossValue(defaultLoss(), randomViews(1, 3, 1, 2))).toThrow(/mv_dhel.*at least 2 instances per batch, got 1/);
+    expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(
+      /mv_dhel.*at least 2 views, got 1/,
+    );
+    expect(() => lossValue(defaultLoss(), randomViews(1, 3, 1, 2))).toThrow(
+      /mv_dhel.*at least 2 instances per batch, got 1/,
+    );
   });
 
   it('createLoss rejects an out-of-range tau, naming the param and its range', async () => {
@@ -60,14 +64,19 @@ describe('mv_dhel', () => {
       [12, 4, 2, 3, 0.2],
       [13, 3, 2, 1, 0.7],
     ]) {
-      expectMatchesReference(mvDhel.create({ tau }), randomViews(seed, v, n, d), (w) => mvDhelReference(w, tau));
+      expectMatchesReference(mvDhel.create({ tau }), randomViews(seed, v, n, d), (w) =>
+        mvDhelReference(w, tau),
+      );
     }
     const views = randomViews(14, 3, 6, 4);
     expectClose(lossValue(mvDhel.create({ tau: 0.01 }), views), mvDhelReference(views, 0.01));
   });
 
   it('is invariant to permuting instances, scaling a row, and reordering the views', () => {
-    checkInvariances(mvDhel.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), { scaleRows: true, viewOrder: [2, 0, 1] });
+    checkInvariances(mvDhel.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), {
+      scaleRows: true,
+      viewOrder: [2, 0, 1],
+    });
   });
 
   it('gives the closed-form values', () => {
@@ -85,7 +94,23 @@ describe('mv_dhel', () => {
         expectClose(lossValue(loss, views), -1 / tau - Math.log((v * (v - 1)) / 2) + v * Math.log(n - 1));
       }
       // Collapsed batch (V = 3, N = 3): pos = 1/tau + log 3, unif = 3 (1/tau + log 2), L = 2/tau - log 3 + 3 log 2.
-      const collapsed = [[[1, 1], [2, 2], [1, 1]], [[3, 3], [1, 1], [1, 1]], [[1, 1], [4, 4], [2, 2]]];
+      const collapsed = [
+        [
+          [1, 1],
+          [2, 2],
+          [1, 1],
+        ],
+        [
+          [3, 3],
+          [1, 1],
+          [1, 1],
+        ],
+        [
+          [1, 1],
+          [4, 4],
+          [2, 2],
+        ],
+      ];
       expectClose(lossValue(loss, collapsed), 2 / tau - Math.log(3) + 3 * Math.log(2));
     }
   });

@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, instanceGram, maskFrom, maskOut, stackUnitViews, viewShape } from '../nn/rows';
+import {
+  checkViews,
+  identityMask,
+  instanceGram,
+  maskFrom,
+  maskOut,
+  stackUnitViews,
+  viewShape,
+} from '../nn/rows';
 import type { LossDefinition } from './types';
 
 export interface MvDhelParams extends Record<string, number> {
@@ -21,7 +29,8 @@ export interface MvDhelParams extends Record<string, number> {
 export const mvDhel: LossDefinition<MvDhelParams> = {
   id: 'mv_dhel',
   name: 'MV-DHEL (multi-view decoupled)',
-  description: 'Multi-view loss with all-view-pairs alignment and per-view uniformity kept apart (Koromilas et al. 2025).',
+  description:
+    'Multi-view loss with all-view-pairs alignment and per-view uniformity kept apart (Koromilas et al. 2025).',
   minViews: 2,
   maxViews: Infinity,
   needsLabels: false,

@@ -45,7 +45,9 @@ const defaultLoss = () => mvInfonce.create({ tau: 0.5 });
 describe('mv_infonce', () => {
   it('has the default from losses.md and rejects fewer than 2 views', () => {
     expect(mvInfonce.params.tau.default).toBe(0.5);
-    expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(/mv_infonce.*at least 2 views, got 1/);
+    expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(
+      /mv_infonce.*at least 2 views, got 1/,
+    );
   });
 
   it('createLoss rejects an out-of-range tau, naming the param and its range', async () => {
@@ -63,7 +65,9 @@ describe('mv_infonce', () => {
       [12, 4, 2, 3, 0.2],
       [13, 3, 2, 1, 0.7],
     ]) {
-      expectMatchesReference(mvInfonce.create({ tau }), randomViews(seed, v, n, d), (w) => mvInfonceReference(w, tau));
+      expectMatchesReference(mvInfonce.create({ tau }), randomViews(seed, v, n, d), (w) =>
+        mvInfonceReference(w, tau),
+      );
     }
     // A small tau makes the logits large; log space keeps the value exact.
     const views = randomViews(14, 3, 6, 4);
@@ -71,7 +75,10 @@ describe('mv_infonce', () => {
   });
 
   it('is invariant to permuting instances, scaling a row, and reordering the views', () => {
-    checkInvariances(mvInfonce.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), { scaleRows: true, viewOrder: [2, 0, 1] });
+    checkInvariances(mvInfonce.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), {
+      scaleRows: true,
+      viewOrder: [2, 0, 1],
+    });
   });
 
   it('gives the closed-form values', () => {
@@ -90,7 +97,20 @@ describe('mv_infonce', () => {
         expectClose(lossValue(loss, views), Math.log(1 + (v * (n - 1) * Math.exp(-1 / tau)) / (v - 1)));
       }
       // Collapsed batch: num = V(V-1) e^{1/tau}, den = V(VN-1) e^{1/tau}, so L = log((VN-1)/(V-1)) (V = 3, N = 2).
-      const collapsed = [[[1, 1], [2, 2]], [[3, 3], [1, 1]], [[1, 1], [4, 4]]];
+      const collapsed = [
+        [
+          [1, 1],
+          [2, 2],
+        ],
+        [
+          [3, 3],
+          [1, 1],
+        ],
+        [
+          [1, 1],
+          [4, 4],
+        ],
+      ];
       expectClose(lossValue(loss, collapsed), Math.log(5 / 2));
     }
   });

@@ -20,7 +20,8 @@ export interface MvInfonceParams extends Record<string, number> {
 export const mvInfonce: LossDefinition<MvInfonceParams> = {
   id: 'mv_infonce',
   name: 'MV-InfoNCE (multi-view)',
-  description: 'One InfoNCE term per instance over all its views: log of all-pairs similarity mass over all-positive-pairs mass (Koromilas et al. 2025).',
+  description:
+    'One InfoNCE term per instance over all its views: log of all-pairs similarity mass over all-positive-pairs mass (Koromilas et al. 2025).',
   minViews: 2,
   maxViews: Infinity,
   needsLabels: false,

@@ -43,7 +43,9 @@ describe('ntxent', () => {
   it('has the default from losses.md and rejects fewer than 2 views', () => {
     expect(ntxent.params.tau.default).toBe(0.5);
     expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(/at least 2 views, got 1/);
-    expect(() => lossValue(defaultLoss(), [randomViews(1, 1, 4, 2)[0], randomViews(2, 1, 3, 2)[0]])).toThrow(/same shape; view 0 is \[4,2\], view 1 is \[3,2\]/);
+    expect(() => lossValue(defaultLoss(), [randomViews(1, 1, 4, 2)[0], randomViews(2, 1, 3, 2)[0]])).toThrow(
+      /same shape; view 0 is \[4,2\], view 1 is \[3,2\]/,
+    );
   });
 
   it('createLoss rejects an out-of-range tau, naming the param and its range', async () => {
@@ -62,7 +64,9 @@ describe('ntxent', () => {
       [12, 4, 2, 3, 0.2],
       [13, 2, 2, 1, 0.7],
     ]) {
-      expectMatchesReference(ntxent.create({ tau }), randomViews(seed, v, n, d), (w) => ntxentReference(w, tau));
+      expectMatchesReference(ntxent.create({ tau }), randomViews(seed, v, n, d), (w) =>
+        ntxentReference(w, tau),
+      );
     }
     // A small tau makes the logits large; the value must still match.
     const views = randomViews(14, 3, 6, 4);
@@ -70,7 +74,10 @@ describe('ntxent', () => {
   });
 
   it('is invariant to permuting instances, scaling a row, and reordering the views', () => {
-    checkInvariances(ntxent.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), { scaleRows: true, viewOrder: [2, 0, 1] });
+    checkInvariances(ntxent.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), {
+      scaleRows: true,
+      viewOrder: [2, 0, 1],
+    });
   });
 
   it('gives the closed-form values', () => {
@@ -87,7 +94,18 @@ describe('ntxent', () => {
       }
     }
     // Fully collapsed batch (every row the same direction): all 2N - 1 logits equal, l = log(2N - 1).
-    const collapsed = [[[1, 1], [2, 2], [0.5, 0.5]], [[3, 3], [1, 1], [1, 1]]];
+    const collapsed = [
+      [
+        [1, 1],
+        [2, 2],
+        [0.5, 0.5],
+      ],
+      [
+        [3, 3],
+        [1, 1],
+        [1, 1],
+      ],
+    ];
     expectClose(lossValue(defaultLoss(), collapsed), Math.log(5));
   });
 

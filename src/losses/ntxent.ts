@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, instanceGram, maskOut, stackNormalized, stackUnitViews, viewShape } from '../nn/rows';
+import {
+  checkViews,
+  identityMask,
+  instanceGram,
+  maskOut,
+  stackNormalized,
+  stackUnitViews,
+  viewShape,
+} from '../nn/rows';
 import type { LossDefinition } from './types';
 
 // ---- Fused WebGPU path (performance, GitHub issue 4) ----
@@ -33,7 +41,8 @@ export interface NtxentParams extends Record<string, number> {
 export const ntxent: LossDefinition<NtxentParams> = {
   id: 'ntxent',
   name: 'NT-Xent (SimCLR)',
-  description: 'InfoNCE over the 2N stacked views, positive kept in the denominator; mean over view pairs for V > 2 (Chen et al. 2020).',
+  description:
+    'InfoNCE over the 2N stacked views, positive kept in the denominator; mean over view pairs for V > 2 (Chen et al. 2020).',
   minViews: 2,
   maxViews: Infinity,
   needsLabels: false,
@@ -49,7 +58,9 @@ export const ntxent: LossDefinition<NtxentParams> = {
         const { V, N, D } = viewShape('ntxent', views);
         if (V === 2 && fusedNtxentAvailable()) {
           return tf.tidy(() => {
-            const stats = tf.engine().runKernel(FUSED_NTXENT_KERNEL, { z: stackNormalized(views) }, { tau }) as tf.Tensor2D;
+            const stats = tf
+              .engine()
+              .runKernel(FUSED_NTXENT_KERNEL, { z: stackNormalized(views) }, { tau }) as tf.Tensor2D;
             return tf.mean(tf.slice(stats, [0, 0], [1, -1])) as tf.Scalar; // row 0 = l_i
           });
         }
@@ -63,7 +74,10 @@ export const ntxent: LossDefinition<NtxentParams> = {
           const blockLse = tf.logSumExp(tf.reshape(withoutSelf, [V, N, V, N]), 3); // [V, N, V]
           const sameView = tf.reshape(tf.eye(V), [V, 1, V]);
           const ownViewLse = tf.sum(tf.mul(blockLse, sameView), 2, true); // [V, N, 1]
-          const pairDenominator = tf.logSumExp(tf.stack([tf.broadcastTo(ownViewLse, [V, N, V]), blockLse]), 0);
+          const pairDenominator = tf.logSumExp(
+            tf.stack([tf.broadcastTo(ownViewLse, [V, N, V]), blockLse]),
+            0,
+          );
           const positives = tf.div(tf.transpose(instanceGram(units), [1, 0, 2]), tau); // [V, N, V]
           // Each of the V(V-1)/2 pairs contributes 2N anchor terms (one per ordered (a, b), a != b).
           const anchorTerms = tf.mul(tf.sub(pairDenominator, positives), tf.sub(1, sameView));

@@ -31,7 +31,8 @@ function supconReference(views: Matrix[], labels: number[], tau: number): number
     const others = rows.map((_, k) => k).filter((k) => k !== i);
     const logNormaliser = logSumExp(others.map((k) => dot(anchor, rows[k]) / tau));
     const positives = others.filter((k) => rowLabels[k] === rowLabels[i]);
-    if (positives.length > 0) anchorLosses.push(-mean(positives.map((p) => dot(anchor, rows[p]) / tau - logNormaliser)));
+    if (positives.length > 0)
+      anchorLosses.push(-mean(positives.map((p) => dot(anchor, rows[p]) / tau - logNormaliser)));
   });
   return mean(anchorLosses);
 }
@@ -43,8 +44,12 @@ describe('supcon', () => {
     expect(supcon.params.tau.default).toBe(0.1);
     expect(supcon.needsLabels).toBe(true);
     expect(() => lossValue(defaultLoss(), randomViews(1, 2, 4, 2))).toThrow(/supcon.*needs class labels/);
-    expect(() => lossValue(defaultLoss(), randomViews(1, 2, 4, 2), [0, 1, 0])).toThrow(/labels must have shape \[4\].*got \[3\]/);
-    expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2), [0, 1, 0, 1])).toThrow(/at least 2 views, got 1/);
+    expect(() => lossValue(defaultLoss(), randomViews(1, 2, 4, 2), [0, 1, 0])).toThrow(
+      /labels must have shape \[4\].*got \[3\]/,
+    );
+    expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2), [0, 1, 0, 1])).toThrow(
+      /at least 2 views, got 1/,
+    );
   });
 
   it('createLoss rejects an out-of-range tau, and its module throws without labels', async () => {
@@ -54,7 +59,13 @@ describe('supcon', () => {
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs', () => {
-    const labels = { random: [0, 1, 0, 2, 1], twoInstances: [0, 0], oneDimension: [1, 0, 1, 0], identical: [0, 1, 2, 3], zeroRows: [2, 2, 1, 2] };
+    const labels = {
+      random: [0, 1, 0, 2, 1],
+      twoInstances: [0, 0],
+      oneDimension: [1, 0, 1, 0],
+      identical: [0, 1, 2, 3],
+      zeroRows: [2, 2, 1, 2],
+    };
     checkFiniteOnEdgeCases(defaultLoss, { V: 3, labels });
   });
 
@@ -65,7 +76,12 @@ describe('supcon', () => {
       [12, 2, 2, 1, 0.3],
     ]) {
       const labels = randomLabels(seed, n, 2);
-      expectMatchesReference(supcon.create({ tau }), randomViews(seed, v, n, d), (w) => supconReference(w, labels, tau), { labels });
+      expectMatchesReference(
+        supcon.create({ tau }),
+        randomViews(seed, v, n, d),
+        (w) => supconReference(w, labels, tau),
+        { labels },
+      );
     }
     const views = randomViews(13, 3, 8, 4);
     const labels = randomLabels(13, 8, 3);
@@ -77,7 +93,14 @@ describe('supcon', () => {
     const labels = [0, 1, 1, 2, 0];
     const loss = supcon.create({ tau: 0.3 });
     const base = checkInvariances(loss, views, { labels, scaleRows: true });
-    expectClose(lossValue(loss, views, labels.map((y) => 7 - y)), base);
+    expectClose(
+      lossValue(
+        loss,
+        views,
+        labels.map((y) => 7 - y),
+      ),
+      base,
+    );
   });
 
   it('gives the closed-form values', () => {
@@ -90,13 +113,37 @@ describe('supcon', () => {
     // rows at 0; P(i) = that view plus the 2 rows of the same-class instance (cos 0):
     // l = -(1/3)(1/tau + 0 + 0) + log(e^{1/tau} + 6).
     const identity = scaledIdentity(4);
-    expectClose(lossValue(loss, [identity, identity], [0, 0, 1, 1]), -1 / (3 * tau) + Math.log(Math.exp(1 / tau) + 6));
+    expectClose(
+      lossValue(loss, [identity, identity], [0, 0, 1, 1]),
+      -1 / (3 * tau) + Math.log(Math.exp(1 / tau) + 6),
+    );
     // One class, collapsed batch: every logit equals 1/tau and every row is a positive, so l = log(VN - 1).
-    const collapsed = [[[1, 2], [2, 4], [3, 6]], [[1, 2], [1, 2], [5, 10]], [[2, 4], [1, 2], [1, 2]]];
+    const collapsed = [
+      [
+        [1, 2],
+        [2, 4],
+        [3, 6],
+      ],
+      [
+        [1, 2],
+        [1, 2],
+        [5, 10],
+      ],
+      [
+        [2, 4],
+        [1, 2],
+        [1, 2],
+      ],
+    ];
     expectClose(lossValue(loss, collapsed, [4, 4, 4]), Math.log(8));
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    checkNoLeaksAndTraining(defaultLoss(), { V: 2, labels: [0, 1, 1, 0], trained: supcon.create({ tau: 0.5 }), trainingLabels: [0, 1, 2, 0, 1, 2] });
+    checkNoLeaksAndTraining(defaultLoss(), {
+      V: 2,
+      labels: [0, 1, 1, 0],
+      trained: supcon.create({ tau: 0.5 }),
+      trainingLabels: [0, 1, 2, 0, 1, 2],
+    });
   });
 });

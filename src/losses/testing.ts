@@ -9,7 +9,9 @@ export type Matrix = number[][];
 /** V random [N, D] matrices with entries ~ N(0, 1), from a seed. */
 export function randomViews(seed: number, V: number, N: number, D: number): Matrix[] {
   const rng = new Rng(seed);
-  return Array.from({ length: V }, () => Array.from({ length: N }, () => Array.from({ length: D }, () => rng.normal())));
+  return Array.from({ length: V }, () =>
+    Array.from({ length: N }, () => Array.from({ length: D }, () => rng.normal())),
+  );
 }
 
 export function randomLabels(seed: number, N: number, classes: number): number[] {
@@ -47,7 +49,11 @@ export function disposeInputs(inputs: LossInputs): void {
 }
 
 /** Loss value and its gradient with respect to every view (as plain arrays). */
-export function valueAndGrads(loss: LossModule, views: Matrix[], labels?: number[]): { value: number; grads: Matrix[] } {
+export function valueAndGrads(
+  loss: LossModule,
+  views: Matrix[],
+  labels?: number[],
+): { value: number; grads: Matrix[] } {
   const inputs = toInputs(views, labels);
   const f = (...vs: tf.Tensor[]) => loss.compute({ ...inputs, views: vs as tf.Tensor2D[] });
   const { value, grads } = tf.valueAndGrads(f)(inputs.views);
@@ -170,7 +176,9 @@ export const scaledIdentity = (n: number, scale = 3): Matrix =>
 
 /** Every gradient entry matches the expected one within expectClose's tolerance `tol`. */
 export function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
-  actual.forEach((view, v) => view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))));
+  actual.forEach((view, v) =>
+    view.forEach((row, r) => row.forEach((x, c) => expectClose(x, expected[v][r][c], tol))),
+  );
 }
 
 /**
@@ -238,7 +246,10 @@ export function checkFiniteOnEdgeCases(
 ): number[][][] {
   const viewsByCase = { ...edgeCases(opts.V), ...opts.replace };
   const cases: { views: Matrix[]; labels?: number[] }[] = [
-    ...Object.entries(viewsByCase).map(([name, views]) => ({ views, labels: opts.labels?.[name as EdgeCaseName] })),
+    ...Object.entries(viewsByCase).map(([name, views]) => ({
+      views,
+      labels: opts.labels?.[name as EdgeCaseName],
+    })),
     ...(opts.extraCases ?? []).map((views) => ({ views })),
   ];
   return cases.map(({ views, labels }) => {
@@ -274,18 +285,35 @@ export function checkInvariances(
   const permutedLabels = labels && permutation.map((p) => labels[p]);
   expectClose(lossValue(loss, permuteRows(views, permutation), permutedLabels), base);
   if (opts.scaleRows) {
-    const scaledRows = views.map((view, v) => view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)));
+    const scaledRows = views.map((view, v) =>
+      view.map((row, i) => (i === 2 - v ? row.map((x) => 4.5 * x) : row)),
+    );
     expectClose(lossValue(loss, scaledRows, labels), base);
   }
-  if (opts.viewOrder) expectClose(lossValue(loss, opts.viewOrder.map((v) => views[v]), labels), base);
+  if (opts.viewOrder)
+    expectClose(
+      lossValue(
+        loss,
+        opts.viewOrder.map((v) => views[v]),
+        labels,
+      ),
+      base,
+    );
   return base;
 }
 
 /** Asserts createLoss(id, { [param]: badValue }) throws "loss '<id>': <param> must be in <range>, got <badValue>". */
-export async function checkParamRangeError(id: string, param: string, badValue: number, range: string): Promise<void> {
+export async function checkParamRangeError(
+  id: string,
+  param: string,
+  badValue: number,
+  range: string,
+): Promise<void> {
   // Imported here so that the metrics tests, which use the helpers above, do not load every loss.
   const { createLoss } = await import('../methods/registry');
-  expect(() => createLoss(id, { [param]: badValue })).toThrow(`loss '${id}': ${param} must be in ${range}, got ${badValue}`);
+  expect(() => createLoss(id, { [param]: badValue })).toThrow(
+    `loss '${id}': ${param} must be in ${range}, got ${badValue}`,
+  );
 }
 
 /**
@@ -297,6 +325,11 @@ export function checkNoLeaksAndTraining(
   opts: { V: number; labels?: number[]; trained?: LossModule; trainingLabels?: number[] },
 ): void {
   expectNoLeakOnCompute(loss, randomViews(30, opts.V, 4, 3), opts.labels);
-  const { first, last } = expectNoLeakOverTraining(opts.trained ?? loss, { V: opts.V, N: 6, D: 3, labels: opts.trainingLabels });
+  const { first, last } = expectNoLeakOverTraining(opts.trained ?? loss, {
+    V: opts.V,
+    N: 6,
+    D: 3,
+    labels: opts.trainingLabels,
+  });
   expect(last).toBeLessThan(first);
 }

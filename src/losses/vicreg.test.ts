@@ -33,7 +33,8 @@ function vicregReference(views: Matrix[], params: VicregParams): number {
   const n = first.length;
   const d = first[0].length;
   let invariance = 0;
-  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) invariance += (first[i][k] - second[i][k]) ** 2 / (n * d);
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < d; k++) invariance += (first[i][k] - second[i][k]) ** 2 / (n * d);
   let varianceTerm = 0;
   let covarianceTerm = 0;
   for (const z of views) {
@@ -47,7 +48,8 @@ function vicregReference(views: Matrix[], params: VicregParams): number {
 }
 
 const DEFAULTS: VicregParams = { sim: 25, var: 25, cov: 1 };
-const scaled = (views: Matrix[], factor: number): Matrix[] => views.map((v) => v.map((row) => row.map((x) => factor * x)));
+const scaled = (views: Matrix[], factor: number): Matrix[] =>
+  views.map((v) => v.map((row) => row.map((x) => factor * x)));
 
 // Columns of this 4 x 2 matrix have mean 0, are orthogonal, and each has sum of squares 4.
 const HADAMARD: Matrix = [
@@ -59,9 +61,15 @@ const HADAMARD: Matrix = [
 
 describe('vicreg', () => {
   it('has the defaults from losses.md and rejects bad view counts and N = 1 with clear errors', () => {
-    expect([vicreg.params.sim.default, vicreg.params.var.default, vicreg.params.cov.default]).toEqual([25, 25, 1]);
-    expect(() => lossValue(vicreg.create(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(/exactly 2 views, got 1/);
-    expect(() => lossValue(vicreg.create(DEFAULTS), randomViews(1, 2, 1, 2))).toThrow(/at least 2 instances.*got 1/);
+    expect([vicreg.params.sim.default, vicreg.params.var.default, vicreg.params.cov.default]).toEqual([
+      25, 25, 1,
+    ]);
+    expect(() => lossValue(vicreg.create(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(
+      /exactly 2 views, got 1/,
+    );
+    expect(() => lossValue(vicreg.create(DEFAULTS), randomViews(1, 2, 1, 2))).toThrow(
+      /at least 2 instances.*got 1/,
+    );
   });
 
   it('createLoss rejects an out-of-range weight, naming the param and its range', async () => {
@@ -71,7 +79,10 @@ describe('vicreg', () => {
   it('is finite with finite gradients on random, N = 2, D = 1, identical, zero-row and all-zero inputs', () => {
     // All-zero views have zero variance everywhere: std = sqrt(0 + 1e-4) keeps the gradient of the square root finite.
     const allZero = [HADAMARD.map(() => [0, 0]), HADAMARD.map(() => [0, 0])];
-    checkFiniteOnEdgeCases(() => vicreg.create(DEFAULTS), { V: 2, extraCases: [randomViews(8, 2, 2, 1), allZero] });
+    checkFiniteOnEdgeCases(() => vicreg.create(DEFAULTS), {
+      V: 2,
+      extraCases: [randomViews(8, 2, 2, 1), allZero],
+    });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -81,7 +92,8 @@ describe('vicreg', () => {
       [scaled(randomViews(11, 2, 5, 2), 3), { sim: 2, var: 3, cov: 0.5 }],
       [scaled(randomViews(12, 2, 3, 1), 0.3), DEFAULTS],
     ];
-    for (const [views, params] of cases) expectMatchesReference(vicreg.create(params), views, (v) => vicregReference(v, params));
+    for (const [views, params] of cases)
+      expectMatchesReference(vicreg.create(params), views, (v) => vicregReference(v, params));
   });
 
   it('is invariant to permuting instances, swapping the views and a shift shared by both views', () => {
@@ -90,7 +102,13 @@ describe('vicreg', () => {
     const base = checkInvariances(loss, views, { viewOrder: [1, 0] });
     // Every term sees either z1 - z2 or centred columns, so adding one vector b to every row of both views changes nothing.
     const shift = [2, -1, 0.5];
-    expectClose(lossValue(loss, views.map((view) => view.map((row) => row.map((x, k) => x + shift[k])))), base);
+    expectClose(
+      lossValue(
+        loss,
+        views.map((view) => view.map((row) => row.map((x, k) => x + shift[k]))),
+      ),
+      base,
+    );
     // No row normalisation: scaling one instance's row changes the loss.
     const scaledRow = views.map((view) => view.map((row, i) => (i === 0 ? row.map((x) => 5 * x) : row)));
     expect(Math.abs(lossValue(loss, scaledRow) - base)).toBeGreaterThan(1e-2);
@@ -120,6 +138,9 @@ describe('vicreg', () => {
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
     // The harness uses plain SGD with lr 0.05, which the default weights (25, 25, 1) overshoot; the same
     // ratios scaled by 1/25 train stably.
-    checkNoLeaksAndTraining(vicreg.create(DEFAULTS), { V: 2, trained: vicreg.create({ sim: 1, var: 1, cov: 0.04 }) });
+    checkNoLeaksAndTraining(vicreg.create(DEFAULTS), {
+      V: 2,
+      trained: vicreg.create({ sim: 1, var: 1, cov: 0.04 }),
+    });
   });
 });

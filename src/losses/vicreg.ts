@@ -46,14 +46,30 @@ function varianceAndCovariance(z: tf.Tensor2D): { variance: tf.Scalar; covarianc
 export const vicreg: LossDefinition<VicregParams> = {
   id: 'vicreg',
   name: 'VICReg',
-  description: 'Invariance + per-dimension variance hinge + covariance decorrelation of the raw embeddings (Bardes et al. 2022).',
+  description:
+    'Invariance + per-dimension variance hinge + covariance decorrelation of the raw embeddings (Bardes et al. 2022).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,
   params: {
-    sim: { default: 25, min: 0, max: 1000, help: 'weight of the invariance term (mean squared distance between the views)' },
-    var: { default: 25, min: 0, max: 1000, help: 'weight of the variance hinge that keeps every dimension spread out (std >= 1)' },
-    cov: { default: 1, min: 0, max: 1000, help: 'weight of the covariance term that decorrelates the dimensions' },
+    sim: {
+      default: 25,
+      min: 0,
+      max: 1000,
+      help: 'weight of the invariance term (mean squared distance between the views)',
+    },
+    var: {
+      default: 25,
+      min: 0,
+      max: 1000,
+      help: 'weight of the variance hinge that keeps every dimension spread out (std >= 1)',
+    },
+    cov: {
+      default: 1,
+      min: 0,
+      max: 1000,
+      help: 'weight of the covariance term that decorrelates the dimensions',
+    },
   },
   create(params) {
     const { sim: simWeight, var: varianceWeight, cov: covarianceWeight } = params;
@@ -64,7 +80,9 @@ export const vicreg: LossDefinition<VicregParams> = {
         checkViews('vicreg', views, 2, 2);
         const n = views[0].shape[0];
         if (n < 2) {
-          throw new Error(`loss 'vicreg' needs at least 2 instances per batch for the unbiased variance, got ${n}; increase the batch size`);
+          throw new Error(
+            `loss 'vicreg' needs at least 2 instances per batch for the unbiased variance, got ${n}; increase the batch size`,
+          );
         }
         return tf.tidy(() => {
           const invariance = tf.mean(tf.squaredDifference(views[0], views[1]));

@@ -39,7 +39,11 @@ import type { LossModule } from '../losses/types';
 const PRED_HIDDEN = 4;
 const PARAMS: ByolParams = { baseEma: 0.996, predHidden: PRED_HIDDEN };
 
-function boundByol(network: Network, params: Partial<Pick<ByolParams, 'baseEma' | 'predHidden'>> = {}, seed = 11): LossModule {
+function boundByol(
+  network: Network,
+  params: Partial<Pick<ByolParams, 'baseEma' | 'predHidden'>> = {},
+  seed = 11,
+): LossModule {
   const loss = byol.create({ ...PARAMS, ...params });
   bindLoss(loss, network, seed);
   return loss;
@@ -53,7 +57,8 @@ function byolReference(online: Matrix[], targets: Matrix[], w: PredictorWeights)
   const [p1, p2] = online.map((z) => plainPredictor(z, w));
   const N = online[0].length;
   let total = 0;
-  for (let i = 0; i < N; i++) total += 2 - 2 * cosine(p1[i], targets[1][i]) + (2 - 2 * cosine(p2[i], targets[0][i]));
+  for (let i = 0; i < N; i++)
+    total += 2 - 2 * cosine(p1[i], targets[1][i]) + (2 - 2 * cosine(p2[i], targets[0][i]));
   return total / N;
 }
 
@@ -81,7 +86,10 @@ describe('byol', () => {
     const w = predictorWeights(loss, D, PRED_HIDDEN);
     const { value, grads } = valueAndViewGrads(loss, views, images);
     expectClose(value, byolReference(views, targets, w), 1e-4);
-    expectGradsMatchScaled(grads, numericalGrad((online) => byolReference(online, targets, w), views));
+    expectGradsMatchScaled(
+      grads,
+      numericalGrad((online) => byolReference(online, targets, w), views),
+    );
     tf.dispose(images);
     loss.dispose();
     network.dispose();
@@ -94,7 +102,15 @@ describe('byol', () => {
     const views = randomViews(9, 2, 6, 3);
     const base = checkPermutationInvarianceOnImages(loss, views, images, [3, 0, 5, 1, 4, 2]);
     // The predictor's BatchNorm removes a common scale of its input.
-    expectClose(lossOnImages(loss, views.map((v) => v.map((row) => row.map((x) => 2.5 * x))), images), base, 1e-4);
+    expectClose(
+      lossOnImages(
+        loss,
+        views.map((v) => v.map((row) => row.map((x) => 2.5 * x))),
+        images,
+      ),
+      base,
+      1e-4,
+    );
     // Tripling the target's projector (kernel and bias) triples every target projection; they enter via cosines.
     scaleProjector(loss, network, 'target', 3);
     expectClose(lossOnImages(loss, views, images), base, 1e-5);
@@ -149,7 +165,8 @@ describe('byol', () => {
     const initial = stateArrays(loss);
     // Online = target + 0.5 on every trainable weight.
     shiftTrainableWeights(network, 0.5);
-    const expectTargetShift = (shift: number): void => expectCopyShifted(network, 'target', initial, stateArrays(loss), shift);
+    const expectTargetShift = (shift: number): void =>
+      expectCopyShifted(network, 'target', initial, stateArrays(loss), shift);
     loss.afterStep!({ step: 5, totalSteps: 10 });
     expectTargetShift(0.05 * 0.5); // gap 0.5 closed by 1 - 0.95
     loss.afterStep!({ step: 10, totalSteps: 10 });
@@ -168,8 +185,12 @@ describe('byol', () => {
     expect(loss.trainableVariables.map((v) => v.shape)).toEqual([[3, 4], [4], [4], [4, 3], [3]]);
     const images = randomImages(14, 2, 4);
     const inputs = randomViews(15, 2, 4, 3).map((v) => tf.tensor2d(v));
-    const { value, grads } = tf.variableGrads(() => loss.compute({ views: inputs, images }), loss.trainableVariables);
-    for (const g of Object.values(grads)) expect(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0])).toBeGreaterThan(0);
+    const { value, grads } = tf.variableGrads(
+      () => loss.compute({ views: inputs, images }),
+      loss.trainableVariables,
+    );
+    for (const g of Object.values(grads))
+      expect(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0])).toBeGreaterThan(0);
     tf.dispose([value, ...inputs, ...images, ...Object.values(grads)]);
     loss.dispose();
     network.dispose();
@@ -187,7 +208,9 @@ describe('byol', () => {
     const savedArrays = stateArrays(source);
     const otherNetwork = tinyNetwork(6, 3);
     const restored = boundByol(otherNetwork, {}, 2);
-    expect(Math.abs(lossOnImages(restored, views, images) - lossOnImages(source, views, images))).toBeGreaterThan(1e-4);
+    expect(
+      Math.abs(lossOnImages(restored, views, images) - lossOnImages(source, views, images)),
+    ).toBeGreaterThan(1e-4);
     restored.setState!(saved);
     tf.dispose(Object.values(saved));
     expect(stateArrays(restored)).toEqual(savedArrays);

@@ -67,7 +67,12 @@ function createByol(params: ByolParams): LossModule {
       release();
       const { target, pairs } = cloneTarget('byol', binding.network);
       const predictorSeed = new Rng(binding.seed).fork();
-      const predictor = buildPredictor(binding.network.embeddingDim, predHidden, predictorSeed, 'byol_predictor');
+      const predictor = buildPredictor(
+        binding.network.embeddingDim,
+        predHidden,
+        predictorSeed,
+        'byol_predictor',
+      );
       bound = { online: binding.network, target, pairs, predictor };
     },
     compute(inputs) {
@@ -93,7 +98,10 @@ function createByol(params: ByolParams): LossModule {
     getState() {
       if (!bound) throw notBoundError('byol', 'getState');
       // The whole predictor (not only its BatchNorm statistics), so this state alone restores the method.
-      return { ...weightsState('target', bound.target.allWeights), ...weightsState('predictor', bound.predictor.weights) };
+      return {
+        ...weightsState('target', bound.target.allWeights),
+        ...weightsState('predictor', bound.predictor.weights),
+      };
     },
     setState(state) {
       if (!bound) throw notBoundError('byol', 'setState');
@@ -121,12 +129,18 @@ function createByol(params: ByolParams): LossModule {
 export const byol: LossDefinition<ByolParams> = {
   id: 'byol',
   name: 'BYOL (bootstrap your own latent)',
-  description: 'Predicts an EMA target network’s projection of the other view; no negatives (Grill et al. 2020).',
+  description:
+    'Predicts an EMA target network’s projection of the other view; no negatives (Grill et al. 2020).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,
   params: {
-    baseEma: { default: 0.996, min: 0, max: 1, help: 'target EMA decay at step 0, raised to 1 by a cosine schedule' },
+    baseEma: {
+      default: 0.996,
+      min: 0,
+      max: 1,
+      help: 'target EMA decay at step 0, raised to 1 by a cosine schedule',
+    },
     predHidden: { default: 512, min: 1, max: 8192, integer: true, help: 'hidden width of the predictor MLP' },
   },
   create: createByol,

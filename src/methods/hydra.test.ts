@@ -115,7 +115,13 @@ describe('hydra', () => {
   });
 
   it('is finite with finite gradients (views and own variables) on random, N = 2, D = 1, identical and zero-row inputs', () => {
-    const labels = { random: [0, 1, 2, 1, 0], twoInstances: [0, 1], oneDimension: [0, 0, 1, 2], identical: [2, 0, 1, 2], zeroRows: [0, 1, 0, 1] };
+    const labels = {
+      random: [0, 1, 2, 1, 0],
+      twoInstances: [0, 1],
+      oneDimension: [0, 0, 1, 2],
+      identical: [2, 0, 1, 2],
+      zeroRows: [0, 1, 0, 1],
+    };
     // the shared zero-row case zeros a row in both views: the gated cosine of two zero rows must stay finite
     checkFiniteOnEdgeCases(() => createHydraModule(DEFAULTS), { V: 2, labels, ownVariables: true });
   });

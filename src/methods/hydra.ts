@@ -27,8 +27,9 @@ const UNBOUND_SEED = 0;
 function buildGateNetwork(embeddingDim: number, widths: HydraWidths, seed: number): tf.LayersModel {
   const input = tf.input({ shape: [widths.embedding], name: 'hydra_gate_in' });
   let x = tf.layers.reLU({ name: 'hydra_gate_relu0' }).apply(input) as tf.SymbolicTensor;
-  x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: 'hydra_gate_bn0' })
-    .apply(x) as tf.SymbolicTensor;
+  x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: 'hydra_gate_bn0' }).apply(
+    x,
+  ) as tf.SymbolicTensor;
   x = tf.layers
     .dense({
       units: widths.hidden,
@@ -37,8 +38,9 @@ function buildGateNetwork(embeddingDim: number, widths: HydraWidths, seed: numbe
     })
     .apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ name: 'hydra_gate_relu1' }).apply(x) as tf.SymbolicTensor;
-  x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: 'hydra_gate_bn1' })
-    .apply(x) as tf.SymbolicTensor;
+  x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: 'hydra_gate_bn1' }).apply(
+    x,
+  ) as tf.SymbolicTensor;
   x = tf.layers
     .dense({
       units: embeddingDim,
@@ -65,7 +67,9 @@ function gatedLogits(
   const dots = tf.matMul(tf.mul(gateSquared, anchors), keys, false, true);
   // multiply by reciprocal norms (no division by their product): with two zero rows the product is 1e-24 and a
   // division's gradient would need its square, which underflows in float32 to 0/0
-  const anchorInvNorms = tf.rsqrt(tf.maximum(tf.sum(tf.mul(gateSquared, tf.square(anchors)), 1, true), 1e-24));
+  const anchorInvNorms = tf.rsqrt(
+    tf.maximum(tf.sum(tf.mul(gateSquared, tf.square(anchors)), 1, true), 1e-24),
+  );
   const keyInvNorms = tf.rsqrt(tf.maximum(tf.matMul(gateSquared, tf.square(keys), false, true), 1e-24));
   return tf.mul(scale, tf.mul(tf.mul(dots, anchorInvNorms), keyInvNorms)) as tf.Tensor2D;
 }

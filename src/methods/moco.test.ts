@@ -37,7 +37,11 @@ import type { LossModule } from '../losses/types';
 
 const PARAMS: MocoParams = { K: 6, m: 0.99, tau: 0.2 };
 
-function boundMoco(network: Network, params: Partial<Pick<MocoParams, 'K' | 'm' | 'tau'>> = {}, seed = 11): LossModule {
+function boundMoco(
+  network: Network,
+  params: Partial<Pick<MocoParams, 'K' | 'm' | 'tau'>> = {},
+  seed = 11,
+): LossModule {
   const loss = moco.create({ ...PARAMS, ...params });
   bindLoss(loss, network, seed);
   return loss;
@@ -82,7 +86,10 @@ describe('moco', () => {
       grads: [grad],
     } = valueAndViewGrads(loss, views, images, [0]);
     expectClose(value, mocoReference(views[0], keys, queue, PARAMS.tau), 1e-4);
-    const expected = numericalGrad(([queries]) => mocoReference(queries, keys, queue, PARAMS.tau), [views[0]]);
+    const expected = numericalGrad(
+      ([queries]) => mocoReference(queries, keys, queue, PARAMS.tau),
+      [views[0]],
+    );
     expectGradsMatchScaled([grad], expected);
     tf.dispose(images);
     loss.dispose();
@@ -135,7 +142,11 @@ describe('moco', () => {
       constantProjector(loss, network, 'keyEncoder', [1, 0, 0]);
       patchState(loss, { queue: Array.from({ length: 5 }, () => [0, 1, 0]) });
       const queries = [0.5, 1, 2, 3].map((c) => [c, 0, 0]);
-      expectClose(lossOnImages(loss, [queries, views[1]], images), Math.log(1 + 5 * Math.exp(-1 / tau)), 1e-5);
+      expectClose(
+        lossOnImages(loss, [queries, views[1]], images),
+        Math.log(1 + 5 * Math.exp(-1 / tau)),
+        1e-5,
+      );
       loss.dispose();
     }
     tf.dispose(images);
@@ -226,7 +237,9 @@ describe('moco', () => {
     expect(savedArrays.queuePointer).toBe(2);
     const otherNetwork = tinyNetwork(6, 3);
     const restored = boundMoco(otherNetwork, {}, 2);
-    expect(Math.abs(lossOnImages(restored, views, images) - lossOnImages(source, views, images))).toBeGreaterThan(1e-4);
+    expect(
+      Math.abs(lossOnImages(restored, views, images) - lossOnImages(source, views, images)),
+    ).toBeGreaterThan(1e-4);
     restored.setState!(saved);
     tf.dispose(Object.values(saved));
     expect(stateArrays(restored)).toEqual(savedArrays);
@@ -252,9 +265,13 @@ describe('moco', () => {
     const loss = boundMoco(network);
     expect(() => lossOnImages(loss, views, [])).toThrow(/pass inputs\.images/);
     const fewer = randomImages(21, 2, 3);
-    expect(() => lossOnImages(loss, views, fewer)).toThrow(/images\[0\] has 3 images but views\[0\] has 4 rows/);
+    expect(() => lossOnImages(loss, views, fewer)).toThrow(
+      /images\[0\] has 3 images but views\[0\] has 4 rows/,
+    );
     expect(() => lossOnImages(loss, randomViews(22, 3, 4, 3), images)).toThrow(/needs exactly 2 views/);
-    expect(() => patchState(loss, { queuePointer: PARAMS.K })).toThrow(/queuePointer must be an integer in \[0, 5\]/);
+    expect(() => patchState(loss, { queuePointer: PARAMS.K })).toThrow(
+      /queuePointer must be an integer in \[0, 5\]/,
+    );
     const state = loss.getState!();
     const { queue, ...withoutQueue } = state;
     expect(() => loss.setState!(withoutQueue)).toThrow(/missing queue/);

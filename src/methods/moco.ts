@@ -81,7 +81,9 @@ function createMoco(params: MocoParams): LossModule {
     bind(binding: LossBinding) {
       release();
       const { target, pairs } = cloneTarget('moco', binding.network);
-      const queue = tf.tidy(() => tf.variable(randomUnitRows(binding.seed, K, binding.network.embeddingDim), false));
+      const queue = tf.tidy(() =>
+        tf.variable(randomUnitRows(binding.seed, K, binding.network.embeddingDim), false),
+      );
       bound = { online: binding.network, keyEncoder: target, pairs, queue };
     },
     compute(inputs) {
@@ -134,7 +136,9 @@ function createMoco(params: MocoParams): LossModule {
       checkStateShapes('moco', state, stateShapes(bound));
       const pointer = state.queuePointer.arraySync() as number;
       if (!Number.isInteger(pointer) || pointer < 0 || pointer >= K) {
-        throw new Error(`loss 'moco'.setState: queuePointer must be an integer in [0, ${K - 1}] (K = ${K}), got ${pointer}`);
+        throw new Error(
+          `loss 'moco'.setState: queuePointer must be an integer in [0, ${K - 1}] (K = ${K}), got ${pointer}`,
+        );
       }
       bound.queue.assign(state.queue);
       restoreWeights('keyEncoder', bound.keyEncoder.allWeights, state);
@@ -162,13 +166,25 @@ function createMoco(params: MocoParams): LossModule {
 export const moco: LossDefinition<MocoParams> = {
   id: 'moco',
   name: 'MoCo v2 (momentum contrast)',
-  description: 'InfoNCE of a query against its momentum-encoder key and a queue of past keys (He et al. 2020, Chen et al. 2020).',
+  description:
+    'InfoNCE of a query against its momentum-encoder key and a queue of past keys (He et al. 2020, Chen et al. 2020).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,
   params: {
-    K: { default: 4096, min: 1, max: 65536, integer: true, help: 'queue length: number of past keys used as negatives' },
-    m: { default: 0.99, min: 0, max: 1, help: 'key encoder momentum: 1 = frozen key encoder, 0 = copy of the online network' },
+    K: {
+      default: 4096,
+      min: 1,
+      max: 65536,
+      integer: true,
+      help: 'queue length: number of past keys used as negatives',
+    },
+    m: {
+      default: 0.99,
+      min: 0,
+      max: 1,
+      help: 'key encoder momentum: 1 = frozen key encoder, 0 = copy of the online network',
+    },
     tau: { default: 0.1, min: 0.01, max: 10, help: 'temperature: lower = harder negatives' },
   },
   create: createMoco,

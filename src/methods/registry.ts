@@ -56,7 +56,8 @@ export function lossDefinition(id: string): AnyDefinition {
 /** Describes why `value` is outside `spec`, or returns null when it is valid. */
 export function paramProblem(name: string, value: number, spec: ParamSpec): string | null {
   const range = `${spec.exclusiveMin ? '(' : '['}${spec.min}, ${spec.max}]`;
-  if (typeof value !== 'number' || !Number.isFinite(value)) return `${name} must be a finite number in ${range}, got ${String(value)}`;
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    return `${name} must be a finite number in ${range}, got ${String(value)}`;
   if (spec.integer && !Number.isInteger(value)) return `${name} must be an integer in ${range}, got ${value}`;
   const belowMin = spec.exclusiveMin ? value <= spec.min : value < spec.min;
   if (belowMin || value > spec.max) return `${name} must be in ${range}, got ${value}`;
@@ -69,7 +70,9 @@ export function resolveLossParams(id: string, params: Record<string, unknown> = 
   const resolved: Record<string, number> = {};
   for (const name of Object.keys(params)) {
     if (!(name in def.params)) {
-      throw new Error(`loss '${id}' has no parameter '${name}'; its parameters are: ${Object.keys(def.params).join(', ') || 'none'}`);
+      throw new Error(
+        `loss '${id}' has no parameter '${name}'; its parameters are: ${Object.keys(def.params).join(', ') || 'none'}`,
+      );
     }
   }
   for (const [name, spec] of Object.entries(def.params)) {

@@ -93,7 +93,14 @@ describe('simsiam', () => {
     const base = lossValue(loss, views);
     expectClose(lossValue(loss, permuteRows(views, [3, 0, 5, 1, 4, 2])), base, 1e-5);
     // The predictor's BatchNorm removes a common scale of its input; the targets enter only through cosines.
-    expectClose(lossValue(loss, views.map((v) => v.map((row) => row.map((x) => 2.5 * x)))), base, 1e-4);
+    expectClose(
+      lossValue(
+        loss,
+        views.map((v) => v.map((row) => row.map((x) => 2.5 * x))),
+      ),
+      base,
+      1e-4,
+    );
     loss.dispose();
   });
 
@@ -161,8 +168,12 @@ describe('simsiam', () => {
     expect(() => lossValue(loss, randomViews(9, 3, 4, 3))).toThrow(/needs exactly 2 views/);
     expect(() => lossValue(loss, randomViews(9, 2, 4, 5))).toThrow(/embedding dim/);
     loss.dispose();
-    expect(() => lossValue(simsiam.create({ predHidden: 4 }), randomViews(9, 2, 4, 3))).toThrow(/before bind\(\)/);
-    expect(() => createLoss('simsiam', { predHidden: 0 })).toThrow(/predHidden must be in \[1, 8192\], got 0/);
+    expect(() => lossValue(simsiam.create({ predHidden: 4 }), randomViews(9, 2, 4, 3))).toThrow(
+      /before bind\(\)/,
+    );
+    expect(() => createLoss('simsiam', { predHidden: 0 })).toThrow(
+      /predHidden must be in \[1, 8192\], got 0/,
+    );
     expect(() => createLoss('simsiam', { predHidden: 2.5 })).toThrow(/predHidden must be an integer/);
     const defaults = createLoss('simsiam');
     const network = tinyNetwork(3, 3);

@@ -30,7 +30,12 @@ function createSimsiam(params: SimsiamParams): LossModule {
     },
     bind(binding: LossBinding) {
       predictor?.dispose();
-      predictor = buildPredictor(binding.network.embeddingDim, predHidden, new Rng(binding.seed).fork(), 'simsiam_predictor');
+      predictor = buildPredictor(
+        binding.network.embeddingDim,
+        predHidden,
+        new Rng(binding.seed).fork(),
+        'simsiam_predictor',
+      );
     },
     compute(inputs) {
       checkViews('simsiam', inputs.views, 2, 2);
@@ -75,7 +80,8 @@ function createSimsiam(params: SimsiamParams): LossModule {
 export const simsiam: LossDefinition<SimsiamParams> = {
   id: 'simsiam',
   name: 'SimSiam (stop-gradient)',
-  description: 'Predicts one view’s projection from the other, with a stop-gradient and no negatives (Chen & He 2021).',
+  description:
+    'Predicts one view’s projection from the other, with a stop-gradient and no negatives (Chen & He 2021).',
   minViews: 2,
   maxViews: 2,
   needsLabels: false,

@@ -133,7 +133,10 @@ describe('swav', () => {
     const { value, grads } = valueAndGrads(loss, views);
     const prototypes = prototypesOf(loss);
     expectClose(value, swavReference(views, prototypes, p), 1e-4);
-    expectGradsMatch(grads, numericalGrad((v) => swavReference(v, prototypes, p, views), views));
+    expectGradsMatch(
+      grads,
+      numericalGrad((v) => swavReference(v, prototypes, p, views), views),
+    );
     loss.dispose();
   });
 

@@ -62,10 +62,13 @@ export function cloneTarget(id: string, network: Network): { target: Network; pa
   const target = network.clone();
   const online = network.trainableVariables;
   const copy = target.trainableVariables;
-  const sameShapes = online.length === copy.length && online.every((v, i) => v.shape.join() === copy[i].shape.join());
+  const sameShapes =
+    online.length === copy.length && online.every((v, i) => v.shape.join() === copy[i].shape.join());
   if (!sameShapes) {
     target.dispose();
-    throw new Error(`loss '${id}': network.clone() returned a different architecture; build the clone with the same build function`);
+    throw new Error(
+      `loss '${id}': network.clone() returned a different architecture; build the clone with the same build function`,
+    );
   }
   return { target, pairs: { online, target: copy } };
 }
@@ -86,7 +89,12 @@ export function momentumUpdate(pairs: TargetPairs, momentum: number): void {
  * Predictor head q of BYOL and SimSiam: Linear(D, hidden) -> BatchNorm -> ReLU -> Linear(hidden, D).
  * Its trainable weights are [fc0 kernel (D x hidden), bn0 gamma, bn0 beta, fc1 kernel (hidden x D), fc1 bias].
  */
-export function buildPredictor(embeddingDim: number, hidden: number, seed: number, name: string): tf.LayersModel {
+export function buildPredictor(
+  embeddingDim: number,
+  hidden: number,
+  seed: number,
+  name: string,
+): tf.LayersModel {
   return buildMlpHead(embeddingDim, { layers: 2, hidden, out: embeddingDim, batchNorm: true }, seed, name);
 }
 
@@ -116,7 +124,11 @@ export function weightShapes(prefix: string, weights: tf.LayerVariable[]): [stri
 }
 
 /** Writes the entries of weightsState back into the weights (call checkStateShapes first). */
-export function restoreWeights(prefix: string, weights: tf.LayerVariable[], state: Record<string, tf.Tensor>): void {
+export function restoreWeights(
+  prefix: string,
+  weights: tf.LayerVariable[],
+  state: Record<string, tf.Tensor>,
+): void {
   weights.forEach((w, i) => w.write(state[`${prefix}.${i}`]));
 }
 
@@ -124,11 +136,18 @@ export function restoreWeights(prefix: string, weights: tf.LayerVariable[], stat
  * Throws, before anything is written, when `state` lacks an expected entry or one has the wrong shape,
  * naming every problem.
  */
-export function checkStateShapes(id: string, state: Record<string, tf.Tensor>, expected: [string, number[]][]): void {
+export function checkStateShapes(
+  id: string,
+  state: Record<string, tf.Tensor>,
+  expected: [string, number[]][],
+): void {
   const missing = expected.filter(([name]) => !(name in state)).map(([name]) => name);
   const wrong = expected
     .filter(([name, shape]) => name in state && state[name].shape.join() !== shape.join())
-    .map(([name, shape]) => `${name} has shape [${state[name].shape.join(', ')}], expected [${shape.join(', ')}]`);
+    .map(
+      ([name, shape]) =>
+        `${name} has shape [${state[name].shape.join(', ')}], expected [${shape.join(', ')}]`,
+    );
   if (missing.length > 0 || wrong.length > 0) {
     const problems = [...(missing.length > 0 ? [`missing ${missing.join(', ')}`] : []), ...wrong];
     throw new Error(

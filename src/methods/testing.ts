@@ -5,7 +5,14 @@ import { createNetwork } from '../nn/network';
 import { buildMlpHead } from '../nn/heads';
 import type { Network } from '../nn/types';
 import { Rng, tfjsSeed } from '../nn/random';
-import { expectClose, mean, permuteRows, randomViews, trainCheckingLeaks, type Matrix } from '../losses/testing';
+import {
+  expectClose,
+  mean,
+  permuteRows,
+  randomViews,
+  trainCheckingLeaks,
+  type Matrix,
+} from '../losses/testing';
 import type { LossModule } from '../losses/types';
 
 export const IMAGE_SHAPE: [number, number, number] = [4, 4, 1];
@@ -20,12 +27,21 @@ export function tinyNetwork(seed: number, embeddingDim: number): Network {
     const input = tf.input({ shape: IMAGE_SHAPE });
     const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
     const dense = tf.layers
-      .dense({ units: FEATURES, useBias: false, kernelInitializer: tf.initializers.glorotNormal({ seed: tfjsSeed(seed) }) })
+      .dense({
+        units: FEATURES,
+        useBias: false,
+        kernelInitializer: tf.initializers.glorotNormal({ seed: tfjsSeed(seed) }),
+      })
       .apply(flat) as tf.SymbolicTensor;
     const normed = tf.layers.batchNormalization().apply(dense) as tf.SymbolicTensor;
     const h = tf.layers.activation({ activation: 'tanh' }).apply(normed) as tf.SymbolicTensor;
     const backbone = tf.model({ inputs: input, outputs: h });
-    const projector = buildMlpHead(FEATURES, { layers: 1, hidden: FEATURES, out: embeddingDim, batchNorm: false }, seed + 1, 'test_proj');
+    const projector = buildMlpHead(
+      FEATURES,
+      { layers: 1, hidden: FEATURES, out: embeddingDim, batchNorm: false },
+      seed + 1,
+      'test_proj',
+    );
     return { backbone, projector };
   });
 }
@@ -40,7 +56,12 @@ export function projectorWeightIndices(network: Network): { kernel: number; bias
 export function randomImages(seed: number, V: number, N: number): tf.Tensor4D[] {
   const rng = new Rng(seed);
   const size = N * IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2];
-  return Array.from({ length: V }, () => tf.tensor4d(Float32Array.from({ length: size }, () => rng.next()), [N, ...IMAGE_SHAPE]));
+  return Array.from({ length: V }, () =>
+    tf.tensor4d(
+      Float32Array.from({ length: size }, () => rng.next()),
+      [N, ...IMAGE_SHAPE],
+    ),
+  );
 }
 
 /** The image batches with their instances permuted (same permutation in every batch). */
@@ -96,7 +117,11 @@ export function valueAndViewGrads(
   wrt: number[] = views.map((_, v) => v),
 ): { value: number; grads: Matrix[] } {
   const tensors = views.map((v) => tf.tensor2d(v));
-  const f = (...xs: tf.Tensor[]) => loss.compute({ views: tensors.map((t, v) => (wrt.includes(v) ? xs[wrt.indexOf(v)] : t)) as tf.Tensor2D[], images });
+  const f = (...xs: tf.Tensor[]) =>
+    loss.compute({
+      views: tensors.map((t, v) => (wrt.includes(v) ? xs[wrt.indexOf(v)] : t)) as tf.Tensor2D[],
+      images,
+    });
   const { value, grads } = tf.valueAndGrads(f)(wrt.map((v) => tensors[v]));
   const out = { value: value.dataSync()[0], grads: grads.map((g) => g.arraySync() as Matrix) };
   tf.dispose([value, ...grads, ...tensors]);
@@ -139,13 +164,19 @@ export function forEachEdgeCase(
 /** Every gradient entry within tol * (the largest |expected| entry) of the expected one. */
 export function expectGradsMatchScaled(actual: Matrix[], expected: Matrix[], tol = 1e-3): void {
   const scale = Math.max(...expected.flat(2).map(Math.abs));
-  actual.forEach((g, v) => g.forEach((row, i) => row.forEach((x, d) => expect(Math.abs(x - expected[v][i][d])).toBeLessThan(tol * scale))));
+  actual.forEach((g, v) =>
+    g.forEach((row, i) =>
+      row.forEach((x, d) => expect(Math.abs(x - expected[v][i][d])).toBeLessThan(tol * scale)),
+    ),
+  );
 }
 
 /** Plain-number copies of a getState() result (every tensor disposed). */
 export function stateArrays(loss: LossModule): Record<string, number | number[] | Matrix> {
   const state = loss.getState!();
-  const out = Object.fromEntries(Object.entries(state).map(([name, t]) => [name, t.arraySync() as number | number[] | Matrix]));
+  const out = Object.fromEntries(
+    Object.entries(state).map(([name, t]) => [name, t.arraySync() as number | number[] | Matrix]),
+  );
   tf.dispose(Object.values(state));
   return out;
 }
@@ -162,14 +193,16 @@ export function shiftTrainableWeights(network: Network, delta: number): void {
 
 /** A plain vector or matrix times c. */
 export function scaled(values: number | number[] | Matrix, c: number): number[] | Matrix {
-  return (values as number[] | Matrix).map((r) => (Array.isArray(r) ? r.map((x) => c * x) : c * r)) as number[] | Matrix;
+  return (values as number[] | Matrix).map((r) => (Array.isArray(r) ? r.map((x) => c * x) : c * r)) as
+    number[] | Matrix;
 }
 
 /** Replaces some entries of loss.getState() with plain values, keeps the rest, and restores it with setState. */
 export function patchState(loss: LossModule, patch: Record<string, number | number[] | Matrix>): void {
   const state = loss.getState!();
   const patched = { ...state };
-  for (const [name, values] of Object.entries(patch)) patched[name] = tf.tensor(values as number[], state[name].shape, state[name].dtype);
+  for (const [name, values] of Object.entries(patch))
+    patched[name] = tf.tensor(values as number[], state[name].shape, state[name].dtype);
   loss.setState!(patched);
   tf.dispose([...Object.values(state), ...Object.values(patched)]);
 }
@@ -210,7 +243,9 @@ export function expectCopyShifted(
   shift: number,
 ): void {
   network.allWeights.forEach((weight, i) => {
-    const expected = ([before[`${prefix}.${i}`]].flat(2) as number[]).map((x) => x + (weight.trainable ? shift : 0));
+    const expected = ([before[`${prefix}.${i}`]].flat(2) as number[]).map(
+      (x) => x + (weight.trainable ? shift : 0),
+    );
     const actual = [after[`${prefix}.${i}`]].flat(2) as number[];
     actual.forEach((x, j) => expect(Math.abs(x - expected[j])).toBeLessThan(1e-6));
   });
@@ -245,14 +280,19 @@ export function predictorWeights(loss: LossModule, D: number, H: number): Predic
 export function plainPredictor(z: Matrix, w: PredictorWeights): Matrix {
   const H = w.gamma.length;
   const D = w.outBias.length;
-  const hidden = z.map((row) => Array.from({ length: H }, (_, k) => row.reduce((s, x, d) => s + x * w.hiddenKernel[d][k], 0)));
+  const hidden = z.map((row) =>
+    Array.from({ length: H }, (_, k) => row.reduce((s, x, d) => s + x * w.hiddenKernel[d][k], 0)),
+  );
   for (let k = 0; k < H; k++) {
     const column = hidden.map((row) => row[k]);
     const mu = mean(column);
     const variance = mean(column.map((x) => (x - mu) ** 2));
-    for (const row of hidden) row[k] = Math.max(0, ((row[k] - mu) / Math.sqrt(variance + 1e-5)) * w.gamma[k] + w.beta[k]);
+    for (const row of hidden)
+      row[k] = Math.max(0, ((row[k] - mu) / Math.sqrt(variance + 1e-5)) * w.gamma[k] + w.beta[k]);
   }
-  return hidden.map((row) => Array.from({ length: D }, (_, d) => row.reduce((s, x, k) => s + x * w.outKernel[k][d], w.outBias[d])));
+  return hidden.map((row) =>
+    Array.from({ length: D }, (_, d) => row.reduce((s, x, k) => s + x * w.outKernel[k][d], w.outBias[d])),
+  );
 }
 
 /**

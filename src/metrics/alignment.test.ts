@@ -16,7 +16,7 @@ describe('alignment', () => {
     tf.dispose([z, scaled, antipodal]);
   });
 
-  it('matches mean_i ||norm(z_i) - norm(z\'_i)||^alpha computed row by row', async () => {
+  it("matches mean_i ||norm(z_i) - norm(z'_i)||^alpha computed row by row", async () => {
     const z1 = tf.tensor2d(first);
     const z2 = tf.tensor2d(second);
     const distances = first.map((row, i) => Math.sqrt(sqDist(normRow(row), normRow(second[i]))));
@@ -41,6 +41,10 @@ describe('alignment', () => {
 
 describe('alignmentUniformityPoint', () => {
   it('places an evaluation at (-uniformity, -alignment)', () => {
-    expect(alignmentUniformityPoint(300, { alignment: 0.4, uniformity: -3.1 })).toEqual({ step: 300, negUniformity: 3.1, negAlignment: -0.4 });
+    expect(alignmentUniformityPoint(300, { alignment: 0.4, uniformity: -3.1 })).toEqual({
+      step: 300,
+      negUniformity: 3.1,
+      negAlignment: -0.4,
+    });
   });
 });

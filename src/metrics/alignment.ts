@@ -12,7 +12,9 @@ import { checkEmbeddings } from './labels';
 export async function alignment(z1: tf.Tensor2D, z2: tf.Tensor2D, alpha = 2): Promise<number> {
   checkEmbeddings(z1, 'alignment (first view)');
   if (z1.shape[0] !== z2.shape[0] || z1.shape[1] !== z2.shape[1]) {
-    throw new Error(`alignment: the two views must have the same shape, got [${z1.shape.join(', ')}] and [${z2.shape.join(', ')}]; pass row i of both views from the same image`);
+    throw new Error(
+      `alignment: the two views must have the same shape, got [${z1.shape.join(', ')}] and [${z2.shape.join(', ')}]; pass row i of both views from the same image`,
+    );
   }
   if (!(alpha > 0)) throw new Error(`alignment: alpha must be > 0, got ${alpha}`);
   const value = tf.tidy(() => {

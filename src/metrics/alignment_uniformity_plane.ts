@@ -13,6 +13,9 @@ export interface AlignmentUniformityPoint {
 }
 
 /** The plane point (-uniformity, -alignment) of one evaluation. */
-export function alignmentUniformityPoint(step: number, metrics: { alignment: number; uniformity: number }): AlignmentUniformityPoint {
+export function alignmentUniformityPoint(
+  step: number,
+  metrics: { alignment: number; uniformity: number },
+): AlignmentUniformityPoint {
   return { step, negUniformity: -metrics.uniformity, negAlignment: -metrics.alignment };
 }

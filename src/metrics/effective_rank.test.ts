@@ -21,7 +21,10 @@ describe('effectiveRankFromSingularValues', () => {
     // The + 1e-7 in p_k moves the result by ~1e-5.
     expect(effectiveRankFromSingularValues([1, 1, 1, 0, 0])).toBeCloseTo(3, 4);
     // p = (2/3, 1/3): exp(-(2/3) log(2/3) - (1/3) log(1/3)) = 1.8899...
-    expect(effectiveRankFromSingularValues([2, 1])).toBeCloseTo(Math.exp(-(2 / 3) * Math.log(2 / 3) - (1 / 3) * Math.log(1 / 3)), 4);
+    expect(effectiveRankFromSingularValues([2, 1])).toBeCloseTo(
+      Math.exp(-(2 / 3) * Math.log(2 / 3) - (1 / 3) * Math.log(1 / 3)),
+      4,
+    );
     expect(effectiveRankFromSingularValues([0, 0, 0])).toBe(0);
   });
 });
@@ -39,8 +42,12 @@ describe('effectiveRank', () => {
   it('matches RankMe from a float64 SVD on a random embedding, uncentred', async () => {
     const rng = new Rng(42);
     // A large common offset: centring would change the answer, RankMe does not centre.
-    const rows = gaussian(rng, 64, 12).to2DArray().map((row) => row.map((x, d) => x * (1 + d) + 3));
-    const reference = effectiveRankFromSingularValues(new SingularValueDecomposition(new Matrix(rows)).diagonal);
+    const rows = gaussian(rng, 64, 12)
+      .to2DArray()
+      .map((row) => row.map((x, d) => x * (1 + d) + 3));
+    const reference = effectiveRankFromSingularValues(
+      new SingularValueDecomposition(new Matrix(rows)).diagonal,
+    );
     const z = tf.tensor2d(rows);
     const before = tf.memory().numTensors;
     expect(await effectiveRank(z)).toBeCloseTo(reference, 4);

@@ -43,5 +43,7 @@ export async function effectiveRank(z: tf.Tensor2D): Promise<number> {
   gramMatrix.dispose();
   const eigenvalues = symmetricEigenvalues(values as Float32Array, dims);
   const noiseFloor = Math.max(eigenvalues[0], 0) * dims * FLOAT32_EPSILON;
-  return effectiveRankFromSingularValues(eigenvalues.map((value) => (value > noiseFloor ? Math.sqrt(value) : 0)));
+  return effectiveRankFromSingularValues(
+    eigenvalues.map((value) => (value > noiseFloor ? Math.sqrt(value) : 0)),
+  );
 }

@@ -93,29 +93,41 @@ function checkRows(input: EvalInput): void {
   ];
   for (const [name, tensor, rows] of named) {
     if (tensor.shape[0] !== rows) {
-      throw new Error(`evaluateEmbeddings: ${name} has ${tensor.shape[0]} rows but there are ${rows} labels for it; embed each image exactly once per input`);
+      throw new Error(
+        `evaluateEmbeddings: ${name} has ${tensor.shape[0]} rows but there are ${rows} labels for it; embed each image exactly once per input`,
+      );
     }
   }
 }
 
 function metricSet(representation: 'h' | 'z', input: EvalInput, options: EvalOptions): Promise<MetricSet> {
   const clean = input.clean[representation];
-  const knn: KnnOptions = { k: options.knnK, temperature: options.knnTemperature, numClasses: options.numClasses };
+  const knn: KnnOptions = {
+    k: options.knnK,
+    temperature: options.knnTemperature,
+    numClasses: options.numClasses,
+  };
   return Promise.all([
     alignment(input.viewA[representation], input.viewB[representation]),
     uniformity(clean, { t: options.uniformityT }),
     tolerance(clean, input.evalLabels),
     spectrum(clean),
     effectiveRank(clean),
-    knnTop1({ embeddings: input.bank[representation], labels: input.bank.labels }, { embeddings: clean, labels: input.evalLabels }, knn),
-  ]).then(([alignmentValue, uniformityValue, toleranceValue, spectrumValues, effectiveRankValue, knnValue]) => ({
-    alignment: alignmentValue,
-    uniformity: uniformityValue,
-    tolerance: toleranceValue,
-    spectrum: spectrumValues,
-    effectiveRank: effectiveRankValue,
-    knnTop1: knnValue,
-  }));
+    knnTop1(
+      { embeddings: input.bank[representation], labels: input.bank.labels },
+      { embeddings: clean, labels: input.evalLabels },
+      knn,
+    ),
+  ]).then(
+    ([alignmentValue, uniformityValue, toleranceValue, spectrumValues, effectiveRankValue, knnValue]) => ({
+      alignment: alignmentValue,
+      uniformity: uniformityValue,
+      tolerance: toleranceValue,
+      spectrum: spectrumValues,
+      effectiveRank: effectiveRankValue,
+      knnTop1: knnValue,
+    }),
+  );
 }
 
 /**

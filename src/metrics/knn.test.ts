@@ -5,18 +5,34 @@ import { cosine, randomLabels, randomViews } from '../losses/testing';
 import { knnPredict, knnTop1 } from './knn';
 
 /** Points around the axis e_{class} of R^dims with small Gaussian noise. */
-function clusters(rng: Rng, count: number, classes: number, dims: number): { rows: number[][]; labels: number[] } {
+function clusters(
+  rng: Rng,
+  count: number,
+  classes: number,
+  dims: number,
+): { rows: number[][]; labels: number[] } {
   const labels = Array.from({ length: count }, (_, i) => i % classes);
-  const rows = labels.map((label) => Array.from({ length: dims }, (_, d) => (d === label ? 1 : 0) + 0.1 * rng.normal()));
+  const rows = labels.map((label) =>
+    Array.from({ length: dims }, (_, d) => (d === label ? 1 : 0) + 0.1 * rng.normal()),
+  );
   return { rows, labels };
 }
 
 /** Weighted kNN written out per query: sort the bank by cosine, vote exp(cos / T) over the top k. */
-function referencePredictions(bank: number[][], bankLabels: number[], queries: number[][], k: number, temperature: number): number[] {
+function referencePredictions(
+  bank: number[][],
+  bankLabels: number[],
+  queries: number[][],
+  k: number,
+  temperature: number,
+): number[] {
   return queries.map((query) => {
-    const neighbours = bank.map((row, j) => ({ similarity: cosine(query, row), label: bankLabels[j] })).sort((a, b) => b.similarity - a.similarity);
+    const neighbours = bank
+      .map((row, j) => ({ similarity: cosine(query, row), label: bankLabels[j] }))
+      .sort((a, b) => b.similarity - a.similarity);
     const scores = new Map<number, number>();
-    for (const { similarity, label } of neighbours.slice(0, k)) scores.set(label, (scores.get(label) ?? 0) + Math.exp(similarity / temperature));
+    for (const { similarity, label } of neighbours.slice(0, k))
+      scores.set(label, (scores.get(label) ?? 0) + Math.exp(similarity / temperature));
     return [...scores.entries()].sort((a, b) => b[1] - a[1])[0][0];
   });
 }
@@ -28,11 +44,19 @@ describe('knnTop1', () => {
     const query = clusters(rng, 30, 3, 6);
     const bankEmbeddings = tf.tensor2d(bank.rows);
     const queryEmbeddings = tf.tensor2d(query.rows);
-    const accuracy = await knnTop1({ embeddings: bankEmbeddings, labels: bank.labels }, { embeddings: queryEmbeddings, labels: Int32Array.from(query.labels) });
+    const accuracy = await knnTop1(
+      { embeddings: bankEmbeddings, labels: bank.labels },
+      { embeddings: queryEmbeddings, labels: Int32Array.from(query.labels) },
+    );
     expect(accuracy).toBe(1);
     // Wrong labels for a third of the queries: accuracy 2/3.
     const shifted = query.labels.map((label, i) => (i % 3 === 0 ? (label + 1) % 3 : label));
-    expect(await knnTop1({ embeddings: bankEmbeddings, labels: bank.labels }, { embeddings: queryEmbeddings, labels: shifted })).toBeCloseTo(2 / 3, 6);
+    expect(
+      await knnTop1(
+        { embeddings: bankEmbeddings, labels: bank.labels },
+        { embeddings: queryEmbeddings, labels: shifted },
+      ),
+    ).toBeCloseTo(2 / 3, 6);
     tf.dispose([bankEmbeddings, queryEmbeddings]);
   });
 
@@ -41,8 +65,15 @@ describe('knnTop1', () => {
     const bank = tf.tensor2d(bankRows);
     const queries = tf.tensor2d(queryRows);
     const before = tf.memory().numTensors;
-    await knnTop1({ embeddings: bank, labels: randomLabels(53, 25, 3) }, { embeddings: queries, labels: randomLabels(54, 25, 3) }, { k: 5, queryChunk: 4 });
-    await knnTop1({ embeddings: bank, labels: randomLabels(53, 25, 3) }, { embeddings: queries, labels: randomLabels(54, 25, 3) });
+    await knnTop1(
+      { embeddings: bank, labels: randomLabels(53, 25, 3) },
+      { embeddings: queries, labels: randomLabels(54, 25, 3) },
+      { k: 5, queryChunk: 4 },
+    );
+    await knnTop1(
+      { embeddings: bank, labels: randomLabels(53, 25, 3) },
+      { embeddings: queries, labels: randomLabels(54, 25, 3) },
+    );
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([bank, queries]);
   });
@@ -70,21 +101,42 @@ describe('knnPredict', () => {
     const bankLabels = randomLabels(57, 50, 4);
     const bank = tf.tensor2d(bankRows);
     const queries = tf.tensor2d(queryRows);
-    for (const [k, temperature] of [[7, 0.1], [1, 0.1], [50, 0.5]]) {
+    for (const [k, temperature] of [
+      [7, 0.1],
+      [1, 0.1],
+      [50, 0.5],
+    ]) {
       const expected = referencePredictions(bankRows, bankLabels, queryRows, k, temperature);
       for (const queryChunk of [1, 6, 100]) {
-        expect(Array.from(await knnPredict({ embeddings: bank, labels: bankLabels }, queries, { k, temperature, queryChunk }))).toEqual(expected);
+        expect(
+          Array.from(
+            await knnPredict({ embeddings: bank, labels: bankLabels }, queries, {
+              k,
+              temperature,
+              queryChunk,
+            }),
+          ),
+        ).toEqual(expected);
       }
     }
     tf.dispose([bank, queries]);
   });
 
   it('explains mismatched inputs', async () => {
-    const bank = tf.tensor2d([[1, 0], [0, 1]]);
+    const bank = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+    ]);
     const queries = tf.tensor2d([[1, 0, 0]]);
-    await expect(knnPredict({ embeddings: bank, labels: [0, 1] }, queries)).rejects.toThrow(/dimension 3 but the bank has 2/);
-    await expect(knnPredict({ embeddings: bank, labels: [0] }, bank)).rejects.toThrow(/got 1 labels for 2 embeddings/);
-    await expect(knnPredict({ embeddings: bank, labels: [0, 3] }, bank, { numClasses: 2 })).rejects.toThrow(/out of range for 2 classes/);
+    await expect(knnPredict({ embeddings: bank, labels: [0, 1] }, queries)).rejects.toThrow(
+      /dimension 3 but the bank has 2/,
+    );
+    await expect(knnPredict({ embeddings: bank, labels: [0] }, bank)).rejects.toThrow(
+      /got 1 labels for 2 embeddings/,
+    );
+    await expect(knnPredict({ embeddings: bank, labels: [0, 3] }, bank, { numClasses: 2 })).rejects.toThrow(
+      /out of range for 2 classes/,
+    );
     tf.dispose([bank, queries]);
   });
 });

@@ -24,22 +24,30 @@ const SIMILARITY_BLOCK_FLOATS = 1 << 22;
  * Queries go in chunks so the [chunk, bank] similarity block stays bounded. The returned int32
  * tensor [queries] belongs to the caller.
  */
-function knnPredictionTensor(bank: LabelledEmbeddings, queries: tf.Tensor2D, options: KnnOptions): tf.Tensor1D {
+function knnPredictionTensor(
+  bank: LabelledEmbeddings,
+  queries: tf.Tensor2D,
+  options: KnnOptions,
+): tf.Tensor1D {
   checkEmbeddings(bank.embeddings, 'kNN bank');
   checkEmbeddings(queries, 'kNN queries');
   const [bankSize, dims] = bank.embeddings.shape;
   const queryCount = queries.shape[0];
   if (queries.shape[1] !== dims) {
-    throw new Error(`kNN: queries have dimension ${queries.shape[1]} but the bank has ${dims}; embed both with the same network output`);
+    throw new Error(
+      `kNN: queries have dimension ${queries.shape[1]} but the bank has ${dims}; embed both with the same network output`,
+    );
   }
   const numClasses = checkLabels(bank.labels, bankSize, 'kNN bank', options.numClasses);
   const temperature = options.temperature ?? 0.1;
   if (!(temperature > 0)) throw new Error(`kNN: temperature must be > 0, got ${temperature}`);
   const requestedK = options.k ?? 200;
-  if (!Number.isInteger(requestedK) || requestedK < 1) throw new Error(`kNN: k must be a positive integer, got ${requestedK}`);
+  if (!Number.isInteger(requestedK) || requestedK < 1)
+    throw new Error(`kNN: k must be a positive integer, got ${requestedK}`);
   const k = Math.min(requestedK, bankSize);
   const queryChunk = options.queryChunk ?? Math.max(1, Math.floor(SIMILARITY_BLOCK_FLOATS / bankSize));
-  if (!Number.isInteger(queryChunk) || queryChunk < 1) throw new Error(`kNN: queryChunk must be a positive integer, got ${queryChunk}`);
+  if (!Number.isInteger(queryChunk) || queryChunk < 1)
+    throw new Error(`kNN: queryChunk must be a positive integer, got ${queryChunk}`);
 
   const normalizedBank = normalizeRows(bank.embeddings);
   const bankLabels = labelTensor(bank.labels);
@@ -52,7 +60,10 @@ function knnPredictionTensor(bank: LabelledEmbeddings, queries: tf.Tensor2D, opt
         const nearest = tf.topk(tf.matMul(chunk, normalizedBank, false, true), k);
         const weights = tf.exp(tf.div(nearest.values, temperature));
         const neighbourLabels = tf.gather(bankLabels, nearest.indices);
-        const classScores = tf.sum(tf.mul(tf.oneHot(neighbourLabels, numClasses), tf.expandDims(weights, 2)), 1);
+        const classScores = tf.sum(
+          tf.mul(tf.oneHot(neighbourLabels, numClasses), tf.expandDims(weights, 2)),
+          1,
+        );
         return tf.argMax(classScores, 1) as tf.Tensor1D;
       }),
     );
@@ -68,7 +79,11 @@ function knnPredictionTensor(bank: LabelledEmbeddings, queries: tf.Tensor2D, opt
  * Weighted kNN predictions for `queries` from a labelled bank (see knnTop1 for the rule):
  * one class id per query row, read back once.
  */
-export async function knnPredict(bank: LabelledEmbeddings, queries: tf.Tensor2D, options: KnnOptions = {}): Promise<Int32Array> {
+export async function knnPredict(
+  bank: LabelledEmbeddings,
+  queries: tf.Tensor2D,
+  options: KnnOptions = {},
+): Promise<Int32Array> {
   const predictions = knnPredictionTensor(bank, queries, options);
   const values = await predictions.data();
   predictions.dispose();
@@ -82,7 +97,11 @@ export async function knnPredict(bank: LabelledEmbeddings, queries: tf.Tensor2D,
  * prediction = argmax; accuracy = fraction of queries whose prediction equals their label.
  * One device readback.
  */
-export async function knnTop1(bank: LabelledEmbeddings, query: LabelledEmbeddings, options: KnnOptions = {}): Promise<number> {
+export async function knnTop1(
+  bank: LabelledEmbeddings,
+  query: LabelledEmbeddings,
+  options: KnnOptions = {},
+): Promise<number> {
   checkLabels(query.labels, query.embeddings.shape[0], 'kNN queries', options.numClasses);
   const predictions = knnPredictionTensor(bank, query.embeddings, options);
   const accuracy = await top1Accuracy(predictions, query.labels);

@@ -10,7 +10,9 @@ export type ClassLabels = Int32Array | readonly number[];
  */
 export function checkLabels(labels: ClassLabels, rows: number, what: string, numClasses?: number): number {
   if (labels.length !== rows) {
-    throw new Error(`${what}: got ${labels.length} labels for ${rows} embeddings; pass one label per embedding row`);
+    throw new Error(
+      `${what}: got ${labels.length} labels for ${rows} embeddings; pass one label per embedding row`,
+    );
   }
   let maxLabel = -1;
   for (let i = 0; i < labels.length; i++) {
@@ -22,7 +24,9 @@ export function checkLabels(labels: ClassLabels, rows: number, what: string, num
   }
   if (numClasses === undefined) return maxLabel + 1;
   if (maxLabel >= numClasses) {
-    throw new Error(`${what}: label ${maxLabel} is out of range for ${numClasses} classes; pass the dataset's class count as numClasses`);
+    throw new Error(
+      `${what}: label ${maxLabel} is out of range for ${numClasses} classes; pass the dataset's class count as numClasses`,
+    );
   }
   return numClasses;
 }
@@ -34,10 +38,13 @@ export function labelTensor(labels: ClassLabels): tf.Tensor1D {
 
 /** Throws when an embedding matrix has no rows or no columns. */
 export function checkEmbeddings(z: tf.Tensor2D, what: string, minRows = 1): void {
-  if (z.rank !== 2) throw new Error(`${what}: expected a 2-D [n, D] embedding matrix, got shape [${z.shape.join(', ')}]`);
+  if (z.rank !== 2)
+    throw new Error(`${what}: expected a 2-D [n, D] embedding matrix, got shape [${z.shape.join(', ')}]`);
   const [rows, dims] = z.shape;
   if (rows < minRows || dims < 1) {
-    throw new Error(`${what}: needs at least ${minRows} embedding row(s) of dimension >= 1, got [${rows}, ${dims}]`);
+    throw new Error(
+      `${what}: needs at least ${minRows} embedding row(s) of dimension >= 1, got [${rows}, ${dims}]`,
+    );
   }
 }
 

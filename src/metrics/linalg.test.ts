@@ -83,7 +83,10 @@ describe('gram and covariance', () => {
     const result = gram(z).arraySync();
     for (let a = 0; a < 3; a++) {
       for (let b = 0; b < 3; b++) {
-        expect(result[a][b]).toBeCloseTo(rows.reduce((sum, row) => sum + row[a] * row[b], 0), 4);
+        expect(result[a][b]).toBeCloseTo(
+          rows.reduce((sum, row) => sum + row[a] * row[b], 0),
+          4,
+        );
       }
     }
     z.dispose();
@@ -99,7 +102,8 @@ describe('gram and covariance', () => {
     const means = [0, 1, 2].map((d) => rows.reduce((sum, row) => sum + row[d], 0) / rows.length);
     for (let a = 0; a < 3; a++) {
       for (let b = 0; b < 3; b++) {
-        const expected = rows.reduce((sum, row) => sum + (row[a] - means[a]) * (row[b] - means[b]), 0) / (rows.length - 1);
+        const expected =
+          rows.reduce((sum, row) => sum + (row[a] - means[a]) * (row[b] - means[b]), 0) / (rows.length - 1);
         expect(result[a][b]).toBeCloseTo(expected, 4);
       }
     }

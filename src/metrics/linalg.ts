@@ -13,7 +13,9 @@ export interface SymmetricEigen {
 function checkSquare(matrix: ArrayLike<number>, n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`matrix size n must be a positive integer, got ${n}`);
   if (matrix.length !== n * n) {
-    throw new Error(`expected a row-major ${n} x ${n} matrix (${n * n} values), got ${matrix.length} values; pass the size the matrix was built with`);
+    throw new Error(
+      `expected a row-major ${n} x ${n} matrix (${n * n} values), got ${matrix.length} values; pass the size the matrix was built with`,
+    );
   }
 }
 

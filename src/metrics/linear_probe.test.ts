@@ -20,10 +20,16 @@ function separable(seed: number, count: number): { rows: number[][]; labels: num
   return { rows, labels };
 }
 
-async function probe(train: { rows: number[][]; labels: number[] }, test: { rows: number[][]; labels: number[] }): Promise<number> {
+async function probe(
+  train: { rows: number[][]; labels: number[] },
+  test: { rows: number[][]; labels: number[] },
+): Promise<number> {
   const trainEmbeddings = tf.tensor2d(train.rows);
   const testEmbeddings = tf.tensor2d(test.rows);
-  const accuracy = await linearProbeTop1({ embeddings: trainEmbeddings, labels: train.labels }, { embeddings: testEmbeddings, labels: Int32Array.from(test.labels) });
+  const accuracy = await linearProbeTop1(
+    { embeddings: trainEmbeddings, labels: train.labels },
+    { embeddings: testEmbeddings, labels: Int32Array.from(test.labels) },
+  );
   tf.dispose([trainEmbeddings, testEmbeddings]);
   return accuracy;
 }
@@ -55,11 +61,24 @@ describe('linearProbeTop1', () => {
     const trainEmbeddings = tf.tensor2d(train.rows);
     const testEmbeddings = tf.tensor2d(separable(65, 8).rows);
     const before = tf.memory().numTensors;
-    expect(await linearProbeTop1({ embeddings: trainEmbeddings, labels: train.labels }, { embeddings: testEmbeddings, labels: testLabels }, { steps: 0 })).toBe(0.25);
-    await linearProbeTop1({ embeddings: trainEmbeddings, labels: train.labels }, { embeddings: testEmbeddings, labels: testLabels }, { steps: 5 });
+    expect(
+      await linearProbeTop1(
+        { embeddings: trainEmbeddings, labels: train.labels },
+        { embeddings: testEmbeddings, labels: testLabels },
+        { steps: 0 },
+      ),
+    ).toBe(0.25);
+    await linearProbeTop1(
+      { embeddings: trainEmbeddings, labels: train.labels },
+      { embeddings: testEmbeddings, labels: testLabels },
+      { steps: 5 },
+    );
     expect(tf.memory().numTensors).toBe(before);
     await expect(
-      linearProbeTop1({ embeddings: trainEmbeddings, labels: train.labels }, { embeddings: tf.zeros([2, 3]) as tf.Tensor2D, labels: [0, 1] }),
+      linearProbeTop1(
+        { embeddings: trainEmbeddings, labels: train.labels },
+        { embeddings: tf.zeros([2, 3]) as tf.Tensor2D, labels: [0, 1] },
+      ),
     ).rejects.toThrow(/dimension 3 but train features have 8/);
     tf.dispose([trainEmbeddings, testEmbeddings]);
   });

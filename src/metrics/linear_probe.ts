@@ -21,7 +21,11 @@ export interface LinearProbeOptions {
  * embeddings (deterministic, no shuffling); returns the fraction of test embeddings whose argmax
  * class equals their label. Everything stays on the device; one readback.
  */
-export async function linearProbeTop1(train: LabelledEmbeddings, test: LabelledEmbeddings, options: LinearProbeOptions = {}): Promise<number> {
+export async function linearProbeTop1(
+  train: LabelledEmbeddings,
+  test: LabelledEmbeddings,
+  options: LinearProbeOptions = {},
+): Promise<number> {
   const steps = options.steps ?? 100;
   const learningRate = options.learningRate ?? 0.1;
   const l2 = options.l2 ?? 1e-4;
@@ -29,9 +33,12 @@ export async function linearProbeTop1(train: LabelledEmbeddings, test: LabelledE
   checkEmbeddings(test.embeddings, 'linear probe test set');
   const dims = train.embeddings.shape[1];
   if (test.embeddings.shape[1] !== dims) {
-    throw new Error(`linear probe: test features have dimension ${test.embeddings.shape[1]} but train features have ${dims}; use the same network output for both`);
+    throw new Error(
+      `linear probe: test features have dimension ${test.embeddings.shape[1]} but train features have ${dims}; use the same network output for both`,
+    );
   }
-  if (!Number.isInteger(steps) || steps < 0) throw new Error(`linear probe: steps must be a non-negative integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 0)
+    throw new Error(`linear probe: steps must be a non-negative integer, got ${steps}`);
   if (!(learningRate > 0)) throw new Error(`linear probe: learningRate must be > 0, got ${learningRate}`);
   if (!(l2 >= 0)) throw new Error(`linear probe: l2 must be >= 0, got ${l2}`);
   const numClasses = Math.max(
@@ -57,7 +64,9 @@ export async function linearProbeTop1(train: LabelledEmbeddings, test: LabelledE
       [weights, bias],
     );
   }
-  const predictions = tf.tidy(() => tf.argMax(tf.add(tf.matMul(normalizeRows(test.embeddings), weights), bias), 1) as tf.Tensor1D);
+  const predictions = tf.tidy(
+    () => tf.argMax(tf.add(tf.matMul(normalizeRows(test.embeddings), weights), bias), 1) as tf.Tensor1D,
+  );
   const accuracy = await top1Accuracy(predictions, test.labels);
   [features, targets, weights, bias, predictions].forEach((tensor) => tensor.dispose());
   optimizer.dispose();

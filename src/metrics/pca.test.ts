@@ -27,14 +27,20 @@ describe('pca2d', () => {
     const rng = new Rng(72);
     const n = 400;
     const deviations = [3, 2, 0.3, 0.1];
-    const q = new QrDecomposition(new Matrix(Array.from({ length: 4 }, () => Array.from({ length: 4 }, () => rng.normal())))).orthogonalMatrix;
+    const q = new QrDecomposition(
+      new Matrix(Array.from({ length: 4 }, () => Array.from({ length: 4 }, () => rng.normal()))),
+    ).orthogonalMatrix;
     const latent = new Matrix(Array.from({ length: n }, () => deviations.map((s) => s * rng.normal())));
     const z = tf.tensor2d(latent.mmul(q.transpose()).to2DArray());
     const before = tf.memory().numTensors;
     const { points, explained } = await pca2d(z);
     expect(tf.memory().numTensors).toBe(before);
     // The projected coordinates are centred, uncorrelated, with variances lambda_1 >= lambda_2.
-    let sum1 = 0, sum2 = 0, var1 = 0, var2 = 0, covariance12 = 0;
+    let sum1 = 0,
+      sum2 = 0,
+      var1 = 0,
+      var2 = 0,
+      covariance12 = 0;
     for (let i = 0; i < n; i++) {
       sum1 += points[2 * i];
       sum2 += points[2 * i + 1];

@@ -44,6 +44,7 @@ export async function pca2d(z: tf.Tensor2D): Promise<Pca2d> {
   projection.dispose();
 
   const totalVariance = values.reduce((sum, value) => sum + Math.max(value, 0), 0);
-  const explainedShare = (value: number): number => (totalVariance > 0 ? Math.max(value, 0) / totalVariance : 0);
+  const explainedShare = (value: number): number =>
+    totalVariance > 0 ? Math.max(value, 0) / totalVariance : 0;
   return { points, explained: [explainedShare(values[0]), explainedShare(values[1])] };
 }

@@ -35,7 +35,9 @@ describe('spectrum', () => {
     const dims = 5;
     const n = 60;
     const rng = new Rng(32);
-    const rows = Array.from({ length: n }, (_, i) => Array.from({ length: dims }, (_, d) => (d === i % dims ? rng.uniform(0.2, 4) : 0)));
+    const rows = Array.from({ length: n }, (_, i) =>
+      Array.from({ length: dims }, (_, d) => (d === i % dims ? rng.uniform(0.2, 4) : 0)),
+    );
     const z = tf.tensor2d(rows);
     const values = await spectrum(z);
     for (let k = 0; k < dims - 1; k++) expect(values[k]).toBeCloseTo(n / (dims * (n - 1)), 5);
@@ -46,7 +48,9 @@ describe('spectrum', () => {
 
   it('is sorted descending and leaks no tensors', async () => {
     const rng = new Rng(33);
-    const z = tf.tensor2d(Array.from({ length: 30 }, () => Array.from({ length: 8 }, () => rng.normal() * 2)));
+    const z = tf.tensor2d(
+      Array.from({ length: 30 }, () => Array.from({ length: 8 }, () => rng.normal() * 2)),
+    );
     const before = tf.memory().numTensors;
     const values = await spectrum(z);
     expect(tf.memory().numTensors).toBe(before);

@@ -7,7 +7,13 @@ describe('tolerance', () => {
   it('averages the cosine over same-class pairs of a hand-computed example', async () => {
     // class 0: (2,0), (1,0), (0,3) -> cosines 1, 0, 0; class 1: (1,0), (0.3,0.4) -> cosine 0.6.
     // Mean over the 4 unordered (= 8 ordered) same-class pairs: (1 + 0 + 0 + 0.6) / 4 = 0.4.
-    const z = tf.tensor2d([[2, 0], [1, 0], [1, 0], [0, 3], [0.3, 0.4]]);
+    const z = tf.tensor2d([
+      [2, 0],
+      [1, 0],
+      [1, 0],
+      [0, 3],
+      [0.3, 0.4],
+    ]);
     expect(await tolerance(z, [0, 0, 1, 0, 1])).toBeCloseTo(0.4, 6);
     z.dispose();
   });
@@ -33,7 +39,11 @@ describe('tolerance', () => {
   });
 
   it('explains what is wrong with the labels', async () => {
-    const z = tf.tensor2d([[1, 0], [0, 1], [1, 1]]);
+    const z = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ]);
     await expect(tolerance(z, [0, 1, 2])).rejects.toThrow(/no two embeddings share a label/);
     await expect(tolerance(z, [0, 1])).rejects.toThrow(/got 2 labels for 3 embeddings/);
     await expect(tolerance(z, [0, 1, -1])).rejects.toThrow(/not a non-negative integer/);

@@ -19,7 +19,9 @@ export async function tolerance(z: tf.Tensor2D, labels: ClassLabels): Promise<nu
   for (let i = 0; i < n; i++) classCounts[labels[i]]++;
   const orderedPairs = classCounts.reduce((sum, count) => sum + count * count, 0) - n;
   if (orderedPairs === 0) {
-    throw new Error('tolerance: no two embeddings share a label, so there is no same-class pair; evaluate on a subset with repeated classes');
+    throw new Error(
+      'tolerance: no two embeddings share a label, so there is no same-class pair; evaluate on a subset with repeated classes',
+    );
   }
 
   const pairSum = tf.tidy(() => {

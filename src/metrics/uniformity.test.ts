@@ -70,7 +70,10 @@ describe('uniformity', () => {
   });
 
   it('is -4t for two antipodal points (the minimum for n = 2)', async () => {
-    const z = tf.tensor2d([[0, 2], [0, -1]]);
+    const z = tf.tensor2d([
+      [0, 2],
+      [0, -1],
+    ]);
     expect(await uniformity(z)).toBeCloseTo(-8, 5);
     z.dispose();
   });

@@ -27,7 +27,8 @@ export async function uniformity(z: tf.Tensor2D, options: UniformityOptions = {}
   const rowChunk = options.rowChunk ?? 512;
   checkEmbeddings(z, 'uniformity', 2);
   if (!(t > 0)) throw new Error(`uniformity: t must be > 0, got ${t}`);
-  if (!Number.isInteger(rowChunk) || rowChunk < 1) throw new Error(`uniformity: rowChunk must be a positive integer, got ${rowChunk}`);
+  if (!Number.isInteger(rowChunk) || rowChunk < 1)
+    throw new Error(`uniformity: rowChunk must be a positive integer, got ${rowChunk}`);
 
   const [n, dims] = z.shape;
   const normalized = normalizeRows(z);

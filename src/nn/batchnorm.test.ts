@@ -81,8 +81,8 @@ describe('batchNormalization (the project layer)', () => {
         // the SIMD kernels ran (twice each: tf.grads and tf.variableGrads)
         expect((simdKernelCalls.bnSums ?? 0) - (calls.bnSums ?? 0)).toBe(2);
         expect((simdKernelCalls.bnDx ?? 0) - (calls.bnDx ?? 0)).toBeGreaterThanOrEqual(1);
-      // and the batch statistics (one per training-mode apply: tf.grad, tf.variableGrads)
-      expect((simdKernelCalls.moments ?? 0) - (calls.moments ?? 0)).toBe(2);
+        // and the batch statistics (one per training-mode apply: tf.grad, tf.variableGrads)
+        expect((simdKernelCalls.moments ?? 0) - (calls.moments ?? 0)).toBe(2);
       }
       x.dispose();
     },

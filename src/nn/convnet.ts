@@ -12,9 +12,15 @@ import { conv2d } from './conv';
  *
  * Layers are named bb_in, bb_conv{k}, bb_bn{k}, bb_relu{k}, bb_pool{k}, bb_gap; kernels are He-normal with seed + k.
  */
-export function buildConvNetBackbone(inputChannels: number, channels: number[], seed: number): tf.LayersModel {
+export function buildConvNetBackbone(
+  inputChannels: number,
+  channels: number[],
+  seed: number,
+): tf.LayersModel {
   if (channels.length === 0 || channels.some((width) => !Number.isInteger(width) || width < 1)) {
-    throw new Error(`convnet encoder: channels must be a non-empty list of positive integers, got [${channels.join(', ')}]`);
+    throw new Error(
+      `convnet encoder: channels must be a non-empty list of positive integers, got [${channels.join(', ')}]`,
+    );
   }
   const input = tf.input({ shape: [null, null, inputChannels], name: 'bb_in' });
   let x: tf.SymbolicTensor = input;
@@ -29,7 +35,9 @@ export function buildConvNetBackbone(inputChannels: number, channels: number[], 
     }).apply(x) as tf.SymbolicTensor;
     x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `bb_bn${k}` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `bb_relu${k}` }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same', name: `bb_pool${k}` }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .maxPooling2d({ poolSize: 2, strides: 2, padding: 'same', name: `bb_pool${k}` })
+      .apply(x) as tf.SymbolicTensor;
   });
   const features = tf.layers.globalAveragePooling2d({ name: 'bb_gap' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: features, name: 'backbone' });

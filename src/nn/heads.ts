@@ -36,7 +36,9 @@ export function buildMlpHead(inDim: number, spec: MlpHeadSpec, seed: number, nam
       .apply(x) as tf.SymbolicTensor;
     if (!last) {
       if (spec.batchNorm) {
-        x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_bn${k}` }).apply(x) as tf.SymbolicTensor;
+        x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_bn${k}` }).apply(
+          x,
+        ) as tf.SymbolicTensor;
       }
       x = tf.layers.reLU({ name: `${name}_relu${k}` }).apply(x) as tf.SymbolicTensor;
     }

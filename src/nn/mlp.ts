@@ -11,9 +11,15 @@ import { batchNormalization } from './batchnorm';
  *
  * Layers are named bb_in, bb_flatten, bb_fc{k}, bb_bn{k}, bb_relu{k}; kernels are He-uniform with seed + k.
  */
-export function buildMlpBackbone(inputShape: [number, number, number], hidden: number[], seed: number): tf.LayersModel {
+export function buildMlpBackbone(
+  inputShape: [number, number, number],
+  hidden: number[],
+  seed: number,
+): tf.LayersModel {
   if (hidden.length === 0 || hidden.some((width) => !Number.isInteger(width) || width < 1)) {
-    throw new Error(`mlp encoder: hidden must be a non-empty list of positive integers, got [${hidden.join(', ')}]`);
+    throw new Error(
+      `mlp encoder: hidden must be a non-empty list of positive integers, got [${hidden.join(', ')}]`,
+    );
   }
   const input = tf.input({ shape: inputShape, name: 'bb_in' });
   let x = tf.layers.flatten({ name: 'bb_flatten' }).apply(input) as tf.SymbolicTensor;

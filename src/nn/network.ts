@@ -6,9 +6,7 @@ import { trainableCount } from './heads';
  * Wraps a backbone and a projector as a Network. `build` makes a fresh pair of the same architecture
  * (used by clone(), e.g. for MoCo's key encoder or BYOL's target).
  */
-export function createNetwork(
-  build: () => { backbone: tf.LayersModel; projector: tf.LayersModel },
-): Network {
+export function createNetwork(build: () => { backbone: tf.LayersModel; projector: tf.LayersModel }): Network {
   const { backbone, projector } = build();
   const featureDim = backbone.outputs[0].shape[1] as number;
   const embeddingDim = projector.outputs[0].shape[1] as number;
@@ -25,7 +23,9 @@ export function createNetwork(
       });
     },
     get trainableVariables() {
-      return [...backbone.trainableWeights, ...projector.trainableWeights].map((w) => w.read() as tf.Variable);
+      return [...backbone.trainableWeights, ...projector.trainableWeights].map(
+        (w) => w.read() as tf.Variable,
+      );
     },
     get allWeights() {
       return [...backbone.weights, ...projector.weights];

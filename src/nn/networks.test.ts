@@ -17,14 +17,21 @@ const smallProjector: ProjectorSpec = { layers: 2, hidden: 32, out: 16, batchNor
 
 function randomImages(seed: number, n: number, h: number, w: number, c: number): tf.Tensor4D {
   const rng = new Rng(seed);
-  return tf.tensor4d(Array.from({ length: n * h * w * c }, () => rng.next()), [n, h, w, c]);
+  return tf.tensor4d(
+    Array.from({ length: n * h * w * c }, () => rng.next()),
+    [n, h, w, c],
+  );
 }
 
 function weightsAsArrays(net: Network): number[][] {
   return net.allWeights.map((w) => Array.from(w.read().dataSync()));
 }
 
-function forwardArrays(net: Network, images: tf.Tensor4D, training: boolean): { h: number[][]; z: number[][] } {
+function forwardArrays(
+  net: Network,
+  images: tf.Tensor4D,
+  training: boolean,
+): { h: number[][]; z: number[][] } {
   const { h, z } = net.forward(images, training);
   const out = { h: h.arraySync(), z: z.arraySync() };
   h.dispose();
@@ -40,7 +47,12 @@ function maxAbsDiff(a: number[][], b: number[][]): number {
 
 describe('encoder output shapes', () => {
   it('mlp: flatten -> hidden widths, features = last width', () => {
-    const net = buildNetwork({ encoder: { type: 'mlp', hidden: [16, 8] }, projector: smallProjector, inputShape: [6, 5, 3], seed: 1 });
+    const net = buildNetwork({
+      encoder: { type: 'mlp', hidden: [16, 8] },
+      projector: smallProjector,
+      inputShape: [6, 5, 3],
+      seed: 1,
+    });
     const x = randomImages(1, 4, 6, 5, 3);
     const { h, z } = net.forward(x, false);
     expect(h.shape).toEqual([4, 8]);
@@ -58,7 +70,11 @@ describe('encoder output shapes', () => {
     ];
     for (const [encoder, featureDim] of specs) {
       const net = buildNetwork({ encoder, projector: smallProjector, inputShape: [16, 16, 3], seed: 2 });
-      for (const [hgt, wid] of [[16, 16], [7, 5], [1, 1]]) {
+      for (const [hgt, wid] of [
+        [16, 16],
+        [7, 5],
+        [1, 1],
+      ]) {
         const x = randomImages(2, 2, hgt, wid, 3);
         const { h, z } = net.forward(x, true);
         expect(h.shape).toEqual([2, featureDim]);
@@ -71,7 +87,12 @@ describe('encoder output shapes', () => {
   });
 
   it('grayscale (1-channel) input', () => {
-    const net = buildNetwork({ encoder: ENCODER_PRESETS['resnet-tiny'], projector: smallProjector, inputShape: [8, 8, 1], seed: 3 });
+    const net = buildNetwork({
+      encoder: ENCODER_PRESETS['resnet-tiny'],
+      projector: smallProjector,
+      inputShape: [8, 8, 1],
+      seed: 3,
+    });
     const x = randomImages(3, 2, 8, 8, 1);
     const { h } = forwardArrays(net, x, false);
     expect(h.length).toBe(2);
@@ -86,9 +107,19 @@ describe('encoder output shapes', () => {
     expect(encoderAcceptsAnyImageSize({ type: 'mlp', hidden: [4] })).toBe(false);
     expect(encoderAcceptsAnyImageSize(ENCODER_PRESETS['resnet-tiny'])).toBe(true);
     expect(() =>
-      buildNetwork({ encoder: { type: 'mlp', hidden: [4] }, projector: smallProjector, inputShape: [0, 0, 3], seed: 1 }),
+      buildNetwork({
+        encoder: { type: 'mlp', hidden: [4] },
+        projector: smallProjector,
+        inputShape: [0, 0, 3],
+        seed: 1,
+      }),
     ).toThrow(/fixed inputShape/);
-    const net = buildNetwork({ encoder: { type: 'mlp', hidden: [4] }, projector: smallProjector, inputShape: [4, 4, 3], seed: 1 });
+    const net = buildNetwork({
+      encoder: { type: 'mlp', hidden: [4] },
+      projector: smallProjector,
+      inputShape: [4, 4, 3],
+      seed: 1,
+    });
     const wrongSize = randomImages(1, 2, 5, 5, 3);
     expect(() => net.forward(wrongSize, false)).toThrow();
     wrongSize.dispose();
@@ -96,7 +127,9 @@ describe('encoder output shapes', () => {
   });
 
   it('rejects malformed specs with a message naming the field', () => {
-    expect(() => buildBackbone({ type: 'resnet', widths: [8, 16], blocks: [1] }, [8, 8, 3], 0)).toThrow(/blocks/);
+    expect(() => buildBackbone({ type: 'resnet', widths: [8, 16], blocks: [1] }, [8, 8, 3], 0)).toThrow(
+      /blocks/,
+    );
     expect(() => buildBackbone({ type: 'convnet', channels: [] }, [8, 8, 3], 0)).toThrow(/channels/);
     expect(() => buildBackbone({ type: 'mlp', hidden: [3.5] }, [8, 8, 3], 0)).toThrow(/hidden/);
   });
@@ -131,10 +164,17 @@ describe('parameter counts (hand-computed: conv k*k*cin*cout, no conv bias, BN g
   });
 
   it('network counts = backbone + projector, and describeNetwork prints them', () => {
-    const net = buildNetwork({ encoder: ENCODER_PRESETS['resnet-tiny'], projector: smallProjector, inputShape: [8, 8, 3], seed: 0 });
+    const net = buildNetwork({
+      encoder: ENCODER_PRESETS['resnet-tiny'],
+      projector: smallProjector,
+      inputShape: [8, 8, 3],
+      seed: 0,
+    });
     // projector 16 -> 32 (no bias, BN 64) -> 16 (+ bias): 512 + 64 + 512 + 16 = 1104
     expect(net.parameterCount()).toEqual({ backbone: 5096, projector: 1104, total: 6200 });
-    expect(describeNetwork(net)).toBe('backbone 5,096 params -> 16 features, projector 1,104 params -> 16 dims, total 6,200');
+    expect(describeNetwork(net)).toBe(
+      'backbone 5,096 params -> 16 features, projector 1,104 params -> 16 dims, total 6,200',
+    );
     net.dispose();
   });
 });
@@ -161,7 +201,11 @@ describe('determinism, names and cloning', () => {
   });
 
   it('seed 0 is deterministic too, for every encoder type (TF.js reads a seed of 0 as "unseeded")', () => {
-    const encoders: EncoderSpec[] = [{ type: 'mlp', hidden: [8] }, { type: 'convnet', channels: [4] }, encoder];
+    const encoders: EncoderSpec[] = [
+      { type: 'mlp', hidden: [8] },
+      { type: 'convnet', channels: [4] },
+      encoder,
+    ];
     for (const enc of encoders) {
       const a = buildNetwork({ encoder: enc, projector: smallProjector, inputShape: [8, 8, 3], seed: 0 });
       const b = buildNetwork({ encoder: enc, projector: smallProjector, inputShape: [8, 8, 3], seed: 0 });
@@ -175,7 +219,8 @@ describe('determinism, names and cloning', () => {
     const kernels = backbone.weights.filter((w) => w.originalName.endsWith('/kernel') && w.shape[2] === 8);
     expect(kernels.length).toBe(4);
     const values = kernels.map((k) => Array.from(k.read().dataSync()));
-    for (let i = 0; i < values.length; i++) for (let j = i + 1; j < values.length; j++) expect(values[i]).not.toEqual(values[j]);
+    for (let i = 0; i < values.length; i++)
+      for (let j = i + 1; j < values.length; j++) expect(values[i]).not.toEqual(values[j]);
     backbone.dispose();
   });
 
@@ -220,10 +265,17 @@ describe('determinism, names and cloning', () => {
 
 describe('training behaviour', () => {
   it('BN moving statistics change in training mode only', () => {
-    const net = buildNetwork({ encoder: ENCODER_PRESETS['resnet-tiny'], projector: smallProjector, inputShape: [8, 8, 3], seed: 4 });
+    const net = buildNetwork({
+      encoder: ENCODER_PRESETS['resnet-tiny'],
+      projector: smallProjector,
+      inputShape: [8, 8, 3],
+      seed: 4,
+    });
     const x = randomImages(4, 4, 8, 8, 3);
     const movingStats = () =>
-      net.allWeights.filter((w) => /moving_(mean|variance)/.test(w.originalName)).map((w) => Array.from(w.read().dataSync()));
+      net.allWeights
+        .filter((w) => /moving_(mean|variance)/.test(w.originalName))
+        .map((w) => Array.from(w.read().dataSync()));
     const before = movingStats();
     expect(before.length).toBeGreaterThan(0);
     tf.dispose(Object.values(net.forward(x, false)));
@@ -237,10 +289,22 @@ describe('training behaviour', () => {
   });
 
   it('a few SGD steps reduce a toy regression loss without growing the tensor count', () => {
-    for (const encoder of [ENCODER_PRESETS['resnet-tiny'], { type: 'convnet', channels: [4, 8] } as EncoderSpec, { type: 'mlp', hidden: [16] } as EncoderSpec]) {
-      const net = buildNetwork({ encoder, projector: { layers: 2, hidden: 16, out: 4, batchNorm: true }, inputShape: [8, 8, 3], seed: 11 });
+    for (const encoder of [
+      ENCODER_PRESETS['resnet-tiny'],
+      { type: 'convnet', channels: [4, 8] } as EncoderSpec,
+      { type: 'mlp', hidden: [16] } as EncoderSpec,
+    ]) {
+      const net = buildNetwork({
+        encoder,
+        projector: { layers: 2, hidden: 16, out: 4, batchNorm: true },
+        inputShape: [8, 8, 3],
+        seed: 11,
+      });
       const x = randomImages(11, 8, 8, 8, 3);
-      const target = tf.tensor2d(Array.from({ length: 32 }, (_, i) => Math.sin(i)), [8, 4]);
+      const target = tf.tensor2d(
+        Array.from({ length: 32 }, (_, i) => Math.sin(i)),
+        [8, 4],
+      );
       const optimizer = tf.train.sgd(0.05);
       const step = () => {
         const loss = optimizer.minimize(

@@ -18,11 +18,11 @@ export type EncoderSpec =
 export type ProjectorSpec = MlpHeadSpec;
 
 export const ENCODER_PRESETS: Record<string, EncoderSpec> = {
-  'resnet18': { type: 'resnet', widths: [64, 128, 256, 512], blocks: [2, 2, 2, 2] },
+  resnet18: { type: 'resnet', widths: [64, 128, 256, 512], blocks: [2, 2, 2, 2] },
   'resnet-small': { type: 'resnet', widths: [32, 64, 128], blocks: [1, 1, 1] }, // the playground default
   'resnet-tiny': { type: 'resnet', widths: [8, 16], blocks: [1, 1] }, // browser tests
-  'convnet': { type: 'convnet', channels: [32, 64, 128] },
-  'mlp': { type: 'mlp', hidden: [512, 256] },
+  convnet: { type: 'convnet', channels: [32, 64, 128] },
+  mlp: { type: 'mlp', hidden: [512, 256] },
 };
 
 // Backbone layers are seeded with seed + layer index; the projector starts far above any backbone index
@@ -38,10 +38,16 @@ export function encoderAcceptsAnyImageSize(encoder: EncoderSpec): boolean {
 }
 
 /** The backbone alone: images [N, H, W, C] float32 (already standardised by the trainer) -> features [N, F]. */
-export function buildBackbone(encoder: EncoderSpec, inputShape: [number, number, number], seed: number): tf.LayersModel {
+export function buildBackbone(
+  encoder: EncoderSpec,
+  inputShape: [number, number, number],
+  seed: number,
+): tf.LayersModel {
   const channels = inputShape[2];
   if (!Number.isInteger(channels) || channels < 1) {
-    throw new Error(`inputShape must be [height, width, channels] with channels a positive integer, got [${inputShape.join(', ')}]`);
+    throw new Error(
+      `inputShape must be [height, width, channels] with channels a positive integer, got [${inputShape.join(', ')}]`,
+    );
   }
   switch (encoder.type) {
     case 'mlp':
@@ -59,7 +65,9 @@ export function buildBackbone(encoder: EncoderSpec, inputShape: [number, number,
       return buildResNetBackbone(channels, encoder.widths, encoder.blocks, seed);
     default: {
       const unknown: never = encoder;
-      throw new Error(`unknown encoder type '${(unknown as { type: string }).type}'; use 'mlp', 'convnet' or 'resnet'`);
+      throw new Error(
+        `unknown encoder type '${(unknown as { type: string }).type}'; use 'mlp', 'convnet' or 'resnet'`,
+      );
     }
   }
 }

@@ -21,9 +21,16 @@ import { conv2d } from './conv';
  *
  * Layer names: bb_stem_{conv,bn,relu}, bb_s{s}b{b}_{conv1,bn1,relu1,conv2,bn2,down_conv,down_bn,add,relu2}, bb_gap.
  */
-export function buildResNetBackbone(inputChannels: number, widths: number[], blocks: number[], seed: number): tf.LayersModel {
+export function buildResNetBackbone(
+  inputChannels: number,
+  widths: number[],
+  blocks: number[],
+  seed: number,
+): tf.LayersModel {
   if (widths.length === 0 || widths.some((width) => !Number.isInteger(width) || width < 1)) {
-    throw new Error(`resnet encoder: widths must be a non-empty list of positive integers, got [${widths.join(', ')}]`);
+    throw new Error(
+      `resnet encoder: widths must be a non-empty list of positive integers, got [${widths.join(', ')}]`,
+    );
   }
   if (blocks.length !== widths.length || blocks.some((count) => !Number.isInteger(count) || count < 1)) {
     throw new Error(
@@ -58,13 +65,19 @@ export function buildResNetBackbone(inputChannels: number, widths: number[], blo
     for (let b = 0; b < blocks[s]; b++) {
       const stride = s > 0 && b === 0 ? 2 : 1;
       const prefix = `bb_s${s}b${b}`;
-      let y = relu(batchNorm(conv(x, width, 3, stride, `${prefix}_conv1`), `${prefix}_bn1`), `${prefix}_relu1`);
+      let y = relu(
+        batchNorm(conv(x, width, 3, stride, `${prefix}_conv1`), `${prefix}_bn1`),
+        `${prefix}_relu1`,
+      );
       y = batchNorm(conv(y, width, 3, 1, `${prefix}_conv2`), `${prefix}_bn2`);
       const shortcut =
         stride !== 1 || channels !== width
           ? batchNorm(conv(x, width, 1, stride, `${prefix}_down_conv`), `${prefix}_down_bn`)
           : x;
-      x = relu(tf.layers.add({ name: `${prefix}_add` }).apply([y, shortcut]) as tf.SymbolicTensor, `${prefix}_relu2`);
+      x = relu(
+        tf.layers.add({ name: `${prefix}_add` }).apply([y, shortcut]) as tf.SymbolicTensor,
+        `${prefix}_relu2`,
+      );
       channels = width;
     }
   });

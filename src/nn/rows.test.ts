@@ -7,7 +7,9 @@ describe('common', () => {
     const gradient = tf.tidy(() => {
       const x = tf.tensor1d([3, -4]);
       // d/dx sum(x * sg(x)) = sg(x) = x, whereas without stopGradient it would be 2x.
-      return tf.grad((z: tf.Tensor) => tf.sum(tf.mul(z, stopGradient(z))))(x).arraySync();
+      return tf
+        .grad((z: tf.Tensor) => tf.sum(tf.mul(z, stopGradient(z))))(x)
+        .arraySync();
     });
     expect(gradient).toEqual([3, -4]);
   });

@@ -10,16 +10,34 @@ function ViewCanvas({ view, label }: { view: PreviewView; label: string }) {
     if (!context) return;
     context.putImageData(new ImageData(new Uint8ClampedArray(view.rgba), view.width, view.height), 0, 0);
   }, [view]);
-  return <canvas ref={canvas} width={view.width} height={view.height} className="preview-cell" aria-label={label} />;
+  return (
+    <canvas
+      ref={canvas}
+      width={view.width}
+      height={view.height}
+      className="preview-cell"
+      aria-label={label}
+    />
+  );
 }
 
 /** A few training images and their augmented views under the config being edited (computed in the worker). */
-export function AugmentPreview({ config, datasetKey }: { config: RunConfig | null; datasetKey: string | null }) {
-  const [grid, setGrid] = useState<{ views: PreviewView[][]; labels: number[]; classes: string[] } | null>(null);
+export function AugmentPreview({
+  config,
+  datasetKey,
+}: {
+  config: RunConfig | null;
+  datasetKey: string | null;
+}) {
+  const [grid, setGrid] = useState<{ views: PreviewView[][]; labels: number[]; classes: string[] } | null>(
+    null,
+  );
   const [error, setError] = useState<string | null>(null);
   const [seed, setSeed] = useState(1);
   const [open, setOpen] = useState(false);
-  const key = config ? JSON.stringify([config.dataset, config.augment, config.views, datasetKey, seed]) : null;
+  const key = config
+    ? JSON.stringify([config.dataset, config.augment, config.views, datasetKey, seed])
+    : null;
   useEffect(() => {
     if (!open || !config || key === null) return;
     let cancelled = false;
@@ -31,7 +49,10 @@ export function AugmentPreview({ config, datasetKey }: { config: RunConfig | nul
             setError(null);
           }
         })
-        .catch((reason: unknown) => !cancelled && setError(reason instanceof Error ? reason.message : String(reason)));
+        .catch(
+          (reason: unknown) =>
+            !cancelled && setError(reason instanceof Error ? reason.message : String(reason)),
+        );
     }, 300);
     return () => {
       cancelled = true;

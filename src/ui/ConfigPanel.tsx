@@ -16,7 +16,13 @@ import { unzipSync } from 'fflate';
 
 async function readFiles(list: FileList | null): Promise<ExportedFile[]> {
   const files = [...(list ?? [])];
-  const read = await Promise.all(files.map(async (file) => ({ name: file.name, mime: file.type, bytes: new Uint8Array(await file.arrayBuffer()) })));
+  const read = await Promise.all(
+    files.map(async (file) => ({
+      name: file.name,
+      mime: file.type,
+      bytes: new Uint8Array(await file.arrayBuffer()),
+    })),
+  );
   // a zip (our TF.js export) is opened here so the worker sees model.json + weights.bin
   return read.flatMap((file) => {
     if (!file.name.toLowerCase().endsWith('.zip')) return [file];
@@ -24,9 +30,15 @@ async function readFiles(list: FileList | null): Promise<ExportedFile[]> {
     try {
       entries = unzipSync(file.bytes);
     } catch {
-      throw new Error(`${file.name} is not a valid zip file; choose the TF.js zip exported by this app, or model.json + weights.bin, or a .safetensors file`);
+      throw new Error(
+        `${file.name} is not a valid zip file; choose the TF.js zip exported by this app, or model.json + weights.bin, or a .safetensors file`,
+      );
     }
-    return Object.entries(entries).map(([name, bytes]) => ({ name: name.split('/').pop() ?? name, mime: '', bytes }));
+    return Object.entries(entries).map(([name, bytes]) => ({
+      name: name.split('/').pop() ?? name,
+      mime: '',
+      bytes,
+    }));
   });
 }
 
@@ -68,7 +80,8 @@ export function ConfigPanel() {
 
   const encoderType = String(getPath(draft, 'encoder.type') ?? 'resnet');
   const encoderJson = JSON.stringify(getPath(draft, 'encoder'));
-  const encoderPreset = Object.entries(ENCODER_PRESETS).find(([, spec]) => JSON.stringify(spec) === encoderJson)?.[0] ?? 'custom';
+  const encoderPreset =
+    Object.entries(ENCODER_PRESETS).find(([, spec]) => JSON.stringify(spec) === encoderJson)?.[0] ?? 'custom';
 
   const loadPreset = (id: string) => {
     setPresetId(id);
@@ -94,7 +107,8 @@ export function ConfigPanel() {
     try {
       const files = await readFiles(list);
       event.target.value = '';
-      if (!config) throw new Error('fix the config first: imported weights must match its encoder and projector');
+      if (!config)
+        throw new Error('fix the config first: imported weights must match its encoder and projector');
       setImportError(null);
       await importWeights(config, files);
     } catch (error) {
@@ -120,7 +134,12 @@ export function ConfigPanel() {
       <div className="row">
         <div className="field">
           <label htmlFor="preset">Preset</label>
-          <select id="preset" value={presetId} onChange={(e) => loadPreset(e.target.value)} data-testid="preset">
+          <select
+            id="preset"
+            value={presetId}
+            onChange={(e) => loadPreset(e.target.value)}
+            data-testid="preset"
+          >
             <option value="">choose a preset…</option>
             {CONFIG_PRESETS.map((preset) => (
               <option key={preset.id} value={preset.id}>
@@ -131,7 +150,11 @@ export function ConfigPanel() {
         </div>
         <div className="field">
           <label htmlFor="run-name">Name</label>
-          <input id="run-name" value={String(getPath(draft, 'name') ?? '')} onChange={(e) => editDraft(setPath(draft, 'name', e.target.value))} />
+          <input
+            id="run-name"
+            value={String(getPath(draft, 'name') ?? '')}
+            onChange={(e) => editDraft(setPath(draft, 'name', e.target.value))}
+          />
         </div>
       </div>
 
@@ -165,7 +188,11 @@ export function ConfigPanel() {
         <div className="row">
           <div className="field">
             <label htmlFor="encoder-preset">Backbone</label>
-            <select id="encoder-preset" value={encoderPreset} onChange={(e) => editDraft(setPath(draft, 'encoder', ENCODER_PRESETS[e.target.value]))}>
+            <select
+              id="encoder-preset"
+              value={encoderPreset}
+              onChange={(e) => editDraft(setPath(draft, 'encoder', ENCODER_PRESETS[e.target.value]))}
+            >
               {encoderPreset === 'custom' && <option value="custom">custom {encoderType}</option>}
               {Object.keys(ENCODER_PRESETS).map((name) => (
                 <option key={name} value={name}>
@@ -214,9 +241,15 @@ export function ConfigPanel() {
         <div className="row">
           <NumberField ctx={ctx} path="augment.flip" label="Flip probability" step="any" />
           <NumberField ctx={ctx} path="augment.grayscale" label="Grayscale probability" step="any" />
-          {getPath(draft, 'augment.crop') !== null && <ListField ctx={ctx} path="augment.crop.scale" label="Crop area range" />}
-          {getPath(draft, 'augment.jitter') !== null && <NumberField ctx={ctx} path="augment.jitter.brightness" label="Jitter brightness" step="any" />}
-          {getPath(draft, 'augment.jitter') !== null && <NumberField ctx={ctx} path="augment.jitter.p" label="Jitter probability" step="any" />}
+          {getPath(draft, 'augment.crop') !== null && (
+            <ListField ctx={ctx} path="augment.crop.scale" label="Crop area range" />
+          )}
+          {getPath(draft, 'augment.jitter') !== null && (
+            <NumberField ctx={ctx} path="augment.jitter.brightness" label="Jitter brightness" step="any" />
+          )}
+          {getPath(draft, 'augment.jitter') !== null && (
+            <NumberField ctx={ctx} path="augment.jitter.p" label="Jitter probability" step="any" />
+          )}
         </div>
         <AugmentPreview config={config} datasetKey={draftDatasetKey} />
       </fieldset>
@@ -230,10 +263,23 @@ export function ConfigPanel() {
           <NumberField ctx={ctx} path="seed" label="Seed" step={1} />
         </div>
         <div className="row">
-          <SelectField ctx={ctx} path="optimizer.type" label="Optimizer" options={OPTIMIZERS.map((o) => ({ value: o, label: o }))} />
+          <SelectField
+            ctx={ctx}
+            path="optimizer.type"
+            label="Optimizer"
+            options={OPTIMIZERS.map((o) => ({ value: o, label: o }))}
+          />
           <NumberField ctx={ctx} path="optimizer.lr" label="Learning rate" step="any" />
           <NumberField ctx={ctx} path="optimizer.weightDecay" label="Weight decay" step="any" />
-          <SelectField ctx={ctx} path="schedule.type" label="Schedule" options={[{ value: 'cosine', label: 'cosine' }, { value: 'constant', label: 'constant' }]} />
+          <SelectField
+            ctx={ctx}
+            path="schedule.type"
+            label="Schedule"
+            options={[
+              { value: 'cosine', label: 'cosine' },
+              { value: 'constant', label: 'constant' },
+            ]}
+          />
           <NumberField ctx={ctx} path="schedule.warmupEpochs" label="Warm-up epochs" step="any" />
         </div>
       </fieldset>
@@ -256,7 +302,13 @@ export function ConfigPanel() {
         </p>
       )}
       <div className="actions">
-        <button type="button" className="primary" disabled={!config} onClick={() => config && void startRun(config)} data-testid="start-run">
+        <button
+          type="button"
+          className="primary"
+          disabled={!config}
+          onClick={() => config && void startRun(config)}
+          data-testid="start-run"
+        >
           Start run
         </button>
         <button type="button" disabled={!config} onClick={() => void copyShareLink()}>
@@ -264,11 +316,22 @@ export function ConfigPanel() {
         </button>
         <label className="file-button">
           Import config…
-          <input type="file" accept=".json,application/json" onChange={(e) => void onImportConfig(e)} data-testid="import-config" />
+          <input
+            type="file"
+            accept=".json,application/json"
+            onChange={(e) => void onImportConfig(e)}
+            data-testid="import-config"
+          />
         </label>
         <label className="file-button">
           Import weights…
-          <input type="file" multiple accept=".safetensors,.json,.bin,.zip" onChange={(e) => void onImportWeights(e)} data-testid="import-weights" />
+          <input
+            type="file"
+            multiple
+            accept=".safetensors,.json,.bin,.zip"
+            onChange={(e) => void onImportWeights(e)}
+            data-testid="import-weights"
+          />
         </label>
       </div>
       {importError && (

@@ -1,11 +1,17 @@
 import { actions, usePlayground } from './store';
 
-const WEBGPU_HINT = 'To train on the GPU, use a recent Chrome or Edge (WebGPU on by default), or enable chrome://flags/#enable-unsafe-webgpu.';
+const WEBGPU_HINT =
+  'To train on the GPU, use a recent Chrome or Edge (WebGPU on by default), or enable chrome://flags/#enable-unsafe-webgpu.';
 
 /** Backend status: the WebGPU adapter in use, or the fallback and why WebGPU was not used. */
 export function BackendStatus() {
   const backend = usePlayground((state) => state.backend);
-  if (!backend) return <span className="backend pending" data-testid="backend-status">Starting the engine…</span>;
+  if (!backend)
+    return (
+      <span className="backend pending" data-testid="backend-status">
+        Starting the engine…
+      </span>
+    );
   const kernels =
     backend.kernels.length > 0 ? (
       <span className="kernels" title={`Project kernels in use: ${backend.kernels.join(', ')}`}>
@@ -24,7 +30,8 @@ export function BackendStatus() {
   const reason = backend.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
   return (
     <span className="backend fallback" data-testid="backend-status">
-      Fallback: {backend.active} (slower){kernels}. {reason && <span className="reason">Why: {reason}. </span>}
+      Fallback: {backend.active} (slower){kernels}.{' '}
+      {reason && <span className="reason">Why: {reason}. </span>}
       <span className="hint">{WEBGPU_HINT}</span>
     </span>
   );
@@ -36,7 +43,12 @@ export function Notices() {
   return (
     <div className="notices" aria-live="polite">
       {notices.map((notice) => (
-        <div key={notice.id} className={`notice ${notice.kind}`} role={notice.kind === 'error' ? 'alert' : 'status'} data-testid={`notice-${notice.kind}`}>
+        <div
+          key={notice.id}
+          className={`notice ${notice.kind}`}
+          role={notice.kind === 'error' ? 'alert' : 'status'}
+          data-testid={`notice-${notice.kind}`}
+        >
           <span>{notice.text}</span>
           <button type="button" onClick={() => actions.dismiss(notice.id)} aria-label="Dismiss">
             ×

@@ -38,21 +38,24 @@ let draining = false;
 const visibility =
   typeof IntersectionObserver === 'undefined'
     ? null
-    : new IntersectionObserver((entries) => {
-        for (const entry of entries) {
-          const node = entry.target as HTMLElement;
-          if (!entry.isIntersecting) {
-            visible.delete(node);
-            continue;
+    : new IntersectionObserver(
+        (entries) => {
+          for (const entry of entries) {
+            const node = entry.target as HTMLElement;
+            if (!entry.isIntersecting) {
+              visible.delete(node);
+              continue;
+            }
+            visible.add(node);
+            const draw = hidden.get(node);
+            if (draw) {
+              hidden.delete(node);
+              scheduleDraw(node, draw);
+            }
           }
-          visible.add(node);
-          const draw = hidden.get(node);
-          if (draw) {
-            hidden.delete(node);
-            scheduleDraw(node, draw);
-          }
-        }
-      }, { rootMargin: '200px' });
+        },
+        { rootMargin: '200px' },
+      );
 
 function scheduleDraw(node: HTMLElement, draw: () => void): void {
   if (visibility && !visible.has(node)) {
@@ -88,24 +91,28 @@ export function Plot({ data, layout, label, height = 260 }: PlotProps) {
     if (drawn.current && drawn.current.data === data && drawn.current.layout === layoutKey) return;
     drawn.current = { data, layout: layoutKey };
     const colours = themeColours();
-    scheduleDraw(node, () => void Plotly.react(
+    scheduleDraw(
       node,
-      data,
-      {
-        height,
-        margin: { l: 50, r: 10, t: 30, b: 40 },
-        paper_bgcolor: colours.paper,
-        plot_bgcolor: colours.paper,
-        font: { color: colours.text, size: 11 },
-        // one HTML legend serves all run charts (Plotly legends cost text measurements on every redraw)
-        showlegend: false,
-        legend: { orientation: 'h', y: -0.3, yanchor: 'top' },
-        ...layout,
-        xaxis: { gridcolor: colours.grid, ...layout.xaxis },
-        yaxis: { gridcolor: colours.grid, ...layout.yaxis },
-      },
-      { displaylogo: false, responsive: true },
-    ));
+      () =>
+        void Plotly.react(
+          node,
+          data,
+          {
+            height,
+            margin: { l: 50, r: 10, t: 30, b: 40 },
+            paper_bgcolor: colours.paper,
+            plot_bgcolor: colours.paper,
+            font: { color: colours.text, size: 11 },
+            // one HTML legend serves all run charts (Plotly legends cost text measurements on every redraw)
+            showlegend: false,
+            legend: { orientation: 'h', y: -0.3, yanchor: 'top' },
+            ...layout,
+            xaxis: { gridcolor: colours.grid, ...layout.xaxis },
+            yaxis: { gridcolor: colours.grid, ...layout.yaxis },
+          },
+          { displaylogo: false, responsive: true },
+        ),
+    );
   }, [data, layout, height]);
   useEffect(() => {
     const node = element.current;
@@ -118,5 +125,14 @@ export function Plot({ data, layout, label, height = 260 }: PlotProps) {
       Plotly.purge(node);
     };
   }, []);
-  return <div ref={element} className="plot" style={{ minHeight: height }} role="img" aria-label={label} data-testid={`plot-${label}`} />;
+  return (
+    <div
+      ref={element}
+      className="plot"
+      style={{ minHeight: height }}
+      role="img"
+      aria-label={label}
+      data-testid={`plot-${label}`}
+    />
+  );
 }

@@ -15,7 +15,12 @@ export function RunExport({ run }: { run: RunRecord }) {
   return (
     <div className="run-export" role="group" aria-label={`Export ${run.config.name || run.id}`}>
       {EXPORTS.map(({ kind, label }) => (
-        <button key={kind} type="button" data-testid={`export-${kind}`} onClick={() => void exportRun(run.id, kind)}>
+        <button
+          key={kind}
+          type="button"
+          data-testid={`export-${kind}`}
+          onClick={() => void exportRun(run.id, kind)}
+        >
           {label}
         </button>
       ))}

@@ -20,10 +20,20 @@ function RunRow({ runId }: { runId: string }) {
   const active = ACTIVE.has(run.status);
   const label = run.config.name || run.id;
   return (
-    <li className={`run-row status-${run.status}`} data-testid="run-row" data-run-id={run.id} data-status={run.status}>
+    <li
+      className={`run-row status-${run.status}`}
+      data-testid="run-row"
+      data-run-id={run.id}
+      data-status={run.status}
+    >
       <div className="run-head">
         <label className="run-select">
-          <input type="checkbox" checked={selected} onChange={() => actions.toggleSelected(run.id)} aria-label={`Compare ${label}`} />
+          <input
+            type="checkbox"
+            checked={selected}
+            onChange={() => actions.toggleSelected(run.id)}
+            aria-label={`Compare ${label}`}
+          />
           <span className="run-name" title={runLegend(run)}>
             {runLegend(run)}
           </span>
@@ -76,7 +86,11 @@ function RunRow({ runId }: { runId: string }) {
         </button>
       </div>
       <div className="run-duplicate">
-        <select value={otherLoss} onChange={(e) => setOtherLoss(e.target.value)} aria-label={`Other loss for ${label}`}>
+        <select
+          value={otherLoss}
+          onChange={(e) => setOtherLoss(e.target.value)}
+          aria-label={`Other loss for ${label}`}
+        >
           {LOSS_IDS.map((id) => (
             <option key={id} value={id}>
               {LOSSES[id].name}

@@ -79,7 +79,8 @@ function handleWorkerEvent(message: WorkerEvent): void {
       return;
     }
     case 'run-state':
-      if (usePlayground.getState().runs[message.runId]?.status !== 'error') actions.setStatus(message.runId, message.state);
+      if (usePlayground.getState().runs[message.runId]?.status !== 'error')
+        actions.setStatus(message.runId, message.state);
       persist(message.runId);
       return;
     case 'run-failed':
@@ -109,9 +110,16 @@ export async function initialise(): Promise<void> {
   try {
     const state = await db.loadState();
     // runs that were training when the page closed continue from their last checkpoint on "resume"
-    const runs = state.runs.map((run): RunRecord => (run.status === 'running' || run.status === 'queued' ? { ...run, status: 'interrupted' } : run));
+    const runs = state.runs.map((run): RunRecord =>
+      run.status === 'running' || run.status === 'queued' ? { ...run, status: 'interrupted' } : run,
+    );
     // first start: the embedded Fashion-MNIST recipe, so one click on Start trains on real data
-    actions.hydrate(runs, state.histories, state.datasets, state.draft ?? validateDraft(presetById(FIRST_PRESET)?.config ?? {}).config);
+    actions.hydrate(
+      runs,
+      state.histories,
+      state.datasets,
+      state.draft ?? validateDraft(presetById(FIRST_PRESET)?.config ?? {}).config,
+    );
   } catch (error) {
     actions.hydrate([], {}, [], validateDraft(presetById(FIRST_PRESET)?.config ?? {}).config);
     reportError(error, 'could not read saved runs from IndexedDB');
@@ -150,7 +158,9 @@ function newRunId(): string {
 }
 
 function newRunRecord(config: RunConfig, datasetKey: string | null): RunRecord {
-  const dataset = datasetKey ? usePlayground.getState().datasets.find((d) => d.key === datasetKey) : undefined;
+  const dataset = datasetKey
+    ? usePlayground.getState().datasets.find((d) => d.key === datasetKey)
+    : undefined;
   return {
     id: newRunId(),
     config,
@@ -172,7 +182,12 @@ function newRunRecord(config: RunConfig, datasetKey: string | null): RunRecord {
 
 async function sourceOf(run: RunRecord, withCheckpoint: boolean): Promise<RunSource> {
   const checkpoint = withCheckpoint ? await db.loadCheckpoint(run.id) : undefined;
-  return { runId: run.id, config: run.config, checkpoint: checkpoint?.bytes, userDataset: await userDatasetPayload(run.userDatasetKey) };
+  return {
+    runId: run.id,
+    config: run.config,
+    checkpoint: checkpoint?.bytes,
+    userDataset: await userDatasetPayload(run.userDatasetKey),
+  };
 }
 
 async function launch(run: RunRecord, withCheckpoint: boolean): Promise<void> {
@@ -182,7 +197,10 @@ async function launch(run: RunRecord, withCheckpoint: boolean): Promise<void> {
 }
 
 /** Creates a run from a valid config and queues it in the worker. Returns its id. */
-export async function startRun(config: RunConfig, datasetKey: string | null = usePlayground.getState().draftDatasetKey): Promise<string | null> {
+export async function startRun(
+  config: RunConfig,
+  datasetKey: string | null = usePlayground.getState().draftDatasetKey,
+): Promise<string | null> {
   const run = newRunRecord(config, datasetKey);
   actions.addRun(run);
   try {
@@ -233,11 +251,26 @@ export async function deleteRun(runId: string): Promise<void> {
 export function withLoss(config: RunConfig, lossId: string): RunConfig {
   const def = lossDefinition(lossId);
   const views = config.views.large + config.views.small;
-  const large = views > def.maxViews ? Math.max(def.minViews, def.maxViews - config.views.small) : views < def.minViews ? def.minViews - config.views.small : config.views.large;
+  const large =
+    views > def.maxViews
+      ? Math.max(def.minViews, def.maxViews - config.views.small)
+      : views < def.minViews
+        ? def.minViews - config.views.small
+        : config.views.large;
   const small = Math.min(config.views.small, Math.max(0, def.maxViews - large));
-  const draft = { ...config, name: `${config.name || 'run'} · ${def.name}`, loss: { id: lossId, params: {} }, views: { ...config.views, large, small } };
+  const draft = {
+    ...config,
+    name: `${config.name || 'run'} · ${def.name}`,
+    loss: { id: lossId, params: {} },
+    views: { ...config.views, large, small },
+  };
   const { config: valid, errors } = validateDraft(draft);
-  if (!valid) throw new Error(`cannot switch to ${def.name}: ${Object.entries(errors).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+  if (!valid)
+    throw new Error(
+      `cannot switch to ${def.name}: ${Object.entries(errors)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('; ')}`,
+    );
   return valid;
 }
 
@@ -280,19 +313,28 @@ export async function exportRun(runId: string, kind: ExportKind): Promise<void> 
   const run = state.runs[runId];
   if (!run) return;
   const stem = fileStem(run);
-  const text = (name: string, body: string, mime: string): ExportedFile => ({ name, mime, bytes: new TextEncoder().encode(body) });
+  const text = (name: string, body: string, mime: string): ExportedFile => ({
+    name,
+    mime,
+    bytes: new TextEncoder().encode(body),
+  });
   try {
     switch (kind) {
       case 'history-csv':
         return download([text(`${stem}-history.csv`, historyCsv(state.histories[runId]), 'text/csv')], '');
       case 'history-json':
-        return download([text(`${stem}-history.json`, historyJson(run, state.histories[runId]), 'application/json')], '');
+        return download(
+          [text(`${stem}-history.json`, historyJson(run, state.histories[runId]), 'application/json')],
+          '',
+        );
       case 'config':
         return download([text(`${stem}-config.json`, configJson(run.config), 'application/json')], '');
       default: {
         const source = await sourceOf(run, !live.has(runId));
         const reply = await worker().request({ type: 'export', format: kind, ...source });
-        const files = reply.files.map((f) => (f.name === 'model.safetensors' ? { ...f, name: `${stem}.safetensors` } : f));
+        const files = reply.files.map((f) =>
+          f.name === 'model.safetensors' ? { ...f, name: `${stem}.safetensors` } : f,
+        );
         download(files, `${stem}-${kind}.zip`);
       }
     }
@@ -318,14 +360,29 @@ export async function evaluateRun(runId: string): Promise<void> {
  * `config`; the run can then continue training (resume) or be evaluated.
  */
 export async function importWeights(config: RunConfig, files: ExportedFile[]): Promise<string | null> {
-  const run = { ...newRunRecord({ ...config, name: `${config.name || 'run'} (imported weights)` }, null), status: 'stopped' as const };
+  const run = {
+    ...newRunRecord({ ...config, name: `${config.name || 'run'} (imported weights)` }, null),
+    status: 'stopped' as const,
+  };
   try {
-    const reply = await worker().request({ type: 'import-weights', runId: run.id, config: run.config, files });
+    const reply = await worker().request({
+      type: 'import-weights',
+      runId: run.id,
+      config: run.config,
+      files,
+    });
     await db.saveCheckpoint(run.id, { step: 0, bytes: reply.checkpoint });
-    const imported = { ...run, config: { ...reply.config, name: `${reply.config.name || 'run'} (imported weights)` }, lastCheckpointStep: 0 };
+    const imported = {
+      ...run,
+      config: { ...reply.config, name: `${reply.config.name || 'run'} (imported weights)` },
+      lastCheckpointStep: 0,
+    };
     actions.addRun(imported);
     await db.saveRun(imported);
-    actions.notify('info', `weights imported into "${imported.config.name}": resume to continue training, or evaluate`);
+    actions.notify(
+      'info',
+      `weights imported into "${imported.config.name}": resume to continue training, or evaluate`,
+    );
     return run.id;
   } catch (error) {
     reportError(error, 'import of weights failed');
@@ -338,9 +395,19 @@ export async function addDroppedDataset(files: DroppedFile[]): Promise<void> {
     const parsed = await parseDroppedFiles(files);
     const key = `ds-${Date.now().toString(36)}`;
     await db.saveDataset({ ...parsed, key, createdAt: Date.now() });
-    actions.addDataset({ key, name: parsed.name, imageShape: parsed.imageShape, classes: parsed.classes, trainCount: parsed.train.count, testCount: parsed.test.count });
+    actions.addDataset({
+      key,
+      name: parsed.name,
+      imageShape: parsed.imageShape,
+      classes: parsed.classes,
+      trainCount: parsed.train.count,
+      testCount: parsed.test.count,
+    });
     actions.setDraftDataset(key);
-    actions.notify('info', `dataset "${parsed.name}" added: ${parsed.train.count} training and ${parsed.test.count} test images, ${parsed.classes.length} classes`);
+    actions.notify(
+      'info',
+      `dataset "${parsed.name}" added: ${parsed.train.count} training and ${parsed.test.count} test images, ${parsed.classes.length} classes`,
+    );
   } catch (error) {
     reportError(error, 'the dropped files were refused');
   }
@@ -352,5 +419,11 @@ export async function removeDataset(key: string): Promise<void> {
 }
 
 export async function previewAugment(config: RunConfig, datasetKey: string | null, seed: number) {
-  return worker().request({ type: 'preview-augment', config, images: 4, seed, userDataset: await userDatasetPayload(datasetKey) });
+  return worker().request({
+    type: 'preview-augment',
+    config,
+    images: 4,
+    seed,
+    userDataset: await userDatasetPayload(datasetKey),
+  });
 }

@@ -12,7 +12,10 @@ export function getPath(value: unknown, path: string): unknown {
 /** A copy of `value` with `path` set to `next` (objects on the way are copied, missing ones created). */
 export function setPath(value: unknown, path: string, next: unknown): unknown {
   const [key, ...rest] = path.split('.');
-  const base = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  const base =
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
   return { ...base, [key]: rest.length === 0 ? next : setPath(base[key], rest.join('.'), next) };
 }
 

@@ -4,7 +4,14 @@ import type { MetricSet } from '../engine/events';
 import { fileStem, historyCsv, historyJson } from './exports';
 import type { MetricHistory } from './types';
 
-const set = (alignment: number, knnTop1: number): MetricSet => ({ alignment, uniformity: -3, tolerance: 0.4, spectrum: [3, 2, 1], effectiveRank: 2.5, knnTop1 });
+const set = (alignment: number, knnTop1: number): MetricSet => ({
+  alignment,
+  uniformity: -3,
+  tolerance: 0.4,
+  spectrum: [3, 2, 1],
+  effectiveRank: 2.5,
+  knnTop1,
+});
 
 const history: MetricHistory = {
   steps: [
@@ -12,8 +19,26 @@ const history: MetricHistory = {
     { step: 2, epoch: 1, loss: 3.5, lr: 0.0005, imagesPerSecond: 120 },
   ],
   evals: [
-    { type: 'eval', step: 0, epoch: 0, h: set(1.5, 0.1), z: set(1.2, 0.12), linearProbeTop1: null, pca: null, evalMs: 1 },
-    { type: 'eval', step: 2, epoch: 1, h: set(0.5, 0.6), z: set(0.4, 0.55), linearProbeTop1: 0.7, pca: null, evalMs: 1 },
+    {
+      type: 'eval',
+      step: 0,
+      epoch: 0,
+      h: set(1.5, 0.1),
+      z: set(1.2, 0.12),
+      linearProbeTop1: null,
+      pca: null,
+      evalMs: 1,
+    },
+    {
+      type: 'eval',
+      step: 2,
+      epoch: 1,
+      h: set(0.5, 0.6),
+      z: set(0.4, 0.55),
+      linearProbeTop1: 0.7,
+      pca: null,
+      evalMs: 1,
+    },
   ],
 };
 
@@ -25,17 +50,33 @@ describe('historyCsv', () => {
     expect(header).toContain('h_knnTop1');
     expect(header).toContain('z_alignment');
     expect(lines).toHaveLength(4); // header + eval-only step 0 + steps 1, 2
-    const rows = lines.slice(1).map((line) => Object.fromEntries(line.split(',').map((cell, i) => [header[i], cell])));
+    const rows = lines
+      .slice(1)
+      .map((line) => Object.fromEntries(line.split(',').map((cell, i) => [header[i], cell])));
     expect(rows[0]).toMatchObject({ step: '0', loss: '', h_knnTop1: '0.1', z_alignment: '1.2' });
     expect(rows[1]).toMatchObject({ step: '1', loss: '4.25', h_knnTop1: '' });
-    expect(rows[2]).toMatchObject({ step: '2', loss: '3.5', lr: '0.0005', h_knnTop1: '0.6', z_knnTop1: '0.55', linear_probe_top1: '0.7' });
+    expect(rows[2]).toMatchObject({
+      step: '2',
+      loss: '3.5',
+      lr: '0.0005',
+      h_knnTop1: '0.6',
+      z_knnTop1: '0.55',
+      linear_probe_top1: '0.7',
+    });
   });
 });
 
 describe('historyJson / fileStem', () => {
   it('embeds the config and the full history (with spectra) and parses back', () => {
     const config = defaultRunConfig({ name: 'My Run #1' });
-    const run = { id: 'run-x', config, status: 'completed' as const, step: 2, totalSteps: 2, backend: 'webgpu' };
+    const run = {
+      id: 'run-x',
+      config,
+      status: 'completed' as const,
+      step: 2,
+      totalSteps: 2,
+      backend: 'webgpu',
+    };
     const parsed = JSON.parse(historyJson(run as never, history));
     expect(parsed.config.loss.id).toBe('ntxent');
     expect(parsed.history.evals[1].h.spectrum).toEqual([3, 2, 1]);

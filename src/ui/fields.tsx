@@ -14,7 +14,19 @@ function friendly(message: string | undefined, value: unknown): string | undefin
   return message;
 }
 
-function Field({ label, help, error, children, id }: { label: string; help?: string; error?: string; children: ReactNode; id: string }) {
+function Field({
+  label,
+  help,
+  error,
+  children,
+  id,
+}: {
+  label: string;
+  help?: string;
+  error?: string;
+  children: ReactNode;
+  id: string;
+}) {
   return (
     <div className={`field${error ? ' invalid' : ''}`}>
       <label htmlFor={id}>{label}</label>
@@ -34,7 +46,23 @@ function Field({ label, help, error, children, id }: { label: string; help?: str
 }
 
 /** A number input bound to a draft path; keeps what the user typed even when it is not (yet) valid. */
-export function NumberField({ ctx, path, label, help, min, max, step }: { ctx: FieldContext; path: string; label: string; help?: string; min?: number; max?: number; step?: number | 'any' }) {
+export function NumberField({
+  ctx,
+  path,
+  label,
+  help,
+  min,
+  max,
+  step,
+}: {
+  ctx: FieldContext;
+  path: string;
+  label: string;
+  help?: string;
+  min?: number;
+  max?: number;
+  step?: number | 'any';
+}) {
   const id = useId();
   const value = getPath(ctx.draft, path);
   const [text, setText] = useState<string | null>(null);
@@ -51,7 +79,9 @@ export function NumberField({ ctx, path, label, help, min, max, step }: { ctx: F
         max={max}
         step={step}
         aria-invalid={error ? true : undefined}
-        aria-describedby={[help ? `${id}-help` : '', error ? `${id}-error` : ''].join(' ').trim() || undefined}
+        aria-describedby={
+          [help ? `${id}-help` : '', error ? `${id}-error` : ''].join(' ').trim() || undefined
+        }
         onChange={(e) => {
           setText(e.target.value);
           ctx.onChange(setPath(ctx.draft, path, parseNumberInput(e.target.value)));
@@ -62,13 +92,27 @@ export function NumberField({ ctx, path, label, help, min, max, step }: { ctx: F
   );
 }
 
-export function ListField({ ctx, path, label, help }: { ctx: FieldContext; path: string; label: string; help?: string }) {
+export function ListField({
+  ctx,
+  path,
+  label,
+  help,
+}: {
+  ctx: FieldContext;
+  path: string;
+  label: string;
+  help?: string;
+}) {
   const id = useId();
   const value = getPath(ctx.draft, path);
   const [text, setText] = useState<string | null>(null);
   const shown = text ?? (Array.isArray(value) ? value.join(', ') : String(value ?? ''));
   const nested = Object.entries(ctx.errors).find(([key]) => key === path || key.startsWith(`${path}.`));
-  const error = nested ? (typeof value === 'string' ? `enter numbers separated by commas (got "${value}")` : nested[1]) : undefined;
+  const error = nested
+    ? typeof value === 'string'
+      ? `enter numbers separated by commas (got "${value}")`
+      : nested[1]
+    : undefined;
   return (
     <Field label={label} help={help} error={error} id={id}>
       <input
@@ -87,13 +131,34 @@ export function ListField({ ctx, path, label, help }: { ctx: FieldContext; path:
   );
 }
 
-export function SelectField({ ctx, path, label, options, help, onSelect }: { ctx: FieldContext; path: string; label: string; options: { value: string; label: string }[]; help?: string; onSelect?: (value: string) => void }) {
+export function SelectField({
+  ctx,
+  path,
+  label,
+  options,
+  help,
+  onSelect,
+}: {
+  ctx: FieldContext;
+  path: string;
+  label: string;
+  options: { value: string; label: string }[];
+  help?: string;
+  onSelect?: (value: string) => void;
+}) {
   const id = useId();
   const value = String(getPath(ctx.draft, path) ?? '');
   const error = ctx.errors[path];
   return (
     <Field label={label} help={help} error={error} id={id}>
-      <select id={id} name={path} value={value} onChange={(e) => (onSelect ? onSelect(e.target.value) : ctx.onChange(setPath(ctx.draft, path, e.target.value)))}>
+      <select
+        id={id}
+        name={path}
+        value={value}
+        onChange={(e) =>
+          onSelect ? onSelect(e.target.value) : ctx.onChange(setPath(ctx.draft, path, e.target.value))
+        }
+      >
         {options.map((option) => (
           <option key={option.value} value={option.value}>
             {option.label}
@@ -108,7 +173,12 @@ export function CheckboxField({ ctx, path, label }: { ctx: FieldContext; path: s
   const id = useId();
   return (
     <div className="field checkbox">
-      <input id={id} type="checkbox" checked={Boolean(getPath(ctx.draft, path))} onChange={(e) => ctx.onChange(setPath(ctx.draft, path, e.target.checked))} />
+      <input
+        id={id}
+        type="checkbox"
+        checked={Boolean(getPath(ctx.draft, path))}
+        onChange={(e) => ctx.onChange(setPath(ctx.draft, path, e.target.checked))}
+      />
       <label htmlFor={id}>{label}</label>
     </div>
   );

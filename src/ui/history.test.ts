@@ -4,7 +4,14 @@ import type { EvalEvent, MetricSet } from '../engine/events';
 import { applyEngineEvent, emptyHistory, etaSeconds, mergeHistories, truncateHistory } from './history';
 import type { MetricHistory, RunRecord } from './types';
 
-const metrics = (knnTop1: number): MetricSet => ({ alignment: 1, uniformity: -2, tolerance: 0.5, spectrum: [2, 1], effectiveRank: 1.9, knnTop1 });
+const metrics = (knnTop1: number): MetricSet => ({
+  alignment: 1,
+  uniformity: -2,
+  tolerance: 0.5,
+  spectrum: [2, 1],
+  effectiveRank: 1.9,
+  knnTop1,
+});
 const evalAt = (step: number, withPca = true): EvalEvent => ({
   type: 'eval',
   step,
@@ -36,11 +43,22 @@ function run(): RunRecord {
   };
 }
 
-function reduce(events: Parameters<typeof applyEngineEvent>[2][], start: { run: RunRecord; history: MetricHistory } = { run: run(), history: emptyHistory() }) {
+function reduce(
+  events: Parameters<typeof applyEngineEvent>[2][],
+  start: { run: RunRecord; history: MetricHistory } = { run: run(), history: emptyHistory() },
+) {
   return events.reduce((state, event) => applyEngineEvent(state.run, state.history, event), start);
 }
 
-const step = (n: number, loss: number, elapsedMs = 100) => ({ type: 'step' as const, step: n, epoch: n / 10, loss, lr: 0.1, imagesPerSecond: 1000 / elapsedMs, elapsedMs });
+const step = (n: number, loss: number, elapsedMs = 100) => ({
+  type: 'step' as const,
+  step: n,
+  epoch: n / 10,
+  loss,
+  lr: 0.1,
+  imagesPerSecond: 1000 / elapsedMs,
+  elapsedMs,
+});
 const started = (startStep: number) => ({
   type: 'started' as const,
   config: defaultRunConfig(),
@@ -53,7 +71,14 @@ const started = (startStep: number) => ({
 
 describe('applyEngineEvent', () => {
   it('tracks status, step, totals and smoothed pace through a run', () => {
-    const state = reduce([started(0), step(1, 5, 100), step(2, 4, 200), evalAt(2), { type: 'checkpoint', step: 2, bytes: new Uint8Array(1) }, { type: 'finished', step: 2, reason: 'completed' }]);
+    const state = reduce([
+      started(0),
+      step(1, 5, 100),
+      step(2, 4, 200),
+      evalAt(2),
+      { type: 'checkpoint', step: 2, bytes: new Uint8Array(1) },
+      { type: 'finished', step: 2, reason: 'completed' },
+    ]);
     expect(state.run.status).toBe('completed');
     expect(state.run.step).toBe(2);
     expect(state.run.totalSteps).toBe(10);
@@ -66,7 +91,12 @@ describe('applyEngineEvent', () => {
   });
 
   it('keeps the error message and the checkpoint step of a failed run', () => {
-    const state = reduce([started(0), step(1, 5), { type: 'error', step: 0, message: 'loss became NaN', lastCheckpointStep: 0 }, { type: 'finished', step: 0, reason: 'error' }]);
+    const state = reduce([
+      started(0),
+      step(1, 5),
+      { type: 'error', step: 0, message: 'loss became NaN', lastCheckpointStep: 0 },
+      { type: 'finished', step: 0, reason: 'error' },
+    ]);
     expect(state.run.status).toBe('error');
     expect(state.run.error).toBe('loss became NaN');
     expect(state.run.lastCheckpointStep).toBe(0);
@@ -97,8 +127,23 @@ describe('applyEngineEvent', () => {
 
 describe('mergeHistories / truncateHistory', () => {
   it('merges by step, the incoming point winning, sorted', () => {
-    const base: MetricHistory = { steps: [step(1, 5), step(2, 4), step(3, 3)].map(({ step: s, loss }) => ({ step: s, epoch: 0, loss, lr: 0.1, imagesPerSecond: 1 })), evals: [evalAt(0), evalAt(2)] };
-    const incoming: MetricHistory = { steps: [{ step: 4, epoch: 0, loss: 1, lr: 0.1, imagesPerSecond: 1 }, { step: 2, epoch: 0, loss: 9, lr: 0.1, imagesPerSecond: 1 }], evals: [evalAt(4)] };
+    const base: MetricHistory = {
+      steps: [step(1, 5), step(2, 4), step(3, 3)].map(({ step: s, loss }) => ({
+        step: s,
+        epoch: 0,
+        loss,
+        lr: 0.1,
+        imagesPerSecond: 1,
+      })),
+      evals: [evalAt(0), evalAt(2)],
+    };
+    const incoming: MetricHistory = {
+      steps: [
+        { step: 4, epoch: 0, loss: 1, lr: 0.1, imagesPerSecond: 1 },
+        { step: 2, epoch: 0, loss: 9, lr: 0.1, imagesPerSecond: 1 },
+      ],
+      evals: [evalAt(4)],
+    };
     const merged = mergeHistories(base, incoming);
     expect(merged.steps.map((p) => [p.step, p.loss])).toEqual([
       [1, 5],
@@ -111,7 +156,10 @@ describe('mergeHistories / truncateHistory', () => {
   });
 
   it('truncates steps and evals after a step', () => {
-    const history: MetricHistory = { steps: [1, 2, 3].map((s) => ({ step: s, epoch: 0, loss: s, lr: 0, imagesPerSecond: 0 })), evals: [evalAt(0), evalAt(3)] };
+    const history: MetricHistory = {
+      steps: [1, 2, 3].map((s) => ({ step: s, epoch: 0, loss: s, lr: 0, imagesPerSecond: 0 })),
+      evals: [evalAt(0), evalAt(3)],
+    };
     const cut = truncateHistory(history, 2);
     expect(cut.steps.map((p) => p.step)).toEqual([1, 2]);
     expect(cut.evals.map((e) => e.step)).toEqual([0]);

@@ -13,7 +13,9 @@ export function emptyHistory(): MetricHistory {
  * make IndexedDB writes and plots slow, and the scatter shows the latest state.
  */
 function keepLatestPca(evals: MetricHistory['evals']): MetricHistory['evals'] {
-  return evals.map((evalEvent, index) => (index === evals.length - 1 || evalEvent.pca === null ? evalEvent : { ...evalEvent, pca: null }));
+  return evals.map((evalEvent, index) =>
+    index === evals.length - 1 || evalEvent.pca === null ? evalEvent : { ...evalEvent, pca: null },
+  );
 }
 
 /**
@@ -48,7 +50,11 @@ export function mergeHistories(base: MetricHistory, incoming: MetricHistory): Me
  * The reducer for engine events: the run record and history after `event`. Pure (returns new objects),
  * so the store and the tests share it. Checkpoint bytes are not kept here (the persistence layer stores them).
  */
-export function applyEngineEvent(run: RunRecord, history: MetricHistory, event: EngineEvent): { run: RunRecord; history: MetricHistory } {
+export function applyEngineEvent(
+  run: RunRecord,
+  history: MetricHistory,
+  event: EngineEvent,
+): { run: RunRecord; history: MetricHistory } {
   switch (event.type) {
     case 'started':
       return {
@@ -66,32 +72,55 @@ export function applyEngineEvent(run: RunRecord, history: MetricHistory, event: 
       };
     case 'step': {
       const first = run.msPerStep === 0;
-      const point: StepPoint = { step: event.step, epoch: event.epoch, loss: event.loss, lr: event.lr, imagesPerSecond: event.imagesPerSecond };
+      const point: StepPoint = {
+        step: event.step,
+        epoch: event.epoch,
+        loss: event.loss,
+        lr: event.lr,
+        imagesPerSecond: event.imagesPerSecond,
+      };
       const last = history.steps[history.steps.length - 1];
-      const steps = last && last.step >= event.step ? [...truncateHistory(history, event.step - 1).steps, point] : [...history.steps, point];
+      const steps =
+        last && last.step >= event.step
+          ? [...truncateHistory(history, event.step - 1).steps, point]
+          : [...history.steps, point];
       return {
         run: {
           ...run,
           status: run.status === 'queued' ? 'running' : run.status,
           step: event.step,
-          imagesPerSecond: first ? event.imagesPerSecond : run.imagesPerSecond * (1 - SMOOTHING) + event.imagesPerSecond * SMOOTHING,
+          imagesPerSecond: first
+            ? event.imagesPerSecond
+            : run.imagesPerSecond * (1 - SMOOTHING) + event.imagesPerSecond * SMOOTHING,
           msPerStep: first ? event.elapsedMs : run.msPerStep * (1 - SMOOTHING) + event.elapsedMs * SMOOTHING,
         },
         history: { ...history, steps },
       };
     }
     case 'eval': {
-      const evals = keepLatestPca([...history.evals.filter((e) => e.step !== event.step), event].sort((a, b) => a.step - b.step));
+      const evals = keepLatestPca(
+        [...history.evals.filter((e) => e.step !== event.step), event].sort((a, b) => a.step - b.step),
+      );
       return { run, history: { ...history, evals } };
     }
     case 'checkpoint':
       return { run: { ...run, lastCheckpointStep: event.step }, history };
     case 'error':
-      return { run: { ...run, status: 'error', step: event.step, error: event.message, lastCheckpointStep: event.lastCheckpointStep }, history };
+      return {
+        run: {
+          ...run,
+          status: 'error',
+          step: event.step,
+          error: event.message,
+          lastCheckpointStep: event.lastCheckpointStep,
+        },
+        history,
+      };
     case 'paused':
       return { run: { ...run, status: 'paused', step: event.step }, history };
     case 'finished': {
-      const status = event.reason === 'completed' ? 'completed' : event.reason === 'stopped' ? 'stopped' : 'error';
+      const status =
+        event.reason === 'completed' ? 'completed' : event.reason === 'stopped' ? 'stopped' : 'error';
       return { run: { ...run, status, step: event.step }, history };
     }
   }

@@ -49,12 +49,19 @@ export function isQuotaError(error: unknown): boolean {
 /** Rewrites a failed write as an error the user can act on. */
 function storageError(error: unknown, what: string): Error {
   if (isQuotaError(error)) {
-    return new Error(`browser storage is full while saving ${what}: delete old runs or dropped datasets, then try again`);
+    return new Error(
+      `browser storage is full while saving ${what}: delete old runs or dropped datasets, then try again`,
+    );
   }
-  return new Error(`could not save ${what} in IndexedDB: ${error instanceof Error ? error.message : String(error)}`);
+  return new Error(
+    `could not save ${what} in IndexedDB: ${error instanceof Error ? error.message : String(error)}`,
+  );
 }
 
-async function write(what: string, action: (database: IDBPDatabase<PlaygroundDb>) => Promise<unknown>): Promise<void> {
+async function write(
+  what: string,
+  action: (database: IDBPDatabase<PlaygroundDb>) => Promise<unknown>,
+): Promise<void> {
   try {
     await action(await db());
   } catch (error) {
@@ -65,7 +72,14 @@ async function write(what: string, action: (database: IDBPDatabase<PlaygroundDb>
 export interface LoadedState {
   runs: RunRecord[];
   histories: Record<string, MetricHistory>;
-  datasets: { key: string; name: string; imageShape: [number, number, number]; classes: string[]; trainCount: number; testCount: number }[];
+  datasets: {
+    key: string;
+    name: string;
+    imageShape: [number, number, number];
+    classes: string[];
+    trainCount: number;
+    testCount: number;
+  }[];
   draft: unknown;
 }
 
@@ -74,7 +88,8 @@ export async function loadState(): Promise<LoadedState> {
   const database = await db();
   const runs = await database.getAll('runs');
   const histories: Record<string, MetricHistory> = {};
-  for (const run of runs) histories[run.id] = (await database.get('histories', run.id)) ?? { steps: [], evals: [] };
+  for (const run of runs)
+    histories[run.id] = (await database.get('histories', run.id)) ?? { steps: [], evals: [] };
   const datasets = (await database.getAll('datasets')).map((d) => ({
     key: d.key,
     name: d.name,
@@ -83,7 +98,12 @@ export async function loadState(): Promise<LoadedState> {
     trainCount: d.train.count,
     testCount: d.test.count,
   }));
-  return { runs: runs.sort((a, b) => a.createdAt - b.createdAt), histories, datasets, draft: await database.get('settings', 'draft') };
+  return {
+    runs: runs.sort((a, b) => a.createdAt - b.createdAt),
+    histories,
+    datasets,
+    draft: await database.get('settings', 'draft'),
+  };
 }
 
 export function saveRun(run: RunRecord): Promise<void> {
@@ -95,7 +115,9 @@ export function saveHistory(runId: string, history: MetricHistory): Promise<void
 }
 
 export function saveCheckpoint(runId: string, checkpoint: StoredCheckpoint): Promise<void> {
-  return write(`the checkpoint of run ${runId}`, (database) => database.put('checkpoints', checkpoint, runId));
+  return write(`the checkpoint of run ${runId}`, (database) =>
+    database.put('checkpoints', checkpoint, runId),
+  );
 }
 
 export async function loadCheckpoint(runId: string): Promise<StoredCheckpoint | undefined> {
@@ -105,7 +127,12 @@ export async function loadCheckpoint(runId: string): Promise<StoredCheckpoint | 
 export async function deleteRun(runId: string): Promise<void> {
   const database = await db();
   const tx = database.transaction(['runs', 'histories', 'checkpoints'], 'readwrite');
-  await Promise.all([tx.objectStore('runs').delete(runId), tx.objectStore('histories').delete(runId), tx.objectStore('checkpoints').delete(runId), tx.done]);
+  await Promise.all([
+    tx.objectStore('runs').delete(runId),
+    tx.objectStore('histories').delete(runId),
+    tx.objectStore('checkpoints').delete(runId),
+    tx.done,
+  ]);
 }
 
 export function saveDataset(dataset: StoredDataset): Promise<void> {

@@ -103,7 +103,10 @@ export const CONFIG_PRESETS: ConfigPreset[] = [
     label: 'Tiny test run (synthetic)',
     config: {
       name: 'tiny',
-      dataset: { id: 'synthetic', synthetic: { classes: 4, trainCount: 64, testCount: 32, size: 8, channels: 3 } },
+      dataset: {
+        id: 'synthetic',
+        synthetic: { classes: 4, trainCount: 64, testCount: 32, size: 8, channels: 3 },
+      },
       encoder: { type: 'resnet', widths: [8, 16], blocks: [1, 1] },
       projector: { layers: 2, hidden: 32, out: 16, batchNorm: true },
       loss: { id: 'ntxent', params: { tau: 0.5 } },

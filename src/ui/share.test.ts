@@ -4,7 +4,12 @@ import { decodeConfigHash, encodeConfigHash, parseConfigFile } from './share';
 
 describe('shared-link config encoding', () => {
   it('round-trips a config through the URL hash', () => {
-    const config = defaultRunConfig({ name: 'shared', loss: { id: 'dcl', params: { tau: 0.2 } }, batchSize: 64, views: { large: 2 } });
+    const config = defaultRunConfig({
+      name: 'shared',
+      loss: { id: 'dcl', params: { tau: 0.2 } },
+      batchSize: 64,
+      views: { large: 2 },
+    });
     const hash = encodeConfigHash(config);
     expect(hash.startsWith('#config=')).toBe(true);
     expect(hash).toMatch(/^#config=[A-Za-z0-9_-]+$/); // URL-safe
@@ -27,12 +32,16 @@ describe('parseConfigFile', () => {
   it('accepts a config and a metric-history JSON that embeds one', () => {
     const config = defaultRunConfig({ name: 'from file' });
     expect(parseConfigFile(JSON.stringify(config), 'c.json')).toEqual(config);
-    expect(parseConfigFile(JSON.stringify({ config, history: { steps: [], evals: [] } }), 'h.json').name).toBe('from file');
+    expect(
+      parseConfigFile(JSON.stringify({ config, history: { steps: [], evals: [] } }), 'h.json').name,
+    ).toBe('from file');
   });
 
   it('refuses malformed files with the file name and the reason', () => {
     expect(() => parseConfigFile('{nope', 'bad.json')).toThrow(/bad\.json is not JSON/);
     expect(() => parseConfigFile('[1,2]', 'arr.json')).toThrow(/arr\.json holds an array/);
-    expect(() => parseConfigFile(JSON.stringify({ optimizer: { lr: -1 } }), 'lr.json')).toThrow(/lr\.json: [\s\S]*optimizer\.lr/);
+    expect(() => parseConfigFile(JSON.stringify({ optimizer: { lr: -1 } }), 'lr.json')).toThrow(
+      /lr\.json: [\s\S]*optimizer\.lr/,
+    );
   });
 });

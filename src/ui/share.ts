@@ -33,7 +33,9 @@ export function decodeConfigHash(hash: string): RunConfig | null {
   try {
     json = strFromU8(inflateSync(fromBase64Url(encoded)));
   } catch {
-    throw new Error('the shared link is damaged: its #config= part is not a config this app wrote (copy the whole link again)');
+    throw new Error(
+      'the shared link is damaged: its #config= part is not a config this app wrote (copy the whole link again)',
+    );
   }
   let value: unknown;
   try {
@@ -50,10 +52,15 @@ export function parseConfigFile(text: string, fileName: string): RunConfig {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${fileName} is not JSON (${(error as Error).message}); choose a RunConfig .json exported by this app or the CLI`, { cause: error });
+    throw new Error(
+      `${fileName} is not JSON (${(error as Error).message}); choose a RunConfig .json exported by this app or the CLI`,
+      { cause: error },
+    );
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new Error(`${fileName} holds ${Array.isArray(value) ? 'an array' : typeof value}, not a RunConfig object`);
+    throw new Error(
+      `${fileName} holds ${Array.isArray(value) ? 'an array' : typeof value}, not a RunConfig object`,
+    );
   }
   // a run's metric-history JSON embeds its config: accept that too
   const candidate = 'config' in value && 'history' in value ? (value as { config: unknown }).config : value;

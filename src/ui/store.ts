@@ -60,7 +60,12 @@ export const actions = {
   reset(): void {
     usePlayground.setState(initialState, true);
   },
-  hydrate(runs: RunRecord[], histories: Record<string, MetricHistory>, datasets: DatasetSummary[], draft: unknown): void {
+  hydrate(
+    runs: RunRecord[],
+    histories: Record<string, MetricHistory>,
+    datasets: DatasetSummary[],
+    draft: unknown,
+  ): void {
     usePlayground.setState({
       loaded: true,
       runs: Object.fromEntries(runs.map((run) => [run.id, run])),
@@ -86,7 +91,12 @@ export const actions = {
     usePlayground.setState((state) => {
       const { [runId]: _run, ...runs } = state.runs;
       const { [runId]: _history, ...histories } = state.histories;
-      return { runs, histories, runOrder: state.runOrder.filter((id) => id !== runId), selected: state.selected.filter((id) => id !== runId) };
+      return {
+        runs,
+        histories,
+        runOrder: state.runOrder.filter((id) => id !== runId),
+        selected: state.selected.filter((id) => id !== runId),
+      };
     });
   },
   updateRun(runId: string, patch: Partial<RunRecord>): void {
@@ -104,12 +114,17 @@ export const actions = {
       const run = state.runs[runId];
       if (!run) return {};
       const next = applyEngineEvent(run, state.histories[runId] ?? emptyHistory(), event);
-      return { runs: { ...state.runs, [runId]: next.run }, histories: { ...state.histories, [runId]: next.history } };
+      return {
+        runs: { ...state.runs, [runId]: next.run },
+        histories: { ...state.histories, [runId]: next.history },
+      };
     });
   },
   toggleSelected(runId: string): void {
     usePlayground.setState((state) => ({
-      selected: state.selected.includes(runId) ? state.selected.filter((id) => id !== runId) : [...state.selected, runId],
+      selected: state.selected.includes(runId)
+        ? state.selected.filter((id) => id !== runId)
+        : [...state.selected, runId],
     }));
   },
   setSpace(space: EmbeddingSpace): void {
@@ -122,10 +137,15 @@ export const actions = {
     usePlayground.setState({ draftDatasetKey: key });
   },
   addDataset(dataset: DatasetSummary): void {
-    usePlayground.setState((state) => ({ datasets: [...state.datasets.filter((d) => d.key !== dataset.key), dataset] }));
+    usePlayground.setState((state) => ({
+      datasets: [...state.datasets.filter((d) => d.key !== dataset.key), dataset],
+    }));
   },
   removeDataset(key: string): void {
-    usePlayground.setState((state) => ({ datasets: state.datasets.filter((d) => d.key !== key), draftDatasetKey: state.draftDatasetKey === key ? null : state.draftDatasetKey }));
+    usePlayground.setState((state) => ({
+      datasets: state.datasets.filter((d) => d.key !== key),
+      draftDatasetKey: state.draftDatasetKey === key ? null : state.draftDatasetKey,
+    }));
   },
   notify(kind: Notice['kind'], text: string): void {
     const id = ++noticeId;

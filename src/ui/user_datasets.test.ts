@@ -1,7 +1,13 @@
 import { createTar } from 'nanotar';
 import { gzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
-import { binariesFromTarball, cifarFromBinaries, classOfPath, holdOut, parseDroppedFiles } from './user_datasets';
+import {
+  binariesFromTarball,
+  cifarFromBinaries,
+  classOfPath,
+  holdOut,
+  parseDroppedFiles,
+} from './user_datasets';
 
 /** n CIFAR-10 binary records: record r has label r % 10 and every pixel byte = r. */
 function cifarRecords(n: number, offset = 0): Uint8Array {
@@ -49,15 +55,23 @@ describe('user datasets', () => {
   });
 
   it('refuses files it cannot read with a message that says what is accepted', async () => {
-    await expect(parseDroppedFiles([{ name: 'notes.pdf', path: 'notes.pdf', bytes: new Uint8Array(10) }])).rejects.toThrow(/notes\.pdf is not a supported file; drop CIFAR-10/);
-    await expect(parseDroppedFiles([{ name: 'data_batch_1.bin', path: 'data_batch_1.bin', bytes: new Uint8Array(100) }])).rejects.toThrow(/not a multiple of 3073/);
+    await expect(
+      parseDroppedFiles([{ name: 'notes.pdf', path: 'notes.pdf', bytes: new Uint8Array(10) }]),
+    ).rejects.toThrow(/notes\.pdf is not a supported file; drop CIFAR-10/);
+    await expect(
+      parseDroppedFiles([{ name: 'data_batch_1.bin', path: 'data_batch_1.bin', bytes: new Uint8Array(100) }]),
+    ).rejects.toThrow(/not a multiple of 3073/);
     await expect(parseDroppedFiles([])).rejects.toThrow(/no files were dropped/);
   });
 
   it('derives class names from folders and splits deterministically', () => {
     expect(classOfPath('pets/cat/1.png')).toBe('cat');
     expect(classOfPath('1.png')).toBeNull();
-    const split = holdOut({ images: Uint8Array.from([0, 1, 2, 3, 4]), labels: Int32Array.from([0, 1, 2, 3, 4]), count: 5 }, 1, 5);
+    const split = holdOut(
+      { images: Uint8Array.from([0, 1, 2, 3, 4]), labels: Int32Array.from([0, 1, 2, 3, 4]), count: 5 },
+      1,
+      5,
+    );
     expect(Array.from(split.test.labels)).toEqual([4]);
     expect(Array.from(split.train.images)).toEqual([0, 1, 2, 3]);
   });

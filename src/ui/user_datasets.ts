@@ -19,16 +19,23 @@ export interface DroppedFile {
 
 const IMAGE_SIDE = 32;
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|gif|webp|bmp)$/i;
-const ACCEPTED = 'drop CIFAR-10 binary batches (data_batch_N.bin, test_batch.bin), the CIFAR-10 binary tarball (cifar-10-binary.tar.gz), or a folder of images with one sub-folder per class';
+const ACCEPTED =
+  'drop CIFAR-10 binary batches (data_batch_N.bin, test_batch.bin), the CIFAR-10 binary tarball (cifar-10-binary.tar.gz), or a folder of images with one sub-folder per class';
 
 /** Every `every`-th image goes to the test split (used when the files have no separate test set). */
-export function holdOut(split: DatasetSplit, imageSize: number, every = 10): { train: DatasetSplit; test: DatasetSplit } {
+export function holdOut(
+  split: DatasetSplit,
+  imageSize: number,
+  every = 10,
+): { train: DatasetSplit; test: DatasetSplit } {
   const testIndices: number[] = [];
   const trainIndices: number[] = [];
   for (let i = 0; i < split.count; i++) (i % every === every - 1 ? testIndices : trainIndices).push(i);
   const pick = (indices: number[]): DatasetSplit => {
     const images = new Uint8Array(indices.length * imageSize);
-    indices.forEach((from, to) => images.set(split.images.subarray(from * imageSize, (from + 1) * imageSize), to * imageSize));
+    indices.forEach((from, to) =>
+      images.set(split.images.subarray(from * imageSize, (from + 1) * imageSize), to * imageSize),
+    );
     return { images, labels: Int32Array.from(indices, (i) => split.labels[i]), count: indices.length };
   };
   return { train: pick(trainIndices), test: pick(testIndices) };
@@ -39,36 +46,61 @@ function baseName(path: string): string {
 }
 
 /** CIFAR-10 binary batches -> a dataset (test_batch.bin is the test split; without it every 10th image is held out). */
-export function cifarFromBinaries(files: { name: string; bytes: Uint8Array }[], datasetName: string): Omit<UserDatasetPayload, 'key'> {
+export function cifarFromBinaries(
+  files: { name: string; bytes: Uint8Array }[],
+  datasetName: string,
+): Omit<UserDatasetPayload, 'key'> {
   const test = files.filter((f) => baseName(f.name) === 'test_batch.bin');
   const train = files.filter((f) => baseName(f.name) !== 'test_batch.bin' && f.name.endsWith('.bin'));
   const trainSplits = train.map((f) => parseCifarBinary(f.bytes, baseName(f.name)));
   const testSplits = test.map((f) => parseCifarBinary(f.bytes, baseName(f.name)));
   let splits: { train: DatasetSplit; test: DatasetSplit };
-  if (trainSplits.length && testSplits.length) splits = { train: concatSplits(trainSplits), test: concatSplits(testSplits) };
+  if (trainSplits.length && testSplits.length)
+    splits = { train: concatSplits(trainSplits), test: concatSplits(testSplits) };
   else splits = holdOut(concatSplits([...trainSplits, ...testSplits]), IMAGE_SIDE * IMAGE_SIDE * 3);
-  if (splits.train.count < 2 || splits.test.count < 1) throw new Error(`${datasetName} has too few images (${splits.train.count} train, ${splits.test.count} test) to train on`);
-  return { name: datasetName, imageShape: [IMAGE_SIDE, IMAGE_SIDE, 3], classes: [...CIFAR10_CLASSES], ...splits };
+  if (splits.train.count < 2 || splits.test.count < 1)
+    throw new Error(
+      `${datasetName} has too few images (${splits.train.count} train, ${splits.test.count} test) to train on`,
+    );
+  return {
+    name: datasetName,
+    imageShape: [IMAGE_SIDE, IMAGE_SIDE, 3],
+    classes: [...CIFAR10_CLASSES],
+    ...splits,
+  };
 }
 
 /** The .bin members of a CIFAR-10 tarball (gzipped or not). */
-export function binariesFromTarball(bytes: Uint8Array, fileName: string): { name: string; bytes: Uint8Array }[] {
+export function binariesFromTarball(
+  bytes: Uint8Array,
+  fileName: string,
+): { name: string; bytes: Uint8Array }[] {
   let tarBytes = bytes;
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
       tarBytes = gunzipSync(bytes);
     } catch (error) {
-      throw new Error(`${fileName} is not a valid gzip file (${(error as Error).message}); download it again`, { cause: error });
+      throw new Error(
+        `${fileName} is not a valid gzip file (${(error as Error).message}); download it again`,
+        { cause: error },
+      );
     }
   }
   let entries: { name: string; data?: Uint8Array }[];
   try {
     entries = parseTar(tarBytes);
   } catch (error) {
-    throw new Error(`${fileName} is not a tar archive (${(error as Error).message}); ${ACCEPTED}`, { cause: error });
+    throw new Error(`${fileName} is not a tar archive (${(error as Error).message}); ${ACCEPTED}`, {
+      cause: error,
+    });
   }
-  const binaries = entries.filter((e) => e.name.endsWith('.bin') && e.data).map((e) => ({ name: e.name, bytes: e.data as Uint8Array }));
-  if (binaries.length === 0) throw new Error(`${fileName} holds no CIFAR-10 .bin batches (is it the Python or Matlab version? use the binary version, cifar-10-binary.tar.gz)`);
+  const binaries = entries
+    .filter((e) => e.name.endsWith('.bin') && e.data)
+    .map((e) => ({ name: e.name, bytes: e.data as Uint8Array }));
+  if (binaries.length === 0)
+    throw new Error(
+      `${fileName} holds no CIFAR-10 .bin batches (is it the Python or Matlab version? use the binary version, cifar-10-binary.tar.gz)`,
+    );
   return binaries;
 }
 
@@ -82,7 +114,8 @@ async function decodeImage(file: DroppedFile): Promise<Uint8Array> {
   }
   const canvas = new OffscreenCanvas(IMAGE_SIDE, IMAGE_SIDE);
   const context = canvas.getContext('2d');
-  if (!context) throw new Error('this browser cannot draw into an OffscreenCanvas, so image folders cannot be read');
+  if (!context)
+    throw new Error('this browser cannot draw into an OffscreenCanvas, so image folders cannot be read');
   context.drawImage(bitmap, 0, 0, IMAGE_SIDE, IMAGE_SIDE);
   bitmap.close();
   const rgba = context.getImageData(0, 0, IMAGE_SIDE, IMAGE_SIDE).data;
@@ -101,12 +134,21 @@ export function classOfPath(path: string): string | null {
   return parts.length >= 2 ? parts[parts.length - 2] : null;
 }
 
-async function imageFolder(files: DroppedFile[], datasetName: string): Promise<Omit<UserDatasetPayload, 'key'>> {
+async function imageFolder(
+  files: DroppedFile[],
+  datasetName: string,
+): Promise<Omit<UserDatasetPayload, 'key'>> {
   const labelled = files.map((file) => ({ file, className: classOfPath(file.path) }));
   const missing = labelled.find((entry) => entry.className === null);
-  if (missing) throw new Error(`${missing.file.name} is not inside a class folder; drop a folder whose sub-folders are the classes (e.g. pets/cat/1.png, pets/dog/2.png)`);
+  if (missing)
+    throw new Error(
+      `${missing.file.name} is not inside a class folder; drop a folder whose sub-folders are the classes (e.g. pets/cat/1.png, pets/dog/2.png)`,
+    );
   const classes = [...new Set(labelled.map((entry) => entry.className as string))].sort();
-  if (classes.length < 2) throw new Error(`the folder has one class (${classes[0]}); contrastive evaluation needs at least 2 class sub-folders`);
+  if (classes.length < 2)
+    throw new Error(
+      `the folder has one class (${classes[0]}); contrastive evaluation needs at least 2 class sub-folders`,
+    );
   const imageSize = IMAGE_SIDE * IMAGE_SIDE * 3;
   const images = new Uint8Array(labelled.length * imageSize);
   const labels = new Int32Array(labelled.length);
@@ -115,7 +157,8 @@ async function imageFolder(files: DroppedFile[], datasetName: string): Promise<O
     labels[i] = classes.indexOf(labelled[i].className as string);
   }
   const splits = holdOut({ images, labels, count: labelled.length }, imageSize, 5);
-  if (splits.train.count < 2 || splits.test.count < 1) throw new Error(`the folder has only ${labelled.length} images; add more (at least 10)`);
+  if (splits.train.count < 2 || splits.test.count < 1)
+    throw new Error(`the folder has only ${labelled.length} images; add more (at least 10)`);
   return { name: datasetName, imageShape: [IMAGE_SIDE, IMAGE_SIDE, 3], classes, ...splits };
 }
 
@@ -125,10 +168,25 @@ export async function parseDroppedFiles(files: DroppedFile[]): Promise<Omit<User
   const tarballs = files.filter((f) => /\.(tar\.gz|tgz|tar)$/i.test(f.name));
   const binaries = files.filter((f) => /\.bin$/i.test(f.name));
   const images = files.filter((f) => IMAGE_EXTENSIONS.test(f.name));
-  const others = files.filter((f) => !tarballs.includes(f) && !binaries.includes(f) && !images.includes(f) && !/^\.|\.(txt|md|html)$/i.test(f.name));
-  if (others.length > 0) throw new Error(`${others.map((f) => f.name).slice(0, 3).join(', ')} ${others.length > 1 ? 'are' : 'is'} not a supported file; ${ACCEPTED}`);
+  const others = files.filter(
+    (f) =>
+      !tarballs.includes(f) &&
+      !binaries.includes(f) &&
+      !images.includes(f) &&
+      !/^\.|\.(txt|md|html)$/i.test(f.name),
+  );
+  if (others.length > 0)
+    throw new Error(
+      `${others
+        .map((f) => f.name)
+        .slice(0, 3)
+        .join(', ')} ${others.length > 1 ? 'are' : 'is'} not a supported file; ${ACCEPTED}`,
+    );
   if (tarballs.length > 0) {
-    return cifarFromBinaries(tarballs.flatMap((t) => binariesFromTarball(t.bytes, t.name)), tarballs[0].name.replace(/\.(tar\.gz|tgz|tar)$/i, ''));
+    return cifarFromBinaries(
+      tarballs.flatMap((t) => binariesFromTarball(t.bytes, t.name)),
+      tarballs[0].name.replace(/\.(tar\.gz|tgz|tar)$/i, ''),
+    );
   }
   if (binaries.length > 0) return cifarFromBinaries(binaries, 'CIFAR-10 (dropped files)');
   if (images.length > 0) return imageFolder(images, images[0].path.split('/')[0] || 'image folder');

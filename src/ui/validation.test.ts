@@ -22,7 +22,11 @@ describe('validateDraft', () => {
   });
 
   it('reports cross-field problems (views vs loss) at the views field', () => {
-    const draft = setPath(setPath(defaultRunConfig(), 'loss', { id: 'barlow_twins', params: {} }), 'views.large', 4);
+    const draft = setPath(
+      setPath(defaultRunConfig(), 'loss', { id: 'barlow_twins', params: {} }),
+      'views.large',
+      4,
+    );
     const { config, errors } = validateDraft(draft);
     expect(config).toBeNull();
     expect(errors.views).toMatch(/barlow_twins.*needs 2 views/);
@@ -34,7 +38,14 @@ describe('presets', () => {
     for (const preset of CONFIG_PRESETS) {
       expect(() => parseRunConfig(preset.config), preset.id).not.toThrow();
     }
-    expect(CONFIG_PRESETS.map((p) => p.id)).toEqual(['simclr-cifar', 'simclr-fashion', 'supcon', 'barlow', 'mv-dhel', 'tiny']);
+    expect(CONFIG_PRESETS.map((p) => p.id)).toEqual([
+      'simclr-cifar',
+      'simclr-fashion',
+      'supcon',
+      'barlow',
+      'mv-dhel',
+      'tiny',
+    ]);
     expect(parseRunConfig(CONFIG_PRESETS.find((p) => p.id === 'mv-dhel')?.config).views.large).toBe(4);
   });
 });

@@ -47,6 +47,9 @@ export function validateDraft(draft: unknown): { config: RunConfig | null; error
     return { config: parseRunConfig(draft), errors };
   } catch (error) {
     const lines = errorLines((error as Error).message);
-    return { config: null, errors: Object.keys(lines).length ? lines : { '(config)': (error as Error).message } };
+    return {
+      config: null,
+      errors: Object.keys(lines).length ? lines : { '(config)': (error as Error).message },
+    };
   }
 }

@@ -19,10 +19,16 @@ let nextRequest = 0;
  */
 export class WorkerClient {
   private readonly worker: Worker;
-  private readonly pending = new Map<string, { resolve: (event: WorkerEvent) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    string,
+    { resolve: (event: WorkerEvent) => void; reject: (error: Error) => void }
+  >();
 
   constructor(onEvent: (event: WorkerEvent) => void) {
-    this.worker = new Worker(new URL('../worker/engine.worker.ts', import.meta.url), { type: 'module', name: 'engine' });
+    this.worker = new Worker(new URL('../worker/engine.worker.ts', import.meta.url), {
+      type: 'module',
+      name: 'engine',
+    });
     this.worker.onmessage = (message: MessageEvent<WorkerEvent>) => {
       const event = message.data;
       if ('requestId' in event) {
@@ -45,7 +51,9 @@ export class WorkerClient {
     this.worker.postMessage(command, transferables(command));
   }
 
-  request<C extends RequestCommand['type']>(command: Omit<Extract<RequestCommand, { type: C }>, 'requestId'> & { type: C }): Promise<Replies[C]> {
+  request<C extends RequestCommand['type']>(
+    command: Omit<Extract<RequestCommand, { type: C }>, 'requestId'> & { type: C },
+  ): Promise<Replies[C]> {
     const requestId = `r${++nextRequest}`;
     const full = { ...command, requestId } as unknown as RequestCommand;
     return new Promise<Replies[C]>((resolve, reject) => {

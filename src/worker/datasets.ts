@@ -12,7 +12,8 @@ const cache = new Map<string, Promise<Dataset>>();
 /** The cache key of a run's dataset: the user dataset's key, or the id plus the synthetic options. */
 export function datasetKey(config: RunConfig, user?: UserDatasetPayload): string {
   if (user) return `user:${user.key}`;
-  if (config.dataset.id === 'synthetic') return `synthetic:${JSON.stringify(config.dataset.synthetic)}:${config.seed}`;
+  if (config.dataset.id === 'synthetic')
+    return `synthetic:${JSON.stringify(config.dataset.synthetic)}:${config.seed}`;
   return config.dataset.id;
 }
 

@@ -5,13 +5,20 @@ import { weightsFileFrom } from './weights_files';
 
 describe('embeddingsTsv', () => {
   it('writes one tab-separated vector per line and a label/class metadata table', () => {
-    const { vectors, metadata } = embeddingsTsv(new Float32Array([0.5, -1, 2, 0.25]), 2, [1, 0], ['cat', 'dog']);
+    const { vectors, metadata } = embeddingsTsv(
+      new Float32Array([0.5, -1, 2, 0.25]),
+      2,
+      [1, 0],
+      ['cat', 'dog'],
+    );
     expect(vectors).toBe('0.5\t-1\n2\t0.25\n');
     expect(metadata).toBe('label\tclass\n1\tdog\n0\tcat\n');
   });
 
   it('refuses a vector buffer that does not match the labels', () => {
-    expect(() => embeddingsTsv(new Float32Array(5), 2, [0, 1], ['a', 'b'])).toThrow(/5 values do not make 2 vectors of dimension 2/);
+    expect(() => embeddingsTsv(new Float32Array(5), 2, [0, 1], ['a', 'b'])).toThrow(
+      /5 values do not make 2 vectors of dimension 2/,
+    );
   });
 });
 
@@ -25,7 +32,9 @@ describe('toRgba', () => {
 describe('weightsFileFrom', () => {
   const bytes = (text: string) => new TextEncoder().encode(text);
   it('recognises safetensors and a tfjs pair', () => {
-    expect(weightsFileFrom([{ name: 'run.safetensors', mime: '', bytes: new Uint8Array(8) }]).kind).toBe('safetensors');
+    expect(weightsFileFrom([{ name: 'run.safetensors', mime: '', bytes: new Uint8Array(8) }]).kind).toBe(
+      'safetensors',
+    );
     const tfjs = weightsFileFrom([
       { name: 'model.json', mime: '', bytes: bytes('{"format":"layers-model"}') },
       { name: 'weights.bin', mime: '', bytes: new Uint8Array([1, 2, 3, 4]) },
@@ -38,8 +47,17 @@ describe('weightsFileFrom', () => {
   });
 
   it('refuses incomplete or malformed uploads with the reason', () => {
-    expect(() => weightsFileFrom([{ name: 'model.json', mime: '', bytes: bytes('{}') }])).toThrow(/needs its weights\.bin/);
-    expect(() => weightsFileFrom([{ name: 'photo.png', mime: '', bytes: new Uint8Array(3) }])).toThrow(/photo\.png: not a weights export/);
-    expect(() => weightsFileFrom([{ name: 'model.json', mime: '', bytes: bytes('{oops') }, { name: 'weights.bin', mime: '', bytes: new Uint8Array(4) }])).toThrow(/model\.json is not valid JSON/);
+    expect(() => weightsFileFrom([{ name: 'model.json', mime: '', bytes: bytes('{}') }])).toThrow(
+      /needs its weights\.bin/,
+    );
+    expect(() => weightsFileFrom([{ name: 'photo.png', mime: '', bytes: new Uint8Array(3) }])).toThrow(
+      /photo\.png: not a weights export/,
+    );
+    expect(() =>
+      weightsFileFrom([
+        { name: 'model.json', mime: '', bytes: bytes('{oops') },
+        { name: 'weights.bin', mime: '', bytes: new Uint8Array(4) },
+      ]),
+    ).toThrow(/model\.json is not valid JSON/);
   });
 });

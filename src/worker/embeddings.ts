@@ -2,9 +2,16 @@ import type { Trainer } from '../engine/trainer';
 import type { ExportedFile } from './protocol';
 
 /** Embedding Projector files: vectors.tsv (one embedding a line, tab-separated) and metadata.tsv (label, class). */
-export function embeddingsTsv(vectors: Float32Array, dim: number, labels: ArrayLike<number>, classNames: string[]): { vectors: string; metadata: string } {
+export function embeddingsTsv(
+  vectors: Float32Array,
+  dim: number,
+  labels: ArrayLike<number>,
+  classNames: string[],
+): { vectors: string; metadata: string } {
   if (dim <= 0 || vectors.length !== labels.length * dim) {
-    throw new Error(`embeddingsTsv: ${vectors.length} values do not make ${labels.length} vectors of dimension ${dim}`);
+    throw new Error(
+      `embeddingsTsv: ${vectors.length} values do not make ${labels.length} vectors of dimension ${dim}`,
+    );
   }
   const vectorLines: string[] = [];
   const metadataLines: string[] = ['label\tclass'];
@@ -22,7 +29,11 @@ export function embeddingsTsv(vectors: Float32Array, dim: number, labels: ArrayL
  * Backbone features h of the first `count` test images (clean, standardised like in training), as the two
  * Embedding Projector TSV files.
  */
-export async function exportEmbeddings(trainer: Trainer, classNames: string[], count: number): Promise<ExportedFile[]> {
+export async function exportEmbeddings(
+  trainer: Trainer,
+  classNames: string[],
+  count: number,
+): Promise<ExportedFile[]> {
   const { vectors, dim, labels } = await trainer.embedTestFeatures(count);
   const { vectors: vectorText, metadata } = embeddingsTsv(vectors, dim, labels, classNames);
   const encoder = new TextEncoder();

@@ -6,12 +6,25 @@ import wasmThreadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { initBackend, onDeviceLost } from '../engine/backend';
 import { parseRunConfig } from '../engine/config';
-import { embeddedRunConfig, exportSafetensors, exportTfjs, importWeights, TFJS_WEIGHTS_FILE_NAME } from '../engine/export';
+import {
+  embeddedRunConfig,
+  exportSafetensors,
+  exportTfjs,
+  importWeights,
+  TFJS_WEIGHTS_FILE_NAME,
+} from '../engine/export';
 import { Trainer } from '../engine/trainer';
 import { datasetFor } from './datasets';
 import { exportEmbeddings } from './embeddings';
 import { augmentPreview } from './preview';
-import { transferables, type BackendInfo, type ExportedFile, type RunSource, type WorkerCommand, type WorkerEvent } from './protocol';
+import {
+  transferables,
+  type BackendInfo,
+  type ExportedFile,
+  type RunSource,
+  type WorkerCommand,
+  type WorkerEvent,
+} from './protocol';
 import { RunScheduler } from './scheduler';
 import { weightsFileFrom } from './weights_files';
 
@@ -65,7 +78,15 @@ function startBackend(): Promise<BackendInfo> {
     return info;
   })();
   ready.catch((error: unknown) => {
-    post({ type: 'backend', info: { active: 'none', adapter: null, skipped: [{ name: 'all', reason: errorMessage(error) }], kernels: [] } });
+    post({
+      type: 'backend',
+      info: {
+        active: 'none',
+        adapter: null,
+        skipped: [{ name: 'all', reason: errorMessage(error) }],
+        kernels: [],
+      },
+    });
   });
   return ready;
 }
@@ -112,12 +133,26 @@ async function exportFiles(command: Extract<WorkerCommand, { type: 'export' }>):
       case 'tfjs': {
         const { modelJson, weightsBin } = await exportTfjs(trainer.network, command.config);
         return [
-          { name: 'model.json', mime: 'application/json', bytes: new TextEncoder().encode(JSON.stringify(modelJson)) },
-          { name: TFJS_WEIGHTS_FILE_NAME, mime: 'application/octet-stream', bytes: new Uint8Array(weightsBin) },
+          {
+            name: 'model.json',
+            mime: 'application/json',
+            bytes: new TextEncoder().encode(JSON.stringify(modelJson)),
+          },
+          {
+            name: TFJS_WEIGHTS_FILE_NAME,
+            mime: 'application/octet-stream',
+            bytes: new Uint8Array(weightsBin),
+          },
         ];
       }
       case 'safetensors':
-        return [{ name: 'model.safetensors', mime: 'application/octet-stream', bytes: await exportSafetensors(trainer.network, command.config) }];
+        return [
+          {
+            name: 'model.safetensors',
+            mime: 'application/octet-stream',
+            bytes: await exportSafetensors(trainer.network, command.config),
+          },
+        ];
       case 'embeddings': {
         const dataset = await datasetFor(command.config, baseUrl, command.userDataset);
         return exportEmbeddings(trainer, dataset.classes, Math.min(command.config.eval.size, 2000));
@@ -183,7 +218,13 @@ async function handle(command: WorkerCommand): Promise<void> {
       try {
         await importWeights(trainer.network, weights);
         const checkpoint = await trainer.checkpoint();
-        post({ type: 'import-result', requestId: command.requestId, runId: command.runId, config, checkpoint: checkpoint.slice() });
+        post({
+          type: 'import-result',
+          requestId: command.requestId,
+          runId: command.runId,
+          config,
+          checkpoint: checkpoint.slice(),
+        });
       } finally {
         trainer.dispose();
       }
@@ -195,7 +236,9 @@ async function handle(command: WorkerCommand): Promise<void> {
 self.onmessage = (message: MessageEvent<WorkerCommand>) => {
   const command = message.data;
   handle(command).catch((error: unknown) => {
-    if ('requestId' in command) post({ type: 'request-failed', requestId: command.requestId, message: errorMessage(error) });
-    else if ('runId' in command) post({ type: 'run-failed', runId: command.runId, message: errorMessage(error) });
+    if ('requestId' in command)
+      post({ type: 'request-failed', requestId: command.requestId, message: errorMessage(error) });
+    else if ('runId' in command)
+      post({ type: 'run-failed', runId: command.runId, message: errorMessage(error) });
   });
 };

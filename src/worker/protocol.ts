@@ -53,7 +53,14 @@ export type WorkerCommand =
   | ({ type: 'evaluate'; requestId: string } & RunSource)
   | ({ type: 'export'; requestId: string; format: ExportFormat } & RunSource)
   /** Augmented views of the first `images` training images under `config`'s augmentation, for the preview grid. */
-  | { type: 'preview-augment'; requestId: string; config: RunConfig; images: number; seed: number; userDataset?: UserDatasetPayload }
+  | {
+      type: 'preview-augment';
+      requestId: string;
+      config: RunConfig;
+      images: number;
+      seed: number;
+      userDataset?: UserDatasetPayload;
+    }
   /** Load weights from a file into a fresh network for `config`; answers with checkpoint bytes at step 0. */
   | ({ type: 'import-weights'; requestId: string; files: ExportedFile[] } & RunSource);
 
@@ -90,7 +97,12 @@ export type WorkerEvent =
 export function transferables(message: WorkerCommand | WorkerEvent): Transferable[] {
   const buffers = new Set<ArrayBuffer>();
   const add = (bytes: Uint8Array | Uint8ClampedArray | Int32Array | undefined) => {
-    if (bytes && bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
+    if (
+      bytes &&
+      bytes.buffer instanceof ArrayBuffer &&
+      bytes.byteOffset === 0 &&
+      bytes.byteLength === bytes.buffer.byteLength
+    ) {
       buffers.add(bytes.buffer);
     }
   };

@@ -25,7 +25,12 @@ class FakeTrainer implements SchedulableTrainer {
     while (this.step < this.totalSteps) {
       if (options.untilStep !== undefined && this.step >= options.untilStep) return 'yielded';
       if (this.failure) {
-        this.emit({ type: 'error', step: this.step, message: this.failure, lastCheckpointStep: this.lastCheckpointStep });
+        this.emit({
+          type: 'error',
+          step: this.step,
+          message: this.failure,
+          lastCheckpointStep: this.lastCheckpointStep,
+        });
         return 'error';
       }
       if (this.stopRequested) {
@@ -73,7 +78,8 @@ function setup(stepsPerSlice = 1) {
     },
     stepsPerSlice,
   );
-  const make = (name: string, total: number) => new FakeTrainer(name, total, log, (event) => events.push({ runId: name, event }));
+  const make = (name: string, total: number) =>
+    new FakeTrainer(name, total, log, (event) => events.push({ runId: name, event }));
   return { log, events, states, scheduler, make };
 }
 

@@ -65,7 +65,8 @@ export class RunScheduler {
 
   /** Adds a built trainer to the queue and starts the loop if it is not running. */
   add(runId: RunId, trainer: SchedulableTrainer): void {
-    if (this.has(runId)) throw new Error(`run ${runId} is already in the worker; stop or delete it before starting it again`);
+    if (this.has(runId))
+      throw new Error(`run ${runId} is already in the worker; stop or delete it before starting it again`);
     this.slots.push({ runId, trainer, state: 'queued', deleted: false });
     this.callbacks.onStateChange(runId, 'queued');
     this.kick();
@@ -123,8 +124,17 @@ export class RunScheduler {
       }
       this.remove(slot);
       if (!slot.deleted) {
-        this.callbacks.onEngineEvent(slot.runId, { type: 'error', step: slot.trainer.step, message, lastCheckpointStep: slot.trainer.lastCheckpointStep });
-        this.callbacks.onEngineEvent(slot.runId, { type: 'finished', step: slot.trainer.step, reason: 'error' });
+        this.callbacks.onEngineEvent(slot.runId, {
+          type: 'error',
+          step: slot.trainer.step,
+          message,
+          lastCheckpointStep: slot.trainer.lastCheckpointStep,
+        });
+        this.callbacks.onEngineEvent(slot.runId, {
+          type: 'finished',
+          step: slot.trainer.step,
+          reason: 'error',
+        });
       }
       slot.trainer.dispose();
     }
@@ -170,7 +180,11 @@ export class RunScheduler {
           message: error instanceof Error ? error.message : String(error),
           lastCheckpointStep: slot.trainer.lastCheckpointStep,
         });
-        this.callbacks.onEngineEvent(slot.runId, { type: 'finished', step: slot.trainer.step, reason: 'error' });
+        this.callbacks.onEngineEvent(slot.runId, {
+          type: 'finished',
+          step: slot.trainer.step,
+          reason: 'error',
+        });
         outcome = 'error';
       } finally {
         this.current = null;

@@ -2,7 +2,8 @@ import type { WeightsFile } from '../engine/export';
 import { TFJS_WEIGHTS_FILE_NAME } from '../engine/export';
 import type { ExportedFile } from './protocol';
 
-const ACCEPTED = 'choose a .safetensors file, or model.json together with weights.bin (or the TF.js zip this app exports)';
+const ACCEPTED =
+  'choose a .safetensors file, or model.json together with weights.bin (or the TF.js zip this app exports)';
 
 /** Recognises the uploaded weights: one .safetensors file, or a TF.js model.json + weights.bin pair. */
 export function weightsFileFrom(files: ExportedFile[]): WeightsFile {
@@ -10,17 +11,29 @@ export function weightsFileFrom(files: ExportedFile[]): WeightsFile {
   const safetensors = files.find((f) => f.name.toLowerCase().endsWith('.safetensors'));
   if (safetensors) return { kind: 'safetensors', bytes: safetensors.bytes };
   const modelJsonFile = files.find((f) => f.name.toLowerCase().endsWith('.json'));
-  const weightsFile = files.find((f) => f.name === TFJS_WEIGHTS_FILE_NAME) ?? files.find((f) => f.name.toLowerCase().endsWith('.bin'));
+  const weightsFile =
+    files.find((f) => f.name === TFJS_WEIGHTS_FILE_NAME) ??
+    files.find((f) => f.name.toLowerCase().endsWith('.bin'));
   if (!modelJsonFile || !weightsFile) {
     const names = files.map((f) => f.name).join(', ');
-    throw new Error(modelJsonFile ? `model.json needs its ${TFJS_WEIGHTS_FILE_NAME} chosen together with it; ${ACCEPTED}` : `${names}: not a weights export; ${ACCEPTED}`);
+    throw new Error(
+      modelJsonFile
+        ? `model.json needs its ${TFJS_WEIGHTS_FILE_NAME} chosen together with it; ${ACCEPTED}`
+        : `${names}: not a weights export; ${ACCEPTED}`,
+    );
   }
   let modelJson: unknown;
   try {
     modelJson = JSON.parse(new TextDecoder().decode(modelJsonFile.bytes));
   } catch (error) {
-    throw new Error(`${modelJsonFile.name} is not valid JSON (${(error as Error).message}); ${ACCEPTED}`, { cause: error });
+    throw new Error(`${modelJsonFile.name} is not valid JSON (${(error as Error).message}); ${ACCEPTED}`, {
+      cause: error,
+    });
   }
   const bytes = weightsFile.bytes;
-  return { kind: 'tfjs', modelJson, weightsBin: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer };
+  return {
+    kind: 'tfjs',
+    modelJson,
+    weightsBin: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+  };
 }

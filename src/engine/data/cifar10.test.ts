@@ -11,7 +11,8 @@ import type { FileSource } from './types';
 
 const SHARED_CIFAR = resolve(process.cwd(), '../shared/datasets/cifar10');
 const haveSharedCifar = existsSync(join(SHARED_CIFAR, 'test_batch.bin'));
-if (!haveSharedCifar) console.warn(`[cifar10.test] ${SHARED_CIFAR} is absent: skipping the tests on real CIFAR-10 files`);
+if (!haveSharedCifar)
+  console.warn(`[cifar10.test] ${SHARED_CIFAR} is absent: skipping the tests on real CIFAR-10 files`);
 
 /** The NHWC byte of (record, y, x, channel) in a parsed split. */
 function nhwc(images: Uint8Array, record: number, y: number, x: number, channel: number): number {
@@ -31,8 +32,14 @@ describe('parseCifarBinary', () => {
     expect(Array.from(split.labels)).toEqual(labels);
     expect(split.images.length).toBe(3 * 32 * 32 * 3);
     for (let record = 0; record < 3; record++)
-      for (const [y, x] of [[0, 0], [0, 31], [17, 5], [31, 31]])
-        for (let channel = 0; channel < 3; channel++) expect(nhwc(split.images, record, y, x, channel)).toBe(cifarTestPattern(record, channel, y, x));
+      for (const [y, x] of [
+        [0, 0],
+        [0, 31],
+        [17, 5],
+        [31, 31],
+      ])
+        for (let channel = 0; channel < 3; channel++)
+          expect(nhwc(split.images, record, y, x, channel)).toBe(cifarTestPattern(record, channel, y, x));
   });
 
   it('names the file and the fix when the size is not a multiple of 3073', () => {
@@ -40,12 +47,16 @@ describe('parseCifarBinary', () => {
     expect(() => parseCifarBinary(truncated, 'test_batch.bin')).toThrow(
       'test_batch.bin is 1234 bytes, not a multiple of 3073: the file is truncated or not CIFAR-10 binary; re-download with npm run datasets -- cifar10',
     );
-    expect(() => parseCifarBinary(new Uint8Array(0), 'data_batch_2.bin')).toThrow(/data_batch_2\.bin is 0 bytes/);
+    expect(() => parseCifarBinary(new Uint8Array(0), 'data_batch_2.bin')).toThrow(
+      /data_batch_2\.bin is 0 bytes/,
+    );
   });
 
   it('names the file and record of a label above 9', () => {
     const bytes = makeCifarRecords([1, 2, 12, 4], cifarTestPattern);
-    expect(() => parseCifarBinary(bytes, 'data_batch_1.bin')).toThrow(/data_batch_1\.bin record 2 \(byte offset 6146\) has label 12/);
+    expect(() => parseCifarBinary(bytes, 'data_batch_1.bin')).toThrow(
+      /data_batch_1\.bin record 2 \(byte offset 6146\) has label 12/,
+    );
   });
 });
 
@@ -58,7 +69,10 @@ describe('cifar10Dataset on files it writes itself', () => {
     await writeFile(join(dir, 'data_batch_2.bin'), makeCifarRecords([2, 3, 4], cifarTestPattern));
     await writeFile(join(dir, 'data_batch_10.bin'), makeCifarRecords([5], cifarTestPattern));
     await writeFile(join(dir, 'test_batch.bin'), makeCifarRecords([9, 8], cifarTestPattern));
-    await writeFile(join(dir, 'batches.meta.txt'), 'plane\ncar\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n');
+    await writeFile(
+      join(dir, 'batches.meta.txt'),
+      'plane\ncar\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n',
+    );
   });
   afterAll(async () => rm(dir, { recursive: true, force: true }));
 
@@ -86,7 +100,10 @@ describe('cifar10Dataset on files it writes itself', () => {
       'test_batch.bin': makeCifarRecords([3], cifarTestPattern),
     };
     const memory = memoryFileSource(files);
-    const source: FileSource = { read: (name) => (reads.push(name), memory.read(name)), list: async () => null };
+    const source: FileSource = {
+      read: (name) => (reads.push(name), memory.read(name)),
+      list: async () => null,
+    };
     const dataset = await cifar10Dataset(source);
     expect(dataset.classes).toEqual(CIFAR10_CLASSES); // no batches.meta.txt: the standard names
     const train = await dataset.train();
@@ -97,15 +114,17 @@ describe('cifar10Dataset on files it writes itself', () => {
 
   it('gives clear errors for a truncated test batch, a missing one, no training batch and a bad meta file', async () => {
     const good = makeCifarRecords([1], cifarTestPattern);
-    const truncated = await cifar10Dataset(memoryFileSource({ 'data_batch_1.bin': good, 'test_batch.bin': good.subarray(0, 1234) }));
+    const truncated = await cifar10Dataset(
+      memoryFileSource({ 'data_batch_1.bin': good, 'test_batch.bin': good.subarray(0, 1234) }),
+    );
     await expect(truncated.test()).rejects.toThrow('test_batch.bin is 1234 bytes, not a multiple of 3073');
     const noTest = await cifar10Dataset(memoryFileSource({ 'data_batch_1.bin': good }));
     await expect(noTest.test()).rejects.toThrow(/test_batch\.bin not found.*npm run datasets -- cifar10/);
     const noTrain = await cifar10Dataset(unlisted(memoryFileSource({ 'test_batch.bin': good })));
     await expect(noTrain.train()).rejects.toThrow(/no CIFAR-10 training batch/);
-    await expect(cifar10Dataset(memoryFileSource({ 'batches.meta.txt': new TextEncoder().encode('a\nb\n') }))).rejects.toThrow(
-      /batches\.meta\.txt lists 2 class names, expected 10/,
-    );
+    await expect(
+      cifar10Dataset(memoryFileSource({ 'batches.meta.txt': new TextEncoder().encode('a\nb\n') })),
+    ).rejects.toThrow(/batches\.meta\.txt lists 2 class names, expected 10/);
   });
 
   it('a failed load is not cached: fixing the files and calling again works', async () => {
@@ -118,32 +137,46 @@ describe('cifar10Dataset on files it writes itself', () => {
 });
 
 describe('cifar10Dataset on the real files in ../shared/datasets/cifar10', () => {
-  it.skipIf(!haveSharedCifar)('has 10,000 train and 10,000 test records, the standard names and NHWC pixels that match the raw bytes', async () => {
-    const dataset = await cifar10Dataset(nodeFileSource(SHARED_CIFAR));
-    expect(dataset.classes).toEqual(CIFAR10_CLASSES);
-    const histogramOf = (labels: ArrayLike<number>) => {
-      const histogram = new Array<number>(10).fill(0);
-      for (let i = 0; i < labels.length; i++) histogram[labels[i]]++;
-      return histogram;
-    };
-    const train = await dataset.train();
-    expect(train.count).toBe(10_000);
-    expect(train.images.length).toBe(10_000 * 32 * 32 * 3);
-    // The official test batch is exactly balanced; data_batch_1 alone is not (it is ~1,000 per class:
-    // 955..1068 here), so its histogram is checked against the label bytes read straight from the file.
-    const rawTrain = await readFile(join(SHARED_CIFAR, 'data_batch_1.bin'));
-    const rawTrainLabels = Array.from({ length: 10_000 }, (_, record) => rawTrain[record * CIFAR10_RECORD_BYTES]);
-    expect(histogramOf(train.labels)).toEqual(histogramOf(rawTrainLabels));
-    for (const classCount of histogramOf(train.labels)) expect(Math.abs(classCount - 1000)).toBeLessThan(100);
-    const raw = await readFile(join(SHARED_CIFAR, 'test_batch.bin'));
-    const test = await dataset.test();
-    expect(test.count).toBe(10_000);
-    expect(histogramOf(test.labels)).toEqual(new Array<number>(10).fill(1000));
-    for (const record of [0, 4321, 9999]) {
-      const start = record * CIFAR10_RECORD_BYTES;
-      expect(test.labels[record]).toBe(raw[start]);
-      for (const [y, x] of [[0, 0], [13, 21], [31, 30]])
-        for (let channel = 0; channel < 3; channel++) expect(nhwc(test.images, record, y, x, channel)).toBe(raw[start + 1 + channel * 1024 + y * 32 + x]);
-    }
-  });
+  it.skipIf(!haveSharedCifar)(
+    'has 10,000 train and 10,000 test records, the standard names and NHWC pixels that match the raw bytes',
+    async () => {
+      const dataset = await cifar10Dataset(nodeFileSource(SHARED_CIFAR));
+      expect(dataset.classes).toEqual(CIFAR10_CLASSES);
+      const histogramOf = (labels: ArrayLike<number>) => {
+        const histogram = new Array<number>(10).fill(0);
+        for (let i = 0; i < labels.length; i++) histogram[labels[i]]++;
+        return histogram;
+      };
+      const train = await dataset.train();
+      expect(train.count).toBe(10_000);
+      expect(train.images.length).toBe(10_000 * 32 * 32 * 3);
+      // The official test batch is exactly balanced; data_batch_1 alone is not (it is ~1,000 per class:
+      // 955..1068 here), so its histogram is checked against the label bytes read straight from the file.
+      const rawTrain = await readFile(join(SHARED_CIFAR, 'data_batch_1.bin'));
+      const rawTrainLabels = Array.from(
+        { length: 10_000 },
+        (_, record) => rawTrain[record * CIFAR10_RECORD_BYTES],
+      );
+      expect(histogramOf(train.labels)).toEqual(histogramOf(rawTrainLabels));
+      for (const classCount of histogramOf(train.labels))
+        expect(Math.abs(classCount - 1000)).toBeLessThan(100);
+      const raw = await readFile(join(SHARED_CIFAR, 'test_batch.bin'));
+      const test = await dataset.test();
+      expect(test.count).toBe(10_000);
+      expect(histogramOf(test.labels)).toEqual(new Array<number>(10).fill(1000));
+      for (const record of [0, 4321, 9999]) {
+        const start = record * CIFAR10_RECORD_BYTES;
+        expect(test.labels[record]).toBe(raw[start]);
+        for (const [y, x] of [
+          [0, 0],
+          [13, 21],
+          [31, 30],
+        ])
+          for (let channel = 0; channel < 3; channel++)
+            expect(nhwc(test.images, record, y, x, channel)).toBe(
+              raw[start + 1 + channel * 1024 + y * 32 + x],
+            );
+      }
+    },
+  );
 });

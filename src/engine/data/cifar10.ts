@@ -2,7 +2,18 @@ import { once } from './lazy';
 import { MissingFileError, readTextIfPresent } from './sources';
 import type { Dataset, DatasetSplit, FileSource } from './types';
 
-export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+export const CIFAR10_CLASSES = [
+  'airplane',
+  'automobile',
+  'bird',
+  'cat',
+  'deer',
+  'dog',
+  'frog',
+  'horse',
+  'ship',
+  'truck',
+];
 const SIDE = 32;
 const PLANE = SIDE * SIDE;
 /** One record of the binary version: 1 label byte + 1024 red + 1024 green + 1024 blue bytes. */
@@ -68,9 +79,14 @@ export function concatSplits(splits: DatasetSplit[]): DatasetSplit {
 async function readClassNames(source: FileSource): Promise<string[]> {
   const text = await readTextIfPresent(source, 'batches.meta.txt');
   if (text === null) return [...CIFAR10_CLASSES];
-  const names = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0);
+  const names = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
   if (names.length !== CIFAR10_CLASSES.length) {
-    throw new Error(`batches.meta.txt lists ${names.length} class names, expected ${CIFAR10_CLASSES.length} (one a line); ${REDOWNLOAD}`);
+    throw new Error(
+      `batches.meta.txt lists ${names.length} class names, expected ${CIFAR10_CLASSES.length} (one a line); ${REDOWNLOAD}`,
+    );
   }
   return names;
 }
@@ -97,7 +113,8 @@ async function readTrainingBatches(source: FileSource): Promise<DatasetSplit> {
       }
     }
   }
-  if (splits.length === 0) throw new Error(`no CIFAR-10 training batch (data_batch_1.bin ...) found; ${REDOWNLOAD}`);
+  if (splits.length === 0)
+    throw new Error(`no CIFAR-10 training batch (data_batch_1.bin ...) found; ${REDOWNLOAD}`);
   return concatSplits(splits);
 }
 
@@ -112,7 +129,8 @@ export async function cifar10Dataset(source: FileSource): Promise<Dataset> {
     try {
       return parseCifarBinary(await source.read('test_batch.bin'), 'test_batch.bin');
     } catch (error) {
-      if (error instanceof MissingFileError) throw new Error(`${error.message}; ${REDOWNLOAD}`, { cause: error });
+      if (error instanceof MissingFileError)
+        throw new Error(`${error.message}; ${REDOWNLOAD}`, { cause: error });
       throw error;
     }
   });

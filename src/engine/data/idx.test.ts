@@ -10,8 +10,19 @@ import { makeIdx } from './testing';
 const SHIPPED_FASHION = resolve(process.cwd(), 'public/datasets/fashion-mnist');
 
 /** A tiny MNIST-layout folder: 28x28 images whose every pixel is (image index * 10 + row) and the given labels. */
-function tinyMnistFiles(trainLabels: number[], testLabels: number[], gzip: boolean): Record<string, Uint8Array> {
-  const images = (count: number) => makeIdx([count, 28, 28], Array.from({ length: count * 784 }, (_, p) => (Math.floor(p / 784) * 10 + Math.floor((p % 784) / 28)) % 256));
+function tinyMnistFiles(
+  trainLabels: number[],
+  testLabels: number[],
+  gzip: boolean,
+): Record<string, Uint8Array> {
+  const images = (count: number) =>
+    makeIdx(
+      [count, 28, 28],
+      Array.from(
+        { length: count * 784 },
+        (_, p) => (Math.floor(p / 784) * 10 + Math.floor((p % 784) / 28)) % 256,
+      ),
+    );
   const encode = (bytes: Uint8Array) => (gzip ? gzipSync(bytes) : bytes);
   const suffix = gzip ? '.gz' : '';
   return {
@@ -24,7 +35,10 @@ function tinyMnistFiles(trainLabels: number[], testLabels: number[], gzip: boole
 
 describe('parseIdx', () => {
   it('reads dims big-endian and the data after the header, raw or gzipped', () => {
-    const raw = makeIdx([2, 3, 4], Array.from({ length: 24 }, (_, i) => i * 10));
+    const raw = makeIdx(
+      [2, 3, 4],
+      Array.from({ length: 24 }, (_, i) => i * 10),
+    );
     for (const bytes of [raw, gzipSync(raw)]) {
       const parsed = parseIdx(bytes);
       expect(parsed.dims).toEqual([2, 3, 4]);
@@ -40,11 +54,15 @@ describe('parseIdx', () => {
     const floats = good.slice();
     floats[2] = 0x0d;
     expect(() => parseIdx(floats, 'f.idx')).toThrow(/f\.idx holds float32 \(type 0x0d\)/);
-    expect(() => parseIdx(good.subarray(0, good.length - 1), 't.idx')).toThrow(/t\.idx is 15 bytes but its header \(dims 2x2\) needs 16: the file is truncated/);
+    expect(() => parseIdx(good.subarray(0, good.length - 1), 't.idx')).toThrow(
+      /t\.idx is 15 bytes but its header \(dims 2x2\) needs 16: the file is truncated/,
+    );
     expect(() => parseIdx(Uint8Array.from([...good, 0]), 'long.idx')).toThrow(/longer than its header says/);
     expect(() => parseIdx(good.subarray(0, 6), 'h.idx')).toThrow(/too short for its 2-dimension header/);
     const gz = gzipSync(good);
-    expect(() => parseIdx(gz.subarray(0, 12), 'cut.gz')).toThrow(/cut\.gz starts like gzip but does not decompress/);
+    expect(() => parseIdx(gz.subarray(0, 12), 'cut.gz')).toThrow(
+      /cut\.gz starts like gzip but does not decompress/,
+    );
   });
 });
 
@@ -76,12 +94,16 @@ describe('mnist-layout datasets on files the test writes', () => {
     );
     const wrongSize = tinyMnistFiles([1], [3], false);
     wrongSize['t10k-images-idx3-ubyte'] = makeIdx([1, 32, 32], new Uint8Array(1024));
-    await expect(mnistDataset(memoryFileSource(wrongSize)).test()).rejects.toThrow(/has dims 1x32x32, expected N x 28 x 28/);
+    await expect(mnistDataset(memoryFileSource(wrongSize)).test()).rejects.toThrow(
+      /has dims 1x32x32, expected N x 28 x 28/,
+    );
     await expect(mnistDataset(memoryFileSource(tinyMnistFiles([1, 12], [3], false))).train()).rejects.toThrow(
       /train-labels-idx1-ubyte label 1 is 12, but this dataset has classes 0-9/,
     );
     const { 't10k-labels-idx1-ubyte.gz': _dropped, ...missing } = tinyMnistFiles([1], [3], true);
-    await expect(mnistDataset(memoryFileSource(missing)).test()).rejects.toThrow(/t10k-labels-idx1-ubyte\.gz or t10k-labels-idx1-ubyte not found/);
+    await expect(mnistDataset(memoryFileSource(missing)).test()).rejects.toThrow(
+      /t10k-labels-idx1-ubyte\.gz or t10k-labels-idx1-ubyte not found/,
+    );
   });
 });
 
@@ -92,7 +114,10 @@ describe('the shipped Fashion-MNIST in public/datasets/fashion-mnist', () => {
     const shippedNames = (await readFile(resolve(SHIPPED_FASHION, 'classes.txt'), 'utf8')).trim().split('\n');
     expect(shippedNames).toEqual(FASHION_MNIST_CLASSES);
     expect(dataset.imageShape).toEqual([28, 28, 1]);
-    for (const [split, count] of [[await dataset.train(), 60_000], [await dataset.test(), 10_000]] as const) {
+    for (const [split, count] of [
+      [await dataset.train(), 60_000],
+      [await dataset.test(), 10_000],
+    ] as const) {
       expect(split.count).toBe(count);
       expect(split.images.length).toBe(count * 784);
       const histogram = new Array<number>(10).fill(0);

@@ -3,7 +3,18 @@ import { once } from './lazy';
 import { readFirstPresent } from './sources';
 import type { Dataset, DatasetSplit, FileSource } from './types';
 
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 /** The idx element types (third magic byte); only unsigned bytes occur in (Fashion-)MNIST. */
@@ -39,48 +50,73 @@ export function parseIdx(bytes: Uint8Array, fileName = 'idx file'): IdxArray {
     try {
       raw = gunzipSync(bytes);
     } catch (error) {
-      throw new Error(`${fileName} starts like gzip but does not decompress (${String(error)}): the download is truncated or corrupt; fetch it again`, {
-        cause: error,
-      });
+      throw new Error(
+        `${fileName} starts like gzip but does not decompress (${String(error)}): the download is truncated or corrupt; fetch it again`,
+        {
+          cause: error,
+        },
+      );
     }
   }
   if (raw.length < 4 || raw[0] !== 0 || raw[1] !== 0) {
-    throw new Error(`${fileName} is not an idx file: it must start with the bytes 00 00 <type> <dims>; use the (Fashion-)MNIST *-idx?-ubyte(.gz) files`);
+    throw new Error(
+      `${fileName} is not an idx file: it must start with the bytes 00 00 <type> <dims>; use the (Fashion-)MNIST *-idx?-ubyte(.gz) files`,
+    );
   }
   const type = raw[2];
   const rank = raw[3];
   if (type !== IDX_UNSIGNED_BYTE) {
     const typeName = IDX_TYPE_NAMES[type] ?? 'an unknown type';
-    throw new Error(`${fileName} holds ${typeName} (type 0x${type.toString(16).padStart(2, '0')}); only unsigned-byte idx files (type 0x08, as in (Fashion-)MNIST) are supported`);
+    throw new Error(
+      `${fileName} holds ${typeName} (type 0x${type.toString(16).padStart(2, '0')}); only unsigned-byte idx files (type 0x08, as in (Fashion-)MNIST) are supported`,
+    );
   }
-  if (rank === 0) throw new Error(`${fileName} declares 0 dimensions; an idx file of images or labels has at least 1`);
+  if (rank === 0)
+    throw new Error(`${fileName} declares 0 dimensions; an idx file of images or labels has at least 1`);
   const headerBytes = 4 + 4 * rank;
-  if (raw.length < headerBytes) throw new Error(`${fileName} is ${raw.length} bytes, too short for its ${rank}-dimension header of ${headerBytes} bytes: the file is truncated`);
+  if (raw.length < headerBytes)
+    throw new Error(
+      `${fileName} is ${raw.length} bytes, too short for its ${rank}-dimension header of ${headerBytes} bytes: the file is truncated`,
+    );
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const dims = Array.from({ length: rank }, (_, d) => view.getUint32(4 + 4 * d, false));
   const expected = headerBytes + dims.reduce((product, size) => product * size, 1);
   if (raw.length !== expected) {
     const problem = raw.length < expected ? 'truncated' : 'longer than its header says';
-    throw new Error(`${fileName} is ${raw.length} bytes but its header (dims ${dims.join('x')}) needs ${expected}: the file is ${problem}; fetch it again`);
+    throw new Error(
+      `${fileName} is ${raw.length} bytes but its header (dims ${dims.join('x')}) needs ${expected}: the file is ${problem}; fetch it again`,
+    );
   }
   return { dims, data: raw.subarray(headerBytes) };
 }
 
 /** One split from an idx3 images file [N, H, W] and an idx1 labels file [N], checked against each other. */
-export function idxSplit(images: IdxArray, labels: IdxArray, expected: { height: number; width: number; classes: number; imagesFile: string; labelsFile: string }): DatasetSplit {
+export function idxSplit(
+  images: IdxArray,
+  labels: IdxArray,
+  expected: { height: number; width: number; classes: number; imagesFile: string; labelsFile: string },
+): DatasetSplit {
   const { height, width, classes, imagesFile, labelsFile } = expected;
   if (images.dims.length !== 3 || images.dims[1] !== height || images.dims[2] !== width) {
-    throw new Error(`${imagesFile} has dims ${images.dims.join('x')}, expected N x ${height} x ${width} images; is this the images file?`);
+    throw new Error(
+      `${imagesFile} has dims ${images.dims.join('x')}, expected N x ${height} x ${width} images; is this the images file?`,
+    );
   }
-  if (labels.dims.length !== 1) throw new Error(`${labelsFile} has dims ${labels.dims.join('x')}, expected one label per image (1 dimension); is this the labels file?`);
+  if (labels.dims.length !== 1)
+    throw new Error(
+      `${labelsFile} has dims ${labels.dims.join('x')}, expected one label per image (1 dimension); is this the labels file?`,
+    );
   const count = images.dims[0];
   if (labels.dims[0] !== count) {
-    throw new Error(`${imagesFile} has ${count} images but ${labelsFile} has ${labels.dims[0]} labels; the two files must come from the same split`);
+    throw new Error(
+      `${imagesFile} has ${count} images but ${labelsFile} has ${labels.dims[0]} labels; the two files must come from the same split`,
+    );
   }
   const labelValues = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     const label = labels.data[i];
-    if (label >= classes) throw new Error(`${labelsFile} label ${i} is ${label}, but this dataset has classes 0-${classes - 1}`);
+    if (label >= classes)
+      throw new Error(`${labelsFile} label ${i} is ${label}, but this dataset has classes 0-${classes - 1}`);
     labelValues[i] = label;
   }
   // [N, H, W] with one channel is already NHWC.
@@ -93,10 +129,20 @@ async function readIdxFile(source: FileSource, baseName: string): Promise<{ name
   return { name, array: parseIdx(bytes, name) };
 }
 
-async function readIdxSplit(source: FileSource, prefix: 'train' | 't10k', classes: number): Promise<DatasetSplit> {
+async function readIdxSplit(
+  source: FileSource,
+  prefix: 'train' | 't10k',
+  classes: number,
+): Promise<DatasetSplit> {
   const images = await readIdxFile(source, `${prefix}-images-idx3-ubyte`);
   const labels = await readIdxFile(source, `${prefix}-labels-idx1-ubyte`);
-  return idxSplit(images.array, labels.array, { height: 28, width: 28, classes, imagesFile: images.name, labelsFile: labels.name });
+  return idxSplit(images.array, labels.array, {
+    height: 28,
+    width: 28,
+    classes,
+    imagesFile: images.name,
+    labelsFile: labels.name,
+  });
 }
 
 /** An MNIST-layout dataset: train-/t10k-images-idx3-ubyte and -labels-idx1-ubyte, each raw or .gz; 28x28x1. */

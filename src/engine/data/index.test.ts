@@ -8,12 +8,22 @@ import type { DatasetSplit, FileSource } from './types';
 describe('openDataset', () => {
   it('opens every id: synthetic from the spec, file-backed ones from the source', async () => {
     expect(DATASET_IDS).toEqual(['fashion-mnist', 'cifar10', 'mnist', 'synthetic']);
-    const synthetic = await openDataset({ id: 'synthetic', seed: 2, trainCount: 5, testCount: 3, size: 8, channels: 1 });
+    const synthetic = await openDataset({
+      id: 'synthetic',
+      seed: 2,
+      trainCount: 5,
+      testCount: 3,
+      size: 8,
+      channels: 1,
+    });
     expect(synthetic.imageShape).toEqual([8, 8, 1]);
     expect((await synthetic.train()).count).toBe(5);
 
     const records = makeCifarRecords([1, 2], cifarTestPattern);
-    const cifar = await openDataset({ id: 'cifar10' }, memoryFileSource({ 'data_batch_1.bin': records, 'test_batch.bin': records }));
+    const cifar = await openDataset(
+      { id: 'cifar10' },
+      memoryFileSource({ 'data_batch_1.bin': records, 'test_batch.bin': records }),
+    );
     expect(cifar.name).toBe('CIFAR-10');
     expect((await cifar.test()).count).toBe(2);
 
@@ -28,7 +38,9 @@ describe('openDataset', () => {
   });
 
   it('explains a missing source and an unknown id', async () => {
-    await expect(openDataset({ id: 'cifar10' })).rejects.toThrow(/dataset 'cifar10' is read from files: pass a FileSource/);
+    await expect(openDataset({ id: 'cifar10' })).rejects.toThrow(
+      /dataset 'cifar10' is read from files: pass a FileSource/,
+    );
     await expect(openDataset({ id: 'imagenet' as 'mnist' }, memoryFileSource({}))).rejects.toThrow(
       "unknown dataset 'imagenet'; choose one of fashion-mnist, cifar10, mnist, synthetic",
     );
@@ -70,7 +82,9 @@ describe('batchToTensor / batchLabels', () => {
   });
 
   it('rejects indices outside the split and a shape that does not fit the bytes', () => {
-    expect(() => batchToTensor(split, [3], [1, 2, 2])).toThrow("batch index 3 (position 0) is outside the split's 0..2");
+    expect(() => batchToTensor(split, [3], [1, 2, 2])).toThrow(
+      "batch index 3 (position 0) is outside the split's 0..2",
+    );
     expect(() => batchLabels(split, [0, -1])).toThrow(/batch index -1 \(position 1\)/);
     expect(() => batchToTensor(split, [0], [2, 2, 2])).toThrow(/imageShape 2x2x2 needs 24/);
   });

@@ -58,11 +58,17 @@ function checkIndices(split: DatasetSplit, indices: ArrayLike<number>): void {
  * The images at `indices` as a float32 NHWC tensor [indices.length, H, W, C] with values byte / 255 in [0, 1].
  * The caller owns (and disposes) the tensor.
  */
-export function batchToTensor(split: DatasetSplit, indices: ArrayLike<number>, imageShape: readonly [number, number, number]): tf.Tensor4D {
+export function batchToTensor(
+  split: DatasetSplit,
+  indices: ArrayLike<number>,
+  imageShape: readonly [number, number, number],
+): tf.Tensor4D {
   const [height, width, channels] = imageShape;
   const imageSize = height * width * channels;
   if (split.images.length !== split.count * imageSize) {
-    throw new Error(`split holds ${split.images.length} bytes for ${split.count} images, but imageShape ${imageShape.join('x')} needs ${split.count * imageSize}; pass the dataset's imageShape`);
+    throw new Error(
+      `split holds ${split.images.length} bytes for ${split.count} images, but imageShape ${imageShape.join('x')} needs ${split.count * imageSize}; pass the dataset's imageShape`,
+    );
   }
   checkIndices(split, indices);
   const values = new Float32Array(indices.length * imageSize);

@@ -24,12 +24,18 @@ export function nodeFileSource(dir: string): FileSource {
     async list() {
       try {
         const entries = await readdir(dir, { withFileTypes: true });
-        return entries.filter((entry) => entry.isFile()).map((entry) => entry.name).sort();
+        return entries
+          .filter((entry) => entry.isFile())
+          .map((entry) => entry.name)
+          .sort();
       } catch (error) {
         if (isNotFound(error)) {
-          throw new Error(`dataset folder ${dir} does not exist; pass the folder that holds the dataset files (for CIFAR-10 run npm run datasets -- cifar10)`, {
-            cause: error,
-          });
+          throw new Error(
+            `dataset folder ${dir} does not exist; pass the folder that holds the dataset files (for CIFAR-10 run npm run datasets -- cifar10)`,
+            {
+              cause: error,
+            },
+          );
         }
         throw error;
       }

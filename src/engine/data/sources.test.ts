@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFileSource } from './node_source';
-import { fetchFileSource, memoryFileSource, MissingFileError, readFirstPresent, readTextIfPresent } from './sources';
+import {
+  fetchFileSource,
+  memoryFileSource,
+  MissingFileError,
+  readFirstPresent,
+  readTextIfPresent,
+} from './sources';
 
 describe('memoryFileSource', () => {
   it('reads the given bytes, lists sorted names and throws MissingFileError for others', async () => {
@@ -32,7 +38,9 @@ describe('nodeFileSource', () => {
     expect(await source.list()).toEqual(['a.bin', 'z.txt']);
     await expect(source.read('nope.bin')).rejects.toThrow(MissingFileError);
     await expect(source.read('nope.bin')).rejects.toThrow(`nope.bin not found in ${dir}`);
-    await expect(nodeFileSource(join(dir, 'absent')).list()).rejects.toThrow(/dataset folder .*absent does not exist/);
+    await expect(nodeFileSource(join(dir, 'absent')).list()).rejects.toThrow(
+      /dataset folder .*absent does not exist/,
+    );
   });
 });
 
@@ -43,8 +51,10 @@ describe('fetchFileSource against a local HTTP server', () => {
   beforeAll(async () => {
     server = createServer((request, response) => {
       requested.push(request.url ?? '');
-      if (request.url === '/data/a%20b.bin') response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from([1, 2, 3]));
-      else if (request.url === '/data/spa.bin') response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html>');
+      if (request.url === '/data/a%20b.bin')
+        response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from([1, 2, 3]));
+      else if (request.url === '/data/spa.bin')
+        response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html>');
       else if (request.url === '/data/broken.bin') response.writeHead(500).end();
       else response.writeHead(404).end();
     });
@@ -61,13 +71,15 @@ describe('fetchFileSource against a local HTTP server', () => {
     await expect(source.read('gone.bin')).rejects.toBeInstanceOf(MissingFileError);
     await expect(source.read('spa.bin')).rejects.toBeInstanceOf(MissingFileError);
     await expect(source.read('broken.bin')).rejects.toThrow(/failed with HTTP 500/);
-    await expect(fetchFileSource('http://127.0.0.1:1/x').read('y')).rejects.toThrow(/could not fetch http:\/\/127\.0\.0\.1:1\/x\/y/);
+    await expect(fetchFileSource('http://127.0.0.1:1/x').read('y')).rejects.toThrow(
+      /could not fetch http:\/\/127\.0\.0\.1:1\/x\/y/,
+    );
   });
 });
 
 describe('readFirstPresent / readTextIfPresent', () => {
   it('picks the first existing candidate with and without a listing', async () => {
-    const memory = memoryFileSource({ 'x': Uint8Array.from([5]), 'x.gz': Uint8Array.from([6]) });
+    const memory = memoryFileSource({ x: Uint8Array.from([5]), 'x.gz': Uint8Array.from([6]) });
     expect((await readFirstPresent(memory, ['x.gz', 'x'])).name).toBe('x.gz');
     expect((await readFirstPresent(memory, ['y.gz', 'x'])).name).toBe('x');
     const unlisted = { read: (name: string) => memory.read(name), list: async () => null };

@@ -47,13 +47,17 @@ export function fetchFileSource(baseUrl: string, options: FetchFileSourceOptions
       try {
         response = await doFetch(url);
       } catch (cause) {
-        throw new Error(`could not fetch ${url} (${String(cause)}); check that the app's server is running`, { cause });
+        throw new Error(`could not fetch ${url} (${String(cause)}); check that the app's server is running`, {
+          cause,
+        });
       }
       if (response.status === 404) throw new MissingFileError(name, base);
-      if (!response.ok) throw new Error(`fetching ${url} failed with HTTP ${response.status} ${response.statusText}`);
+      if (!response.ok)
+        throw new Error(`fetching ${url} failed with HTTP ${response.status} ${response.statusText}`);
       // A single-page-app server answers an unknown path with index.html and status 200: that is a missing file.
       const contentType = response.headers.get('content-type') ?? '';
-      if (contentType.includes('text/html') && !/\.html?$/i.test(name)) throw new MissingFileError(name, base);
+      if (contentType.includes('text/html') && !/\.html?$/i.test(name))
+        throw new MissingFileError(name, base);
       return new Uint8Array(await response.arrayBuffer());
     },
     async list() {
@@ -66,7 +70,10 @@ export function fetchFileSource(baseUrl: string, options: FetchFileSourceOptions
  * Reads the first of `candidates` that exists (e.g. 'x.gz' then 'x'); uses list() when the source can
  * list, else probes each name. Throws MissingFileError naming every candidate when none exists.
  */
-export async function readFirstPresent(source: FileSource, candidates: string[]): Promise<{ name: string; bytes: Uint8Array }> {
+export async function readFirstPresent(
+  source: FileSource,
+  candidates: string[],
+): Promise<{ name: string; bytes: Uint8Array }> {
   const present = await source.list();
   for (const name of candidates) {
     if (present && !present.includes(name)) continue;

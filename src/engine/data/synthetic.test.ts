@@ -31,7 +31,14 @@ describe('syntheticDataset', () => {
   });
 
   it('has the requested shape, count and balanced labels, using the full byte range', async () => {
-    const dataset = syntheticDataset({ seed: 1, classes: 4, trainCount: 42, testCount: 8, size: 12, channels: 1 });
+    const dataset = syntheticDataset({
+      seed: 1,
+      classes: 4,
+      trainCount: 42,
+      testCount: 8,
+      size: 12,
+      channels: 1,
+    });
     expect(dataset.imageShape).toEqual([12, 12, 1]);
     expect(dataset.classes).toHaveLength(4);
     const train = await dataset.train();

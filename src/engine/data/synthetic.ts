@@ -15,7 +15,15 @@ export interface SyntheticOptions {
   noise: number;
 }
 
-export const SYNTHETIC_DEFAULTS: SyntheticOptions = { seed: 0, classes: 10, trainCount: 1000, testCount: 200, size: 16, channels: 3, noise: 0.06 };
+export const SYNTHETIC_DEFAULTS: SyntheticOptions = {
+  seed: 0,
+  classes: 10,
+  trainCount: 1000,
+  testCount: 200,
+  size: 16,
+  channels: 3,
+  noise: 0.06,
+};
 
 /**
  * Shape masks, one per class (cycling when classes > 10): (u, v) are pixel coordinates relative to the
@@ -31,7 +39,8 @@ const SHAPES: ((u: number, v: number) => boolean)[] = [
   (u, v) => Math.max(Math.abs(u), Math.abs(v)) <= 1 && Math.floor((u + 1) * 2.5) % 2 === 0, // vertical stripes
   (u, v) => Math.abs(u) + Math.abs(v) <= 1, // diamond
   (u, v) => Math.max(Math.abs(u), Math.abs(v)) <= 1 && Math.abs(Math.abs(u) - Math.abs(v)) <= 0.3, // X
-  (u, v) => Math.max(Math.abs(u), Math.abs(v)) <= 1 && (Math.floor((u + 1) * 2) + Math.floor((v + 1) * 2)) % 2 === 0, // checker
+  (u, v) =>
+    Math.max(Math.abs(u), Math.abs(v)) <= 1 && (Math.floor((u + 1) * 2) + Math.floor((v + 1) * 2)) % 2 === 0, // checker
 ];
 
 /** Evenly spaced hues so every class also has its own colour: a fully saturated HSV colour, channels 0..2. */
@@ -61,10 +70,13 @@ function checkOptions(options: SyntheticOptions): void {
   ];
   for (const [key, lo, hi] of integerRanges) {
     const value = options[key];
-    if (!Number.isInteger(value) || value < lo || value > hi) throw new Error(`synthetic dataset: ${key} must be an integer in ${lo}..${hi}, got ${value}`);
+    if (!Number.isInteger(value) || value < lo || value > hi)
+      throw new Error(`synthetic dataset: ${key} must be an integer in ${lo}..${hi}, got ${value}`);
   }
-  if (!(options.noise >= 0 && options.noise <= 1)) throw new Error(`synthetic dataset: noise must be in [0, 1], got ${options.noise}`);
-  if (!Number.isFinite(options.seed)) throw new Error(`synthetic dataset: seed must be a finite number, got ${options.seed}`);
+  if (!(options.noise >= 0 && options.noise <= 1))
+    throw new Error(`synthetic dataset: noise must be in [0, 1], got ${options.noise}`);
+  if (!Number.isFinite(options.seed))
+    throw new Error(`synthetic dataset: seed must be a finite number, got ${options.seed}`);
 }
 
 /** `count` images, labels balanced (count/classes each, rest spread over the first classes) in seeded order. */
@@ -108,11 +120,24 @@ export function syntheticDataset(options: Partial<SyntheticOptions> = {}): Datas
   const seeds = new Rng(resolved.seed);
   const trainSeed = seeds.fork();
   const testSeed = seeds.fork();
-  const shapeNames = ['disk', 'square', 'triangle', 'ring', 'plus', 'hstripes', 'vstripes', 'diamond', 'x', 'checker'];
+  const shapeNames = [
+    'disk',
+    'square',
+    'triangle',
+    'ring',
+    'plus',
+    'hstripes',
+    'vstripes',
+    'diamond',
+    'x',
+    'checker',
+  ];
   return {
     name: 'synthetic',
     imageShape: [resolved.size, resolved.size, resolved.channels],
-    classes: Array.from({ length: resolved.classes }, (_, k) => (k < SHAPES.length ? shapeNames[k] : `${shapeNames[k % SHAPES.length]}-${k}`)),
+    classes: Array.from({ length: resolved.classes }, (_, k) =>
+      k < SHAPES.length ? shapeNames[k] : `${shapeNames[k % SHAPES.length]}-${k}`,
+    ),
     train: once(async () => generateSplit(resolved, resolved.trainCount, new Rng(trainSeed))),
     test: once(async () => generateSplit(resolved, resolved.testCount, new Rng(testSeed))),
   };

@@ -5,13 +5,18 @@ import { CIFAR10_RECORD_BYTES } from './cifar10';
  * CIFAR-10 binary records with the given labels; the byte at (record, channel, y, x) is
  * pixelValue(record, channel, y, x), so a test can predict every pixel of the NHWC result.
  */
-export function makeCifarRecords(labels: number[], pixelValue: (record: number, channel: number, y: number, x: number) => number): Uint8Array {
+export function makeCifarRecords(
+  labels: number[],
+  pixelValue: (record: number, channel: number, y: number, x: number) => number,
+): Uint8Array {
   const bytes = new Uint8Array(labels.length * CIFAR10_RECORD_BYTES);
   labels.forEach((label, record) => {
     const start = record * CIFAR10_RECORD_BYTES;
     bytes[start] = label;
     for (let channel = 0; channel < 3; channel++)
-      for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) bytes[start + 1 + channel * 1024 + y * 32 + x] = pixelValue(record, channel, y, x) & 0xff;
+      for (let y = 0; y < 32; y++)
+        for (let x = 0; x < 32; x++)
+          bytes[start + 1 + channel * 1024 + y * 32 + x] = pixelValue(record, channel, y, x) & 0xff;
   });
   return bytes;
 }

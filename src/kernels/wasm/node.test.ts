@@ -4,12 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { backendStarted, initBackend } from '../../engine/backend';
 import { maxAbsDiff } from '../conv_testing';
 import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from './node';
-import {
-  simdKernelCalls,
-  simdModuleBytes,
-  simdModuleFor,
-  type WasmHeapBackend,
-} from '../wasm_simd/runtime';
+import { simdKernelCalls, simdModuleBytes, simdModuleFor, type WasmHeapBackend } from '../wasm_simd/runtime';
 import { nodeSimdThreadPool } from './pool_node';
 import { tinyRun } from '../../engine/trainer_testing';
 

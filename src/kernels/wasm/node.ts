@@ -113,7 +113,9 @@ async function loadThreadedModule(threads: number): Promise<EmscriptenModule> {
   const binary = path.join(root, 'dist', 'tfjs-backend-wasm-threaded-simd.wasm');
   const factory = require(mainScript) as EmscriptenFactory;
   // The worker source ships as a template literal meant for a Blob; its "\n" escapes became real newlines.
-  const { wasmWorkerContents } = require(path.join(root, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.worker.js')) as {
+  const { wasmWorkerContents } = require(
+    path.join(root, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.worker.js'),
+  ) as {
     wasmWorkerContents: string;
   };
   const workerSource = wasmWorkerContents.replace(/\n/g, '\\n');
@@ -136,7 +138,11 @@ async function loadThreadedModule(threads: number): Promise<EmscriptenModule> {
   try {
     module = await factory({
       locateFile: (file: string) =>
-        file.endsWith('.worker.js') ? WORKER_SOURCE : file.endsWith('.wasm') ? binary : path.join(root, 'wasm-out', file),
+        file.endsWith('.worker.js')
+          ? WORKER_SOURCE
+          : file.endsWith('.wasm')
+            ? binary
+            : path.join(root, 'wasm-out', file),
       mainScriptUrlOrBlob: mainScript,
     });
   } finally {

@@ -415,7 +415,8 @@ export function momentsSimd(args: KernelArgs): tf.TensorInfo[] {
     const v = heap.typedArrayFromHeap(x);
     for (let i = 0, c = 0; i < v.length; i++, c = c + 1 === C ? 0 : c + 1) mean[c] += v[i];
     for (let c = 0; c < C; c++) mean[c] /= rows;
-    for (let i = 0, c = 0; i < v.length; i++, c = c + 1 === C ? 0 : c + 1) variance[c] += (v[i] - mean[c]) ** 2;
+    for (let i = 0, c = 0; i < v.length; i++, c = c + 1 === C ? 0 : c + 1)
+      variance[c] += (v[i] - mean[c]) ** 2;
     for (let c = 0; c < C; c++) variance[c] /= rows;
   } else {
     const scratch = new Scratch(backend);

@@ -135,7 +135,12 @@ describe('conv2dBackpropInputSimd', () => {
 
   it('leaves what it does not handle to the fall-back (returns null)', async () => {
     await tf.setBackend('wasm');
-    const attempt = (x: number[], filterShape: number[], stride: number, dataFormat: 'NHWC' | 'NCHW' = 'NHWC') => {
+    const attempt = (
+      x: number[],
+      filterShape: number[],
+      stride: number,
+      dataFormat: 'NHWC' | 'NCHW' = 'NHWC',
+    ) => {
       const c = { x, filter: filterShape, stride, pad: 'same' } as ConvCase;
       const nhwc = dataFormat === 'NHWC' ? x : [x[0], x[2], x[3], x[1]];
       const dyShape = [nhwc[0], Math.ceil(nhwc[1] / stride), Math.ceil(nhwc[2] / stride), filterShape[3]];

@@ -884,7 +884,8 @@ export function buildWinogradFunction(convIndex: number): FunctionBuilder {
   const [f, params] = i32Function(
     'x u out v m nFrom nTo tilesH tilesW C O xImage xRow outImage outRow blockRows vPlane mPlane',
   );
-  const [x, u, out, v, m, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, outImage, outRow, blockRows] = params;
+  const [x, u, out, v, m, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, outImage, outRow, blockRows] =
+    params;
   const [vPlane, mPlane] = params.slice(16);
   const [xi, cBytes, oBytes] = locals(f, 3);
   const w = new WinogradEmitter(f);
@@ -923,7 +924,8 @@ export function buildWinogradFilterGradFunction(filterGradIndex: number): Functi
   const [f, params] = i32Function(
     'x dy uhat v yhat table nFrom nTo tilesH tilesW C O xImage xRow dyImage dyRow blockRows vPlane yPlane',
   );
-  const [x, dy, uhat, v, yhat, table, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, dyImage, dyRow] = params;
+  const [x, dy, uhat, v, yhat, table, nFrom, nTo, tilesH, tilesW, C, O, xImage, xRow, dyImage, dyRow] =
+    params;
   const [blockRows, vPlane, yPlane] = params.slice(16);
   const [xi, cBytes, oBytes, row] = locals(f, 4);
   const w = new WinogradEmitter(f);

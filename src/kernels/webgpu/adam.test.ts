@@ -17,7 +17,9 @@ function inputs(shape: number[], seed: number): Float32Array[] {
   const size = shape.reduce((a, b) => a * b, 1);
   let state = seed;
   const next = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
-  return [0, 1, 2, 3].map((k) => Float32Array.from({ length: size }, () => (k === 3 ? Math.abs(next()) * 1e-3 : next())));
+  return [0, 1, 2, 3].map((k) =>
+    Float32Array.from({ length: size }, () => (k === 3 ? Math.abs(next()) * 1e-3 : next())),
+  );
 }
 
 /** adamStep on `backend` from the same host values; returns [m', v', w'] as arrays. */
@@ -33,18 +35,32 @@ async function stepOn(backend: string, shape: number[], attrs: AdamStepAttrs): P
 
 function worstRelative(actual: Float32Array, expected: Float32Array): number {
   let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
+  for (let i = 0; i < expected.length; i++)
+    worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
   return worst;
 }
 
-const ADAMW: AdamStepAttrs = { l2: 0, beta1: 0.9, beta2: 0.999, c1: 1 - 0.9 ** 3, c2: 1 - 0.999 ** 3, lr: 1e-2, eps: 1e-8, decay: 1e-2 * 0.05 };
+const ADAMW: AdamStepAttrs = {
+  l2: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  c1: 1 - 0.9 ** 3,
+  c2: 1 - 0.999 ** 3,
+  lr: 1e-2,
+  eps: 1e-8,
+  decay: 1e-2 * 0.05,
+};
 const ADAM_L2: AdamStepAttrs = { ...ADAMW, l2: 0.05, decay: 0 };
 
 describe.skipIf(unavailable !== null)('fused Adam/AdamW step on WebGPU', () => {
   it.each([
     { name: 'AdamW, conv kernel shape', shape: [3, 3, 4, 8], attrs: ADAMW },
     { name: 'Adam with L2, a bias vector', shape: [7], attrs: ADAM_L2 },
-    { name: 'AdamW, step 1 (largest bias correction)', shape: [130, 5], attrs: { ...ADAMW, c1: 0.1, c2: 0.001 } },
+    {
+      name: 'AdamW, step 1 (largest bias correction)',
+      shape: [130, 5],
+      attrs: { ...ADAMW, c1: 0.1, c2: 0.001 },
+    },
   ])('$name: m, v and w match the op-by-op update on cpu to 1e-6', async ({ shape, attrs }) => {
     const expected = await stepOn('cpu', shape, attrs);
     await tf.setBackend('webgpu');
@@ -62,7 +78,16 @@ describe.skipIf(unavailable !== null)('fused Adam/AdamW step on WebGPU', () => {
     const run = async (): Promise<{ kernels: string[]; weights: Float32Array; leaked: number }> => {
       const w = tf.variable(tf.tensor(inputs([4, 6], 3)[0], [4, 6]));
       const g = tf.tensor(inputs([4, 6], 5)[1], [4, 6]);
-      const optimizer = createOptimizer({ type: 'adamw', lr: 1e-2, weightDecay: 0.05, momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, trustCoefficient: 0.001 });
+      const optimizer = createOptimizer({
+        type: 'adamw',
+        lr: 1e-2,
+        weightDecay: 0.05,
+        momentum: 0.9,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        trustCoefficient: 0.001,
+      });
       optimizer.apply([w], [g], 1e-2); // creates the slots
       const before = tf.memory().numTensors;
       const profile = await tf.profile(() => optimizer.apply([w], [g], 1e-2));

@@ -23,7 +23,8 @@ const OUTPUTS = ['m', 'v', 'w'] as const;
 class AdamStepProgram extends FlatProgram {
   variableNames = ['w', 'g', 'm', 'v'];
   shaderKey: string;
-  uniforms = 'l2 : f32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32, c1 : f32, c2 : f32, lr : f32, eps : f32, decay : f32,';
+  uniforms =
+    'l2 : f32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32, c1 : f32, c2 : f32, lr : f32, eps : f32, decay : f32,';
 
   constructor(
     size: number,
@@ -58,7 +59,9 @@ export function adamStepWebGPU(args: KernelArgs): tf.TensorInfo[] {
   const a = args.attrs as unknown as AdamStepAttrs;
   for (const [name, t] of Object.entries({ g, m, v })) {
     if (t.shape.join(',') !== w.shape.join(',')) {
-      throw new Error(`${ADAM_STEP_KERNEL}: ${name} has shape [${t.shape.join(', ')}], w has [${w.shape.join(', ')}]`);
+      throw new Error(
+        `${ADAM_STEP_KERNEL}: ${name} has shape [${t.shape.join(', ')}], w has [${w.shape.join(', ')}]`,
+      );
     }
   }
   const size = tf.util.sizeFromShape(w.shape);

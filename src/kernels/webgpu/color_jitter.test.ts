@@ -22,7 +22,12 @@ afterAll(async () => {
 });
 
 /** applyAugmentParams on `backend` from the same pixels and parameters; the op path unless the kernel is registered. */
-async function augmentOn(backend: string, shape: [number, number, number, number], params: ImageAugmentParams[], outSize: [number, number]): Promise<Float32Array> {
+async function augmentOn(
+  backend: string,
+  shape: [number, number, number, number],
+  params: ImageAugmentParams[],
+  outSize: [number, number],
+): Promise<Float32Array> {
   await tf.setBackend(backend);
   const images = tf.tensor4d(jitterTestPixels(shape, 3), shape);
   const out = applyAugmentParams(images, params, outSize);
@@ -33,35 +38,67 @@ async function augmentOn(backend: string, shape: [number, number, number, number
 
 describe.skipIf(unavailable !== null)('one-pass colour jitter on WebGPU', () => {
   it.each([
-    { name: 'SimCLR CIFAR preset, 32 x 32 RGB', shape: [48, 32, 32, 3], cfg: AUGMENT_PRESETS['simclr-cifar'], out: [32, 32] },
-    { name: 'strong jitter (every order, large hue shifts), 20 x 17 RGB, resized', shape: [40, 24, 24, 3], cfg: STRONG_JITTER, out: [20, 17] },
-    { name: 'grayscale images (brightness and contrast only), 28 x 28', shape: [24, 28, 28, 1], cfg: STRONG_JITTER, out: [28, 28] },
-  ] as Array<{ name: string; shape: [number, number, number, number]; cfg: AugmentConfig; out: [number, number] }>)(
-    '$name: matches the op path on cpu to 1e-5',
-    async ({ shape, cfg, out }) => {
-      const params = sampleAugmentParams(shape[0], shape[1], shape[2], cfg, new Rng(11));
-      expect(params.some((p) => p.jitter !== null)).toBe(true);
-      const expected = await augmentOn('cpu', shape, params, out);
-      await tf.setBackend('webgpu');
-      registerWebGPUKernels({ inputGradient: false });
-      expect(tf.getKernel(COLOR_JITTER_KERNEL, 'webgpu')).toBeDefined();
-      const before = tf.memory().numTensors;
-      const actual = await augmentOn('webgpu', shape, params, out);
-      expect(tf.memory().numTensors).toBe(before);
-      expect(worstDifference(actual, expected)).toBeLessThan(1e-5);
-      // jitter changed the images: the kernel cannot pass by copying the crop through
-      const cropOnly = await augmentOn('cpu', shape, params.map((p) => ({ ...p, jitter: null, grayscale: false })), out);
-      expect(worstDifference(expected, cropOnly)).toBeGreaterThan(0.05);
+    {
+      name: 'SimCLR CIFAR preset, 32 x 32 RGB',
+      shape: [48, 32, 32, 3],
+      cfg: AUGMENT_PRESETS['simclr-cifar'],
+      out: [32, 32],
     },
-  );
+    {
+      name: 'strong jitter (every order, large hue shifts), 20 x 17 RGB, resized',
+      shape: [40, 24, 24, 3],
+      cfg: STRONG_JITTER,
+      out: [20, 17],
+    },
+    {
+      name: 'grayscale images (brightness and contrast only), 28 x 28',
+      shape: [24, 28, 28, 1],
+      cfg: STRONG_JITTER,
+      out: [28, 28],
+    },
+  ] as Array<{
+    name: string;
+    shape: [number, number, number, number];
+    cfg: AugmentConfig;
+    out: [number, number];
+  }>)('$name: matches the op path on cpu to 1e-5', async ({ shape, cfg, out }) => {
+    const params = sampleAugmentParams(shape[0], shape[1], shape[2], cfg, new Rng(11));
+    expect(params.some((p) => p.jitter !== null)).toBe(true);
+    const expected = await augmentOn('cpu', shape, params, out);
+    await tf.setBackend('webgpu');
+    registerWebGPUKernels({ inputGradient: false });
+    expect(tf.getKernel(COLOR_JITTER_KERNEL, 'webgpu')).toBeDefined();
+    const before = tf.memory().numTensors;
+    const actual = await augmentOn('webgpu', shape, params, out);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(worstDifference(actual, expected)).toBeLessThan(1e-5);
+    // jitter changed the images: the kernel cannot pass by copying the crop through
+    const cropOnly = await augmentOn(
+      'cpu',
+      shape,
+      params.map((p) => ({ ...p, jitter: null, grayscale: false })),
+      out,
+    );
+    expect(worstDifference(expected, cropOnly)).toBeGreaterThan(0.05);
+  });
 
   it('applies each image its own order: contrast before or after brightness gives different images', async () => {
     const shape: [number, number, number, number] = [2, 8, 8, 3];
     const crop = { top: 0, left: 0, height: 8, width: 8 };
     const jitter = { brightness: 1.8, contrast: 0.3, saturation: 1, hue: 0 };
     const params: ImageAugmentParams[] = [
-      { crop, flip: false, grayscale: false, jitter: { ...jitter, order: ['brightness', 'contrast', 'saturation', 'hue'] } },
-      { crop, flip: false, grayscale: false, jitter: { ...jitter, order: ['contrast', 'brightness', 'hue', 'saturation'] } },
+      {
+        crop,
+        flip: false,
+        grayscale: false,
+        jitter: { ...jitter, order: ['brightness', 'contrast', 'saturation', 'hue'] },
+      },
+      {
+        crop,
+        flip: false,
+        grayscale: false,
+        jitter: { ...jitter, order: ['contrast', 'brightness', 'hue', 'saturation'] },
+      },
     ];
     const expected = await augmentOn('cpu', shape, params, [8, 8]);
     await tf.setBackend('webgpu');
@@ -90,8 +127,16 @@ describe.skipIf(unavailable !== null)('random resized crop on WebGPU', () => {
     // a constant image: every view pixel must be that constant; tfjs-webgpu's CropAndResize returned its
     // extrapolation value 0 for samples at exactly the last pixel once float32 rounding put them past it
     const images = tf.fill([64, 28, 28, 1], 0.75) as tf.Tensor4D;
-    const cfg: AugmentConfig = { ...AUGMENT_PRESETS.none, crop: { scale: [0.3, 1], ratio: [3 / 4, 4 / 3] }, flip: 0.5 };
-    for (const [seed, out] of [[11, [28, 28]], [12, [32, 32]], [13, [20, 17]]] as Array<[number, [number, number]]>) {
+    const cfg: AugmentConfig = {
+      ...AUGMENT_PRESETS.none,
+      crop: { scale: [0.3, 1], ratio: [3 / 4, 4 / 3] },
+      flip: 0.5,
+    };
+    for (const [seed, out] of [
+      [11, [28, 28]],
+      [12, [32, 32]],
+      [13, [20, 17]],
+    ] as Array<[number, [number, number]]>) {
       const params = sampleAugmentParams(64, 28, 28, cfg, new Rng(seed));
       const view = applyAugmentParams(images, params, out);
       const values = await view.data();

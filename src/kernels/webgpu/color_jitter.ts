@@ -163,7 +163,9 @@ export function colorJitterWebGPU(args: KernelArgs): tf.TensorInfo {
     throw new Error(`${COLOR_JITTER_KERNEL}: x must be [N, H, W, 1 or 3], got [${x.shape.join(', ')}]`);
   }
   if (params.shape.join(',') !== `${n},${JITTER_PARAM_COUNT}`) {
-    throw new Error(`${COLOR_JITTER_KERNEL}: params must be [${n}, ${JITTER_PARAM_COUNT}], got [${params.shape.join(', ')}]`);
+    throw new Error(
+      `${COLOR_JITTER_KERNEL}: params must be [${n}, ${JITTER_PARAM_COUNT}], got [${params.shape.join(', ')}]`,
+    );
   }
   return runProgram(args.backend as tf.KernelBackend, new ColorJitterProgram(x.shape), [x, params], []);
 }

@@ -63,14 +63,27 @@ describe.skipIf(unavailable !== null)('uploads through queue.writeBuffer on WebG
       const big = Array.from({ length: 3000 }, (_, i) => (i % 7) - 3);
       const cases: Array<[tf.Tensor, number[]]> = [
         [tf.tensor1d(backing.subarray(2, 5)), [1.5, -2.25, 3e-8]], // a view with a byte offset
-        [tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32'), [1, 2, 3, 4, 5, 6]],
+        [
+          tf.tensor2d(
+            [
+              [1, 2, 3],
+              [4, 5, 6],
+            ],
+            [2, 3],
+            'int32',
+          ),
+          [1, 2, 3, 4, 5, 6],
+        ],
         [tf.tensor1d([true, false, true], 'bool'), [1, 0, 1]],
         [tf.scalar(-7.5), [-7.5]],
         [tf.tensor1d(big, 'int32'), big],
       ];
       for (const [tensor, expected] of cases) {
         // an op makes the backend upload the host values; the op keeps them
-        const out = tensor.dtype === 'bool' ? tf.logicalNot(tf.logicalNot(tensor)) : tf.add(tensor, tf.zerosLike(tensor));
+        const out =
+          tensor.dtype === 'bool'
+            ? tf.logicalNot(tf.logicalNot(tensor))
+            : tf.add(tensor, tf.zerosLike(tensor));
         const got = Array.from(await out.data());
         expect(got.map((v) => Math.fround(v))).toEqual(expected.map((v) => Math.fround(v)));
         tf.dispose([tensor, out]);

@@ -54,7 +54,10 @@ function queueUpload(this: WebGPUBackendInternals, dataId: object): void {
         ? values
         : Int32Array.from(values);
   const size = count * 4;
-  const buffer = this.bufferManager.acquireBuffer(size, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
+  const buffer = this.bufferManager.acquireBuffer(
+    size,
+    GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  );
   this.device.queue.writeBuffer(buffer, 0, view.buffer, view.byteOffset, size);
   data.values = null;
   data.resource = buffer;
@@ -67,7 +70,8 @@ function queueUpload(this: WebGPUBackendInternals, dataId: object): void {
  */
 export function installQueueUploads(): boolean {
   if (patched) return true;
-  const backend = (tf.engine().registry as Record<string, unknown>).webgpu as WebGPUBackendInternals | undefined;
+  const backend = (tf.engine().registry as Record<string, unknown>).webgpu as
+    WebGPUBackendInternals | undefined;
   if (backend == null || typeof backend.uploadToGPU !== 'function') return false;
   // the prototype, so every instance (a backend re-created after a lost device too) uploads the same way
   const proto = Object.getPrototypeOf(backend) as WebGPUBackendInternals;
