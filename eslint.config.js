@@ -1,6 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import reactHooks from 'eslint-plugin-react-hooks';
+import layers from './eslint/layers.js';
 
 export default tseslint.config(
   {
@@ -28,9 +29,12 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/engine/**', 'src/losses/**', 'src/metrics/**'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: ['react', 'react-dom', 'zustand', '**/ui/**'] }],
-    },
+    files: ['src/**/*.{ts,tsx}'],
+    plugins: { layers },
+    rules: { 'layers/imports-point-down': 'error' },
+  },
+  {
+    files: ['src/{kernels,nn,losses,metrics,methods,engine,experiments,worker,cli}/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['react', 'react-dom', 'zustand'] }] },
   },
 );

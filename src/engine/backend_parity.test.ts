@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOSS_IDS, type LossId } from '../methods/registry';
+import { LOSS_IDS, type LossId } from '../losses/catalog';
 import type { MetricSet } from '../metrics/index';
 import { initBackend } from './backend';
 import { useNodeWebGPU } from '../kernels/webgpu/testing';

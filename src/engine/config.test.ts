@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LOSSES } from '../methods/registry';
+import { LOSS_CATALOG } from '../losses/catalog';
 import { defaultRunConfig, parseRunConfig, viewCount } from './config';
 
 describe('RunConfig', () => {
@@ -15,7 +15,7 @@ describe('RunConfig', () => {
   });
 
   it('fills loss params from the loss table for every loss', () => {
-    for (const [id, def] of Object.entries(LOSSES)) {
+    for (const [id, def] of Object.entries(LOSS_CATALOG)) {
       const views = Math.max(2, Math.min(def.minViews, def.maxViews));
       const config = parseRunConfig({ loss: { id }, views: { large: views } });
       for (const [name, spec] of Object.entries(def.params))

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { LOSS_IDS } from '../losses/types';
-import { lossDefinition, resolveLossParams } from '../methods/registry';
-import { DATASET_IDS, type DatasetId } from './data/index';
+
+import { LOSS_IDS, lossInfo, resolveLossParams } from '../losses/catalog';
+import { DATASET_IDS, type DatasetId } from './data/types';
+import { ENCODER_PRESETS } from '../nn/presets';
 
 /**
  * RunConfig: one typed, validated object that fully describes a run. The zod schema is the type, the
@@ -16,7 +17,7 @@ const pair = (min: number, max: number) =>
     .tuple([range(min, max), range(min, max)])
     .refine(([lo, hi]) => lo <= hi, { message: 'the first value must be <= the second' });
 
-export { DATASET_IDS, type DatasetId };
+export { DATASET_IDS, ENCODER_PRESETS, type DatasetId };
 
 const datasetSchema = z
   .object({
@@ -206,7 +207,7 @@ export function parseRunConfig(input: unknown): RunConfig {
   }
   const config = result.data;
   const problems: string[] = [];
-  const def = lossDefinition(config.loss.id);
+  const def = lossInfo(config.loss.id);
   try {
     config.loss.params = resolveLossParams(config.loss.id, config.loss.params);
   } catch (err) {

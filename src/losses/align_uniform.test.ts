@@ -1,5 +1,6 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { alignUniform } from './align_uniform';
+import { createAlignUniform } from './align_uniform';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -38,14 +39,14 @@ function alignUniformReference(views: Matrix[], { alpha, t, lambda }: Params): n
 }
 
 const defaults: Params = { alpha: 2, t: 2, lambda: 1 };
-const defaultLoss = () => alignUniform.create(defaults);
+const defaultLoss = () => createAlignUniform(defaults);
 
 describe('align_uniform', () => {
   it('has the defaults from losses.md and rejects the wrong number of views or a single instance', () => {
     expect([
-      alignUniform.params.alpha.default,
-      alignUniform.params.t.default,
-      alignUniform.params.lambda.default,
+      LOSS_CATALOG.align_uniform.params.alpha.default,
+      LOSS_CATALOG.align_uniform.params.t.default,
+      LOSS_CATALOG.align_uniform.params.lambda.default,
     ]).toEqual([2, 2, 1]);
     expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(
       /align_uniform.*exactly 2 views, got 3/,
@@ -63,7 +64,7 @@ describe('align_uniform', () => {
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs, for alpha = 2 and 1', () => {
     for (const params of [defaults, { alpha: 1, t: 2, lambda: 1 }])
-      checkFiniteOnEdgeCases(() => alignUniform.create(params), { V: 2 });
+      checkFiniteOnEdgeCases(() => createAlignUniform(params), { V: 2 });
   });
 
   it('matches the loop reference in value and the numerical gradient of the reference', () => {
@@ -74,7 +75,7 @@ describe('align_uniform', () => {
       [13, 5, 4, { alpha: 2, t: 0.5, lambda: 0 }],
     ];
     for (const [seed, n, d, params] of cases) {
-      expectMatchesReference(alignUniform.create(params), randomViews(seed, 2, n, d), (w) =>
+      expectMatchesReference(createAlignUniform(params), randomViews(seed, 2, n, d), (w) =>
         alignUniformReference(w, params),
       );
     }
@@ -85,14 +86,14 @@ describe('align_uniform', () => {
   });
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
-    const loss = alignUniform.create({ alpha: 1.5, t: 2, lambda: 1 });
+    const loss = createAlignUniform({ alpha: 1.5, t: 2, lambda: 1 });
     checkInvariances(loss, randomViews(20, 2, 5, 3), { scaleRows: true, viewOrder: [1, 0] });
   });
 
   it('gives the closed-form values', () => {
     for (const params of [defaults, { alpha: 1, t: 3, lambda: 0.5 }]) {
       const { alpha, t, lambda } = params;
-      const loss = alignUniform.create(params);
+      const loss = createAlignUniform(params);
       for (const n of [2, 3, 5]) {
         // Orthogonal rows (N = D) are all at squared distance 2: unif = log(exp(-2t)) = -2t per view.
         // Identical views: align = 0, so L = -2 t lambda. Opposite views: ||a_i - b_i|| = 2, align = 2^alpha.

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, maskOut, normalizeRows, viewShape } from '../nn/rows';
-import type { LossDefinition } from './types';
+import { identityMask, maskOut, normalizeRows } from '../nn/rows';
+import { checkViews, viewShape } from './views';
+import type { LossModule } from './types';
 
 export interface AlignUniformParams extends Record<string, number> {
   alpha: number;
@@ -38,43 +39,23 @@ function uniformity(x: tf.Tensor2D, t: number): tf.Scalar {
  * finite for identical views when alpha < 2 (the clamp shifts the value by at most 1e-6^alpha).
  * Example: `createLoss('align_uniform', { alpha: 2, t: 2, lambda: 1 }).compute({ views: [z1, z2] })`.
  */
-export const alignUniform: LossDefinition<AlignUniformParams> = {
-  id: 'align_uniform',
-  name: 'Alignment + Uniformity',
-  description:
-    'Pulls positive pairs together and spreads each view over the hypersphere with a Gaussian potential (Wang & Isola 2020).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    alpha: { default: 2, min: 1, max: 4, help: 'exponent of the alignment distance (the paper uses 2)' },
-    t: {
-      default: 2,
-      min: 0,
-      max: 10,
-      exclusiveMin: true,
-      help: 'sharpness of the uniformity potential exp(-t d^2)',
+export function createAlignUniform({ alpha, t, lambda }: AlignUniformParams): LossModule {
+  return {
+    id: 'align_uniform',
+    trainableVariables: [],
+    compute({ views }) {
+      checkViews('align_uniform', views, 2, 2);
+      // Uniformity averages over pairs of instances: N = 1 has none.
+      viewShape('align_uniform', views, 2);
+      return tf.tidy(() => {
+        const first = normalizeRows(views[0]);
+        const second = normalizeRows(views[1]);
+        const squaredGaps = tf.sum(tf.square(tf.sub(first, second)), 1);
+        const alignment = tf.mean(tf.pow(tf.maximum(squaredGaps, 1e-12), alpha / 2));
+        const meanUniformity = tf.div(tf.add(uniformity(first, t), uniformity(second, t)), 2);
+        return tf.add(alignment, tf.mul(lambda, meanUniformity)) as tf.Scalar;
+      });
     },
-    lambda: { default: 1, min: 0, max: 100, help: 'weight of the uniformity term relative to alignment' },
-  },
-  create({ alpha, t, lambda }) {
-    return {
-      id: 'align_uniform',
-      trainableVariables: [],
-      compute({ views }) {
-        checkViews('align_uniform', views, 2, 2);
-        // Uniformity averages over pairs of instances: N = 1 has none.
-        viewShape('align_uniform', views, 2);
-        return tf.tidy(() => {
-          const first = normalizeRows(views[0]);
-          const second = normalizeRows(views[1]);
-          const squaredGaps = tf.sum(tf.square(tf.sub(first, second)), 1);
-          const alignment = tf.mean(tf.pow(tf.maximum(squaredGaps, 1e-12), alpha / 2));
-          const meanUniformity = tf.div(tf.add(uniformity(first, t), uniformity(second, t)), 2);
-          return tf.add(alignment, tf.mul(lambda, meanUniformity)) as tf.Scalar;
-        });
-      },
-      dispose() {},
-    };
-  },
-};
+    dispose() {},
+  };
+}

@@ -1,5 +1,6 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { barlowTwins } from './barlow_twins';
+import { createBarlowTwins } from './barlow_twins';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -44,7 +45,7 @@ function barlowReference(views: Matrix[], lambda: number): number {
 }
 
 const DEFAULT_LAMBDA = 0.0051;
-const defaultLoss = () => barlowTwins.create({ lambda: DEFAULT_LAMBDA });
+const defaultLoss = () => createBarlowTwins({ lambda: DEFAULT_LAMBDA });
 
 // Columns of this 4 x 2 matrix have mean 0, biased variance 1, and are orthogonal (z^T z = 4 I).
 const HADAMARD: Matrix = [
@@ -58,7 +59,7 @@ const R = 1 / (1 + 1e-5);
 
 describe('barlow_twins', () => {
   it('has the default from losses.md and rejects the wrong number of views', () => {
-    expect(barlowTwins.params.lambda.default).toBe(0.0051);
+    expect(LOSS_CATALOG.barlow_twins.params.lambda.default).toBe(0.0051);
     const views = randomViews(1, 3, 4, 2);
     expect(() => lossValue(defaultLoss(), views)).toThrow(/exactly 2 views, got 3/);
   });
@@ -79,7 +80,7 @@ describe('barlow_twins', () => {
       [11, 6, 2, 0.7],
       [12, 2, 1, 0.3],
     ]) {
-      expectMatchesReference(barlowTwins.create({ lambda }), randomViews(seed, 2, n, d), (v) =>
+      expectMatchesReference(createBarlowTwins({ lambda }), randomViews(seed, 2, n, d), (v) =>
         barlowReference(v, lambda),
       );
     }
@@ -87,7 +88,7 @@ describe('barlow_twins', () => {
 
   it('is invariant to permuting instances, swapping the views and per-column affine maps', () => {
     const views = randomViews(20, 2, 5, 3);
-    const loss = barlowTwins.create({ lambda: 0.5 });
+    const loss = createBarlowTwins({ lambda: 0.5 });
     // Swapping the views makes c into c^T, which has the same diagonal and the same off-diagonal squares.
     const base = checkInvariances(loss, views, { viewOrder: [1, 0] });
     // The column standardisation removes any positive scale and shift per column and per view
@@ -103,11 +104,11 @@ describe('barlow_twins', () => {
 
   it('gives the closed-form values', () => {
     // Identical views: c = r I, so L = D (1 - r)^2 (about 2e-10), the minimum.
-    expectClose(lossValue(barlowTwins.create({ lambda: 0.5 }), [HADAMARD, HADAMARD]), 2 * (1 - R) ** 2, 1e-6);
+    expectClose(lossValue(createBarlowTwins({ lambda: 0.5 }), [HADAMARD, HADAMARD]), 2 * (1 - R) ** 2, 1e-6);
     // Second view = first with its two columns swapped: c = r [[0, 1], [1, 0]], so the diagonal
     // contributes 2 * (1 - 0)^2 and the off-diagonal lambda * 2 r^2.
     const swapped = HADAMARD.map(([a, b]) => [b, a]);
-    expectClose(lossValue(barlowTwins.create({ lambda: 0.5 }), [HADAMARD, swapped]), 2 + 0.5 * 2 * R ** 2);
+    expectClose(lossValue(createBarlowTwins({ lambda: 0.5 }), [HADAMARD, swapped]), 2 + 0.5 * 2 * R ** 2);
     // D = 1, second view = -first: c = -r, L = (1 + r)^2 (about 4).
     const column: Matrix = [[1], [-1], [1], [-1]];
     const negated = column.map(([x]) => [-x]);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews } from '../nn/rows';
-import type { LossDefinition } from './types';
+import { checkViews } from './views';
+import type { LossModule } from './types';
 
 export interface BarlowTwinsParams extends Record<string, number> {
   lambda: number;
@@ -27,42 +27,25 @@ function standardizeColumns(z: tf.Tensor2D): tf.Tensor2D {
  * Exactly two views; the raw views are not row-normalised (the column standardisation takes its place).
  * Example: `createLoss('barlow_twins', { lambda: 0.0051 }).compute({ views: [z1, z2] })`.
  */
-export const barlowTwins: LossDefinition<BarlowTwinsParams> = {
-  id: 'barlow_twins',
-  name: 'Barlow Twins',
-  description:
-    'Drives the cross-view correlation matrix of standardised embeddings to the identity (Zbontar et al. 2021).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    lambda: {
-      default: 0.0051,
-      min: 0,
-      max: 10,
-      help: 'weight of the redundancy-reduction (off-diagonal) term relative to the invariance (diagonal) term',
+export function createBarlowTwins({ lambda }: BarlowTwinsParams): LossModule {
+  return {
+    id: 'barlow_twins',
+    trainableVariables: [],
+    compute({ views }) {
+      checkViews('barlow_twins', views, 2, 2);
+      return tf.tidy(() => {
+        const [n, d] = views[0].shape;
+        const crossCorrelation = tf.div(
+          tf.matMul(standardizeColumns(views[0]), standardizeColumns(views[1]), true, false),
+          n,
+        ) as tf.Tensor2D;
+        const identity = tf.eye(d);
+        const onDiagonal = tf.sum(tf.square(tf.sub(identity, tf.mul(crossCorrelation, identity))));
+        // (1 - I) * c keeps only the off-diagonal entries without a gather.
+        const offDiagonal = tf.sum(tf.square(tf.mul(crossCorrelation, tf.sub(1, identity))));
+        return tf.add(onDiagonal, tf.mul(lambda, offDiagonal)) as tf.Scalar;
+      });
     },
-  },
-  create({ lambda }) {
-    return {
-      id: 'barlow_twins',
-      trainableVariables: [],
-      compute({ views }) {
-        checkViews('barlow_twins', views, 2, 2);
-        return tf.tidy(() => {
-          const [n, d] = views[0].shape;
-          const crossCorrelation = tf.div(
-            tf.matMul(standardizeColumns(views[0]), standardizeColumns(views[1]), true, false),
-            n,
-          ) as tf.Tensor2D;
-          const identity = tf.eye(d);
-          const onDiagonal = tf.sum(tf.square(tf.sub(identity, tf.mul(crossCorrelation, identity))));
-          // (1 - I) * c keeps only the off-diagonal entries without a gather.
-          const offDiagonal = tf.sum(tf.square(tf.mul(crossCorrelation, tf.sub(1, identity))));
-          return tf.add(onDiagonal, tf.mul(lambda, offDiagonal)) as tf.Scalar;
-        });
-      },
-      dispose() {},
-    };
-  },
-};
+    dispose() {},
+  };
+}

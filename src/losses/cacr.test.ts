@@ -1,5 +1,6 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { type CacrParams, cacr } from './cacr';
+import { type CacrParams, createCacr } from './cacr';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -57,12 +58,10 @@ const E1 = [0, 1];
 
 describe('cacr', () => {
   it('has the defaults from losses.md and rejects one view and N = 1 with clear errors', () => {
-    const { alpha, beta, tPos, tNeg } = cacr.params;
+    const { alpha, beta, tPos, tNeg } = LOSS_CATALOG.cacr.params;
     expect([alpha.default, beta.default, tPos.default, tNeg.default]).toEqual([1, 1, 1, 0.9]);
-    expect(() => lossValue(cacr.create(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(
-      /at least 2 views, got 1/,
-    );
-    expect(() => lossValue(cacr.create(DEFAULTS), randomViews(1, 2, 1, 2))).toThrow(
+    expect(() => lossValue(createCacr(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(/at least 2 views, got 1/);
+    expect(() => lossValue(createCacr(DEFAULTS), randomViews(1, 2, 1, 2))).toThrow(
       /at least 2 instances.*got 1/,
     );
   });
@@ -73,7 +72,7 @@ describe('cacr', () => {
 
   it('is finite with finite gradients on random, N = 2, D = 1, V = 3, identical and zero-row inputs', () => {
     const identical = randomViews(5, 1, 4, 3)[0];
-    checkFiniteOnEdgeCases(() => cacr.create(DEFAULTS), {
+    checkFiniteOnEdgeCases(() => createCacr(DEFAULTS), {
       V: 2,
       extraCases: [randomViews(8, 3, 4, 2), [identical, identical, identical]],
     });
@@ -87,17 +86,17 @@ describe('cacr', () => {
       [randomViews(13, 2, 2, 1), DEFAULTS],
     ];
     for (const [views, params] of cases)
-      expectMatchesReference(cacr.create(params), views, (v) => cacrReference(v, params));
+      expectMatchesReference(createCacr(params), views, (v) => cacrReference(v, params));
   });
 
   it('is invariant to permuting instances and scaling a row', () => {
-    checkInvariances(cacr.create({ alpha: 1, beta: 1, tPos: 2, tNeg: 2 }), randomViews(20, 3, 5, 3), {
+    checkInvariances(createCacr({ alpha: 1, beta: 1, tPos: 2, tNeg: 2 }), randomViews(20, 3, 5, 3), {
       scaleRows: true,
     });
   });
 
   it('gives the closed-form values', () => {
-    const loss = cacr.create(DEFAULTS);
+    const loss = createCacr(DEFAULTS);
     // Identical one-hot views, N = D = 3 (rows scaled by 3, removed by normalisation): every positive
     // cost is 0 and every negative cost is ||e_i - e_j||^2 = 2, so the weights are uniform and L = -2 beta.
     const identity = scaledIdentity(3);
@@ -114,7 +113,7 @@ describe('cacr', () => {
     // Query e0 (views 0 and 1) sees costs [0, 2]: A = 2 e^2 / (1 + e^2) with tPos = 1; query e1 (view 2)
     // sees [2, 2]: A = 2; instance 1 has A = 0. L1 = (2 A + 2) / 6.
     const farAttraction = (2 * Math.exp(2)) / (1 + Math.exp(2));
-    const attractionOnly = cacr.create({ ...DEFAULTS, beta: 0 });
+    const attractionOnly = createCacr({ ...DEFAULTS, beta: 0 });
     expectClose(
       lossValue(attractionOnly, [
         [E0, E1],
@@ -137,6 +136,6 @@ describe('cacr', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    checkNoLeaksAndTraining(cacr.create(DEFAULTS), { V: 3 });
+    checkNoLeaksAndTraining(createCacr(DEFAULTS), { V: 3 });
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { MASK_NEG, checkViews, maskFrom, normalizeRows } from '../nn/rows';
-import type { LossDefinition } from './types';
+import { MASK_NEG, maskFrom, normalizeRows } from '../nn/rows';
+import { checkViews } from './views';
+import type { LossModule } from './types';
 
 export interface CacrParams extends Record<string, number> {
   alpha: number;
@@ -59,61 +60,31 @@ function repulsion(
  * unordered view pairs); needs N >= 2 so that every anchor has a negative. Values can be negative.
  * Example: `createLoss('cacr', { alpha: 1, beta: 1, tPos: 1, tNeg: 0.9 }).compute({ views: [z1, z2, z3] })`.
  */
-export const cacr: LossDefinition<CacrParams> = {
-  id: 'cacr',
-  name: 'CACR',
-  description:
-    'Attracts the hardest positive views and repels the closest negatives with softmax-weighted costs (Zheng et al. 2021).',
-  minViews: 2,
-  maxViews: Infinity,
-  needsLabels: false,
-  params: {
-    alpha: {
-      default: 1,
-      min: 0,
-      max: 100,
-      help: 'weight of the attraction term (pull views of an instance together)',
-    },
-    beta: { default: 1, min: 0, max: 100, help: 'weight of the repulsion term (push other instances apart)' },
-    tPos: {
-      default: 1,
-      min: 0,
-      max: 100,
-      help: 'attraction sharpness: higher = focus on the farthest positive views',
-    },
-    tNeg: {
-      default: 0.9,
-      min: 0,
-      max: 100,
-      help: 'repulsion sharpness: higher = focus on the closest negatives',
-    },
-  },
-  create({ alpha, beta, tPos, tNeg }) {
-    return {
-      id: 'cacr',
-      trainableVariables: [],
-      compute({ views }) {
-        checkViews('cacr', views, 2, Infinity);
-        const n = views[0].shape[0];
-        if (n < 2) {
-          throw new Error(
-            `loss 'cacr' needs at least 2 instances per batch so every anchor has a negative, got ${n}; increase the batch size`,
-          );
+export function createCacr({ alpha, beta, tPos, tNeg }: CacrParams): LossModule {
+  return {
+    id: 'cacr',
+    trainableVariables: [],
+    compute({ views }) {
+      checkViews('cacr', views, 2, Infinity);
+      const n = views[0].shape[0];
+      if (n < 2) {
+        throw new Error(
+          `loss 'cacr' needs at least 2 instances per batch so every anchor has a negative, got ${n}; increase the batch size`,
+        );
+      }
+      return tf.tidy(() => {
+        const normalized = views.map(normalizeRows);
+        const attractionTerm = attraction(tf.stack(normalized, 1) as tf.Tensor3D, tPos);
+        const otherInstances = maskFrom(n, n, (i, j) => i !== j);
+        const perPair: tf.Tensor1D[] = [];
+        for (let a = 0; a < views.length; a++) {
+          for (let b = a + 1; b < views.length; b++)
+            perPair.push(repulsion(normalized[a], normalized[b], tNeg, otherInstances));
         }
-        return tf.tidy(() => {
-          const normalized = views.map(normalizeRows);
-          const attractionTerm = attraction(tf.stack(normalized, 1) as tf.Tensor3D, tPos);
-          const otherInstances = maskFrom(n, n, (i, j) => i !== j);
-          const perPair: tf.Tensor1D[] = [];
-          for (let a = 0; a < views.length; a++) {
-            for (let b = a + 1; b < views.length; b++)
-              perPair.push(repulsion(normalized[a], normalized[b], tNeg, otherInstances));
-          }
-          const repulsionTerm = tf.neg(tf.mean(tf.concat(perPair)));
-          return tf.add(tf.mul(alpha, attractionTerm), tf.mul(beta, repulsionTerm)) as tf.Scalar;
-        });
-      },
-      dispose() {},
-    };
-  },
-};
+        const repulsionTerm = tf.neg(tf.mean(tf.concat(perPair)));
+        return tf.add(tf.mul(alpha, attractionTerm), tf.mul(beta, repulsionTerm)) as tf.Scalar;
+      });
+    },
+    dispose() {},
+  };
+}

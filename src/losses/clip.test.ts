@@ -1,6 +1,7 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { clip } from './clip';
-import { mnr } from './mnr';
+import { createClip } from './clip';
+import { createMnr } from './mnr';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -29,11 +30,11 @@ function clipReference(views: Matrix[], tau: number): number {
   return total / (2 * n);
 }
 
-const defaultLoss = () => clip.create({ tau: 0.07 });
+const defaultLoss = () => createClip({ tau: 0.07 });
 
 describe('clip', () => {
   it('has the default from losses.md and rejects the wrong number of views', () => {
-    expect(clip.params.tau.default).toBe(0.07);
+    expect(LOSS_CATALOG.clip.params.tau.default).toBe(0.07);
     expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(/exactly 2 views, got 3/);
   });
 
@@ -51,7 +52,7 @@ describe('clip', () => {
       [11, 3, 2, 1],
       [12, 2, 1, 0.2],
     ]) {
-      expectMatchesReference(clip.create({ tau }), randomViews(seed, 2, n, d), (v) => clipReference(v, tau));
+      expectMatchesReference(createClip({ tau }), randomViews(seed, 2, n, d), (v) => clipReference(v, tau));
     }
     // The default tau = 0.07 makes the logits large; the value must still match.
     const views = randomViews(13, 2, 5, 4);
@@ -60,7 +61,7 @@ describe('clip', () => {
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
     // Symmetric in the views by construction: logits^T of (a, b) are the logits of (b, a).
-    checkInvariances(clip.create({ tau: 0.3 }), randomViews(20, 2, 5, 3), {
+    checkInvariances(createClip({ tau: 0.3 }), randomViews(20, 2, 5, 3), {
       scaleRows: true,
       viewOrder: [1, 0],
     });
@@ -68,14 +69,14 @@ describe('clip', () => {
 
   it('equals the mean of the two one-directional mnr losses with scale = 1 / tau', () => {
     const views = randomViews(21, 2, 5, 3);
-    const oneWay = mnr.create({ scale: 1 / 0.25 });
+    const oneWay = createMnr({ scale: 1 / 0.25 });
     const expected = (lossValue(oneWay, views) + lossValue(oneWay, [views[1], views[0]])) / 2;
-    expectClose(lossValue(clip.create({ tau: 0.25 }), views), expected);
+    expectClose(lossValue(createClip({ tau: 0.25 }), views), expected);
   });
 
   it('gives the closed-form values', () => {
     const tau = 0.5;
-    const loss = clip.create({ tau });
+    const loss = createClip({ tau });
     for (const n of [2, 3, 5]) {
       // Identical orthogonal views: l_ii = 1/tau, l_ij = 0, so each CE = log(1 + (N-1) exp(-1/tau)) in both directions.
       // Rows scaled by 2 so the closed forms also check that the loss normalises its inputs.
@@ -102,6 +103,6 @@ describe('clip', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: clip.create({ tau: 0.5 }) });
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: createClip({ tau: 0.5 }) });
   });
 });

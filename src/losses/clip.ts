@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, lse, normalizeRows } from '../nn/rows';
-import type { LossDefinition } from './types';
+import { lse, normalizeRows } from '../nn/rows';
+import { checkViews } from './views';
+import type { LossModule } from './types';
 
 export interface ClipParams extends Record<string, number> {
   tau: number;
@@ -16,43 +17,23 @@ export interface ClipParams extends Record<string, number> {
  * Unlike ntxent there are no same-view negatives: every anchor is scored only against the other view.
  * Example: `createLoss('clip', { tau: 0.07 }).compute({ views: [z1, z2] })`.
  */
-export const clip: LossDefinition<ClipParams> = {
-  id: 'clip',
-  name: 'CLIP (symmetric InfoNCE)',
-  description:
-    'Cross-entropy of cross-view cosine logits in both directions, positives on the diagonal (Radford et al. 2021).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    tau: {
-      default: 0.07,
-      min: 0.01,
-      max: 10,
-      help: 'temperature: lower = sharper softmax, harder negatives',
+export function createClip({ tau }: ClipParams): LossModule {
+  return {
+    id: 'clip',
+    trainableVariables: [],
+    compute({ views }) {
+      checkViews('clip', views, 2, 2);
+      return tf.tidy(() => {
+        const first = normalizeRows(views[0]);
+        const second = normalizeRows(views[1]);
+        const logits = tf.div(tf.matMul(first, second, false, true), tau) as tf.Tensor2D;
+        const positiveLogits = tf.div(tf.sum(tf.mul(first, second), 1), tau);
+        // Both cross-entropies share the diagonal, so their mean is mean(LSE rows + LSE columns) / 2 - mean(diagonal).
+        const firstToSecond = tf.mean(lse(logits, 1));
+        const secondToFirst = tf.mean(lse(logits, 0));
+        return tf.sub(tf.div(tf.add(firstToSecond, secondToFirst), 2), tf.mean(positiveLogits)) as tf.Scalar;
+      });
     },
-  },
-  create({ tau }) {
-    return {
-      id: 'clip',
-      trainableVariables: [],
-      compute({ views }) {
-        checkViews('clip', views, 2, 2);
-        return tf.tidy(() => {
-          const first = normalizeRows(views[0]);
-          const second = normalizeRows(views[1]);
-          const logits = tf.div(tf.matMul(first, second, false, true), tau) as tf.Tensor2D;
-          const positiveLogits = tf.div(tf.sum(tf.mul(first, second), 1), tau);
-          // Both cross-entropies share the diagonal, so their mean is mean(LSE rows + LSE columns) / 2 - mean(diagonal).
-          const firstToSecond = tf.mean(lse(logits, 1));
-          const secondToFirst = tf.mean(lse(logits, 0));
-          return tf.sub(
-            tf.div(tf.add(firstToSecond, secondToFirst), 2),
-            tf.mean(positiveLogits),
-          ) as tf.Scalar;
-        });
-      },
-      dispose() {},
-    };
-  },
-};
+    dispose() {},
+  };
+}

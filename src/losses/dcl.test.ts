@@ -1,5 +1,6 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { dcl } from './dcl';
+import { createDcl } from './dcl';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -29,11 +30,11 @@ function dclReference(views: Matrix[], tau: number): number {
   return total / (2 * n);
 }
 
-const defaultLoss = () => dcl.create({ tau: 0.1 });
+const defaultLoss = () => createDcl({ tau: 0.1 });
 
 describe('dcl', () => {
   it('has the default from losses.md and rejects the wrong number of views or a single instance', () => {
-    expect(dcl.params.tau.default).toBe(0.1);
+    expect(LOSS_CATALOG.dcl.params.tau.default).toBe(0.1);
     expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(/exactly 2 views, got 3/);
     expect(() => lossValue(defaultLoss(), randomViews(1, 2, 1, 2))).toThrow(
       /at least 2 instances per batch, got 1/,
@@ -54,14 +55,14 @@ describe('dcl', () => {
       [11, 3, 2, 1],
       [12, 2, 1, 0.3],
     ]) {
-      expectMatchesReference(dcl.create({ tau }), randomViews(seed, 2, n, d), (w) => dclReference(w, tau));
+      expectMatchesReference(createDcl({ tau }), randomViews(seed, 2, n, d), (w) => dclReference(w, tau));
     }
     const views = randomViews(13, 2, 6, 4);
     expectClose(lossValue(defaultLoss(), views), dclReference(views, 0.1));
   });
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
-    checkInvariances(dcl.create({ tau: 0.3 }), randomViews(20, 2, 5, 3), {
+    checkInvariances(createDcl({ tau: 0.3 }), randomViews(20, 2, 5, 3), {
       scaleRows: true,
       viewOrder: [1, 0],
     });
@@ -69,7 +70,7 @@ describe('dcl', () => {
 
   it('gives the closed-form values', () => {
     for (const tau of [0.1, 0.5]) {
-      const loss = dcl.create({ tau });
+      const loss = createDcl({ tau });
       for (const n of [2, 3, 5]) {
         // Identical orthogonal views (N = D): positive at 1/tau, the 2N - 2 negatives at 0 and no
         // positive in the denominator: l = -1/tau + log(2N - 2), negative when tau is small.
@@ -96,6 +97,6 @@ describe('dcl', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: dcl.create({ tau: 0.5 }) });
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: createDcl({ tau: 0.5 }) });
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, maskOut, stackUnitViews, viewShape } from '../nn/rows';
-import type { LossDefinition } from './types';
+import { identityMask, maskOut, stackUnitViews } from '../nn/rows';
+import { checkViews, viewShape } from './views';
+import type { LossModule } from './types';
 
 export interface DclParams extends Record<string, number> {
   tau: number;
@@ -47,25 +48,13 @@ export function decoupledContrastiveLoss(
  *
  * Values can be negative. Example: `createLoss('dcl', { tau: 0.1 }).compute({ views: [z1, z2] })`.
  */
-export const dcl: LossDefinition<DclParams> = {
-  id: 'dcl',
-  name: 'DCL (decoupled contrastive)',
-  description:
-    'NT-Xent without the positive in the denominator, which removes the negative-positive coupling (Yeh et al. 2022).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    tau: { default: 0.1, min: 0.01, max: 10, help: 'temperature: lower = sharper softmax, harder negatives' },
-  },
-  create({ tau }) {
-    return {
-      id: 'dcl',
-      trainableVariables: [],
-      compute({ views }) {
-        return decoupledContrastiveLoss('dcl', views, tau);
-      },
-      dispose() {},
-    };
-  },
-};
+export function createDcl({ tau }: DclParams): LossModule {
+  return {
+    id: 'dcl',
+    trainableVariables: [],
+    compute({ views }) {
+      return decoupledContrastiveLoss('dcl', views, tau);
+    },
+    dispose() {},
+  };
+}

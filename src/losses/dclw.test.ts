@@ -1,6 +1,7 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { dcl } from './dcl';
-import { dclw } from './dclw';
+import { createDcl } from './dcl';
+import { createDclw } from './dclw';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -40,12 +41,12 @@ function weightedDclReference(views: Matrix[], tau: number, weights: number[]): 
 const dclwReference = (views: Matrix[], tau: number, sigma: number) =>
   weightedDclReference(views, tau, vmfWeights(views, sigma));
 
-const defaultLoss = () => dclw.create({ tau: 0.1, sigma: 0.5 });
+const defaultLoss = () => createDclw({ tau: 0.1, sigma: 0.5 });
 
 describe('dclw', () => {
   it('has the defaults from losses.md and rejects the wrong number of views or a single instance', () => {
-    expect(dclw.params.tau.default).toBe(0.1);
-    expect(dclw.params.sigma.default).toBe(0.5);
+    expect(LOSS_CATALOG.dclw.params.tau.default).toBe(0.1);
+    expect(LOSS_CATALOG.dclw.params.sigma.default).toBe(0.5);
     expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(/dclw.*exactly 2 views, got 3/);
     expect(() => lossValue(defaultLoss(), randomViews(1, 2, 1, 2))).toThrow(/dclw.*at least 2 instances/);
   });
@@ -67,14 +68,14 @@ describe('dclw', () => {
       const views = randomViews(seed, 2, n, d);
       // Weights frozen at their value for these views: the numerical gradient holds them fixed.
       const frozen = vmfWeights(views, sigma);
-      expectMatchesReference(dclw.create({ tau, sigma }), views, (w) => dclwReference(w, tau, sigma), {
+      expectMatchesReference(createDclw({ tau, sigma }), views, (w) => dclwReference(w, tau, sigma), {
         gradientReference: (w) => weightedDclReference(w, tau, frozen),
       });
     }
   });
 
   it('is invariant to permuting instances, scaling a row, and swapping the views', () => {
-    checkInvariances(dclw.create({ tau: 0.3, sigma: 0.4 }), randomViews(20, 2, 5, 3), {
+    checkInvariances(createDclw({ tau: 0.3, sigma: 0.4 }), randomViews(20, 2, 5, 3), {
       scaleRows: true,
       viewOrder: [1, 0],
     });
@@ -85,7 +86,7 @@ describe('dclw', () => {
     const identical = randomViews(40, 1, 5, 3)[0];
     expectClose(
       lossValue(defaultLoss(), [identical, identical]),
-      lossValue(dcl.create({ tau: 0.1 }), [identical, identical]),
+      lossValue(createDcl({ tau: 0.1 }), [identical, identical]),
     );
     // N = D = 2, views[0] = (e1, e2), views[1] = (e1, e1): c = (1, 0), so w_0 = 2 - 2 e^{1/s} / (e^{1/s} + 1)
     // = 2 / (e^{1/s} + 1). Stacked rows (e1, e2, e1, e1):
@@ -107,11 +108,11 @@ describe('dclw', () => {
           [3, 0],
         ],
       ];
-      expectClose(lossValue(dclw.create({ tau, sigma }), views), expected);
+      expectClose(lossValue(createDclw({ tau, sigma }), views), expected);
     }
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: dclw.create({ tau: 0.5, sigma: 0.5 }) });
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: createDclw({ tau: 0.5, sigma: 0.5 }) });
   });
 });

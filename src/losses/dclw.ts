@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { stopGradient } from '../nn/rows';
 import { decoupledContrastiveLoss } from './dcl';
-import type { LossDefinition } from './types';
+import type { LossModule } from './types';
 
 export interface DclwParams extends Record<string, number> {
   tau: number;
@@ -18,35 +18,17 @@ export interface DclwParams extends Record<string, number> {
  * w is a constant (no gradient flows through it) and averages to 1 over the batch: positives that
  * are already close get less pull. Example: `createLoss('dclw', { tau: 0.1, sigma: 0.5 })`.
  */
-export const dclw: LossDefinition<DclwParams> = {
-  id: 'dclw',
-  name: 'DCLW (weighted decoupled contrastive)',
-  description:
-    'DCL whose positive terms are re-weighted by a constant vMF softmax of the positive cosines (Yeh et al. 2022).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    tau: { default: 0.1, min: 0.01, max: 10, help: 'temperature: lower = sharper softmax, harder negatives' },
-    sigma: {
-      default: 0.5,
-      min: 0.01,
-      max: 10,
-      help: 'weighting sharpness: lower = stronger down-weighting of positives that are already close',
+export function createDclw({ tau, sigma }: DclwParams): LossModule {
+  const vmfWeights = (positiveCosines: tf.Tensor1D): tf.Tensor1D => {
+    const N = positiveCosines.shape[0];
+    return stopGradient(tf.sub(2, tf.mul(N, tf.softmax(tf.div(positiveCosines, sigma)))) as tf.Tensor1D);
+  };
+  return {
+    id: 'dclw',
+    trainableVariables: [],
+    compute({ views }) {
+      return decoupledContrastiveLoss('dclw', views, tau, vmfWeights);
     },
-  },
-  create({ tau, sigma }) {
-    const vmfWeights = (positiveCosines: tf.Tensor1D): tf.Tensor1D => {
-      const N = positiveCosines.shape[0];
-      return stopGradient(tf.sub(2, tf.mul(N, tf.softmax(tf.div(positiveCosines, sigma)))) as tf.Tensor1D);
-    };
-    return {
-      id: 'dclw',
-      trainableVariables: [],
-      compute({ views }) {
-        return decoupledContrastiveLoss('dclw', views, tau, vmfWeights);
-      },
-      dispose() {},
-    };
-  },
-};
+    dispose() {},
+  };
+}

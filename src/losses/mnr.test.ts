@@ -1,5 +1,6 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { mnr } from './mnr';
+import { createMnr } from './mnr';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -26,11 +27,11 @@ function mnrReference(views: Matrix[], scale: number): number {
   return total / anchors.length;
 }
 
-const defaultLoss = () => mnr.create({ scale: 20 });
+const defaultLoss = () => createMnr({ scale: 20 });
 
 describe('mnr', () => {
   it('has the default from losses.md and rejects the wrong number of views', () => {
-    expect(mnr.params.scale.default).toBe(20);
+    expect(LOSS_CATALOG.mnr.params.scale.default).toBe(20);
     expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(/exactly 2 views, got 1/);
   });
 
@@ -48,21 +49,19 @@ describe('mnr', () => {
       [11, 3, 2, 5],
       [12, 2, 1, 1],
     ]) {
-      expectMatchesReference(mnr.create({ scale }), randomViews(seed, 2, n, d), (v) =>
-        mnrReference(v, scale),
-      );
+      expectMatchesReference(createMnr({ scale }), randomViews(seed, 2, n, d), (v) => mnrReference(v, scale));
     }
     const views = randomViews(13, 2, 5, 4);
     expectClose(lossValue(defaultLoss(), views), mnrReference(views, 20));
   });
 
   it('is invariant to permuting instances and scaling a row', () => {
-    checkInvariances(mnr.create({ scale: 3 }), randomViews(20, 2, 5, 3), { scaleRows: true });
+    checkInvariances(createMnr({ scale: 3 }), randomViews(20, 2, 5, 3), { scaleRows: true });
   });
 
   it('gives the closed-form values, including its asymmetry in the two views', () => {
     const scale = 2;
-    const loss = mnr.create({ scale });
+    const loss = createMnr({ scale });
     for (const n of [2, 3, 5]) {
       // Identical orthogonal views (rows scaled by 3, which normalisation removes): logit s on the
       // diagonal and 0 elsewhere, so L = log(1 + (N-1) exp(-s)).
@@ -85,6 +84,6 @@ describe('mnr', () => {
   });
 
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
-    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: mnr.create({ scale: 2 }) });
+    checkNoLeaksAndTraining(defaultLoss(), { V: 2, trained: createMnr({ scale: 2 }) });
   });
 });

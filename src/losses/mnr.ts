@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, lse, normalizeRows } from '../nn/rows';
-import type { LossDefinition } from './types';
+import { lse, normalizeRows } from '../nn/rows';
+import { checkViews } from './views';
+import type { LossModule } from './types';
 
 export interface MnrParams extends Record<string, number> {
   scale: number;
@@ -17,37 +18,20 @@ export interface MnrParams extends Record<string, number> {
  * the views changes the value); scale = 1 / tau.
  * Example: `createLoss('mnr', { scale: 20 }).compute({ views: [anchors, positives] })`.
  */
-export const mnr: LossDefinition<MnrParams> = {
-  id: 'mnr',
-  name: 'Multiple Negatives Ranking',
-  description:
-    'One-directional cross-entropy of scaled cross-view cosines, positives on the diagonal (Henderson et al. 2017).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    scale: {
-      default: 20,
-      min: 0.1,
-      max: 100,
-      help: 'multiplies the cosines (= 1 / temperature): higher = harder negatives',
+export function createMnr({ scale }: MnrParams): LossModule {
+  return {
+    id: 'mnr',
+    trainableVariables: [],
+    compute({ views }) {
+      checkViews('mnr', views, 2, 2);
+      return tf.tidy(() => {
+        const anchors = normalizeRows(views[0]);
+        const candidates = normalizeRows(views[1]);
+        const logits = tf.mul(tf.matMul(anchors, candidates, false, true), scale) as tf.Tensor2D;
+        const positiveLogits = tf.mul(tf.sum(tf.mul(anchors, candidates), 1), scale);
+        return tf.mean(tf.sub(lse(logits, 1), positiveLogits)) as tf.Scalar;
+      });
     },
-  },
-  create({ scale }) {
-    return {
-      id: 'mnr',
-      trainableVariables: [],
-      compute({ views }) {
-        checkViews('mnr', views, 2, 2);
-        return tf.tidy(() => {
-          const anchors = normalizeRows(views[0]);
-          const candidates = normalizeRows(views[1]);
-          const logits = tf.mul(tf.matMul(anchors, candidates, false, true), scale) as tf.Tensor2D;
-          const positiveLogits = tf.mul(tf.sum(tf.mul(anchors, candidates), 1), scale);
-          return tf.mean(tf.sub(lse(logits, 1), positiveLogits)) as tf.Scalar;
-        });
-      },
-      dispose() {},
-    };
-  },
-};
+    dispose() {},
+  };
+}

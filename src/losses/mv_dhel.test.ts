@@ -1,5 +1,6 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { mvDhel } from './mv_dhel';
+import { createMvDhel } from './mv_dhel';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -36,11 +37,11 @@ function mvDhelReference(views: Matrix[], tau: number): number {
   return total / n;
 }
 
-const defaultLoss = () => mvDhel.create({ tau: 0.5 });
+const defaultLoss = () => createMvDhel({ tau: 0.5 });
 
 describe('mv_dhel', () => {
   it('has the default from losses.md and rejects fewer than 2 views or a single instance', () => {
-    expect(mvDhel.params.tau.default).toBe(0.5);
+    expect(LOSS_CATALOG.mv_dhel.params.tau.default).toBe(0.5);
     expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(
       /mv_dhel.*at least 2 views, got 1/,
     );
@@ -64,16 +65,16 @@ describe('mv_dhel', () => {
       [12, 4, 2, 3, 0.2],
       [13, 3, 2, 1, 0.7],
     ]) {
-      expectMatchesReference(mvDhel.create({ tau }), randomViews(seed, v, n, d), (w) =>
+      expectMatchesReference(createMvDhel({ tau }), randomViews(seed, v, n, d), (w) =>
         mvDhelReference(w, tau),
       );
     }
     const views = randomViews(14, 3, 6, 4);
-    expectClose(lossValue(mvDhel.create({ tau: 0.01 }), views), mvDhelReference(views, 0.01));
+    expectClose(lossValue(createMvDhel({ tau: 0.01 }), views), mvDhelReference(views, 0.01));
   });
 
   it('is invariant to permuting instances, scaling a row, and reordering the views', () => {
-    checkInvariances(mvDhel.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), {
+    checkInvariances(createMvDhel({ tau: 0.3 }), randomViews(20, 3, 5, 3), {
       scaleRows: true,
       viewOrder: [2, 0, 1],
     });
@@ -81,7 +82,7 @@ describe('mv_dhel', () => {
 
   it('gives the closed-form values', () => {
     for (const tau of [0.5, 0.1]) {
-      const loss = mvDhel.create({ tau });
+      const loss = createMvDhel({ tau });
       for (const [v, n] of [
         [2, 3],
         [3, 2],

@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import {
-  checkViews,
-  identityMask,
-  instanceGram,
-  maskFrom,
-  maskOut,
-  stackUnitViews,
-  viewShape,
-} from '../nn/rows';
-import type { LossDefinition } from './types';
+import { identityMask, instanceGram, maskFrom, maskOut, stackUnitViews } from '../nn/rows';
+import { checkViews, viewShape } from './views';
+import type { LossModule } from './types';
 
 export interface MvDhelParams extends Record<string, number> {
   tau: number;
@@ -26,36 +19,24 @@ export interface MvDhelParams extends Record<string, number> {
  * Alignment and uniformity are decoupled: positives never appear in the uniformity term. Needs
  * N >= 2. Example: `createLoss('mv_dhel', { tau: 0.5 }).compute({ views: [z1, z2, z3] })`.
  */
-export const mvDhel: LossDefinition<MvDhelParams> = {
-  id: 'mv_dhel',
-  name: 'MV-DHEL (multi-view decoupled)',
-  description:
-    'Multi-view loss with all-view-pairs alignment and per-view uniformity kept apart (Koromilas et al. 2025).',
-  minViews: 2,
-  maxViews: Infinity,
-  needsLabels: false,
-  params: {
-    tau: { default: 0.5, min: 0.01, max: 10, help: 'temperature: lower = sharper softmax, harder negatives' },
-  },
-  create({ tau }) {
-    return {
-      id: 'mv_dhel',
-      trainableVariables: [],
-      compute({ views }) {
-        checkViews('mv_dhel', views, 2, Infinity);
-        // With N = 1 the uniformity LSE would be over an empty set.
-        const { V, N } = viewShape('mv_dhel', views, 2);
-        return tf.tidy(() => {
-          const units = stackUnitViews(views);
-          const notUpperPair = maskFrom(V, V, (l, m) => l >= m);
-          const alignment = tf.logSumExp(maskOut(tf.div(instanceGram(units), tau), notUpperPair), [1, 2]); // [N]
-          // One N x N similarity matrix per view: negatives never cross views.
-          const sameViewLogits = maskOut(tf.div(tf.matMul(units, units, false, true), tau), identityMask(N)); // [V, N, N]
-          const uniformity = tf.sum(tf.logSumExp(sameViewLogits, 2), 0); // [N]
-          return tf.mean(tf.sub(uniformity, alignment)) as tf.Scalar;
-        });
-      },
-      dispose() {},
-    };
-  },
-};
+export function createMvDhel({ tau }: MvDhelParams): LossModule {
+  return {
+    id: 'mv_dhel',
+    trainableVariables: [],
+    compute({ views }) {
+      checkViews('mv_dhel', views, 2, Infinity);
+      // With N = 1 the uniformity LSE would be over an empty set.
+      const { V, N } = viewShape('mv_dhel', views, 2);
+      return tf.tidy(() => {
+        const units = stackUnitViews(views);
+        const notUpperPair = maskFrom(V, V, (l, m) => l >= m);
+        const alignment = tf.logSumExp(maskOut(tf.div(instanceGram(units), tau), notUpperPair), [1, 2]); // [N]
+        // One N x N similarity matrix per view: negatives never cross views.
+        const sameViewLogits = maskOut(tf.div(tf.matMul(units, units, false, true), tau), identityMask(N)); // [V, N, N]
+        const uniformity = tf.sum(tf.logSumExp(sameViewLogits, 2), 0); // [N]
+        return tf.mean(tf.sub(uniformity, alignment)) as tf.Scalar;
+      });
+    },
+    dispose() {},
+  };
+}

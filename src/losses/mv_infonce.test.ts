@@ -1,5 +1,6 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { mvInfonce } from './mv_infonce';
+import { createMvInfonce } from './mv_infonce';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -40,11 +41,11 @@ function mvInfonceReference(views: Matrix[], tau: number): number {
   return total / n;
 }
 
-const defaultLoss = () => mvInfonce.create({ tau: 0.5 });
+const defaultLoss = () => createMvInfonce({ tau: 0.5 });
 
 describe('mv_infonce', () => {
   it('has the default from losses.md and rejects fewer than 2 views', () => {
-    expect(mvInfonce.params.tau.default).toBe(0.5);
+    expect(LOSS_CATALOG.mv_infonce.params.tau.default).toBe(0.5);
     expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(
       /mv_infonce.*at least 2 views, got 1/,
     );
@@ -65,17 +66,17 @@ describe('mv_infonce', () => {
       [12, 4, 2, 3, 0.2],
       [13, 3, 2, 1, 0.7],
     ]) {
-      expectMatchesReference(mvInfonce.create({ tau }), randomViews(seed, v, n, d), (w) =>
+      expectMatchesReference(createMvInfonce({ tau }), randomViews(seed, v, n, d), (w) =>
         mvInfonceReference(w, tau),
       );
     }
     // A small tau makes the logits large; log space keeps the value exact.
     const views = randomViews(14, 3, 6, 4);
-    expectClose(lossValue(mvInfonce.create({ tau: 0.01 }), views), mvInfonceReference(views, 0.01));
+    expectClose(lossValue(createMvInfonce({ tau: 0.01 }), views), mvInfonceReference(views, 0.01));
   });
 
   it('is invariant to permuting instances, scaling a row, and reordering the views', () => {
-    checkInvariances(mvInfonce.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), {
+    checkInvariances(createMvInfonce({ tau: 0.3 }), randomViews(20, 3, 5, 3), {
       scaleRows: true,
       viewOrder: [2, 0, 1],
     });
@@ -83,7 +84,7 @@ describe('mv_infonce', () => {
 
   it('gives the closed-form values', () => {
     for (const tau of [0.5, 0.1]) {
-      const loss = mvInfonce.create({ tau });
+      const loss = createMvInfonce({ tau });
       for (const [v, n] of [
         [2, 3],
         [3, 2],

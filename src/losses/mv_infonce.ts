@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews, identityMask, instanceGram, maskOut, stackUnitViews, viewShape } from '../nn/rows';
-import type { LossDefinition } from './types';
+import { identityMask, instanceGram, maskOut, stackUnitViews } from '../nn/rows';
+import { checkViews, viewShape } from './views';
+import type { LossModule } from './types';
 
 export interface MvInfonceParams extends Record<string, number> {
   tau: number;
@@ -17,37 +18,25 @@ export interface MvInfonceParams extends Record<string, number> {
  * All V views of an instance enter one term, instead of averaging V(V-1)/2 two-view losses. Computed
  * as log-sum-exps, never as raw exp sums. Example: `createLoss('mv_infonce').compute({ views: [z1, z2, z3] })`.
  */
-export const mvInfonce: LossDefinition<MvInfonceParams> = {
-  id: 'mv_infonce',
-  name: 'MV-InfoNCE (multi-view)',
-  description:
-    'One InfoNCE term per instance over all its views: log of all-pairs similarity mass over all-positive-pairs mass (Koromilas et al. 2025).',
-  minViews: 2,
-  maxViews: Infinity,
-  needsLabels: false,
-  params: {
-    tau: { default: 0.5, min: 0.01, max: 10, help: 'temperature: lower = sharper softmax, harder negatives' },
-  },
-  create({ tau }) {
-    return {
-      id: 'mv_infonce',
-      trainableVariables: [],
-      compute({ views }) {
-        checkViews('mv_infonce', views, 2, Infinity);
-        const { V, N, D } = viewShape('mv_infonce', views);
-        return tf.tidy(() => {
-          const units = stackUnitViews(views);
-          const stacked = tf.reshape(units, [V * N, D]);
-          const logits = maskOut(tf.div(tf.matMul(stacked, stacked, false, true), tau), identityMask(V * N));
-          // log den_i = LSE over the views l of LSE over every other row, for anchor row (l, i).
-          const logDenominator = tf.logSumExp(tf.reshape(tf.logSumExp(logits, 1), [V, N]), 0); // [N]
-          // log num_i = LSE over the off-diagonal of i's V x V view-similarity matrix.
-          const positiveLogits = maskOut(tf.div(instanceGram(units), tau), tf.eye(V)); // [N, V, V]
-          const logNumerator = tf.logSumExp(positiveLogits, [1, 2]); // [N]
-          return tf.mean(tf.sub(logDenominator, logNumerator)) as tf.Scalar;
-        });
-      },
-      dispose() {},
-    };
-  },
-};
+export function createMvInfonce({ tau }: MvInfonceParams): LossModule {
+  return {
+    id: 'mv_infonce',
+    trainableVariables: [],
+    compute({ views }) {
+      checkViews('mv_infonce', views, 2, Infinity);
+      const { V, N, D } = viewShape('mv_infonce', views);
+      return tf.tidy(() => {
+        const units = stackUnitViews(views);
+        const stacked = tf.reshape(units, [V * N, D]);
+        const logits = maskOut(tf.div(tf.matMul(stacked, stacked, false, true), tau), identityMask(V * N));
+        // log den_i = LSE over the views l of LSE over every other row, for anchor row (l, i).
+        const logDenominator = tf.logSumExp(tf.reshape(tf.logSumExp(logits, 1), [V, N]), 0); // [N]
+        // log num_i = LSE over the off-diagonal of i's V x V view-similarity matrix.
+        const positiveLogits = maskOut(tf.div(instanceGram(units), tau), tf.eye(V)); // [N, V, V]
+        const logNumerator = tf.logSumExp(positiveLogits, [1, 2]); // [N]
+        return tf.mean(tf.sub(logDenominator, logNumerator)) as tf.Scalar;
+      });
+    },
+    dispose() {},
+  };
+}

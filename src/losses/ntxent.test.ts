@@ -1,5 +1,6 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { ntxent } from './ntxent';
+import { createNtxent } from './ntxent';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -37,11 +38,11 @@ function ntxentReference(views: Matrix[], tau: number): number {
   return pairLosses.reduce((s, x) => s + x, 0) / pairLosses.length;
 }
 
-const defaultLoss = () => ntxent.create({ tau: 0.5 });
+const defaultLoss = () => createNtxent({ tau: 0.5 });
 
 describe('ntxent', () => {
   it('has the default from losses.md and rejects fewer than 2 views', () => {
-    expect(ntxent.params.tau.default).toBe(0.5);
+    expect(LOSS_CATALOG.ntxent.params.tau.default).toBe(0.5);
     expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(/at least 2 views, got 1/);
     expect(() => lossValue(defaultLoss(), [randomViews(1, 1, 4, 2)[0], randomViews(2, 1, 3, 2)[0]])).toThrow(
       /same shape; view 0 is \[4,2\], view 1 is \[3,2\]/,
@@ -64,17 +65,17 @@ describe('ntxent', () => {
       [12, 4, 2, 3, 0.2],
       [13, 2, 2, 1, 0.7],
     ]) {
-      expectMatchesReference(ntxent.create({ tau }), randomViews(seed, v, n, d), (w) =>
+      expectMatchesReference(createNtxent({ tau }), randomViews(seed, v, n, d), (w) =>
         ntxentReference(w, tau),
       );
     }
     // A small tau makes the logits large; the value must still match.
     const views = randomViews(14, 3, 6, 4);
-    expectClose(lossValue(ntxent.create({ tau: 0.05 }), views), ntxentReference(views, 0.05));
+    expectClose(lossValue(createNtxent({ tau: 0.05 }), views), ntxentReference(views, 0.05));
   });
 
   it('is invariant to permuting instances, scaling a row, and reordering the views', () => {
-    checkInvariances(ntxent.create({ tau: 0.3 }), randomViews(20, 3, 5, 3), {
+    checkInvariances(createNtxent({ tau: 0.3 }), randomViews(20, 3, 5, 3), {
       scaleRows: true,
       viewOrder: [2, 0, 1],
     });
@@ -82,7 +83,7 @@ describe('ntxent', () => {
 
   it('gives the closed-form values', () => {
     for (const tau of [0.5, 0.1]) {
-      const loss = ntxent.create({ tau });
+      const loss = createNtxent({ tau });
       for (const n of [2, 3, 5]) {
         // Identical, mutually orthogonal views (N = D): each anchor has its positive at 1/tau and
         // 2N - 2 negatives at 0, so l = -1/tau + log(exp(1/tau) + 2N - 2) = log(1 + (2N-2) exp(-1/tau)).

@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import {
-  checkViews,
-  identityMask,
-  instanceGram,
-  maskOut,
-  stackNormalized,
-  stackUnitViews,
-  viewShape,
-} from '../nn/rows';
-import type { LossDefinition } from './types';
+import { identityMask, instanceGram, maskOut, stackNormalized, stackUnitViews } from '../nn/rows';
+import { checkViews, viewShape } from './views';
+import type { LossModule } from './types';
 
 // ---- Fused WebGPU path (performance, GitHub issue 4) ----
 
@@ -38,53 +31,38 @@ export interface NtxentParams extends Record<string, number> {
  * of the two-view loss over the V(V-1)/2 unordered view pairs (the "aggregated pairwise" baseline).
  * Example: `createLoss('ntxent', { tau: 0.5 }).compute({ views: [z1, z2] })`.
  */
-export const ntxent: LossDefinition<NtxentParams> = {
-  id: 'ntxent',
-  name: 'NT-Xent (SimCLR)',
-  description:
-    'InfoNCE over the 2N stacked views, positive kept in the denominator; mean over view pairs for V > 2 (Chen et al. 2020).',
-  minViews: 2,
-  maxViews: Infinity,
-  needsLabels: false,
-  params: {
-    tau: { default: 0.5, min: 0.01, max: 10, help: 'temperature: lower = sharper softmax, harder negatives' },
-  },
-  create({ tau }) {
-    return {
-      id: 'ntxent',
-      trainableVariables: [],
-      compute({ views }) {
-        checkViews('ntxent', views, 2, Infinity);
-        const { V, N, D } = viewShape('ntxent', views);
-        if (V === 2 && fusedNtxentAvailable()) {
-          return tf.tidy(() => {
-            const stats = tf
-              .engine()
-              .runKernel(FUSED_NTXENT_KERNEL, { z: stackNormalized(views) }, { tau }) as tf.Tensor2D;
-            return tf.mean(tf.slice(stats, [0, 0], [1, -1])) as tf.Scalar; // row 0 = l_i
-          });
-        }
+export function createNtxent({ tau }: NtxentParams): LossModule {
+  return {
+    id: 'ntxent',
+    trainableVariables: [],
+    compute({ views }) {
+      checkViews('ntxent', views, 2, Infinity);
+      const { V, N, D } = viewShape('ntxent', views);
+      if (V === 2 && fusedNtxentAvailable()) {
         return tf.tidy(() => {
-          const units = stackUnitViews(views);
-          const stacked = tf.reshape(units, [V * N, D]);
-          const logits = tf.div(tf.matMul(stacked, stacked, false, true), tau);
-          const withoutSelf = maskOut(logits, identityMask(V * N));
-          // blockLse[a, i, b] = LSE over the instances k of view b of logit((a, i), (b, k)), self excluded.
-          // The denominator of anchor (a, i) in the pair (a, b) is the LSE of its own-view and view-b blocks.
-          const blockLse = tf.logSumExp(tf.reshape(withoutSelf, [V, N, V, N]), 3); // [V, N, V]
-          const sameView = tf.reshape(tf.eye(V), [V, 1, V]);
-          const ownViewLse = tf.sum(tf.mul(blockLse, sameView), 2, true); // [V, N, 1]
-          const pairDenominator = tf.logSumExp(
-            tf.stack([tf.broadcastTo(ownViewLse, [V, N, V]), blockLse]),
-            0,
-          );
-          const positives = tf.div(tf.transpose(instanceGram(units), [1, 0, 2]), tau); // [V, N, V]
-          // Each of the V(V-1)/2 pairs contributes 2N anchor terms (one per ordered (a, b), a != b).
-          const anchorTerms = tf.mul(tf.sub(pairDenominator, positives), tf.sub(1, sameView));
-          return tf.div(tf.sum(anchorTerms), V * (V - 1) * N) as tf.Scalar;
+          const stats = tf
+            .engine()
+            .runKernel(FUSED_NTXENT_KERNEL, { z: stackNormalized(views) }, { tau }) as tf.Tensor2D;
+          return tf.mean(tf.slice(stats, [0, 0], [1, -1])) as tf.Scalar; // row 0 = l_i
         });
-      },
-      dispose() {},
-    };
-  },
-};
+      }
+      return tf.tidy(() => {
+        const units = stackUnitViews(views);
+        const stacked = tf.reshape(units, [V * N, D]);
+        const logits = tf.div(tf.matMul(stacked, stacked, false, true), tau);
+        const withoutSelf = maskOut(logits, identityMask(V * N));
+        // blockLse[a, i, b] = LSE over the instances k of view b of logit((a, i), (b, k)), self excluded.
+        // The denominator of anchor (a, i) in the pair (a, b) is the LSE of its own-view and view-b blocks.
+        const blockLse = tf.logSumExp(tf.reshape(withoutSelf, [V, N, V, N]), 3); // [V, N, V]
+        const sameView = tf.reshape(tf.eye(V), [V, 1, V]);
+        const ownViewLse = tf.sum(tf.mul(blockLse, sameView), 2, true); // [V, N, 1]
+        const pairDenominator = tf.logSumExp(tf.stack([tf.broadcastTo(ownViewLse, [V, N, V]), blockLse]), 0);
+        const positives = tf.div(tf.transpose(instanceGram(units), [1, 0, 2]), tau); // [V, N, V]
+        // Each of the V(V-1)/2 pairs contributes 2N anchor terms (one per ordered (a, b), a != b).
+        const anchorTerms = tf.mul(tf.sub(pairDenominator, positives), tf.sub(1, sameView));
+        return tf.div(tf.sum(anchorTerms), V * (V - 1) * N) as tf.Scalar;
+      });
+    },
+    dispose() {},
+  };
+}

@@ -1,6 +1,7 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { ntxent } from './ntxent';
-import { supcon } from './supcon';
+import { createNtxent } from './ntxent';
+import { createSupcon } from './supcon';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -37,12 +38,12 @@ function supconReference(views: Matrix[], labels: number[], tau: number): number
   return mean(anchorLosses);
 }
 
-const defaultLoss = () => supcon.create({ tau: 0.1 });
+const defaultLoss = () => createSupcon({ tau: 0.1 });
 
 describe('supcon', () => {
   it('has the default from losses.md, needs labels of shape [N] and at least 2 views', () => {
-    expect(supcon.params.tau.default).toBe(0.1);
-    expect(supcon.needsLabels).toBe(true);
+    expect(LOSS_CATALOG.supcon.params.tau.default).toBe(0.1);
+    expect(LOSS_CATALOG.supcon.needsLabels).toBe(true);
     expect(() => lossValue(defaultLoss(), randomViews(1, 2, 4, 2))).toThrow(/supcon.*needs class labels/);
     expect(() => lossValue(defaultLoss(), randomViews(1, 2, 4, 2), [0, 1, 0])).toThrow(
       /labels must have shape \[4\].*got \[3\]/,
@@ -54,8 +55,9 @@ describe('supcon', () => {
 
   it('createLoss rejects an out-of-range tau, and its module throws without labels', async () => {
     await checkParamRangeError('supcon', 'tau', -1, '[0.01, 10]');
-    const { createLoss } = await import('../methods/registry');
-    expect(() => lossValue(createLoss('supcon'), randomViews(1, 2, 4, 2))).toThrow(/needs class labels/);
+    expect(() => lossValue(createSupcon({ tau: 0.1 }), randomViews(1, 2, 4, 2))).toThrow(
+      /needs class labels/,
+    );
   });
 
   it('is finite with finite gradients on random, N = 2, D = 1, identical and zero-row inputs', () => {
@@ -77,7 +79,7 @@ describe('supcon', () => {
     ]) {
       const labels = randomLabels(seed, n, 2);
       expectMatchesReference(
-        supcon.create({ tau }),
+        createSupcon({ tau }),
         randomViews(seed, v, n, d),
         (w) => supconReference(w, labels, tau),
         { labels },
@@ -91,7 +93,7 @@ describe('supcon', () => {
   it('is invariant to permuting instances with their labels, scaling a row, and relabelling classes', () => {
     const views = randomViews(20, 3, 5, 3);
     const labels = [0, 1, 1, 2, 0];
-    const loss = supcon.create({ tau: 0.3 });
+    const loss = createSupcon({ tau: 0.3 });
     const base = checkInvariances(loss, views, { labels, scaleRows: true });
     expectClose(
       lossValue(
@@ -105,10 +107,10 @@ describe('supcon', () => {
 
   it('gives the closed-form values', () => {
     const tau = 0.5;
-    const loss = supcon.create({ tau });
+    const loss = createSupcon({ tau });
     // All labels distinct, V = 2: P(i) = {p(i)}, so supcon is exactly NT-Xent (on any views).
     const views = randomViews(40, 2, 5, 3);
-    expectClose(lossValue(loss, views, [0, 1, 2, 3, 4]), lossValue(ntxent.create({ tau }), views));
+    expectClose(lossValue(loss, views, [0, 1, 2, 3, 4]), lossValue(createNtxent({ tau }), views));
     // Identical orthogonal views, N = 4, classes (0, 0, 1, 1): A(i) has i's other view at 1/tau and 6
     // rows at 0; P(i) = that view plus the 2 rows of the same-class instance (cos 0):
     // l = -(1/3)(1/tau + 0 + 0) + log(e^{1/tau} + 6).
@@ -142,7 +144,7 @@ describe('supcon', () => {
     checkNoLeaksAndTraining(defaultLoss(), {
       V: 2,
       labels: [0, 1, 1, 0],
-      trained: supcon.create({ tau: 0.5 }),
+      trained: createSupcon({ tau: 0.5 }),
       trainingLabels: [0, 1, 2, 0, 1, 2],
     });
   });

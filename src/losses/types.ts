@@ -1,28 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Network } from '../nn/types';
+import type { LossId } from './catalog';
 
-/** Every loss the project implements (see ../shared/docs/losses.md). */
-export const LOSS_IDS = [
-  'ntxent',
-  'dcl',
-  'dclw',
-  'supcon',
-  'mv_infonce',
-  'mv_dhel',
-  'align_uniform',
-  'barlow_twins',
-  'vicreg',
-  'cacr',
-  'clip',
-  'mnr',
-  'moco',
-  'byol',
-  'simsiam',
-  'swav',
-  'hydra',
-  'amcl',
-] as const;
-export type LossId = (typeof LOSS_IDS)[number];
+export type { LossId };
 
 export interface LossInputs {
   /** V x [N, D] raw projector outputs; losses normalise themselves. */
@@ -79,29 +59,4 @@ export interface LossModule {
   getState?(): Record<string, tf.Tensor>;
   setState?(state: Record<string, tf.Tensor>): void;
   dispose(): void;
-}
-
-/** A numeric hyperparameter: default, valid closed range, whether it must be an integer, and a one-line help. */
-export interface ParamSpec {
-  default: number;
-  min: number;
-  max: number;
-  integer?: boolean;
-  /** true when the bound is open (value must be strictly greater than min). */
-  exclusiveMin?: boolean;
-  help: string;
-}
-
-export interface LossDefinition<P extends Record<string, number> = Record<string, number>> {
-  readonly id: LossId;
-  /** Display name, e.g. "NT-Xent (SimCLR)". */
-  readonly name: string;
-  /** One line: what it does and the paper. */
-  readonly description: string;
-  /** Minimum / maximum number of views (maxViews = Infinity for any). */
-  readonly minViews: number;
-  readonly maxViews: number;
-  readonly needsLabels: boolean;
-  readonly params: { [K in keyof P]: ParamSpec };
-  create(params: P): LossModule;
 }

@@ -1,5 +1,6 @@
+import { LOSS_CATALOG } from './catalog';
 import { describe, expect, it } from 'vitest';
-import { type VicregParams, vicreg } from './vicreg';
+import { type VicregParams, createVicreg } from './vicreg';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -61,13 +62,15 @@ const HADAMARD: Matrix = [
 
 describe('vicreg', () => {
   it('has the defaults from losses.md and rejects bad view counts and N = 1 with clear errors', () => {
-    expect([vicreg.params.sim.default, vicreg.params.var.default, vicreg.params.cov.default]).toEqual([
-      25, 25, 1,
-    ]);
-    expect(() => lossValue(vicreg.create(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(
+    expect([
+      LOSS_CATALOG.vicreg.params.sim.default,
+      LOSS_CATALOG.vicreg.params.var.default,
+      LOSS_CATALOG.vicreg.params.cov.default,
+    ]).toEqual([25, 25, 1]);
+    expect(() => lossValue(createVicreg(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(
       /exactly 2 views, got 1/,
     );
-    expect(() => lossValue(vicreg.create(DEFAULTS), randomViews(1, 2, 1, 2))).toThrow(
+    expect(() => lossValue(createVicreg(DEFAULTS), randomViews(1, 2, 1, 2))).toThrow(
       /at least 2 instances.*got 1/,
     );
   });
@@ -79,7 +82,7 @@ describe('vicreg', () => {
   it('is finite with finite gradients on random, N = 2, D = 1, identical, zero-row and all-zero inputs', () => {
     // All-zero views have zero variance everywhere: std = sqrt(0 + 1e-4) keeps the gradient of the square root finite.
     const allZero = [HADAMARD.map(() => [0, 0]), HADAMARD.map(() => [0, 0])];
-    checkFiniteOnEdgeCases(() => vicreg.create(DEFAULTS), {
+    checkFiniteOnEdgeCases(() => createVicreg(DEFAULTS), {
       V: 2,
       extraCases: [randomViews(8, 2, 2, 1), allZero],
     });
@@ -93,12 +96,12 @@ describe('vicreg', () => {
       [scaled(randomViews(12, 2, 3, 1), 0.3), DEFAULTS],
     ];
     for (const [views, params] of cases)
-      expectMatchesReference(vicreg.create(params), views, (v) => vicregReference(v, params));
+      expectMatchesReference(createVicreg(params), views, (v) => vicregReference(v, params));
   });
 
   it('is invariant to permuting instances, swapping the views and a shift shared by both views', () => {
     const views = randomViews(20, 2, 5, 3);
-    const loss = vicreg.create(DEFAULTS);
+    const loss = createVicreg(DEFAULTS);
     const base = checkInvariances(loss, views, { viewOrder: [1, 0] });
     // Every term sees either z1 - z2 or centred columns, so adding one vector b to every row of both views changes nothing.
     const shift = [2, -1, 0.5];
@@ -115,7 +118,7 @@ describe('vicreg', () => {
   });
 
   it('gives the closed-form values', () => {
-    const loss = vicreg.create(DEFAULTS);
+    const loss = createVicreg(DEFAULTS);
     // All-zero views: inv = 0, cov = 0, every std = sqrt(1e-4) = 0.01, so L = var_w * (1 - 0.01) = 24.75.
     const zeros = HADAMARD.map(() => [0, 0, 0]);
     expectClose(lossValue(loss, [zeros, zeros]), 24.75);
@@ -138,9 +141,9 @@ describe('vicreg', () => {
   it('leaks no tensors on compute or over 100 training steps, and training lowers the loss', () => {
     // The harness uses plain SGD with lr 0.05, which the default weights (25, 25, 1) overshoot; the same
     // ratios scaled by 1/25 train stably.
-    checkNoLeaksAndTraining(vicreg.create(DEFAULTS), {
+    checkNoLeaksAndTraining(createVicreg(DEFAULTS), {
       V: 2,
-      trained: vicreg.create({ sim: 1, var: 1, cov: 0.04 }),
+      trained: createVicreg({ sim: 1, var: 1, cov: 0.04 }),
     });
   });
 });

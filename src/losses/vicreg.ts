@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkViews } from '../nn/rows';
-import type { LossDefinition } from './types';
+import { checkViews } from './views';
+import type { LossModule } from './types';
 
 export interface VicregParams extends Record<string, number> {
   /** weight of the invariance term */
@@ -43,61 +43,32 @@ function varianceAndCovariance(z: tf.Tensor2D): { variance: tf.Scalar; covarianc
  * Exactly two views, no normalisation of z; needs N >= 2 for the unbiased variance.
  * Example: `createLoss('vicreg', { sim: 25, var: 25, cov: 1 }).compute({ views: [z1, z2] })`.
  */
-export const vicreg: LossDefinition<VicregParams> = {
-  id: 'vicreg',
-  name: 'VICReg',
-  description:
-    'Invariance + per-dimension variance hinge + covariance decorrelation of the raw embeddings (Bardes et al. 2022).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    sim: {
-      default: 25,
-      min: 0,
-      max: 1000,
-      help: 'weight of the invariance term (mean squared distance between the views)',
+export function createVicreg(params: VicregParams): LossModule {
+  const { sim: simWeight, var: varianceWeight, cov: covarianceWeight } = params;
+  return {
+    id: 'vicreg',
+    trainableVariables: [],
+    compute({ views }) {
+      checkViews('vicreg', views, 2, 2);
+      const n = views[0].shape[0];
+      if (n < 2) {
+        throw new Error(
+          `loss 'vicreg' needs at least 2 instances per batch for the unbiased variance, got ${n}; increase the batch size`,
+        );
+      }
+      return tf.tidy(() => {
+        const invariance = tf.mean(tf.squaredDifference(views[0], views[1]));
+        const first = varianceAndCovariance(views[0]);
+        const second = varianceAndCovariance(views[1]);
+        const variance = tf.div(tf.add(first.variance, second.variance), 2);
+        const covariance = tf.add(first.covariance, second.covariance);
+        return tf.addN([
+          tf.mul(simWeight, invariance),
+          tf.mul(varianceWeight, variance),
+          tf.mul(covarianceWeight, covariance),
+        ]) as tf.Scalar;
+      });
     },
-    var: {
-      default: 25,
-      min: 0,
-      max: 1000,
-      help: 'weight of the variance hinge that keeps every dimension spread out (std >= 1)',
-    },
-    cov: {
-      default: 1,
-      min: 0,
-      max: 1000,
-      help: 'weight of the covariance term that decorrelates the dimensions',
-    },
-  },
-  create(params) {
-    const { sim: simWeight, var: varianceWeight, cov: covarianceWeight } = params;
-    return {
-      id: 'vicreg',
-      trainableVariables: [],
-      compute({ views }) {
-        checkViews('vicreg', views, 2, 2);
-        const n = views[0].shape[0];
-        if (n < 2) {
-          throw new Error(
-            `loss 'vicreg' needs at least 2 instances per batch for the unbiased variance, got ${n}; increase the batch size`,
-          );
-        }
-        return tf.tidy(() => {
-          const invariance = tf.mean(tf.squaredDifference(views[0], views[1]));
-          const first = varianceAndCovariance(views[0]);
-          const second = varianceAndCovariance(views[1]);
-          const variance = tf.div(tf.add(first.variance, second.variance), 2);
-          const covariance = tf.add(first.covariance, second.covariance);
-          return tf.addN([
-            tf.mul(simWeight, invariance),
-            tf.mul(varianceWeight, variance),
-            tf.mul(covarianceWeight, covariance),
-          ]) as tf.Scalar;
-        });
-      },
-      dispose() {},
-    };
-  },
-};
+    dispose() {},
+  };
+}

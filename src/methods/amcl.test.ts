@@ -1,9 +1,10 @@
+import { LOSS_CATALOG } from '../losses/catalog';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { createNetwork } from '../nn/network';
 import { buildMlpHead } from '../nn/heads';
 import { Rng } from '../nn/random';
-import { type AmclModule, type AmclParams, amcl, createAmclModule } from './amcl';
+import { type AmclModule, type AmclParams, createAmclModule } from './amcl';
 import {
   type Matrix,
   checkParamRangeError,
@@ -174,10 +175,10 @@ function trainAndCheckLeaks(
 describe('amcl', () => {
   it('has the defaults from losses.md and clear errors for missing features, N = 1 and bad view counts', () => {
     expect([
-      amcl.params.heads.default,
-      amcl.params.beta.default,
-      amcl.params.tauMin.default,
-      amcl.params.tauMax.default,
+      LOSS_CATALOG.amcl.params.heads.default,
+      LOSS_CATALOG.amcl.params.beta.default,
+      LOSS_CATALOG.amcl.params.tauMin.default,
+      LOSS_CATALOG.amcl.params.tauMax.default,
     ]).toEqual([3, 1e-4, 0.05, 2]);
     const loss = createAmclModule(DEFAULTS);
     const views = [tf.zeros([4, 3]), tf.zeros([4, 3])] as tf.Tensor2D[];

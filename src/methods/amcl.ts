@@ -1,15 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { buildMlpHead, type MlpHeadSpec } from '../nn/heads';
 import type { Network } from '../nn/types';
-import {
-  MASK_NEG,
-  checkViews,
-  identityMask,
-  modelWeightsState,
-  normalizeRows,
-  restoreModelWeights,
-} from '../nn/rows';
-import type { LossBinding, LossDefinition, LossModule } from '../losses/types';
+import { MASK_NEG, identityMask, normalizeRows } from '../nn/rows';
+import { checkViews } from '../losses/views';
+import { modelWeightsState, restoreModelWeights } from './target';
+import type { LossBinding, LossModule } from '../losses/types';
 
 export interface AmclParams extends Record<string, number> {
   heads: number;
@@ -217,29 +212,3 @@ export function createAmclModule(params: AmclParams): AmclModule {
  * tauMin = tauMax is allowed (a fixed temperature, the paper's ablation); tauMin > tauMax is rejected.
  * Example: `createLoss('amcl', { heads: 3 }).compute({ views: [z1, z2], features: [h1, h2] })`.
  */
-export const amcl: LossDefinition<AmclParams> = {
-  id: 'amcl',
-  name: 'AMCL (adaptive multi-head)',
-  description:
-    'C projection heads with pair-adaptive temperatures from a shared MLP, hardest-negative SimCLR form (Wang et al. 2023).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    heads: { default: 3, min: 1, max: 8, integer: true, help: 'number of independent projection heads C' },
-    beta: { default: 1e-4, min: 0, max: 1, help: 'weight of the temperature regulariser Omega' },
-    tauMin: {
-      default: 0.05,
-      min: 0.01,
-      max: 10,
-      help: 'lowest temperature phi can produce (keeps 1/tau finite)',
-    },
-    tauMax: {
-      default: 2.0,
-      min: 0.01,
-      max: 10,
-      help: 'highest temperature phi can produce (must be >= tauMin)',
-    },
-  },
-  create: createAmclModule,
-};

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { Network } from '../nn/types';
-import { byol, byolTargetDecay, type ByolParams } from './byol';
+import { byolTargetDecay, type ByolParams, createByol } from './byol';
 import { createLoss } from './registry';
 import {
   bindLoss,
@@ -44,7 +44,7 @@ function boundByol(
   params: Partial<Pick<ByolParams, 'baseEma' | 'predHidden'>> = {},
   seed = 11,
 ): LossModule {
-  const loss = byol.create({ ...PARAMS, ...params });
+  const loss = createByol({ ...PARAMS, ...params });
   bindLoss(loss, network, seed);
   return loss;
 }
@@ -178,7 +178,7 @@ describe('byol', () => {
   });
 
   it('owns its predictor: no trainable variables before bind, gradients reach them after', () => {
-    const loss = byol.create(PARAMS);
+    const loss = createByol(PARAMS);
     expect(loss.trainableVariables).toEqual([]);
     const network = tinyNetwork(5, 3);
     bindLoss(loss, network);
@@ -226,7 +226,7 @@ describe('byol', () => {
     const network = tinyNetwork(5, 3);
     const views = randomViews(18, 2, 4, 3);
     const images = randomImages(19, 2, 4);
-    const unbound = byol.create(PARAMS);
+    const unbound = createByol(PARAMS);
     expect(() => lossOnImages(unbound, views, images)).toThrow(/before bind\(\)/);
     expect(() => unbound.getState!()).toThrow(/before bind\(\)/);
     const loss = boundByol(network);

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Network } from '../nn/types';
 import { Rng } from '../nn/random';
-import { checkViews, stopGradient } from '../nn/rows';
+import { stopGradient } from '../nn/rows';
+import { checkViews } from '../losses/views';
 import {
   buildPredictor,
   checkEmbeddingViews,
@@ -18,7 +19,7 @@ import {
   weightsState,
   type TargetPairs,
 } from './target';
-import type { LossBinding, LossDefinition, LossModule, StepInfo } from '../losses/types';
+import type { LossBinding, LossModule, StepInfo } from '../losses/types';
 
 export interface ByolParams extends Record<string, number> {
   baseEma: number;
@@ -42,7 +43,7 @@ interface ByolState {
   predictor: tf.LayersModel;
 }
 
-function createByol(params: ByolParams): LossModule {
+export function createByol(params: ByolParams): LossModule {
   const { baseEma, predHidden } = params;
   let bound: ByolState | null = null;
 
@@ -126,22 +127,3 @@ function createByol(params: ByolParams): LossModule {
  * Linear(predHidden, D); its weights are this module's trainableVariables (after bind). Needs bind() and
  * inputs.images. Example: `createLoss('byol', { baseEma: 0.996 })`.
  */
-export const byol: LossDefinition<ByolParams> = {
-  id: 'byol',
-  name: 'BYOL (bootstrap your own latent)',
-  description:
-    'Predicts an EMA target network’s projection of the other view; no negatives (Grill et al. 2020).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    baseEma: {
-      default: 0.996,
-      min: 0,
-      max: 1,
-      help: 'target EMA decay at step 0, raised to 1 by a cosine schedule',
-    },
-    predHidden: { default: 512, min: 1, max: 8192, integer: true, help: 'hidden width of the predictor MLP' },
-  },
-  create: createByol,
-};

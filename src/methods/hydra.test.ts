@@ -1,7 +1,8 @@
+import { LOSS_CATALOG } from '../losses/catalog';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { type HydraModule, type HydraParams, createHydraModule, hydra, hydraGates } from './hydra';
-import { ntxent } from '../losses/ntxent';
+import { type HydraModule, type HydraParams, createHydraModule, hydraGates } from './hydra';
+import { createNtxent } from '../losses/ntxent';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -100,8 +101,8 @@ const fixedPartners = (partner: number[]) => ({ partnerPermutation: () => partne
 
 describe('hydra', () => {
   it('has the defaults from losses.md, needs labels and two views, with clear errors', () => {
-    expect([hydra.params.beta.default, hydra.params.s0.default]).toEqual([1, 10]);
-    expect(hydra.needsLabels).toBe(true);
+    expect([LOSS_CATALOG.hydra.params.beta.default, LOSS_CATALOG.hydra.params.s0.default]).toEqual([1, 10]);
+    expect(LOSS_CATALOG.hydra.needsLabels).toBe(true);
     const loss = createHydraModule(DEFAULTS);
     expect(() => lossValue(loss, randomViews(1, 2, 4, 3))).toThrow(/hydra' needs class labels/);
     expect(() => lossValue(loss, randomViews(1, 3, 4, 3), [0, 1, 0, 1])).toThrow(/exactly 2 views, got 3/);
@@ -144,7 +145,7 @@ describe('hydra', () => {
     const views = randomViews(12, 2, 5, 3);
     const labels = randomLabels(3, 5, 3);
     const loss = createHydraModule({ beta: 0, s0: 10 });
-    const plain = ntxent.create({ tau: NTXENT_TAU });
+    const plain = createNtxent({ tau: NTXENT_TAU });
     const value = lossValue(loss, views, labels);
     expectClose(value, ntxentReference(views, NTXENT_TAU), 1e-5);
     expectClose(value, lossValue(plain, views), 1e-6);

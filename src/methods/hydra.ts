@@ -1,8 +1,11 @@
+import { LOSS_CATALOG } from '../losses/catalog';
 import * as tf from '@tensorflow/tfjs';
 import { Rng, tfjsSeed } from '../nn/random';
-import { MASK_NEG, checkViews, modelWeightsState, restoreModelWeights } from '../nn/rows';
-import { ntxent } from '../losses/ntxent';
-import type { LossBinding, LossDefinition, LossModule } from '../losses/types';
+import { MASK_NEG } from '../nn/rows';
+import { checkViews } from '../losses/views';
+import { modelWeightsState, restoreModelWeights } from './target';
+import { createNtxent } from '../losses/ntxent';
+import type { LossBinding, LossModule } from '../losses/types';
 import { batchNormalization } from '../nn/batchnorm';
 
 export interface HydraParams extends Record<string, number> {
@@ -135,7 +138,7 @@ export interface HydraModule extends LossModule {
 export function createHydraModule(params: HydraParams, options: HydraOptions = {}): HydraModule {
   const { beta, s0 } = params;
   const widths = options.widths ?? HYDRA_WIDTHS;
-  const contrastive = ntxent.create({ tau: ntxent.params.tau.default });
+  const contrastive = createNtxent({ tau: LOSS_CATALOG.ntxent.params.tau.default });
   let state: HydraState | null = null;
   let partnerDraws = 0;
 
@@ -314,17 +317,6 @@ export function hydraGates(module: LossModule, classA: number, classB: number): 
  * The gates are a product too: `hydraGates(module, a, b)` returns the dimensions a class pair uses.
  * Example: `createLoss('hydra', { beta: 1 }).compute({ views: [z1, z2], labels })`.
  */
-export const hydra: LossDefinition<HydraParams> = {
-  id: 'hydra',
-  name: 'Hydra (class-pair gates)',
-  description:
-    'NT-Xent plus a contrastive term between arbitrary class pairs through learned per-pair feature gates.',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: true,
-  params: {
-    beta: { default: 1, min: 0, max: 100, help: 'weight of the class-pair term (0 = plain NT-Xent)' },
-    s0: { default: 10, min: 1, max: 100, help: 'initial logit scale s = 1/tau of the gated term (learned)' },
-  },
-  create: (params) => createHydraModule(params),
-};
+export function createHydra(params: HydraParams): LossModule {
+  return createHydraModule(params);
+}

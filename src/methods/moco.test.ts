@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { Network } from '../nn/types';
 import { createLoss } from './registry';
-import { enqueueSources, moco, type MocoParams } from './moco';
+import { enqueueSources, type MocoParams, createMoco } from './moco';
 import {
   bindLoss,
   checkPermutationInvarianceOnImages,
@@ -42,7 +42,7 @@ function boundMoco(
   params: Partial<Pick<MocoParams, 'K' | 'm' | 'tau'>> = {},
   seed = 11,
 ): LossModule {
-  const loss = moco.create({ ...PARAMS, ...params });
+  const loss = createMoco({ ...PARAMS, ...params });
   bindLoss(loss, network, seed);
   return loss;
 }
@@ -259,7 +259,7 @@ describe('moco', () => {
     const network = tinyNetwork(5, 3);
     const views = randomViews(19, 2, 4, 3);
     const images = randomImages(20, 2, 4);
-    const unbound = moco.create(PARAMS);
+    const unbound = createMoco(PARAMS);
     expect(() => lossOnImages(unbound, views, images)).toThrow(/before bind\(\)/);
     expect(() => unbound.afterStep!({ step: 1, totalSteps: 1 })).toThrow(/before bind\(\)/);
     const loss = boundMoco(network);

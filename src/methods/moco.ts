@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Network } from '../nn/types';
 import { Rng } from '../nn/random';
-import { checkViews, lse, normalizeRows, stopGradient } from '../nn/rows';
+import { lse, normalizeRows, stopGradient } from '../nn/rows';
+import { checkViews } from '../losses/views';
 import {
   checkEmbeddingViews,
   checkStateShapes,
@@ -14,7 +15,7 @@ import {
   weightsState,
   type TargetPairs,
 } from './target';
-import type { LossBinding, LossDefinition, LossModule } from '../losses/types';
+import type { LossBinding, LossModule } from '../losses/types';
 
 export interface MocoParams extends Record<string, number> {
   K: number;
@@ -49,7 +50,7 @@ interface MocoState {
   queue: tf.Variable;
 }
 
-function createMoco(params: MocoParams): LossModule {
+export function createMoco(params: MocoParams): LossModule {
   const { K, m, tau } = params;
   let bound: MocoState | null = null;
   let queuePointer = 0;
@@ -163,29 +164,3 @@ function createMoco(params: MocoParams): LossModule {
  * the key encoder starts as a copy of the online network. views[1] is not used (asymmetric MoCo v2 loss).
  * Needs bind() (the network to copy) and inputs.images. Example: `createLoss('moco', { K: 4096, m: 0.99 })`.
  */
-export const moco: LossDefinition<MocoParams> = {
-  id: 'moco',
-  name: 'MoCo v2 (momentum contrast)',
-  description:
-    'InfoNCE of a query against its momentum-encoder key and a queue of past keys (He et al. 2020, Chen et al. 2020).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    K: {
-      default: 4096,
-      min: 1,
-      max: 65536,
-      integer: true,
-      help: 'queue length: number of past keys used as negatives',
-    },
-    m: {
-      default: 0.99,
-      min: 0,
-      max: 1,
-      help: 'key encoder momentum: 1 = frozen key encoder, 0 = copy of the online network',
-    },
-    tau: { default: 0.1, min: 0.01, max: 10, help: 'temperature: lower = harder negatives' },
-  },
-  create: createMoco,
-};

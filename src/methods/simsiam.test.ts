@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { createLoss } from './registry';
-import { simsiam } from './simsiam';
+import { createSimsiam } from './simsiam';
 import {
   bindLoss,
   constantPredictor,
@@ -34,7 +34,7 @@ const PRED_HIDDEN = 4;
 
 /** A simsiam module bound to a tiny network with embedding dim D. */
 function boundSimsiam(D: number, seed = 11, predHidden = PRED_HIDDEN): LossModule {
-  const loss = simsiam.create({ predHidden });
+  const loss = createSimsiam({ predHidden });
   const network = tinyNetwork(3, D);
   bindLoss(loss, network, seed);
   network.dispose(); // simsiam keeps only its predictor
@@ -109,7 +109,7 @@ describe('simsiam', () => {
     expectNoLeakOnCompute(loss, randomViews(6, 2, 4, 3));
     loss.dispose();
     const network = tinyNetwork(5, 3);
-    const trained = simsiam.create({ predHidden: PRED_HIDDEN });
+    const trained = createSimsiam({ predHidden: PRED_HIDDEN });
     bindLoss(trained, network);
     const images = randomImages(7, 2, 4);
     const { first, last } = expectNoLeakOverSiameseTraining(trained, network, images, 100);
@@ -168,7 +168,7 @@ describe('simsiam', () => {
     expect(() => lossValue(loss, randomViews(9, 3, 4, 3))).toThrow(/needs exactly 2 views/);
     expect(() => lossValue(loss, randomViews(9, 2, 4, 5))).toThrow(/embedding dim/);
     loss.dispose();
-    expect(() => lossValue(simsiam.create({ predHidden: 4 }), randomViews(9, 2, 4, 3))).toThrow(
+    expect(() => lossValue(createSimsiam({ predHidden: 4 }), randomViews(9, 2, 4, 3))).toThrow(
       /before bind\(\)/,
     );
     expect(() => createLoss('simsiam', { predHidden: 0 })).toThrow(

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../nn/random';
-import { checkViews, stopGradient } from '../nn/rows';
+import { stopGradient } from '../nn/rows';
+import { checkViews } from '../losses/views';
 import {
   buildPredictor,
   checkEmbeddingViews,
@@ -13,13 +14,13 @@ import {
   weightShapes,
   weightsState,
 } from './target';
-import type { LossBinding, LossDefinition, LossModule } from '../losses/types';
+import type { LossBinding, LossModule } from '../losses/types';
 
 export interface SimsiamParams extends Record<string, number> {
   predHidden: number;
 }
 
-function createSimsiam(params: SimsiamParams): LossModule {
+export function createSimsiam(params: SimsiamParams): LossModule {
   const { predHidden } = params;
   let predictor: tf.LayersModel | null = null;
 
@@ -77,16 +78,3 @@ function createSimsiam(params: SimsiamParams): LossModule {
  * D and the seed); its weights are this module's trainableVariables. L lies in [-1, 1].
  * Example: `createLoss('simsiam', { predHidden: 512 })`.
  */
-export const simsiam: LossDefinition<SimsiamParams> = {
-  id: 'simsiam',
-  name: 'SimSiam (stop-gradient)',
-  description:
-    'Predicts one view’s projection from the other, with a stop-gradient and no negatives (Chen & He 2021).',
-  minViews: 2,
-  maxViews: 2,
-  needsLabels: false,
-  params: {
-    predHidden: { default: 512, min: 1, max: 8192, integer: true, help: 'hidden width of the predictor MLP' },
-  },
-  create: createSimsiam,
-};

@@ -1,7 +1,8 @@
+import { LOSS_CATALOG } from '../losses/catalog';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../nn/random';
-import { type SwavModule, type SwavParams, createSwavModule, sinkhornCodes, swav } from './swav';
+import { type SwavModule, type SwavParams, createSwavModule, sinkhornCodes } from './swav';
 import {
   type Matrix,
   checkFiniteOnEdgeCases,
@@ -87,10 +88,10 @@ function setPrototypes(module: SwavModule, prototypes: Matrix, stepsDone = 0): v
 describe('swav', () => {
   it('has the defaults from losses.md and rejects bad view counts', () => {
     expect([
-      swav.params.K.default,
-      swav.params.eps.default,
-      swav.params.iters.default,
-      swav.params.tau.default,
+      LOSS_CATALOG.swav.params.K.default,
+      LOSS_CATALOG.swav.params.eps.default,
+      LOSS_CATALOG.swav.params.iters.default,
+      LOSS_CATALOG.swav.params.tau.default,
     ]).toEqual([100, 0.05, 3, 0.1]);
     expect(() => lossValue(createSwavModule(params()), randomViews(1, 1, 4, 3))).toThrow(
       /at least 2 views, got 1/,

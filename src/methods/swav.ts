@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from '../nn/random';
-import { checkViews, normalizeRows, stopGradient, viewShape } from '../nn/rows';
-import type { LossBinding, LossDefinition, LossModule, StepInfo } from '../losses/types';
+import { normalizeRows, stopGradient } from '../nn/rows';
+import { checkViews, viewShape } from '../losses/views';
+import type { LossBinding, LossModule, StepInfo } from '../losses/types';
 
 export interface SwavParams extends Record<string, number> {
   K: number;
@@ -160,24 +161,3 @@ export function createSwavModule(params: SwavParams): SwavModule {
  * epoch (bind's stepsPerEpoch): zero gradient, and any optimizer-side change (weight decay) undone in afterStep.
  * Example: `createLoss('swav', { K: 100 }).compute({ views: [z1, z2] })`.
  */
-export const swav: LossDefinition<SwavParams> = {
-  id: 'swav',
-  name: 'SwAV (swapped prototypes)',
-  description:
-    'Predicts the Sinkhorn cluster code of one view from another view, with K learned prototypes (Caron et al. 2020).',
-  minViews: 2,
-  maxViews: Infinity,
-  needsLabels: false,
-  params: {
-    K: { default: 100, min: 2, max: 4096, integer: true, help: 'number of prototypes (clusters)' },
-    eps: {
-      default: 0.05,
-      min: 0.03,
-      max: 1,
-      help: 'Sinkhorn entropy: lower = sharper codes (below 0.03 exp underflows in float32)',
-    },
-    iters: { default: 3, min: 1, max: 20, integer: true, help: 'Sinkhorn-Knopp iterations' },
-    tau: { default: 0.1, min: 0.01, max: 10, help: 'temperature of the predicted assignment softmax' },
-  },
-  create: createSwavModule,
-};

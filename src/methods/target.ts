@@ -155,3 +155,33 @@ export function checkStateShapes(
     );
   }
 }
+
+// Checkpoint state of LayersModel heads (amcl, hydra). Keyed by layer/param name, unlike siamese_common's
+// weightsState (positional `${prefix}.${i}` keys over a Network's weights): the saved key layouts differ.
+
+/** Copies of every weight of `model` (trainable and BatchNorm statistics), keyed by its stable layer/param name. */
+export function modelWeightsState(model: tf.LayersModel): Record<string, tf.Tensor> {
+  return Object.fromEntries(model.weights.map((w) => [w.originalName, w.read().clone()]));
+}
+
+/** Writes the weights saved by modelWeightsState back into `model`; throws naming the missing or mis-shaped weight. */
+export function restoreModelWeights(
+  owner: string,
+  model: tf.LayersModel,
+  state: Record<string, tf.Tensor>,
+): void {
+  for (const w of model.weights) {
+    const value = state[w.originalName];
+    if (!value)
+      throw new Error(
+        `${owner}.setState: missing weight '${w.originalName}'; pass the object returned by getState()`,
+      );
+    const expected = w.read().shape;
+    if (!tf.util.arraysEqual(value.shape, expected)) {
+      throw new Error(
+        `${owner}.setState: weight '${w.originalName}' has shape [${value.shape}], expected [${expected}]`,
+      );
+    }
+    w.write(value);
+  }
+}

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { randomViews, normRow, sqDist } from '../losses/testing';
+import { randomViews, normRow, sqDist } from '../nn/testing';
 import { alignment } from './alignment';
 import { alignmentUniformityPoint } from './alignment_uniformity_plane';
 

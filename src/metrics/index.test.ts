@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { randomLabels, randomViews } from '../losses/testing';
+import { randomLabels, randomViews } from '../nn/testing';
 import {
   alignment,
   effectiveRank,

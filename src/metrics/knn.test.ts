@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../nn/random';
-import { cosine, randomLabels, randomViews } from '../losses/testing';
+import { cosine, randomLabels, randomViews } from '../nn/testing';
 import { knnPredict, knnTop1 } from './knn';
 
 /** Points around the axis e_{class} of R^dims with small Gaussian noise. */

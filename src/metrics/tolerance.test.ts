@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { cosine, randomLabels, randomViews } from '../losses/testing';
+import { cosine, randomLabels, randomViews } from '../nn/testing';
 import { tolerance } from './tolerance';
 
 describe('tolerance', () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { randomViews, normRow, sqDist } from '../losses/testing';
+import { randomViews, normRow, sqDist } from '../nn/testing';
 import { uniformity } from './uniformity';
 
 /** Modified Bessel function of the first kind I0(x) = sum_k (x/2)^(2k) / (k!)^2. */

@@ -1,29 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Network } from './types';
+import { ENCODER_PRESETS } from './presets';
+import type { EncoderSpec, Network } from './types';
 import { createNetwork } from './network';
 import { buildMlpHead, type MlpHeadSpec } from './heads';
 import { buildMlpBackbone } from './mlp';
 import { buildConvNetBackbone } from './convnet';
 import { buildResNetBackbone } from './resnet';
 
-export type { Network } from './types';
-
-/** Which backbone to build; see mlp.ts, convnet.ts and resnet.ts for the exact layers. */
-export type EncoderSpec =
-  | { type: 'mlp'; hidden: number[] }
-  | { type: 'convnet'; channels: number[] }
-  | { type: 'resnet'; widths: number[]; blocks: number[] };
+export type { EncoderSpec, Network } from './types';
+export { ENCODER_PRESETS };
 
 /** The projector head on top of the backbone features. */
 export type ProjectorSpec = MlpHeadSpec;
-
-export const ENCODER_PRESETS: Record<string, EncoderSpec> = {
-  resnet18: { type: 'resnet', widths: [64, 128, 256, 512], blocks: [2, 2, 2, 2] },
-  'resnet-small': { type: 'resnet', widths: [32, 64, 128], blocks: [1, 1, 1] }, // the playground default
-  'resnet-tiny': { type: 'resnet', widths: [8, 16], blocks: [1, 1] }, // browser tests
-  convnet: { type: 'convnet', channels: [32, 64, 128] },
-  mlp: { type: 'mlp', hidden: [512, 256] },
-};
 
 // Backbone layers are seeded with seed + layer index; the projector starts far above any backbone index
 // so the two never share an initialiser seed.

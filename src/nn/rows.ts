@@ -36,47 +36,6 @@ export function applyMask(logits: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => tf.add(logits, tf.mul(tf.sub(1, mask), MASK_NEG)) as tf.Tensor2D);
 }
 
-/** Throws a clear error when the number of views is outside what a loss accepts or their shapes differ. */
-export function checkViews(id: string, views: tf.Tensor[], minViews: number, maxViews: number): void {
-  if (views.length < minViews || views.length > maxViews) {
-    const range =
-      maxViews === Infinity
-        ? `at least ${minViews}`
-        : minViews === maxViews
-          ? `exactly ${minViews}`
-          : `${minViews}..${maxViews}`;
-    throw new Error(
-      `loss '${id}' needs ${range} views, got ${views.length}; set views in the run config accordingly`,
-    );
-  }
-  const first = views[0].shape.join('x');
-  views.forEach((view, v) => {
-    if (view.rank !== 2 || view.shape.join('x') !== first) {
-      throw new Error(
-        `loss '${id}': every view must be a [N, D] matrix of the same shape; view 0 is [${views[0].shape}], view ${v} is [${view.shape}]`,
-      );
-    }
-  });
-}
-
-/**
- * V, N and D of views that checkViews has accepted (same [N, D] shape); throws when N < minInstances,
- * for losses whose negatives or pairs would be an empty set.
- */
-export function viewShape(
-  id: string,
-  views: tf.Tensor2D[],
-  minInstances = 1,
-): { V: number; N: number; D: number } {
-  const [N, D] = views[0].shape;
-  if (N < minInstances) {
-    throw new Error(
-      `loss '${id}' needs at least ${minInstances} instances per batch, got ${N}; increase the batch size`,
-    );
-  }
-  return { V: views.length, N, D };
-}
-
 /** The views normalised and stacked as [V, N, D]: units[v][i] = norm(views[v]_i). */
 export function stackUnitViews(views: tf.Tensor2D[]): tf.Tensor3D {
   return tf.tidy(() => {
@@ -114,33 +73,3 @@ export const stopGradient = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFu
   value: tf.clone(inputs[0] as tf.Tensor),
   gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
 })) as <T extends tf.Tensor>(x: T) => T;
-
-// Checkpoint state of LayersModel heads (amcl, hydra). Keyed by layer/param name, unlike siamese_common's
-// weightsState (positional `${prefix}.${i}` keys over a Network's weights): the saved key layouts differ.
-
-/** Copies of every weight of `model` (trainable and BatchNorm statistics), keyed by its stable layer/param name. */
-export function modelWeightsState(model: tf.LayersModel): Record<string, tf.Tensor> {
-  return Object.fromEntries(model.weights.map((w) => [w.originalName, w.read().clone()]));
-}
-
-/** Writes the weights saved by modelWeightsState back into `model`; throws naming the missing or mis-shaped weight. */
-export function restoreModelWeights(
-  owner: string,
-  model: tf.LayersModel,
-  state: Record<string, tf.Tensor>,
-): void {
-  for (const w of model.weights) {
-    const value = state[w.originalName];
-    if (!value)
-      throw new Error(
-        `${owner}.setState: missing weight '${w.originalName}'; pass the object returned by getState()`,
-      );
-    const expected = w.read().shape;
-    if (!tf.util.arraysEqual(value.shape, expected)) {
-      throw new Error(
-        `${owner}.setState: weight '${w.originalName}' has shape [${value.shape}], expected [${expected}]`,
-      );
-    }
-    w.write(value);
-  }
-}

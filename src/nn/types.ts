@@ -20,3 +20,9 @@ export interface Network {
   parameterCount(): { backbone: number; projector: number; total: number };
   dispose(): void;
 }
+
+/** Which backbone to build; see mlp.ts, convnet.ts and resnet.ts for the exact layers. */
+export type EncoderSpec =
+  | { type: 'mlp'; hidden: number[] }
+  | { type: 'convnet'; channels: number[] }
+  | { type: 'resnet'; widths: number[]; blocks: number[] };

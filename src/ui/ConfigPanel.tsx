@@ -1,7 +1,6 @@
 import { useMemo, useState, type ChangeEvent } from 'react';
-import { DATASET_IDS, OPTIMIZERS } from '../engine/config';
-import { ENCODER_PRESETS } from '../nn/networks';
-import { LOSS_IDS, LOSSES } from '../methods/registry';
+import { DATASET_IDS, ENCODER_PRESETS, OPTIMIZERS } from '../engine/config';
+import { LOSS_IDS, LOSS_CATALOG } from '../losses/catalog';
 import type { ExportedFile } from '../worker/protocol';
 import { AugmentPreview } from './AugmentPreview';
 import { editDraft, importWeights, startRun } from './controller';
@@ -44,7 +43,9 @@ async function readFiles(list: FileList | null): Promise<ExportedFile[]> {
 
 function LossParams({ ctx }: { ctx: FieldContext }) {
   const lossId = String(getPath(ctx.draft, 'loss.id') ?? 'ntxent');
-  const def = (LOSSES as Record<string, (typeof LOSSES)[keyof typeof LOSSES] | undefined>)[lossId];
+  const def = (LOSS_CATALOG as Record<string, (typeof LOSS_CATALOG)[keyof typeof LOSS_CATALOG] | undefined>)[
+    lossId
+  ];
   if (!def) return null;
   return (
     <>
@@ -220,7 +221,7 @@ export function ConfigPanel() {
           ctx={ctx}
           path="loss.id"
           label="Loss"
-          options={LOSS_IDS.map((id) => ({ value: id, label: LOSSES[id].name }))}
+          options={LOSS_IDS.map((id) => ({ value: id, label: LOSS_CATALOG[id].name }))}
           onSelect={(id) => editDraft(setPath(draft, 'loss', { id, params: {} }))}
         />
         <LossParams ctx={ctx} />

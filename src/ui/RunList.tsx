@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { LOSS_IDS, LOSSES } from '../methods/registry';
+import { LOSS_IDS, LOSS_CATALOG } from '../losses/catalog';
 import { deleteRun, duplicateWithLoss, evaluateRun, pauseRun, resumeRun, stopRun } from './controller';
 import { etaSeconds, formatDuration } from './history';
 import { runLegend } from './labels';
@@ -93,7 +93,7 @@ function RunRow({ runId }: { runId: string }) {
         >
           {LOSS_IDS.map((id) => (
             <option key={id} value={id}>
-              {LOSSES[id].name}
+              {LOSS_CATALOG[id].name}
             </option>
           ))}
         </select>

@@ -1,6 +1,6 @@
 import { zipSync } from 'fflate';
 import type { RunConfig } from '../engine/config';
-import { lossDefinition } from '../methods/registry';
+import { lossInfo } from '../losses/catalog';
 import type { ExportedFile, RunSource, UserDatasetPayload, WorkerEvent } from '../worker/protocol';
 import { configJson, fileStem, historyCsv, historyJson } from './exports';
 import * as db from './persistence';
@@ -249,7 +249,7 @@ export async function deleteRun(runId: string): Promise<void> {
 
 /** A config with another loss: its default params, views clamped into the loss's allowed range. */
 export function withLoss(config: RunConfig, lossId: string): RunConfig {
-  const def = lossDefinition(lossId);
+  const def = lossInfo(lossId);
   const views = config.views.large + config.views.small;
   const large =
     views > def.maxViews

@@ -1,4 +1,4 @@
-import { lossDefinition } from '../methods/registry';
+import { lossInfo } from '../losses/catalog';
 import type { RunRecord } from './types';
 
 /** Legend text for a run: name, loss and its key hyperparameters, batch size and views. */
@@ -6,7 +6,7 @@ export function runLegend(run: Pick<RunRecord, 'config' | 'id'>): string {
   const { config } = run;
   let lossName: string = config.loss.id;
   try {
-    lossName = lossDefinition(config.loss.id).name;
+    lossName = lossInfo(config.loss.id).name;
   } catch {
     // unknown loss id in an old record: show the raw id
   }

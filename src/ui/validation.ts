@@ -1,5 +1,5 @@
 import { parseRunConfig, runConfigSchema, type RunConfig } from '../engine/config';
-import { lossDefinition, paramProblem } from '../methods/registry';
+import { lossInfo, paramProblem } from '../losses/catalog';
 
 /** Problems keyed by the dotted path of the field they belong to ('optimizer.lr', 'loss.params.tau', 'views'). */
 export type FieldErrors = Record<string, string>;
@@ -31,7 +31,7 @@ export function validateDraft(draft: unknown): { config: RunConfig | null; error
   const loss = (draft as { loss?: { id?: unknown; params?: Record<string, unknown> } } | null)?.loss;
   if (loss && typeof loss.id === 'string') {
     try {
-      const def = lossDefinition(loss.id);
+      const def = lossInfo(loss.id);
       for (const [name, spec] of Object.entries(def.params)) {
         const value = loss.params?.[name];
         if (value === undefined) continue;

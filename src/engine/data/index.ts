@@ -2,16 +2,15 @@ import * as tf from '@tensorflow/tfjs';
 import { cifar10Dataset } from './cifar10';
 import { fashionMnistDataset, mnistDataset } from './idx';
 import { syntheticDataset, type SyntheticOptions } from './synthetic';
-import type { Dataset, DatasetSplit, FileSource } from './types';
+import { DATASET_IDS, type Dataset, type DatasetId, type DatasetSplit, type FileSource } from './types';
+
+export { DATASET_IDS, type DatasetId };
 
 export type { Dataset, DatasetSplit, FileSource } from './types';
 export { cifar10Dataset, parseCifarBinary, CIFAR10_CLASSES } from './cifar10';
 export { fashionMnistDataset, mnistDataset, parseIdx, FASHION_MNIST_CLASSES, MNIST_CLASSES } from './idx';
 export { syntheticDataset, SYNTHETIC_DEFAULTS, type SyntheticOptions } from './synthetic';
 export { fetchFileSource, memoryFileSource, MissingFileError } from './sources';
-
-export const DATASET_IDS = ['fashion-mnist', 'cifar10', 'mnist', 'synthetic'] as const;
-export type DatasetId = (typeof DATASET_IDS)[number];
 
 /** What a run config says about its data: the dataset id, plus generator options for 'synthetic'. */
 export interface DatasetSpec extends Partial<SyntheticOptions> {

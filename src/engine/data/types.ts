@@ -1,3 +1,7 @@
+/** The datasets a RunConfig can name. */
+export const DATASET_IDS = ['fashion-mnist', 'cifar10', 'mnist', 'synthetic'] as const;
+export type DatasetId = (typeof DATASET_IDS)[number];
+
 /** One split: pixels in NHWC uint8 order (count * H * W * C bytes) and int labels. */
 export interface DatasetSplit {
   images: Uint8Array;

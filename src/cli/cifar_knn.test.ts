@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatasetFromDir } from '../cli/open_dataset';
-import { initBackend } from './backend';
-import { parseRunConfig } from './config';
-import type { EngineEvent, EvalEvent } from './events';
-import { Trainer } from './trainer';
+import { openDatasetFromDir } from './open_dataset';
+import { initBackend } from '../engine/backend';
+import { parseRunConfig } from '../engine/config';
+import type { EngineEvent, EvalEvent } from '../engine/events';
+import { Trainer } from '../engine/trainer';
 
 // Real CIFAR-10 from ../shared (never copied into the project); skipped with a note where it is absent.
 const CIFAR_DIR = '../shared/datasets/cifar10';

@@ -1,0 +1,490 @@
+/**
+ * The catalogue of objectives: every loss id with its display name, one-line description, the views and labels it
+ * needs and its parameters (default, valid range, help). Plain data without tfjs, so that the config schema, the UI
+ * and the CLI read it without loading the engine. The objectives themselves: pure losses in this folder, stateful
+ * methods in src/methods/ (methods/registry.ts maps each id to its factory). Formulas: docs/losses.md.
+ */
+
+/** Every objective the project implements. */
+export const LOSS_IDS = [
+  'ntxent',
+  'dcl',
+  'dclw',
+  'supcon',
+  'mv_infonce',
+  'mv_dhel',
+  'align_uniform',
+  'barlow_twins',
+  'vicreg',
+  'cacr',
+  'clip',
+  'mnr',
+  'moco',
+  'byol',
+  'simsiam',
+  'swav',
+  'hydra',
+  'amcl',
+] as const;
+export type LossId = (typeof LOSS_IDS)[number];
+
+/** A numeric hyperparameter: default, valid closed range, whether it must be an integer, and a one-line help. */
+export interface ParamSpec {
+  default: number;
+  min: number;
+  max: number;
+  integer?: boolean;
+  /** true when the bound is open (value must be strictly greater than min). */
+  exclusiveMin?: boolean;
+  help: string;
+}
+
+export interface LossInfo {
+  readonly id: LossId;
+  /** Display name, e.g. "NT-Xent (SimCLR)". */
+  readonly name: string;
+  /** One line: what it does and the paper. */
+  readonly description: string;
+  /** 'loss': a pure function of the views; 'method': a recipe that owns networks or buffers (src/methods/). */
+  readonly kind: 'loss' | 'method';
+  /** Minimum / maximum number of views (maxViews = Infinity for any). */
+  readonly minViews: number;
+  readonly maxViews: number;
+  readonly needsLabels: boolean;
+  readonly params: Readonly<Record<string, ParamSpec>>;
+}
+
+export const LOSS_CATALOG: Readonly<Record<LossId, LossInfo>> = {
+  ntxent: {
+    id: 'ntxent',
+    kind: 'loss',
+    name: 'NT-Xent (SimCLR)',
+    description:
+      'InfoNCE over the 2N stacked views, positive kept in the denominator; mean over view pairs for V > 2 (Chen et al. 2020).',
+    minViews: 2,
+    maxViews: Infinity,
+    needsLabels: false,
+    params: {
+      tau: {
+        default: 0.5,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+    },
+  },
+  dcl: {
+    id: 'dcl',
+    kind: 'loss',
+    name: 'DCL (decoupled contrastive)',
+    description:
+      'NT-Xent without the positive in the denominator, which removes the negative-positive coupling (Yeh et al. 2022).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      tau: {
+        default: 0.1,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+    },
+  },
+  dclw: {
+    id: 'dclw',
+    kind: 'loss',
+    name: 'DCLW (weighted decoupled contrastive)',
+    description:
+      'DCL whose positive terms are re-weighted by a constant vMF softmax of the positive cosines (Yeh et al. 2022).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      tau: {
+        default: 0.1,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+      sigma: {
+        default: 0.5,
+        min: 0.01,
+        max: 10,
+        help: 'weighting sharpness: lower = stronger down-weighting of positives that are already close',
+      },
+    },
+  },
+  supcon: {
+    id: 'supcon',
+    kind: 'loss',
+    name: 'SupCon (supervised contrastive)',
+    description:
+      'Contrastive loss whose positives are all same-class rows across views, mean over positives outside the log (Khosla et al. 2020).',
+    minViews: 2,
+    maxViews: Infinity,
+    needsLabels: true,
+    params: {
+      tau: {
+        default: 0.1,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+    },
+  },
+  mv_infonce: {
+    id: 'mv_infonce',
+    kind: 'loss',
+    name: 'MV-InfoNCE (multi-view)',
+    description:
+      'One InfoNCE term per instance over all its views: log of all-pairs similarity mass over all-positive-pairs mass (Koromilas et al. 2025).',
+    minViews: 2,
+    maxViews: Infinity,
+    needsLabels: false,
+    params: {
+      tau: {
+        default: 0.5,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+    },
+  },
+  mv_dhel: {
+    id: 'mv_dhel',
+    kind: 'loss',
+    name: 'MV-DHEL (multi-view decoupled)',
+    description:
+      'Multi-view loss with all-view-pairs alignment and per-view uniformity kept apart (Koromilas et al. 2025).',
+    minViews: 2,
+    maxViews: Infinity,
+    needsLabels: false,
+    params: {
+      tau: {
+        default: 0.5,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+    },
+  },
+  align_uniform: {
+    id: 'align_uniform',
+    kind: 'loss',
+    name: 'Alignment + Uniformity',
+    description:
+      'Pulls positive pairs together and spreads each view over the hypersphere with a Gaussian potential (Wang & Isola 2020).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      alpha: { default: 2, min: 1, max: 4, help: 'exponent of the alignment distance (the paper uses 2)' },
+      t: {
+        default: 2,
+        min: 0,
+        max: 10,
+        exclusiveMin: true,
+        help: 'sharpness of the uniformity potential exp(-t d^2)',
+      },
+      lambda: { default: 1, min: 0, max: 100, help: 'weight of the uniformity term relative to alignment' },
+    },
+  },
+  barlow_twins: {
+    id: 'barlow_twins',
+    kind: 'loss',
+    name: 'Barlow Twins',
+    description:
+      'Drives the cross-view correlation matrix of standardised embeddings to the identity (Zbontar et al. 2021).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      lambda: {
+        default: 0.0051,
+        min: 0,
+        max: 10,
+        help: 'weight of the redundancy-reduction (off-diagonal) term relative to the invariance (diagonal) term',
+      },
+    },
+  },
+  vicreg: {
+    id: 'vicreg',
+    kind: 'loss',
+    name: 'VICReg',
+    description:
+      'Invariance + per-dimension variance hinge + covariance decorrelation of the raw embeddings (Bardes et al. 2022).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      sim: {
+        default: 25,
+        min: 0,
+        max: 1000,
+        help: 'weight of the invariance term (mean squared distance between the views)',
+      },
+      var: {
+        default: 25,
+        min: 0,
+        max: 1000,
+        help: 'weight of the variance hinge that keeps every dimension spread out (std >= 1)',
+      },
+      cov: {
+        default: 1,
+        min: 0,
+        max: 1000,
+        help: 'weight of the covariance term that decorrelates the dimensions',
+      },
+    },
+  },
+  cacr: {
+    id: 'cacr',
+    kind: 'loss',
+    name: 'CACR',
+    description:
+      'Attracts the hardest positive views and repels the closest negatives with softmax-weighted costs (Zheng et al. 2021).',
+    minViews: 2,
+    maxViews: Infinity,
+    needsLabels: false,
+    params: {
+      alpha: {
+        default: 1,
+        min: 0,
+        max: 100,
+        help: 'weight of the attraction term (pull views of an instance together)',
+      },
+      beta: {
+        default: 1,
+        min: 0,
+        max: 100,
+        help: 'weight of the repulsion term (push other instances apart)',
+      },
+      tPos: {
+        default: 1,
+        min: 0,
+        max: 100,
+        help: 'attraction sharpness: higher = focus on the farthest positive views',
+      },
+      tNeg: {
+        default: 0.9,
+        min: 0,
+        max: 100,
+        help: 'repulsion sharpness: higher = focus on the closest negatives',
+      },
+    },
+  },
+  clip: {
+    id: 'clip',
+    kind: 'loss',
+    name: 'CLIP (symmetric InfoNCE)',
+    description:
+      'Cross-entropy of cross-view cosine logits in both directions, positives on the diagonal (Radford et al. 2021).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      tau: {
+        default: 0.07,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+    },
+  },
+  mnr: {
+    id: 'mnr',
+    kind: 'loss',
+    name: 'Multiple Negatives Ranking',
+    description:
+      'One-directional cross-entropy of scaled cross-view cosines, positives on the diagonal (Henderson et al. 2017).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      scale: {
+        default: 20,
+        min: 0.1,
+        max: 100,
+        help: 'multiplies the cosines (= 1 / temperature): higher = harder negatives',
+      },
+    },
+  },
+  moco: {
+    id: 'moco',
+    kind: 'method',
+    name: 'MoCo v2 (momentum contrast)',
+    description:
+      'InfoNCE of a query against its momentum-encoder key and a queue of past keys (He et al. 2020, Chen et al. 2020).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      K: {
+        default: 4096,
+        min: 1,
+        max: 65536,
+        integer: true,
+        help: 'queue length: number of past keys used as negatives',
+      },
+      m: {
+        default: 0.99,
+        min: 0,
+        max: 1,
+        help: 'key encoder momentum: 1 = frozen key encoder, 0 = copy of the online network',
+      },
+      tau: { default: 0.1, min: 0.01, max: 10, help: 'temperature: lower = harder negatives' },
+    },
+  },
+  byol: {
+    id: 'byol',
+    kind: 'method',
+    name: 'BYOL (bootstrap your own latent)',
+    description:
+      'Predicts an EMA target network’s projection of the other view; no negatives (Grill et al. 2020).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      baseEma: {
+        default: 0.996,
+        min: 0,
+        max: 1,
+        help: 'target EMA decay at step 0, raised to 1 by a cosine schedule',
+      },
+      predHidden: {
+        default: 512,
+        min: 1,
+        max: 8192,
+        integer: true,
+        help: 'hidden width of the predictor MLP',
+      },
+    },
+  },
+  simsiam: {
+    id: 'simsiam',
+    kind: 'method',
+    name: 'SimSiam (stop-gradient)',
+    description:
+      'Predicts one view’s projection from the other, with a stop-gradient and no negatives (Chen & He 2021).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      predHidden: {
+        default: 512,
+        min: 1,
+        max: 8192,
+        integer: true,
+        help: 'hidden width of the predictor MLP',
+      },
+    },
+  },
+  swav: {
+    id: 'swav',
+    kind: 'method',
+    name: 'SwAV (swapped prototypes)',
+    description:
+      'Predicts the Sinkhorn cluster code of one view from another view, with K learned prototypes (Caron et al. 2020).',
+    minViews: 2,
+    maxViews: Infinity,
+    needsLabels: false,
+    params: {
+      K: { default: 100, min: 2, max: 4096, integer: true, help: 'number of prototypes (clusters)' },
+      eps: {
+        default: 0.05,
+        min: 0.03,
+        max: 1,
+        help: 'Sinkhorn entropy: lower = sharper codes (below 0.03 exp underflows in float32)',
+      },
+      iters: { default: 3, min: 1, max: 20, integer: true, help: 'Sinkhorn-Knopp iterations' },
+      tau: { default: 0.1, min: 0.01, max: 10, help: 'temperature of the predicted assignment softmax' },
+    },
+  },
+  hydra: {
+    id: 'hydra',
+    kind: 'method',
+    name: 'Hydra (class-pair gates)',
+    description:
+      'NT-Xent plus a contrastive term between arbitrary class pairs through learned per-pair feature gates.',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: true,
+    params: {
+      beta: { default: 1, min: 0, max: 100, help: 'weight of the class-pair term (0 = plain NT-Xent)' },
+      s0: {
+        default: 10,
+        min: 1,
+        max: 100,
+        help: 'initial logit scale s = 1/tau of the gated term (learned)',
+      },
+    },
+  },
+  amcl: {
+    id: 'amcl',
+    kind: 'method',
+    name: 'AMCL (adaptive multi-head)',
+    description:
+      'C projection heads with pair-adaptive temperatures from a shared MLP, hardest-negative SimCLR form (Wang et al. 2023).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      heads: { default: 3, min: 1, max: 8, integer: true, help: 'number of independent projection heads C' },
+      beta: { default: 1e-4, min: 0, max: 1, help: 'weight of the temperature regulariser Omega' },
+      tauMin: {
+        default: 0.05,
+        min: 0.01,
+        max: 10,
+        help: 'lowest temperature phi can produce (keeps 1/tau finite)',
+      },
+      tauMax: {
+        default: 2.0,
+        min: 0.01,
+        max: 10,
+        help: 'highest temperature phi can produce (must be >= tauMin)',
+      },
+    },
+  },
+};
+
+export function isLossId(id: string): id is LossId {
+  return (LOSS_IDS as readonly string[]).includes(id);
+}
+
+/** The catalogue entry of `id`; throws naming the valid ids for an unknown one. */
+export function lossInfo(id: string): LossInfo {
+  if (!isLossId(id)) throw new Error(`unknown loss '${id}'; valid ids: ${LOSS_IDS.join(', ')}`);
+  return LOSS_CATALOG[id];
+}
+
+/** Describes why `value` is outside `spec`, or returns null when it is valid. */
+export function paramProblem(name: string, value: number, spec: ParamSpec): string | null {
+  const range = `${spec.exclusiveMin ? '(' : '['}${spec.min}, ${spec.max}]`;
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    return `${name} must be a finite number in ${range}, got ${String(value)}`;
+  if (spec.integer && !Number.isInteger(value)) return `${name} must be an integer in ${range}, got ${value}`;
+  const belowMin = spec.exclusiveMin ? value <= spec.min : value < spec.min;
+  if (belowMin || value > spec.max) return `${name} must be in ${range}, got ${value}`;
+  return null;
+}
+
+/** Fills defaults and validates every param; throws naming the loss, the param and the valid range. */
+export function resolveLossParams(id: string, params: Record<string, unknown> = {}): Record<string, number> {
+  const info = lossInfo(id);
+  const resolved: Record<string, number> = {};
+  for (const name of Object.keys(params)) {
+    if (!Object.hasOwn(info.params, name)) {
+      throw new Error(
+        `loss '${id}' has no parameter '${name}'; its parameters are: ${Object.keys(info.params).join(', ') || 'none'}`,
+      );
+    }
+  }
+  for (const [name, spec] of Object.entries(info.params)) {
+    const value = name in params ? params[name] : spec.default;
+    const problem = paramProblem(name, value as number, spec);
+    if (problem) throw new Error(`loss '${id}': ${problem}`);
+    resolved[name] = value as number;
+  }
+  return resolved;
+}
