@@ -1,10 +1,12 @@
-import { useEffect } from 'react';
-import { CompareView } from './CompareView';
+import { lazy, Suspense, useEffect } from 'react';
 import { ConfigPanel } from './ConfigPanel';
 import { applySharedLink, initialise } from './controller';
 import { Header, Notices } from './Header';
 import { RunList } from './RunList';
 import { usePlayground } from './store';
+
+// the charts (and Plotly with them) load after the first paint, in their own chunk
+const CompareView = lazy(() => import('./CompareView').then((module) => ({ default: module.CompareView })));
 
 export function App() {
   const loaded = usePlayground((state) => state.loaded);
@@ -25,7 +27,9 @@ export function App() {
           </div>
           <div className="right">
             <RunList />
-            <CompareView />
+            <Suspense fallback={<p className="muted">Loading charts…</p>}>
+              <CompareView />
+            </Suspense>
           </div>
         </main>
       ) : (

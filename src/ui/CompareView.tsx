@@ -1,4 +1,4 @@
-import type Plotly from 'plotly.js-dist-min';
+import type Plotly from 'plotly.js-basic-dist-min';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { runLegend } from './labels';
 import { Plot } from './Plot';

@@ -11,7 +11,6 @@ import { CONFIG_PRESETS, presetById } from './presets';
 import { encodeConfigHash, parseConfigFile } from './share';
 import { actions, usePlayground } from './store';
 import { validateDraft } from './validation';
-import { unzipSync } from 'fflate';
 
 async function readFiles(list: FileList | null): Promise<ExportedFile[]> {
   const files = [...(list ?? [])];
@@ -22,23 +21,8 @@ async function readFiles(list: FileList | null): Promise<ExportedFile[]> {
       bytes: new Uint8Array(await file.arrayBuffer()),
     })),
   );
-  // a zip (our TF.js export) is opened here so the worker sees model.json + weights.bin
-  return read.flatMap((file) => {
-    if (!file.name.toLowerCase().endsWith('.zip')) return [file];
-    let entries: Record<string, Uint8Array>;
-    try {
-      entries = unzipSync(file.bytes);
-    } catch {
-      throw new Error(
-        `${file.name} is not a valid zip file; choose the TF.js zip exported by this app, or model.json + weights.bin, or a .safetensors file`,
-      );
-    }
-    return Object.entries(entries).map(([name, bytes]) => ({
-      name: name.split('/').pop() ?? name,
-      mime: '',
-      bytes,
-    }));
-  });
+  // a zip (the TF.js export) is opened by the worker, which sees model.json + weights.bin
+  return read;
 }
 
 function LossParams({ ctx }: { ctx: FieldContext }) {

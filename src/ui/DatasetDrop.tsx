@@ -1,7 +1,7 @@
 import { useState, type DragEvent } from 'react';
 import { addDroppedDataset, removeDataset } from './controller';
 import { actions, usePlayground } from './store';
-import type { DroppedFile } from './user_datasets';
+import type { DroppedFile } from '../worker/protocol';
 
 async function fromFileList(files: File[]): Promise<DroppedFile[]> {
   return Promise.all(

@@ -1,14 +1,20 @@
 import { zipSync } from 'fflate';
 import type { RunConfig } from '../engine/config';
 import { lossInfo } from '../losses/catalog';
-import type { ExportedFile, RunSource, UserDatasetPayload, WorkerEvent } from '../worker/protocol';
+import type {
+  DroppedFile,
+  ExportedFile,
+  FilesEvent,
+  RunSource,
+  UserDatasetPayload,
+  WorkerEvent,
+} from '../worker/protocol';
 import { configJson, fileStem, historyCsv, historyJson } from './exports';
 import * as db from './persistence';
 import { presetById } from './presets';
 import { decodeConfigHash } from './share';
 import { actions, usePlayground } from './store';
 import type { RunRecord } from './types';
-import { parseDroppedFiles, type DroppedFile } from './user_datasets';
 import { validateDraft } from './validation';
 import { WorkerClient } from './worker_client';
 
@@ -388,6 +394,25 @@ export async function importWeights(config: RunConfig, files: ExportedFile[]): P
     reportError(error, 'import of weights failed');
     return null;
   }
+}
+
+/** Parses dropped files in a short-lived worker (decompression and image decoding stay off the main thread). */
+function parseDroppedFiles(files: DroppedFile[]): Promise<Omit<UserDatasetPayload, 'key'>> {
+  const parser = new Worker(new URL('../worker/files.worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'files',
+  });
+  return new Promise<Omit<UserDatasetPayload, 'key'>>((resolve, reject) => {
+    parser.onmessage = (message: MessageEvent<FilesEvent>) => {
+      const event = message.data;
+      if (event.type === 'dataset-result') resolve(event.dataset);
+      else reject(new Error(event.message));
+    };
+    parser.onerror = (error) =>
+      reject(new Error(`the file parser crashed: ${error.message || 'unknown error'}`));
+    parser.onmessageerror = () => reject(new Error('the file parser sent a message that could not be read'));
+    parser.postMessage({ type: 'parse-dataset', requestId: 'drop', files });
+  }).finally(() => parser.terminate());
 }
 
 export async function addDroppedDataset(files: DroppedFile[]): Promise<void> {

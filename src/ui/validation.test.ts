@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultRunConfig, parseRunConfig } from '../engine/config';
 import { setPath } from './draft';
-import { CONFIG_PRESETS } from './presets';
+import { CONFIG_PRESETS, presetById, unlistedExamples } from './presets';
 import { validateDraft } from './validation';
 
 describe('validateDraft', () => {
@@ -34,18 +34,14 @@ describe('validateDraft', () => {
 });
 
 describe('presets', () => {
-  it('every preset is a valid RunConfig', () => {
+  it('are the example configs, each a valid RunConfig, every example listed once', () => {
     for (const preset of CONFIG_PRESETS) {
       expect(() => parseRunConfig(preset.config), preset.id).not.toThrow();
     }
-    expect(CONFIG_PRESETS.map((p) => p.id)).toEqual([
-      'simclr-cifar',
-      'simclr-fashion',
-      'supcon',
-      'barlow',
-      'mv-dhel',
-      'tiny',
-    ]);
-    expect(parseRunConfig(CONFIG_PRESETS.find((p) => p.id === 'mv-dhel')?.config).views.large).toBe(4);
+    expect(unlistedExamples()).toEqual([]);
+    expect(new Set(CONFIG_PRESETS.map((p) => p.id)).size).toBe(CONFIG_PRESETS.length);
+    expect(CONFIG_PRESETS[0].id).toBe('simclr-fashion');
+    expect(presetById('tiny')?.file).toBe('examples/tiny-synthetic.json');
+    expect(parseRunConfig(presetById('mv-dhel')?.config).views.large).toBe(4);
   });
 });

@@ -30,6 +30,22 @@ export interface UserDatasetPayload {
   test: DatasetSplit;
 }
 
+/** A file the user dropped or chose, with its path inside a dropped folder (webkitRelativePath) when there is one. */
+export interface DroppedFile {
+  name: string;
+  path: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * The files worker (files.worker.ts) parses what the user drops, off the main thread and away from training:
+ * one request, one answer, then the UI ends the worker.
+ */
+export type FilesCommand = { type: 'parse-dataset'; requestId: string; files: DroppedFile[] };
+export type FilesEvent =
+  | { type: 'dataset-result'; requestId: string; dataset: Omit<UserDatasetPayload, 'key'> }
+  | { type: 'request-failed'; requestId: string; message: string };
+
 /** Where a run's weights come from when the worker has to (re)build its trainer. */
 export interface RunSource {
   runId: RunId;
@@ -94,7 +110,9 @@ export type WorkerEvent =
   | { type: 'device-lost'; message: string };
 
 /** Byte buffers a message can hand over without copying (postMessage transfer list). */
-export function transferables(message: WorkerCommand | WorkerEvent): Transferable[] {
+export function transferables(
+  message: WorkerCommand | WorkerEvent | FilesCommand | FilesEvent,
+): Transferable[] {
   const buffers = new Set<ArrayBuffer>();
   const add = (bytes: Uint8Array | Uint8ClampedArray | Int32Array | undefined) => {
     if (
@@ -115,6 +133,10 @@ export function transferables(message: WorkerCommand | WorkerEvent): Transferabl
       break;
     case 'import-result':
       add(message.checkpoint);
+      break;
+    case 'dataset-result':
+      add(message.dataset.train.images);
+      add(message.dataset.test.images);
       break;
     default:
       break;

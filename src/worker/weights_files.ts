@@ -1,3 +1,4 @@
+import { unzipSync } from 'fflate';
 import type { WeightsFile } from '../engine/export';
 import { TFJS_WEIGHTS_FILE_NAME } from '../engine/export';
 import type { ExportedFile } from './protocol';
@@ -5,9 +6,28 @@ import type { ExportedFile } from './protocol';
 const ACCEPTED =
   'choose a .safetensors file, or model.json together with weights.bin (or the TF.js zip this app exports)';
 
-/** Recognises the uploaded weights: one .safetensors file, or a TF.js model.json + weights.bin pair. */
-export function weightsFileFrom(files: ExportedFile[]): WeightsFile {
-  if (files.length === 0) throw new Error(`no file was chosen; ${ACCEPTED}`);
+/** The members of any .zip among `files` in its place (the TF.js export is a zip of model.json + weights.bin). */
+function openZips(files: ExportedFile[]): ExportedFile[] {
+  return files.flatMap((file) => {
+    if (!file.name.toLowerCase().endsWith('.zip')) return [file];
+    let entries: Record<string, Uint8Array>;
+    try {
+      entries = unzipSync(file.bytes);
+    } catch {
+      throw new Error(`${file.name} is not a valid zip file; ${ACCEPTED}`);
+    }
+    return Object.entries(entries).map(([name, bytes]) => ({
+      name: name.split('/').pop() ?? name,
+      mime: '',
+      bytes,
+    }));
+  });
+}
+
+/** Recognises the uploaded weights: one .safetensors file, or a TF.js model.json + weights.bin pair (or their zip). */
+export function weightsFileFrom(chosen: ExportedFile[]): WeightsFile {
+  if (chosen.length === 0) throw new Error(`no file was chosen; ${ACCEPTED}`);
+  const files = openZips(chosen);
   const safetensors = files.find((f) => f.name.toLowerCase().endsWith('.safetensors'));
   if (safetensors) return { kind: 'safetensors', bytes: safetensors.bytes };
   const modelJsonFile = files.find((f) => f.name.toLowerCase().endsWith('.json'));

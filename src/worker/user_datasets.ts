@@ -2,20 +2,15 @@ import { gunzipSync } from 'fflate';
 import { parseTar } from 'nanotar';
 import { CIFAR10_CLASSES, concatSplits, parseCifarBinary } from '../engine/data/cifar10';
 import type { DatasetSplit } from '../engine/data/types';
-import type { UserDatasetPayload } from '../worker/protocol';
+import type { DroppedFile, UserDatasetPayload } from './protocol';
+
+export type { DroppedFile };
 
 /**
  * Datasets the user drops into the page, parsed in the browser: CIFAR-10 binary batches (.bin), the
  * CIFAR-10 binary tarball (.tar.gz / .tgz / .tar), or a folder of images with one sub-folder per class.
  * Anything else is refused with a message saying what is accepted.
  */
-
-/** A dropped file with its path inside the dropped folder (webkitRelativePath), when there is one. */
-export interface DroppedFile {
-  name: string;
-  path: string;
-  bytes: Uint8Array;
-}
 
 const IMAGE_SIDE = 32;
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|gif|webp|bmp)$/i;
