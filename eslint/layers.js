@@ -66,7 +66,11 @@ const importsPointDown = {
       const target = path.resolve(path.dirname(file), spec);
       const to = layerOf(target);
       if (to === null || to === from) return;
-      const rel = path.relative(SRC, target).split(path.sep).join('/').replace(/\.(ts|tsx)$/, '');
+      const rel = path
+        .relative(SRC, target)
+        .split(path.sep)
+        .join('/')
+        .replace(/\.(ts|tsx)$/, '');
       if (LAYERS[to] > LAYERS[from]) {
         context.report({
           node,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LossModule } from '../losses/types';
+import type { MethodModule } from '../methods/types';
 import type { RunConfig } from './config';
 import type { Network } from '../nn/types';
 import type { Optimizer } from './optim';
@@ -46,7 +46,7 @@ export async function encodeCheckpoint(
   state: TrainerState,
   network: Network,
   optimizer: Optimizer,
-  loss: LossModule,
+  loss: MethodModule,
 ): Promise<Uint8Array> {
   const entries: SafetensorsTensor[] = [];
   for (const [i, weight] of network.allWeights.entries()) {
@@ -111,7 +111,7 @@ export function decodeCheckpoint(
   config: RunConfig,
   network: Network,
   optimizer: Optimizer,
-  loss: LossModule,
+  loss: MethodModule,
 ): TrainerState {
   const file = readCheckpointFile(bytes);
   const saved = JSON.parse(file.metadata.run_config) as RunConfig;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { createLoss } from '../methods/registry';
-import type { LossModule } from '../losses/types';
+import type { MethodModule } from '../methods/types';
 import { evaluateEmbeddings, pca2d } from '../metrics/index';
 import { makeViews } from './augment';
 import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from './checkpoint';
@@ -46,7 +46,7 @@ function derivedSeed(seed: number, purpose: number, index: number): number {
 export class Trainer {
   readonly config: RunConfig;
   readonly network: Network;
-  readonly loss: LossModule;
+  readonly loss: MethodModule;
   readonly stepsPerEpoch: number;
   readonly totalSteps: number;
   private readonly optimizer: Optimizer;

@@ -5,6 +5,13 @@ import { expect } from 'vitest';
 import { Rng } from '../nn/random';
 import type { LossInputs, LossModule } from './types';
 
+/** What these helpers drive: a pure loss, or a method (src/methods) with its extra inputs and afterStep. */
+export type ObjectiveInputs = LossInputs & { features?: tf.Tensor2D[]; images?: tf.Tensor4D[] };
+export type Objective = Omit<LossModule, 'compute'> & {
+  compute(inputs: ObjectiveInputs): tf.Scalar;
+  afterStep?(info: { step: number; totalSteps: number }): void;
+};
+
 export {
   cosine,
   dot,
@@ -18,14 +25,14 @@ export {
 } from '../nn/testing';
 import { randomViews, type Matrix } from '../nn/testing';
 
-export function toInputs(views: Matrix[], labels?: number[]): LossInputs {
+export function toInputs(views: Matrix[], labels?: number[]): ObjectiveInputs {
   return {
     views: views.map((v) => tf.tensor2d(v)),
     labels: labels ? tf.tensor1d(labels, 'int32') : undefined,
   };
 }
 
-export function disposeInputs(inputs: LossInputs): void {
+export function disposeInputs(inputs: ObjectiveInputs): void {
   inputs.views.forEach((v) => v.dispose());
   inputs.labels?.dispose();
   inputs.features?.forEach((f) => f.dispose());
@@ -34,7 +41,7 @@ export function disposeInputs(inputs: LossInputs): void {
 
 /** Loss value and its gradient with respect to every view (as plain arrays). */
 export function valueAndGrads(
-  loss: LossModule,
+  loss: Objective,
   views: Matrix[],
   labels?: number[],
 ): { value: number; grads: Matrix[] } {
@@ -48,7 +55,7 @@ export function valueAndGrads(
   return out;
 }
 
-export function lossValue(loss: LossModule, views: Matrix[], labels?: number[]): number {
+export function lossValue(loss: Objective, views: Matrix[], labels?: number[]): number {
   const inputs = toInputs(views, labels);
   const v = loss.compute(inputs);
   const out = v.dataSync()[0];
@@ -87,7 +94,7 @@ export function numericalGrad(f: (views: Matrix[]) => number, views: Matrix[], e
 }
 
 /** Asserts tf.memory().numTensors is unchanged by compute + dispose of the result. */
-export function expectNoLeakOnCompute(loss: LossModule, views: Matrix[], labels?: number[]): void {
+export function expectNoLeakOnCompute(loss: Objective, views: Matrix[], labels?: number[]): void {
   const inputs = toInputs(views, labels);
   const before = tf.memory().numTensors;
   const v = loss.compute(inputs);
@@ -102,9 +109,9 @@ export function expectNoLeakOnCompute(loss: LossModule, views: Matrix[], labels?
  * does not grow after the second step; returns the first and last loss value.
  */
 export function trainCheckingLeaks(
-  loss: LossModule,
+  loss: Objective,
   variables: tf.Variable[],
-  inputs: () => LossInputs,
+  inputs: () => ObjectiveInputs,
   steps = 100,
 ): { first: number; last: number } {
   const optimizer = tf.train.sgd(0.05);
@@ -131,7 +138,7 @@ export function trainCheckingLeaks(
  * asserts that the number of live tensors does not grow; returns the first and last loss value.
  */
 export function expectNoLeakOverTraining(
-  loss: LossModule,
+  loss: Objective,
   opts: { V: number; N: number; D: number; steps?: number; labels?: number[]; seed?: number },
 ): { first: number; last: number } {
   const rng = new Rng(opts.seed ?? 7);
@@ -170,7 +177,7 @@ export function expectGradsMatch(actual: Matrix[], expected: Matrix[], tol = 1e-
  * equals the central-difference gradient of `gradientReference` (default: the same reference; tol 1e-3).
  */
 export function expectMatchesReference(
-  loss: LossModule,
+  loss: Objective,
   views: Matrix[],
   reference: (views: Matrix[]) => number,
   opts: { labels?: number[]; gradientReference?: (views: Matrix[]) => number } = {},
@@ -184,7 +191,7 @@ export function expectMatchesReference(
  * Asserts that the gradients of the loss with respect to every one of its own trainableVariables exist and are
  * finite; returns them flattened, in variable order (the inputs stay owned by the caller).
  */
-export function expectFiniteOwnGrads(loss: LossModule, inputs: LossInputs): number[][] {
+export function expectFiniteOwnGrads(loss: Objective, inputs: ObjectiveInputs): number[][] {
   const { value, grads } = tf.variableGrads(() => loss.compute(inputs), loss.trainableVariables);
   const own = Object.values(grads).map((g) => Array.from(g.dataSync()));
   tf.dispose([value, ...Object.values(grads)]);
@@ -219,7 +226,7 @@ export function edgeCases(V: number): Record<EdgeCaseName, Matrix[]> {
  * ownVariables, also finite gradients for every one of the module's trainableVariables, returned per case.
  */
 export function checkFiniteOnEdgeCases(
-  makeLoss: () => LossModule,
+  makeLoss: () => Objective,
   opts: {
     V: number;
     labels?: Record<EdgeCaseName, number[]>;
@@ -260,7 +267,7 @@ const PERMUTATION_OF_5 = [3, 0, 4, 1, 2];
  * reordering the views. Returns the value on `views`.
  */
 export function checkInvariances(
-  loss: LossModule,
+  loss: Objective,
   views: Matrix[],
   opts: { labels?: number[]; permutation?: number[]; scaleRows?: boolean; viewOrder?: number[] } = {},
 ): number {
@@ -303,8 +310,8 @@ export async function checkParamRangeError(
  * V x [6, 3]), and that training lowered the loss.
  */
 export function checkNoLeaksAndTraining(
-  loss: LossModule,
-  opts: { V: number; labels?: number[]; trained?: LossModule; trainingLabels?: number[] },
+  loss: Objective,
+  opts: { V: number; labels?: number[]; trained?: Objective; trainingLabels?: number[] },
 ): void {
   expectNoLeakOnCompute(loss, randomViews(30, opts.V, 4, 3), opts.labels);
   const { first, last } = expectNoLeakOverTraining(opts.trained ?? loss, {

@@ -4,7 +4,7 @@ import type { Network } from '../nn/types';
 import { MASK_NEG, identityMask, normalizeRows } from '../nn/rows';
 import { checkViews } from '../losses/views';
 import { modelWeightsState, restoreModelWeights } from './target';
-import type { LossBinding, LossModule } from '../losses/types';
+import type { MethodBinding, MethodModule } from './types';
 
 export interface AmclParams extends Record<string, number> {
   heads: number;
@@ -39,13 +39,13 @@ interface AmclNetworks {
   embeddingDim: number;
 }
 
-/** An amcl LossModule plus access to its learned parts (for the UI and tests). */
-export interface AmclModule extends LossModule {
+/** An amcl MethodModule plus access to its learned parts (for the UI and tests). */
+export interface AmclModule extends MethodModule {
   /** The C projection heads (null until bind() or the first compute builds them). */
   readonly heads: readonly tf.LayersModel[] | null;
   /** The shared temperature MLP phi (null until built). */
   readonly temperatureNet: tf.LayersModel | null;
-  bind(binding: LossBinding): void;
+  bind(binding: MethodBinding): void;
   getState(): Record<string, tf.Tensor>;
   setState(state: Record<string, tf.Tensor>): void;
 }
@@ -121,7 +121,7 @@ export function createAmclModule(params: AmclParams): AmclModule {
       if (!nets) return [];
       return allModels(nets).flatMap((m) => m.trainableWeights.map((w) => w.read() as tf.Variable));
     },
-    bind(binding: LossBinding) {
+    bind(binding: MethodBinding) {
       if (nets) return;
       nets = build(
         binding.network.featureDim,

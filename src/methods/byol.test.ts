@@ -34,7 +34,7 @@ import {
   randomViews,
   type Matrix,
 } from '../losses/testing';
-import type { LossModule } from '../losses/types';
+import type { MethodModule } from './types';
 
 const PRED_HIDDEN = 4;
 const PARAMS: ByolParams = { baseEma: 0.996, predHidden: PRED_HIDDEN };
@@ -43,7 +43,7 @@ function boundByol(
   network: Network,
   params: Partial<Pick<ByolParams, 'baseEma' | 'predHidden'>> = {},
   seed = 11,
-): LossModule {
+): MethodModule {
   const loss = createByol({ ...PARAMS, ...params });
   bindLoss(loss, network, seed);
   return loss;

@@ -19,7 +19,7 @@ import {
   weightsState,
   type TargetPairs,
 } from './target';
-import type { LossBinding, LossModule, StepInfo } from '../losses/types';
+import type { MethodBinding, MethodModule, StepInfo } from './types';
 
 export interface ByolParams extends Record<string, number> {
   baseEma: number;
@@ -43,7 +43,7 @@ interface ByolState {
   predictor: tf.LayersModel;
 }
 
-export function createByol(params: ByolParams): LossModule {
+export function createByol(params: ByolParams): MethodModule {
   const { baseEma, predHidden } = params;
   let bound: ByolState | null = null;
 
@@ -64,7 +64,7 @@ export function createByol(params: ByolParams): LossModule {
     get trainableVariables() {
       return bound ? modelVariables(bound.predictor) : [];
     },
-    bind(binding: LossBinding) {
+    bind(binding: MethodBinding) {
       release();
       const { target, pairs } = cloneTarget('byol', binding.network);
       const predictorSeed = new Rng(binding.seed).fork();

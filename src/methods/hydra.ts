@@ -5,7 +5,7 @@ import { MASK_NEG } from '../nn/rows';
 import { checkViews } from '../losses/views';
 import { modelWeightsState, restoreModelWeights } from './target';
 import { createNtxent } from '../losses/ntxent';
-import type { LossBinding, LossModule } from '../losses/types';
+import type { MethodBinding, MethodModule } from './types';
 import { batchNormalization } from '../nn/batchnorm';
 
 export interface HydraParams extends Record<string, number> {
@@ -110,8 +110,8 @@ export interface HydraOptions {
   widths?: HydraWidths;
 }
 
-/** A hydra LossModule plus access to its gates (for the UI) and learned scale. */
-export interface HydraModule extends LossModule {
+/** A hydra MethodModule plus access to its gates (for the UI) and learned scale. */
+export interface HydraModule extends MethodModule {
   /**
    * Gate vectors g(classA_i, classB_i) = sigmoid(f_g((E[a] + E[b]) / 2)) as [N, D]. training = true uses batch
    * statistics in the BatchNorms (as compute does) and updates their moving averages; false uses the averages.
@@ -123,7 +123,7 @@ export interface HydraModule extends LossModule {
   readonly logScale: tf.Variable | null;
   /** Number of rows of the class embedding (null until built). */
   readonly numClasses: number | null;
-  bind(binding: LossBinding): void;
+  bind(binding: MethodBinding): void;
   getState(): Record<string, tf.Tensor>;
   setState(state: Record<string, tf.Tensor>): void;
 }
@@ -184,7 +184,7 @@ export function createHydraModule(params: HydraParams, options: HydraOptions = {
         ...state.gateNetwork.trainableWeights.map((w) => w.read() as tf.Variable),
       ];
     },
-    bind(binding: LossBinding) {
+    bind(binding: MethodBinding) {
       state ??= build(binding.numClasses, binding.network.embeddingDim, binding.seed);
     },
     gatesForPairs(classA, classB, training) {
@@ -296,7 +296,7 @@ export function createHydraModule(params: HydraParams, options: HydraOptions = {
 }
 
 /** The gate vector of the class pair (classA, classB) of a hydra module created by createLoss('hydra'). */
-export function hydraGates(module: LossModule, classA: number, classB: number): Promise<number[]> {
+export function hydraGates(module: MethodModule, classA: number, classB: number): Promise<number[]> {
   if (module.id !== 'hydra' || !('gateVector' in module)) {
     throw new Error(`hydraGates needs a module created by createLoss('hydra'), got '${module.id}'`);
   }
@@ -317,6 +317,6 @@ export function hydraGates(module: LossModule, classA: number, classB: number): 
  * The gates are a product too: `hydraGates(module, a, b)` returns the dimensions a class pair uses.
  * Example: `createLoss('hydra', { beta: 1 }).compute({ views: [z1, z2], labels })`.
  */
-export function createHydra(params: HydraParams): LossModule {
+export function createHydra(params: HydraParams): MethodModule {
   return createHydraModule(params);
 }

@@ -33,7 +33,7 @@ import {
   randomViews,
   type Matrix,
 } from '../losses/testing';
-import type { LossModule } from '../losses/types';
+import type { MethodModule } from './types';
 
 const PARAMS: MocoParams = { K: 6, m: 0.99, tau: 0.2 };
 
@@ -41,7 +41,7 @@ function boundMoco(
   network: Network,
   params: Partial<Pick<MocoParams, 'K' | 'm' | 'tau'>> = {},
   seed = 11,
-): LossModule {
+): MethodModule {
   const loss = createMoco({ ...PARAMS, ...params });
   bindLoss(loss, network, seed);
   return loss;

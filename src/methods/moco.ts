@@ -15,7 +15,7 @@ import {
   weightsState,
   type TargetPairs,
 } from './target';
-import type { LossBinding, LossModule } from '../losses/types';
+import type { MethodBinding, MethodModule } from './types';
 
 export interface MocoParams extends Record<string, number> {
   K: number;
@@ -50,7 +50,7 @@ interface MocoState {
   queue: tf.Variable;
 }
 
-export function createMoco(params: MocoParams): LossModule {
+export function createMoco(params: MocoParams): MethodModule {
   const { K, m, tau } = params;
   let bound: MocoState | null = null;
   let queuePointer = 0;
@@ -79,7 +79,7 @@ export function createMoco(params: MocoParams): LossModule {
   return {
     id: 'moco',
     trainableVariables: [],
-    bind(binding: LossBinding) {
+    bind(binding: MethodBinding) {
       release();
       const { target, pairs } = cloneTarget('moco', binding.network);
       const queue = tf.tidy(() =>

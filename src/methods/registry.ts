@@ -1,5 +1,5 @@
 import { lossInfo, resolveLossParams, type LossId } from '../losses/catalog';
-import type { LossModule } from '../losses/types';
+import type { MethodModule } from './types';
 import { createNtxent } from '../losses/ntxent';
 import { createDcl } from '../losses/dcl';
 import { createDclw } from '../losses/dclw';
@@ -19,7 +19,7 @@ import { createSwavModule } from './swav';
 import { createHydra } from './hydra';
 import { createAmclModule } from './amcl';
 
-type Factory = (params: Record<string, number>) => LossModule;
+type Factory = (params: Record<string, number>) => MethodModule;
 
 /**
  * Every loss id -> its factory: a pure loss (src/losses/) or a stateful method that owns networks or buffers
@@ -47,7 +47,7 @@ export const OBJECTIVES: Readonly<Record<LossId, { kind: 'loss' | 'method'; crea
 };
 
 /** createLoss(id, params?): defaults from the catalogue, clear errors for bad ids and params (docs/losses.md). */
-export function createLoss(id: LossId | string, params: Record<string, unknown> = {}): LossModule {
+export function createLoss(id: LossId | string, params: Record<string, unknown> = {}): MethodModule {
   const resolved = resolveLossParams(id, params);
   return OBJECTIVES[lossInfo(id).id].create(resolved);
 }

@@ -28,12 +28,12 @@ import {
   valueAndGrads,
   type Matrix,
 } from '../losses/testing';
-import type { LossModule } from '../losses/types';
+import type { MethodModule } from './types';
 
 const PRED_HIDDEN = 4;
 
 /** A simsiam module bound to a tiny network with embedding dim D. */
-function boundSimsiam(D: number, seed = 11, predHidden = PRED_HIDDEN): LossModule {
+function boundSimsiam(D: number, seed = 11, predHidden = PRED_HIDDEN): MethodModule {
   const loss = createSimsiam({ predHidden });
   const network = tinyNetwork(3, D);
   bindLoss(loss, network, seed);

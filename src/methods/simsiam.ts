@@ -14,13 +14,13 @@ import {
   weightShapes,
   weightsState,
 } from './target';
-import type { LossBinding, LossModule } from '../losses/types';
+import type { MethodBinding, MethodModule } from './types';
 
 export interface SimsiamParams extends Record<string, number> {
   predHidden: number;
 }
 
-export function createSimsiam(params: SimsiamParams): LossModule {
+export function createSimsiam(params: SimsiamParams): MethodModule {
   const { predHidden } = params;
   let predictor: tf.LayersModel | null = null;
 
@@ -29,7 +29,7 @@ export function createSimsiam(params: SimsiamParams): LossModule {
     get trainableVariables() {
       return predictor ? modelVariables(predictor) : [];
     },
-    bind(binding: LossBinding) {
+    bind(binding: MethodBinding) {
       predictor?.dispose();
       predictor = buildPredictor(
         binding.network.embeddingDim,

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from '../nn/random';
 import { normalizeRows, stopGradient } from '../nn/rows';
 import { checkViews, viewShape } from '../losses/views';
-import type { LossBinding, LossModule, StepInfo } from '../losses/types';
+import type { MethodBinding, MethodModule, StepInfo } from './types';
 
 export interface SwavParams extends Record<string, number> {
   K: number;
@@ -33,13 +33,13 @@ export function sinkhornCodes(scores: tf.Tensor2D, eps: number, iterations: numb
   });
 }
 
-/** A swav LossModule plus read access to its prototypes and freeze state (for the UI and tests). */
-export interface SwavModule extends LossModule {
+/** A swav MethodModule plus read access to its prototypes and freeze state (for the UI and tests). */
+export interface SwavModule extends MethodModule {
   /** The K x D prototype matrix (null until bind() or the first compute creates it). */
   readonly prototypes: tf.Variable | null;
   /** true while the prototypes are frozen (optimizer steps completed < steps per epoch). */
   readonly frozen: boolean;
-  bind(binding: LossBinding): void;
+  bind(binding: MethodBinding): void;
   afterStep(info: StepInfo): void;
   getState(): Record<string, tf.Tensor>;
   setState(state: Record<string, tf.Tensor>): void;
@@ -78,7 +78,7 @@ export function createSwavModule(params: SwavParams): SwavModule {
     get trainableVariables() {
       return prototypes ? [prototypes] : [];
     },
-    bind(binding: LossBinding) {
+    bind(binding: MethodBinding) {
       stepsPerEpoch = binding.stepsPerEpoch;
       prototypes ??= create(binding.network.embeddingDim, binding.seed);
     },

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Network } from '../nn/types';
 import { buildMlpHead } from '../nn/heads';
 import { normalizeRows } from '../nn/rows';
-import type { LossInputs } from '../losses/types';
+import type { MethodInputs } from './types';
 
 /** The error for compute/afterStep/getState/setState called before bind(). */
 export function notBoundError(id: string, method: string): Error {
@@ -30,7 +30,7 @@ export function checkEmbeddingViews(id: string, views: tf.Tensor2D[], embeddingD
  * The first `count` augmented image batches (`inputs.images`), checked to hold one image per view row.
  * Methods with a target network need them: the target runs on the same augmented images as the online network.
  */
-export function requireImages(id: string, inputs: LossInputs, count: number): tf.Tensor4D[] {
+export function requireImages(id: string, inputs: MethodInputs, count: number): tf.Tensor4D[] {
   const images = inputs.images;
   if (!images || images.length < count) {
     throw new Error(

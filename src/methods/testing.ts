@@ -13,7 +13,7 @@ import {
   trainCheckingLeaks,
   type Matrix,
 } from '../losses/testing';
-import type { LossModule } from '../losses/types';
+import type { MethodModule } from './types';
 
 export const IMAGE_SHAPE: [number, number, number] = [4, 4, 1];
 const FEATURES = 6;
@@ -74,7 +74,7 @@ export function permuteImages(images: tf.Tensor4D[], perm: number[]): tf.Tensor4
  * image batches; returns the value on the unpermuted inputs.
  */
 export function checkPermutationInvarianceOnImages(
-  loss: LossModule,
+  loss: MethodModule,
   views: Matrix[],
   images: tf.Tensor4D[],
   permutation: number[],
@@ -87,7 +87,7 @@ export function checkPermutationInvarianceOnImages(
 }
 
 /** Calls loss.bind with the network and a seed (totalSteps 100, stepsPerEpoch 10, 2 classes). */
-export function bindLoss(loss: LossModule, network: Network, seed = 11): void {
+export function bindLoss(loss: MethodModule, network: Network, seed = 11): void {
   expect(loss.bind).toBeDefined();
   loss.bind!({ network, totalSteps: 100, stepsPerEpoch: 10, numClasses: 2, seed });
 }
@@ -101,7 +101,7 @@ export function projections(network: Network, images: tf.Tensor4D): Matrix {
 }
 
 /** The loss value on plain views and the image batches they came from. */
-export function lossOnImages(loss: LossModule, views: Matrix[], images: tf.Tensor4D[]): number {
+export function lossOnImages(loss: MethodModule, views: Matrix[], images: tf.Tensor4D[]): number {
   const tensors = views.map((v) => tf.tensor2d(v));
   const value = loss.compute({ views: tensors, images });
   const out = value.dataSync()[0];
@@ -111,7 +111,7 @@ export function lossOnImages(loss: LossModule, views: Matrix[], images: tf.Tenso
 
 /** The loss value and its gradient with respect to the views listed in `wrt` (the others enter as constants). */
 export function valueAndViewGrads(
-  loss: LossModule,
+  loss: MethodModule,
   views: Matrix[],
   images: tf.Tensor4D[],
   wrt: number[] = views.map((_, v) => v),
@@ -147,8 +147,8 @@ export function edgeCaseViews(): { name: string; views: Matrix[]; identicalImage
  * `bound`, and the image batches the views stand for (one batch twice for identical views); disposes them after.
  */
 export function forEachEdgeCase(
-  bound: (network: Network) => LossModule,
-  check: (loss: LossModule, views: Matrix[], images: tf.Tensor4D[]) => void,
+  bound: (network: Network) => MethodModule,
+  check: (loss: MethodModule, views: Matrix[], images: tf.Tensor4D[]) => void,
 ): void {
   for (const { views, identicalImages } of edgeCaseViews()) {
     const network = tinyNetwork(3, views[0][0].length);
@@ -172,7 +172,7 @@ export function expectGradsMatchScaled(actual: Matrix[], expected: Matrix[], tol
 }
 
 /** Plain-number copies of a getState() result (every tensor disposed). */
-export function stateArrays(loss: LossModule): Record<string, number | number[] | Matrix> {
+export function stateArrays(loss: MethodModule): Record<string, number | number[] | Matrix> {
   const state = loss.getState!();
   const out = Object.fromEntries(
     Object.entries(state).map(([name, t]) => [name, t.arraySync() as number | number[] | Matrix]),
@@ -198,7 +198,7 @@ export function scaled(values: number | number[] | Matrix, c: number): number[] 
 }
 
 /** Replaces some entries of loss.getState() with plain values, keeps the rest, and restores it with setState. */
-export function patchState(loss: LossModule, patch: Record<string, number | number[] | Matrix>): void {
+export function patchState(loss: MethodModule, patch: Record<string, number | number[] | Matrix>): void {
   const state = loss.getState!();
   const patched = { ...state };
   for (const [name, values] of Object.entries(patch))
@@ -208,14 +208,14 @@ export function patchState(loss: LossModule, patch: Record<string, number | numb
 }
 
 /** Gives the state copy `prefix` of the network (key encoder, target) a projector with zero kernel and bias c: output c. */
-export function constantProjector(loss: LossModule, network: Network, prefix: string, c: number[]): void {
+export function constantProjector(loss: MethodModule, network: Network, prefix: string, c: number[]): void {
   const { kernel, bias } = projectorWeightIndices(network);
   const zeros = tf.tidy(() => tf.zeros(network.allWeights[kernel].shape as number[]).arraySync() as Matrix);
   patchState(loss, { [`${prefix}.${kernel}`]: zeros, [`${prefix}.${bias}`]: c });
 }
 
 /** Multiplies the projector (kernel and bias) of the state copy `prefix` of the network by c: outputs times c. */
-export function scaleProjector(loss: LossModule, network: Network, prefix: string, c: number): void {
+export function scaleProjector(loss: MethodModule, network: Network, prefix: string, c: number): void {
   const { kernel, bias } = projectorWeightIndices(network);
   const state = stateArrays(loss);
   patchState(loss, {
@@ -225,7 +225,7 @@ export function scaleProjector(loss: LossModule, network: Network, prefix: strin
 }
 
 /** Makes the predictor (loss.trainableVariables) output the constant b: zero output kernel, output bias b. */
-export function constantPredictor(loss: LossModule, b: number[]): void {
+export function constantPredictor(loss: MethodModule, b: number[]): void {
   const [, , , outKernel, outBias] = loss.trainableVariables;
   tf.tidy(() => outKernel.assign(tf.zerosLike(outKernel)));
   setVariable(outBias, b);
@@ -260,7 +260,7 @@ export interface PredictorWeights {
   outBias: number[];
 }
 
-export function predictorWeights(loss: LossModule, D: number, H: number): PredictorWeights {
+export function predictorWeights(loss: MethodModule, D: number, H: number): PredictorWeights {
   const vars = loss.trainableVariables;
   expect(vars.map((v) => v.shape)).toEqual([[D, H], [H], [H], [H, D], [D]]);
   const [hiddenKernel, gamma, beta, outKernel, outBias] = vars.map((v) => v.arraySync());
@@ -300,7 +300,7 @@ export function plainPredictor(z: Matrix, w: PredictorWeights): Matrix {
  * between compute and afterStep exactly `heldUntilStep` extra tensors live (moco keeps its new keys).
  */
 export function expectNoLeakOnComputeAndStep(
-  loss: LossModule,
+  loss: MethodModule,
   views: Matrix[],
   images: tf.Tensor4D[],
   heldUntilStep: number,
@@ -321,7 +321,7 @@ export function expectNoLeakOnComputeAndStep(
  * Asserts that the number of live tensors does not grow; returns the first and last loss values.
  */
 export function expectNoLeakOverSiameseTraining(
-  loss: LossModule,
+  loss: MethodModule,
   network: Network,
   images: tf.Tensor4D[],
   steps = 100,

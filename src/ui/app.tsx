@@ -1,12 +1,12 @@
 import { lazy, Suspense, useEffect } from 'react';
-import { ConfigPanel } from './ConfigPanel';
+import { ConfigPanel } from './config_panel';
 import { applySharedLink, initialise } from './controller';
-import { Header, Notices } from './Header';
-import { RunList } from './RunList';
+import { Header, Notices } from './header';
+import { RunList } from './run_list';
 import { usePlayground } from './store';
 
 // the charts (and Plotly with them) load after the first paint, in their own chunk
-const CompareView = lazy(() => import('./CompareView').then((module) => ({ default: module.CompareView })));
+const CompareView = lazy(() => import('./compare_view').then((module) => ({ default: module.CompareView })));
 
 export function App() {
   const loaded = usePlayground((state) => state.loaded);

@@ -3,7 +3,7 @@ import { LOSS_IDS, LOSS_CATALOG } from '../losses/catalog';
 import { deleteRun, duplicateWithLoss, evaluateRun, pauseRun, resumeRun, stopRun } from './controller';
 import { etaSeconds, formatDuration } from './history';
 import { runLegend } from './labels';
-import { RunExport } from './RunExport';
+import { RunExport } from './run_export';
 import { actions, usePlayground } from './store';
 import type { RunRecord } from './types';
 

@@ -1,10 +1,10 @@
 import type Plotly from 'plotly.js-basic-dist-min';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { runLegend } from './labels';
-import { Plot } from './Plot';
+import { Plot } from './plot';
 import { actions, usePlayground } from './store';
 import type { EmbeddingSpace, MetricHistory, RunRecord } from './types';
-import { useThrottled } from './useThrottled';
+import { useThrottled } from './use_throttled';
 import { useShallow } from 'zustand/react/shallow';
 
 const PCA_LAYOUT = {
