@@ -64,5 +64,21 @@ export interface FinishedEvent {
   reason: 'completed' | 'stopped' | 'error';
 }
 
+/** What a run is doing now, for a status line; emitted whenever the phase changes (and during evaluation). */
+export interface StatusEvent {
+  type: 'status';
+  step: number;
+  phase: 'preparing-data' | 'building' | 'compiling' | 'training' | 'evaluating' | 'checkpointing';
+  /** While evaluating: the images embedded so far and in all. */
+  progress?: { done: number; total: number };
+}
+
 export type EngineEvent =
-  StartedEvent | StepEvent | EvalEvent | CheckpointEvent | ErrorEvent | PausedEvent | FinishedEvent;
+  | StartedEvent
+  | StepEvent
+  | EvalEvent
+  | CheckpointEvent
+  | ErrorEvent
+  | PausedEvent
+  | FinishedEvent
+  | StatusEvent;

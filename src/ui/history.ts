@@ -123,6 +123,9 @@ export function applyEngineEvent(
         event.reason === 'completed' ? 'completed' : event.reason === 'stopped' ? 'stopped' : 'error';
       return { run: { ...run, status, step: event.step }, history };
     }
+    case 'status':
+      // rendered by the run list's status line (what the run is doing); nothing to record in the history
+      return { run, history };
   }
 }
 
