@@ -16,8 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm, getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { backendStarted } from '../../engine/backend';
-import { useSimdThreadPool } from '../wasm_simd/runtime';
+import { backendStarted } from '../backend_ops';
+import { useSimdThreadPool } from './runtime';
 import { nodeSimdThreadPool } from './pool_node';
 
 /** tfjs-backend-wasm's pool: 8 pre-started workers, and its C side caps the XNNPACK pool at 8 threads. */
@@ -33,7 +33,7 @@ export interface NodeWasmThreads {
 /**
  * tfjs' own sizing (what a cross-origin-isolated browser page gets): half the logical cores (it assumes two
  * hyper-threads per core), 1 to MAX_WASM_THREADS. On the 2-core benchmark machine that is 1, and rightly: there 2
- * threads measured 1.30x on W1 (conv-heavy) but 0.83-0.93x on W3, W4 and one W2 run (see README, Performance).
+ * threads measured 1.30x on W1 (conv-heavy) but 0.83-0.93x on W3, W4 and one W2 run (docs/kernels.md, Threads).
  */
 export function defaultWasmThreads(): number {
   return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(os.availableParallelism() / 2)));

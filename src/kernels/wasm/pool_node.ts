@@ -1,16 +1,11 @@
 /**
- * Node-only: a thread pool for the project's WebAssembly SIMD kernels (kernels/wasm_simd) when the wasm backend
+ * Node-only: a thread pool for the project's WebAssembly SIMD kernels (src/kernels/wasm_module.ts) when the wasm backend
  * runs its threaded build, whose memory is shared. Each worker instantiates the same module over that memory and
  * sleeps in Atomics.wait on a small control block; a run hands every worker one share of the kernel's arguments,
  * runs the first share on the calling thread and waits for the rest. Never import this from browser code.
  */
 import { Worker } from 'node:worker_threads';
-import {
-  SIMD_KERNELS,
-  type SimdKernel,
-  type SimdThreadPool,
-  type SimdThreadPoolFactory,
-} from '../wasm_simd/runtime';
+import type { SimdThreadPool, SimdThreadPoolFactory } from './runtime';
 
 /** The most i32 arguments a kernel takes. */
 const MAX_ARGS = 32;
@@ -49,7 +44,9 @@ export function nodeSimdThreadPool(threads: number): SimdThreadPoolFactory {
 
 class NodeSimdPool implements SimdThreadPool {
   private readonly control: Int32Array;
-  private readonly kernels: Record<SimdKernel, (...args: number[]) => void>;
+  private readonly kernels: Record<string, (...args: number[]) => void>;
+  /** The module's kernels in export order: a round names its kernel by index. */
+  private readonly names: string[];
   private readonly workers: Worker[] = [];
 
   constructor(
@@ -58,6 +55,9 @@ class NodeSimdPool implements SimdThreadPool {
     readonly threads: number,
   ) {
     this.kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as typeof this.kernels;
+    this.names = WebAssembly.Module.exports(module)
+      .filter((entry) => entry.kind === 'function')
+      .map((entry) => entry.name);
     this.control = new Int32Array(new SharedArrayBuffer((HEADER + (threads - 1) * SLOT) * 4));
     for (let slot = 0; slot < threads - 1; slot++) {
       const worker = new Worker(WORKER_SOURCE, {
@@ -69,7 +69,7 @@ class NodeSimdPool implements SimdThreadPool {
           memory,
           control: this.control.buffer,
           slot,
-          names: SIMD_KERNELS,
+          names: this.names,
           header: HEADER,
           slotInts: SLOT,
         },
@@ -80,12 +80,13 @@ class NodeSimdPool implements SimdThreadPool {
     }
   }
 
-  run(kernel: SimdKernel, shares: number[][]): void {
+  run(kernel: string, shares: number[][]): void {
     if (shares.length === 0) return;
     if (shares.length > this.threads)
       throw new Error(`SIMD pool: ${shares.length} shares for ${this.threads} threads`);
     const ctrl = this.control;
-    const index = SIMD_KERNELS.indexOf(kernel);
+    const index = this.names.indexOf(kernel);
+    if (index < 0) throw new Error(`SIMD pool: the module has no kernel '${kernel}'`);
     for (let slot = 0; slot < this.workers.length; slot++) {
       const base = HEADER + slot * SLOT;
       const share = shares[slot + 1];
