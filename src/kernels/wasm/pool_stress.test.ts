@@ -20,7 +20,7 @@ describe('SIMD pool under contention', () => {
   it('runs every share exactly once with more threads than cores, concurrent pools and a busy machine', async () => {
     const cores = os.availableParallelism();
     children = cpuBurners(Math.max(1, cores - 1));
-    const others = [hammeringProcess(2, 6_000, 11), hammeringProcess(3, 6_000, 12)];
+    const others = [hammeringProcess(2, 4_000, 11), hammeringProcess(3, 4_000, 12)];
     children.push(...others.map((other) => other.child));
     const runs: { threads: number; budgetMs: number; jitter: boolean }[] = [
       // 2 threads (the CLI's --threads 2) as fast as the caller goes, then with jitter

@@ -1,6 +1,7 @@
 // Test support for the SIMD thread pool (not shipped code): many small in-place kernel calls that show a share run
 // twice or skipped, and a busy machine made of processes that burn CPU or hammer pools of their own.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { simdModuleBytes } from '../wasm_module';
 import { NodeSimdPool, type NodeSimdPoolOptions } from './pool_node';
 import { splitTiles } from './runtime';
@@ -144,10 +145,12 @@ export function hammeringProcess(
   seed: number,
 ): { child: ChildProcess; result: Promise<HammerResult> } {
   const script =
-    "import { hammerPool } from './src/kernels/wasm/pool_testing.ts';" +
+    `import { hammerPool } from ${JSON.stringify(import.meta.url)};` +
     `console.log(JSON.stringify(hammerPool({ threads: ${threads}, budgetMs: ${budgetMs}, maxRounds: 1e9, watchdogMs: 20000, seed: ${seed} })));`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // `--import tsx` resolves from here up to the project's node_modules
+    cwd: fileURLToPath(new URL('.', import.meta.url)),
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
