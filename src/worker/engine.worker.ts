@@ -127,11 +127,18 @@ async function withTrainer<T>(source: RunSource, use: (trainer: Trainer) => Prom
   }
 }
 
+/** What an export records besides the weights: the run's input standardisation and step. */
+const exportInfo = (trainer: Trainer) => ({ preprocessing: trainer.preprocessing, step: trainer.step });
+
 async function exportFiles(command: Extract<WorkerCommand, { type: 'export' }>): Promise<ExportedFile[]> {
   return withTrainer(command, async (trainer) => {
     switch (command.format) {
       case 'tfjs': {
-        const { modelJson, weightsBin } = await exportTfjs(trainer.network, command.config);
+        const { modelJson, weightsBin } = await exportTfjs(
+          trainer.network,
+          command.config,
+          exportInfo(trainer),
+        );
         return [
           {
             name: 'model.json',
@@ -150,7 +157,7 @@ async function exportFiles(command: Extract<WorkerCommand, { type: 'export' }>):
           {
             name: 'model.safetensors',
             mime: 'application/octet-stream',
-            bytes: await exportSafetensors(trainer.network, command.config),
+            bytes: await exportSafetensors(trainer.network, command.config, exportInfo(trainer)),
           },
         ];
       case 'embeddings': {
