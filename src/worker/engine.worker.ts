@@ -13,6 +13,8 @@ import {
   importWeights,
   TFJS_WEIGHTS_FILE_NAME,
 } from '../engine/export';
+import { BUNDLED_SOURCES } from '../engine/pytorch/bundled_sources';
+import { buildPytorchProject } from '../engine/pytorch/project';
 import { Trainer } from '../engine/trainer';
 import { datasetFor } from './datasets';
 import { exportEmbeddings } from './embeddings';
@@ -160,6 +162,10 @@ async function exportFiles(command: Extract<WorkerCommand, { type: 'export' }>):
             bytes: await exportSafetensors(trainer.network, command.config, exportInfo(trainer)),
           },
         ];
+      case 'pytorch': {
+        const weights = await exportSafetensors(trainer.network, command.config, exportInfo(trainer));
+        return buildPytorchProject({ weights, sources: BUNDLED_SOURCES });
+      }
       case 'embeddings': {
         const dataset = await datasetFor(command.config, baseUrl, command.userDataset);
         return exportEmbeddings(trainer, dataset.classes, Math.min(command.config.eval.size, 2000));
