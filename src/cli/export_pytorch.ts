@@ -122,7 +122,8 @@ async function exportedWeights(
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+/** The command: writes the project, returns the exit code (0, 1 on failure, 2 for bad usage or input). */
+export async function exportPytorchMain(argv: string[]): Promise<number> {
   let args;
   try {
     args = parseArgs({ args: argv, options: EXPORT_PYTORCH_OPTIONS, allowPositionals: false }).values;
@@ -157,5 +158,5 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('export_pytorch.ts')) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  exportPytorchMain(process.argv.slice(2)).then((code) => process.exit(code));
 }

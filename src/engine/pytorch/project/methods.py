@@ -1,8 +1,8 @@
 """The run's objective as an nn.Module for train.py: a stateless loss (losses.py) or a stateful method with its own
 networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra and AMCL.
 
-An objective gets a Batch: the projections `views` and backbone features `features` of the whole global batch
-(gathered from every rank, in global order), its `labels`, and this rank's own standardised view `images` (methods
+An objective gets a Batch: the projections `views` and (for objectives with uses_features) the backbone features
+`features` of the whole global batch (gathered from every rank, in global order), its `labels`, and this rank's own standardised view `images` (methods
 with a target network run it on them and gather its outputs). Every rank computes the same loss; see distributed.py
 for why the gradients come out as in a single process. Hooks: before_optimizer_step() (after backward) and
 after_step(step, total_steps, encoder) (after the optimizer step: queues, momentum and EMA updates).
@@ -34,6 +34,8 @@ def mean_row_cosine(a, b):
 
 
 class Objective(nn.Module):
+    uses_features = False  # whether forward reads batch.features (train.py gathers them only then)
+
     def before_optimizer_step(self):
         pass
 
@@ -275,6 +277,8 @@ class AMCL(Objective):
     l_i = sum_c [-cos(z1_i, z2_i)/tau_pos + cos(z1_i, z2_n*)/tau_neg + beta (Omega(tau_pos) - Omega(tau_neg))],
     n* = argmax_{n != i} cos(z1_i, z2_n), averaged over anchors and both directions. The encoder's own projector
     gets no gradient from it."""
+
+    uses_features = True
 
     def __init__(self, feature_dim, embedding_dim, projector, heads, beta, tauMin, tauMax):
         super().__init__()

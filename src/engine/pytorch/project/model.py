@@ -36,20 +36,20 @@ def same_padding(size, kernel, stride):
     return total // 2, total - total // 2
 
 
-class Conv2dSame(nn.Module):
-    """A bias-free Conv2d with TF.js 'same' padding."""
+class Conv2dSame(nn.Conv2d):
+    """A bias-free nn.Conv2d with TF.js 'same' padding."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, tfjs_name=None):
-        super().__init__()
-        self.stride, self.kernel_size, self.tfjs_name = stride, kernel_size, tfjs_name
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        super().__init__(in_channels, out_channels, kernel_size, stride, bias=False)
+        self.tfjs_name = tfjs_name
 
     def forward(self, x):
-        top, bottom = same_padding(x.shape[2], self.kernel_size, self.stride)
-        left, right = same_padding(x.shape[3], self.kernel_size, self.stride)
+        (kernel, _), (stride, _) = self.kernel_size, self.stride
+        top, bottom = same_padding(x.shape[2], kernel, stride)
+        left, right = same_padding(x.shape[3], kernel, stride)
         if top == bottom and left == right:
-            return F.conv2d(x, self.weight, stride=self.stride, padding=(top, left))
-        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, stride=self.stride)
+            return F.conv2d(x, self.weight, stride=stride, padding=(top, left))
+        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, stride=stride)
 
 
 def max_pool_same(x):
@@ -89,9 +89,10 @@ class BatchNorm(nn.Module):
         shape = [1, -1] + [1] * (x.dim() - 2)
         if self.training:
             dims = [0] + list(range(2, x.dim()))
-            count = torch.tensor(float(x.numel() // x.shape[1]), device=x.device)
-            reduce = distributed.all_reduce_sum if self.sync else (lambda t: t)
-            count = reduce(count)
+            synced = self.sync and distributed.is_distributed()
+            reduce = distributed.all_reduce_sum if synced else (lambda t: t)
+            # every rank holds the same number of images (train.py splits the batch evenly)
+            count = x.numel() // x.shape[1] * (distributed.world_size() if synced else 1)
             mean = reduce(x.sum(dims)) / count
             var = reduce(((x - mean.view(shape)) ** 2).sum(dims)) / count
             with torch.no_grad():

@@ -133,8 +133,8 @@ class TrainStep(nn.Module):
     def forward(self, views, labels):
         h, z = encode_views(self.encoder, views)
         gather = distributed.gather_batch
-        batch = methods.Batch([gather(v) for v in z], [gather(v) for v in h], gather(labels), views)
-        return self.objective(batch)
+        features = [gather(v) for v in h] if self.objective.uses_features else None
+        return self.objective(methods.Batch([gather(v) for v in z], features, gather(labels), views))
 
 
 def preprocessing_metadata(image_shape, mean, std):
@@ -146,12 +146,12 @@ def preprocessing_metadata(image_shape, mean, std):
     }
 
 
-def save_export(path, encoder, config, image_shape, mean, std, step):
+def save_export(path, encoder, config, preprocessing, step):
     """model.safetensors in the playground's layout and metadata, so its "import weights" loads it."""
     safetensors_io.save(path, model.tfjs_state(model.encoder_tfjs_tensors(encoder)), {
         "format": model.MODEL_FORMAT,
         "run_config": json.dumps(config),
-        "preprocessing": json.dumps(preprocessing_metadata(image_shape, mean, std)),
+        "preprocessing": json.dumps(preprocessing),
         "weight_layout": "tfjs: conv kernel [kh, kw, in, out], dense kernel [in, out]",
         "step": str(step),
     })
@@ -159,27 +159,26 @@ def save_export(path, encoder, config, image_shape, mean, std, step):
 
 def architecture(config):
     """What decides tensor shapes: a checkpoint only continues a run that agrees on it."""
-    return {**{key: config[key] for key in ("encoder", "projector")},
-        "dataset": config["dataset"]["id"], "loss": config["loss"]["id"], "optimizer": config["optimizer"]["type"],
+    return {
+        "dataset": config["dataset"]["id"], "encoder": config["encoder"], "projector": config["projector"],
+        "loss": config["loss"]["id"], "optimizer": config["optimizer"]["type"],
     }
 
 
 def read_resume(path):
-    """(encoder tensors or None, torch checkpoint or None, step, (mean, std) or None) from --resume."""
+    """(encoder tensors or None, torch checkpoint or None, step, preprocessing dict or None) from --resume."""
     if path.endswith(".pt"):
         checkpoint = torch.load(path, map_location="cpu")
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise SystemExit(f"--resume {path}: not a checkpoint written by train.py")
-        return None, checkpoint, checkpoint["step"], (checkpoint["mean"], checkpoint["std"])
+        return None, checkpoint, checkpoint["step"], checkpoint["preprocessing"]
     try:
         tensors, metadata = safetensors_io.load(path)
     except (OSError, ValueError) as error:
         raise SystemExit(f"--resume {path}: {error}") from error
-    stats = None
-    if "preprocessing" in metadata:
-        preprocessing = json.loads(metadata["preprocessing"])
-        stats = (preprocessing["mean"], preprocessing["std"])
-    return model.encoder_weights_from_file(tensors), None, int(metadata.get("step", 0)), stats
+    # a playground checkpoint.safetensors has no preprocessing: it is measured on the dataset, as the playground does
+    preprocessing = json.loads(metadata["preprocessing"]) if "preprocessing" in metadata else None
+    return model.encoder_weights_from_file(tensors), None, int(metadata.get("step", 0)), preprocessing
 
 
 def main():
@@ -212,12 +211,16 @@ def main():
     steps_per_epoch = config["stepsPerEpoch"] or max(1, train_count // batch_size)
     total_steps = max(1, math.ceil(config["epochs"] * steps_per_epoch))
 
-    weights, checkpoint, start_step, stats = read_resume(args.resume) if args.resume else (None, None, 0, None)
+    weights, checkpoint, start_step, preprocessing = read_resume(args.resume) if args.resume else (None, None, 0, None)
     if checkpoint is not None and architecture(checkpoint["config"]) != architecture(config):
         raise SystemExit(f"--resume {args.resume} was made for a different run ({architecture(checkpoint['config'])}); this run is {architecture(config)}")
-    mean, std = stats if stats is not None else data.channel_statistics(train, train_count)
-    if len(mean) != dataset.image_shape[2]:
-        raise SystemExit(f"the weights were trained on {len(mean)}-channel images, the dataset has {dataset.image_shape[2]} channels")
+    if preprocessing is None:
+        mean, std = data.channel_statistics(train, train_count)
+        preprocessing = preprocessing_metadata(dataset.image_shape, mean, std)
+    trained_on = (*preprocessing["image_size"], preprocessing["channels"])
+    if trained_on != dataset.image_shape:
+        raise SystemExit(f"the weights were trained on {trained_on} images (height, width, channels), the dataset's are {dataset.image_shape}; pass the run's dataset with --data-dir")
+    mean, std = preprocessing["mean"], preprocessing["std"]
 
     torch.manual_seed(derived_seed(seed, STREAM["init"], 0))
     encoder = model.build_encoder(config, dataset.image_shape)
@@ -247,12 +250,15 @@ def main():
     channel_mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     channel_std = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     end_step = total_steps if args.max_steps is None else min(total_steps, start_step + args.max_steps)
+    if start_step >= total_steps and rank == 0:
+        print(f"the weights are at step {start_step}, the run's last ({total_steps}); raise epochs in the RunConfig to train longer")
 
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "config.json"), "w") as f:
             json.dump(config, f, indent=2)
-        metrics = open(os.path.join(args.out, "metrics.jsonl"), "a")
+        # a resumed run adds to the curve it continues; a fresh one starts its own
+        metrics = open(os.path.join(args.out, "metrics.jsonl"), "a" if args.resume else "w")
         print(f"{dataset.name}: {train_count} training images {dataset.image_shape}; {world} process(es) on {device}, "
               f"{local_batch} images each; steps {start_step}..{end_step} of {total_steps} ({steps_per_epoch} per epoch)", flush=True)
 
@@ -260,10 +266,10 @@ def main():
         if rank != 0:
             return
         torch.save({
-            "format": CHECKPOINT_FORMAT, "config": config, "step": step, "mean": list(mean), "std": list(std),
+            "format": CHECKPOINT_FORMAT, "config": config, "step": step, "preprocessing": preprocessing,
             "model": step_module.state_dict(), "optimizer": optimizer.state_dict(),
         }, os.path.join(args.out, "checkpoint.pt"))
-        save_export(os.path.join(args.out, "model.safetensors"), encoder, config, dataset.image_shape, mean, std, step)
+        save_export(os.path.join(args.out, "model.safetensors"), encoder, config, preprocessing, step)
 
     order, order_pass = None, None
     for step in range(start_step, end_step):
