@@ -27,7 +27,10 @@ const lossCurve = async (file: string) =>
 describe.skipIf(!TORCH.ok)(`train.py under torchrun${SKIP_REASON}`, () => {
   it('(c) 2 gloo processes with global batch B follow the 1-process curve at batch B, continuing an engine run; the result loads back', async () => {
     // a run trained by the engine for 2 of its 8 steps, exported as the app exports it
-    const config = parseRunConfig(tinyConfig({ name: 'ddp check', epochs: 1, seed: 4 }));
+    // SGD: its steps scale with the gradient (Adam's would hide a gradient off by a factor of world_size)
+    const config = parseRunConfig(
+      tinyConfig({ name: 'ddp check', epochs: 1, seed: 4, optimizer: { type: 'sgd', lr: 0.05 } }),
+    );
     const dataset = await openDataset({ id: 'synthetic', seed: config.seed, ...config.dataset.synthetic });
     const trainer = await Trainer.create(config, { dataset, onEvent: () => undefined });
     expect(await trainer.run({ untilStep: 2 })).toBe('yielded');

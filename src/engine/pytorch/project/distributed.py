@@ -46,7 +46,9 @@ def setup(device_name=None):
 
 
 def cleanup():
+    """Leaves the process group once every rank is done (rank 0 may still be writing the outputs)."""
     if is_distributed():
+        dist.barrier()
         dist.destroy_process_group()
 
 
