@@ -83,7 +83,7 @@ function runSummary(config: RunConfig, preprocessing: PreprocessingMetadata, ste
     ],
     [
       'training',
-      `batch ${config.batchSize}, ${config.epochs} epochs, ${config.optimizer.type} lr ${config.optimizer.lr}, ` +
+      `batch ${config.batchSize}, epochs ${config.epochs}, ${config.optimizer.type} lr ${config.optimizer.lr}, ` +
         `seed ${config.seed}; the weights are from step ${step}`,
     ],
   ];

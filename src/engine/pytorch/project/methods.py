@@ -1,11 +1,12 @@
 """The run's objective as an nn.Module for train.py: a stateless loss (losses.py) or a stateful method with its own
 networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra and AMCL.
 
-An objective gets a Batch: the projections `views` and (for objectives with uses_features) the backbone features
-`features` of the whole global batch (gathered from every rank, in global order), its `labels`, and this rank's own standardised view `images` (methods
-with a target network run it on them and gather its outputs). Every rank computes the same loss; see distributed.py
-for why the gradients come out as in a single process. Hooks: before_optimizer_step() (after backward) and
-after_step(step, total_steps, encoder) (after the optimizer step: queues, momentum and EMA updates).
+An objective gets a Batch: the projections `views` of the whole global batch (gathered from every rank, in global
+order), the backbone `features` likewise (only for objectives with uses_features), its `labels`, and this rank's own
+standardised view `images` (methods with a target network run it on them and gather its outputs). Every rank
+computes the same loss; distributed.py says why the gradients then come out as in a single process. Hooks:
+before_optimizer_step() (after backward) and after_step(step, total_steps, encoder) (after the optimizer step:
+queues, momentum and EMA updates).
 """
 
 import copy
@@ -23,10 +24,10 @@ from model import BatchNorm, Dense, MLPHead, initialise
 
 @dataclass
 class Batch:
-    views: list
-    features: list
-    labels: torch.Tensor
-    images: list
+    views: list  # V x [B, D] projections of the global batch
+    features: list  # V x [B, F] backbone features of the global batch, or None
+    labels: torch.Tensor  # [B] class labels
+    images: list  # V x [b, C, H, W] this rank's standardised views
 
 
 def mean_row_cosine(a, b):

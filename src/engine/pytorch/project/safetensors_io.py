@@ -55,9 +55,12 @@ def parse(data, name="safetensors file"):
     if not isinstance(header, dict):
         raise ValueError(f"{name}: the header must be a JSON object")
     metadata = header.pop("__metadata__", None) or {}
+    for tensor_name, entry in header.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("shape"), list) or len(entry.get("data_offsets") or []) != 2:
+            raise ValueError(f"{name}: tensor {tensor_name!r} has header entry {entry!r}; expected {{dtype, shape, data_offsets}}")
     body = memoryview(data)[8 + header_length :]
     tensors, covered = {}, 0
-    for tensor_name, entry in sorted(header.items(), key=lambda item: item[1].get("data_offsets", [0])[0]):
+    for tensor_name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
         dtype = DTYPES.get(entry.get("dtype"))
         if dtype is None:
             raise ValueError(f"{name}: tensor {tensor_name!r} has dtype {entry.get('dtype')!r}; known: {', '.join(DTYPES)}")
