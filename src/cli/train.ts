@@ -254,10 +254,14 @@ async function main(argv: string[]): Promise<number> {
   bar?.stop();
   await checkpointWrites;
   await writeFile(metricsPath, lines.join('\n') + '\n');
-  const tfjs = await exportTfjs(trainer.network, config);
+  const exportInfo = { preprocessing: trainer.preprocessing, step: trainer.step };
+  const tfjs = await exportTfjs(trainer.network, config, exportInfo);
   await writeFile(path.join(outDir, 'model.json'), JSON.stringify(tfjs.modelJson));
   await writeFile(path.join(outDir, 'weights.bin'), new Uint8Array(tfjs.weightsBin));
-  await writeFile(path.join(outDir, 'model.safetensors'), await exportSafetensors(trainer.network, config));
+  await writeFile(
+    path.join(outDir, 'model.safetensors'),
+    await exportSafetensors(trainer.network, config, exportInfo),
+  );
   const lastEval = lines
     .map((l) => JSON.parse(l))
     .filter((e) => e.type === 'eval')

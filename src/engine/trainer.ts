@@ -10,6 +10,7 @@ import type { Dataset, DatasetSplit } from './data/types';
 import { buildNetwork } from '../nn/networks';
 import type { Network } from '../nn/types';
 import type { EngineEvent, EvalEvent } from './events';
+import type { InputPreprocessing } from './export';
 import { createOptimizer, learningRate, type Optimizer } from './optim';
 import { Rng } from '../nn/random';
 
@@ -131,6 +132,11 @@ export class Trainer {
 
   get lastCheckpointStep(): number | null {
     return this.lastCheckpoint?.step ?? null;
+  }
+
+  /** The input standardisation of this run: images / 255, then per channel (x - mean) / std (exports carry it). */
+  get preprocessing(): InputPreprocessing {
+    return { imageShape: this.dataset.imageShape, mean: [...this.channelMean], std: [...this.channelStd] };
   }
 
   /** Asks the loop to pause after the current step (run() then resolves 'paused'; call run() to resume). */

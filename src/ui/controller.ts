@@ -312,7 +312,8 @@ export function download(files: ExportedFile[], zipName: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-export type ExportKind = 'tfjs' | 'safetensors' | 'embeddings' | 'history-csv' | 'history-json' | 'config';
+export type ExportKind =
+  'tfjs' | 'safetensors' | 'embeddings' | 'pytorch' | 'history-csv' | 'history-json' | 'config';
 
 export async function exportRun(runId: string, kind: ExportKind): Promise<void> {
   const state = usePlayground.getState();
@@ -338,8 +339,13 @@ export async function exportRun(runId: string, kind: ExportKind): Promise<void> 
       default: {
         const source = await sourceOf(run, !live.has(runId));
         const reply = await worker().request({ type: 'export', format: kind, ...source });
+        // the PyTorch project unpacks into one folder; its README refers to model.safetensors by that name
         const files = reply.files.map((f) =>
-          f.name === 'model.safetensors' ? { ...f, name: `${stem}.safetensors` } : f,
+          kind === 'pytorch'
+            ? { ...f, name: `${stem}-pytorch/${f.name}` }
+            : f.name === 'model.safetensors'
+              ? { ...f, name: `${stem}.safetensors` }
+              : f,
         );
         download(files, `${stem}-${kind}.zip`);
       }

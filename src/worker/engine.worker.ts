@@ -13,6 +13,8 @@ import {
   importWeights,
   TFJS_WEIGHTS_FILE_NAME,
 } from '../engine/export';
+import { BUNDLED_SOURCES } from '../engine/pytorch/bundled_sources';
+import { buildPytorchProject } from '../engine/pytorch/project';
 import { Trainer } from '../engine/trainer';
 import { datasetFor } from './datasets';
 import { exportEmbeddings } from './embeddings';
@@ -127,11 +129,18 @@ async function withTrainer<T>(source: RunSource, use: (trainer: Trainer) => Prom
   }
 }
 
+/** What an export records besides the weights: the run's input standardisation and step. */
+const exportInfo = (trainer: Trainer) => ({ preprocessing: trainer.preprocessing, step: trainer.step });
+
 async function exportFiles(command: Extract<WorkerCommand, { type: 'export' }>): Promise<ExportedFile[]> {
   return withTrainer(command, async (trainer) => {
     switch (command.format) {
       case 'tfjs': {
-        const { modelJson, weightsBin } = await exportTfjs(trainer.network, command.config);
+        const { modelJson, weightsBin } = await exportTfjs(
+          trainer.network,
+          command.config,
+          exportInfo(trainer),
+        );
         return [
           {
             name: 'model.json',
@@ -150,9 +159,13 @@ async function exportFiles(command: Extract<WorkerCommand, { type: 'export' }>):
           {
             name: 'model.safetensors',
             mime: 'application/octet-stream',
-            bytes: await exportSafetensors(trainer.network, command.config),
+            bytes: await exportSafetensors(trainer.network, command.config, exportInfo(trainer)),
           },
         ];
+      case 'pytorch': {
+        const weights = await exportSafetensors(trainer.network, command.config, exportInfo(trainer));
+        return buildPytorchProject({ weights, sources: BUNDLED_SOURCES });
+      }
       case 'embeddings': {
         const dataset = await datasetFor(command.config, baseUrl, command.userDataset);
         return exportEmbeddings(trainer, dataset.classes, Math.min(command.config.eval.size, 2000));

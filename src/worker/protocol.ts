@@ -55,7 +55,7 @@ export interface RunSource {
   userDataset?: UserDatasetPayload;
 }
 
-export type ExportFormat = 'tfjs' | 'safetensors' | 'embeddings';
+export type ExportFormat = 'tfjs' | 'safetensors' | 'embeddings' | 'pytorch';
 
 export type WorkerCommand =
   /** Build a trainer (restoring `checkpoint` when given) and queue it for training. */
