@@ -381,6 +381,9 @@ test('a run that cannot start offers only what it can do: edit its config, or de
   await expect(row.getByTestId('run-status')).toHaveText('failed', { timeout: 120_000 });
   await expect(row.getByTestId('run-state')).toHaveText('could not start');
   await expect(row.getByRole('button')).toHaveText(['Edit config', 'Delete']);
+  // what to do (drop zone, download command), then which file was missing
+  await expect(row).toContainText('drop zone');
+  await expect(row).toContainText('npm run datasets -- cifar10');
   await expect(row).toContainText('not found');
   await screenshot(page, 'run-could-not-start');
   await row.getByRole('button', { name: 'Edit config' }).click();

@@ -225,7 +225,11 @@ function SpectrumPlot({ series, space }: { series: Series[]; space: EmbeddingSpa
 
 function PcaPlot({ series, space }: { series: Series[]; space: EmbeddingSpace }) {
   const [runId, setRunId] = useState<string>('');
-  const chosen = series.find((s) => s.id === runId) ?? series[series.length - 1];
+  // the run picked, else the newest ticked run that has a scatter to show
+  const chosen =
+    series.find((s) => s.id === runId) ??
+    [...series].reverse().find((s) => latestPca(s.evals) !== undefined) ??
+    series[series.length - 1];
   const latest = chosen ? latestPca(chosen.evals) : undefined;
   const selectId = useId();
   const data = useMemo((): Plotly.Data[] => {

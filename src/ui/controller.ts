@@ -12,7 +12,7 @@ import type {
 import { colourFromId, nextRunColour } from './colours';
 import { datasetAdvice, datasetMissing } from './datasets_info';
 import { configJson, fileStem, historyCsv, historyJson } from './exports';
-import { emptyHistory } from './history';
+import { applyEngineEvent, emptyHistory } from './history';
 import { importedRunName } from './labels';
 import { summarise } from './messages';
 import * as db from './persistence';
@@ -44,6 +44,14 @@ const crashTimes: number[] = [];
 const CRASH_WINDOW_MS = 120_000;
 const MAX_CRASHES = 2;
 let persistRequested = false;
+/**
+ * Runs deleted within the undo window: what Undo puts back. A run that was training keeps receiving the events of
+ * the step in progress when it was deleted (the worker pauses it after that step), and they land here.
+ */
+const deletedRuns = new Map<
+  string,
+  { run: RunRecord; history: MetricHistory; checkpoint: db.StoredCheckpoint | undefined }
+>();
 
 export function isLive(runId: string): boolean {
   return live.has(runId);
@@ -114,25 +122,44 @@ function queueHistory(runId: string, op: db.HistoryOp): void {
   else historyOps.set(runId, [op]);
 }
 
-function saveCheckpoint(runId: string, step: number, bytes: Uint8Array): void {
+/**
+ * Saves a checkpoint the worker made and records it on the run only once IndexedDB has it: a save that failed
+ * (storage full) leaves the run pointing at the last checkpoint that really exists. Saves of one run run in order.
+ */
+export function recordCheckpoint(
+  runId: string,
+  step: number,
+  bytes: Uint8Array,
+  io: { save: typeof db.saveCheckpoint; saved: (runId: string) => void } = {
+    save: db.saveCheckpoint,
+    saved: (id) => persist(id, true),
+  },
+): Promise<void> {
   const previous = checkpointSaves.get(runId) ?? Promise.resolve();
   const next = previous.then(async () => {
     if (!usePlayground.getState().runs[runId]) return; // deleted meanwhile
     try {
-      await db.saveCheckpoint(runId, { step, bytes });
+      await io.save(runId, { step, bytes });
     } catch (error) {
-      storageProblem(error); // not recorded: a resume uses the last checkpoint that was really saved
+      storageProblem(error);
       return;
     }
     actions.updateRun(runId, { lastCheckpointStep: step });
-    persist(runId, true);
+    io.saved(runId);
   });
   checkpointSaves.set(runId, next);
+  return next;
 }
 
 function handleEngineEvent(runId: string, event: Extract<WorkerEvent, { type: 'engine' }>['event']): void {
   const before = usePlayground.getState();
-  if (!before.runs[runId]) return; // deleted: its last events are not wanted
+  if (!before.runs[runId]) {
+    const deleted = deletedRuns.get(runId);
+    if (!deleted) return; // deleted for good: its last events are not wanted
+    if (event.type === 'checkpoint') deleted.checkpoint = { step: event.step, bytes: event.bytes };
+    else Object.assign(deleted, applyEngineEvent(deleted.run, deleted.history, event, performance.now()));
+    return;
+  }
   if (event.type === 'started') queueHistory(runId, { kind: 'truncate', after: event.startStep });
   actions.applyEvent(runId, event);
   const history = usePlayground.getState().histories[runId];
@@ -148,7 +175,7 @@ function handleEngineEvent(runId: string, event: Extract<WorkerEvent, { type: 'e
       break;
     }
     case 'checkpoint':
-      saveCheckpoint(runId, event.step, event.bytes);
+      void recordCheckpoint(runId, event.step, event.bytes);
       return;
     case 'finished':
       live.delete(runId);
@@ -188,9 +215,14 @@ function handleWorkerEvent(message: WorkerEvent): void {
       live.delete(message.runId);
       const run = usePlayground.getState().runs[message.runId];
       if (!run) return;
+      // a served dataset that is absent (or whose files are): what to do, the file that was missing folded after it
       const missing =
-        !run.userDatasetKey && datasetMissing(usePlayground.getState().served, run.config.dataset.id);
-      const error = missing ? datasetAdvice(run.config.dataset.id) : message.message;
+        !run.userDatasetKey &&
+        (datasetMissing(usePlayground.getState().served, run.config.dataset.id) ||
+          /not found in \S*\/datasets\//.test(message.message));
+      const error = missing
+        ? `${datasetAdvice(run.config.dataset.id)} (${message.message.replace(/;.*$/, '')})`
+        : message.message;
       actions.updateRun(message.runId, {
         status: run.lastCheckpointStep === null ? 'failed' : 'error',
         error,
@@ -476,21 +508,25 @@ export const UNDO_MS = 10_000;
  * training); after that the worker frees it.
  */
 export async function deleteRun(runId: string): Promise<void> {
+  const first = usePlayground.getState().runs[runId];
+  if (!first || deletedRuns.has(runId)) return;
+  const wasLive = live.has(runId);
+  const wasActive = wasLive && isActive(first);
+  if (wasActive) worker().send({ type: 'pause', runId });
+  // the last saved checkpoint travels with the undo; pending saves finish first
+  await (checkpointSaves.get(runId) ?? Promise.resolve());
+  const checkpoint = await db.loadCheckpoint(runId).catch(() => undefined);
+  // the run as it is now (events kept arriving while the checkpoint was read)
   const state = usePlayground.getState();
   const run = state.runs[runId];
   if (!run) return;
   const history = state.histories[runId] ?? emptyHistory();
   const position = state.runOrder.indexOf(runId);
   const wasSelected = state.selected.includes(runId);
-  const wasLive = live.has(runId);
-  const wasActive = wasLive && isActive(run);
-  if (wasActive) worker().send({ type: 'pause', runId });
-  // the last saved checkpoint travels with the undo; pending saves finish first
-  await (checkpointSaves.get(runId) ?? Promise.resolve());
-  const checkpoint = await db.loadCheckpoint(runId).catch(() => undefined);
   historyOps.delete(runId);
   dirtyRuns.delete(runId);
   checkpointSaves.delete(runId);
+  deletedRuns.set(runId, { run, history, checkpoint });
   actions.removeRun(runId);
   await db.deleteRun(runId).catch(storageProblem);
   let undone = false;
@@ -501,20 +537,21 @@ export async function deleteRun(runId: string): Promise<void> {
     action: {
       label: 'Undo',
       run: () => {
+        const kept = deletedRuns.get(runId);
+        deletedRuns.delete(runId);
+        if (!kept) return;
         undone = true;
-        void restoreRun(
-          { ...run, pending: null },
-          history,
-          checkpoint,
+        void restoreRun({ ...kept.run, pending: null }, kept.history, kept.checkpoint, {
           position,
-          wasSelected,
+          selected: wasSelected,
           wasLive,
           wasActive,
-        );
+        });
       },
     },
     onClose: () => {
       if (undone) return;
+      deletedRuns.delete(runId);
       if (live.has(runId)) worker().send({ type: 'delete', runId });
       live.delete(runId);
     },
@@ -525,16 +562,15 @@ async function restoreRun(
   run: RunRecord,
   history: MetricHistory,
   checkpoint: db.StoredCheckpoint | undefined,
-  position: number,
-  selected: boolean,
-  wasLive: boolean,
-  wasActive: boolean,
+  where: { position: number; selected: boolean; wasLive: boolean; wasActive: boolean },
 ): Promise<void> {
+  const { position, selected, wasLive, wasActive } = where;
+  const base = checkpoint ? { ...run, lastCheckpointStep: checkpoint.step } : run;
   const restored: RunRecord = wasLive
-    ? { ...run, status: wasActive ? 'queued' : run.status }
-    : run.status === 'running' || run.status === 'queued'
-      ? { ...run, status: 'interrupted' }
-      : run;
+    ? { ...base, status: wasActive ? 'queued' : base.status }
+    : isActive(base)
+      ? { ...base, status: 'interrupted' }
+      : base;
   actions.addRun(restored, { ...history, revision: history.revision + 1 }, { position, selected });
   try {
     await db.saveRun(restored);

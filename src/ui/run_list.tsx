@@ -59,11 +59,11 @@ function RunRow({ runId }: { runId: string }) {
           {run.status}
         </span>
       </div>
-      <progress max={1} value={progress} aria-label={`Progress of ${label}`} />
+      {run.status !== 'failed' && <progress max={1} value={progress} aria-label={`Progress of ${label}`} />}
       <p className="run-state" id={stateId} data-testid="run-state">
         {stateLine}
       </p>
-      <div className="run-stats">
+      <div className="run-stats" hidden={run.status === 'failed'}>
         <span data-testid="run-step">
           step {run.step}/{run.totalSteps || '?'}
         </span>

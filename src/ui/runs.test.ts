@@ -163,3 +163,29 @@ describe('WorkerClient', () => {
     expect(events).toEqual([{ type: 'run-state', runId: 'r', state: 'queued' }]);
   });
 });
+
+describe('checkpoints and storage errors', () => {
+  it('records a checkpoint only once it is saved, and shows a full storage once with what to do', async () => {
+    const { recordCheckpoint, restoredRun } = await import('./controller');
+    const { StorageError } = await import('./persistence');
+    actions.reset();
+    const run = restoredRun({ id: 'cp', config: defaultRunConfig(), status: 'running', step: 6 });
+    actions.addRun({ ...run, status: 'running' });
+    const full = () => Promise.reject(new StorageError('browser storage is full while saving …', true));
+    const saved: string[] = [];
+    await recordCheckpoint('cp', 3, new Uint8Array(1), { save: full, saved: (id) => saved.push(id) });
+    await recordCheckpoint('cp', 6, new Uint8Array(1), { save: full, saved: (id) => saved.push(id) });
+    expect(usePlayground.getState().runs.cp.lastCheckpointStep).toBeNull();
+    expect(saved).toEqual([]);
+    const notices = usePlayground.getState().notices;
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatchObject({ kind: 'error', count: 2 });
+    expect(notices[0].text).toMatch(/storage is full.*Delete runs or dropped datasets/);
+    await recordCheckpoint('cp', 9, new Uint8Array(1), {
+      save: async () => undefined,
+      saved: (id) => saved.push(id),
+    });
+    expect(usePlayground.getState().runs.cp.lastCheckpointStep).toBe(9);
+    expect(saved).toEqual(['cp']);
+  });
+});
