@@ -84,8 +84,22 @@ async function lossSteps(name: string): Promise<number[]> {
     : [];
 }
 
+test('Start waits for the engine, and says so', async () => {
+  // hold the engine's script back for a few seconds: the page is up before the engine is
+  await page.route('**/engine.worker*.js', async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    await route.continue();
+  });
+  await page.goto('/');
+  await expect(page.getByTestId('backend-status')).toHaveText(/Starting the engine/);
+  await expect(page.getByRole('button', { name: 'Start run' })).toBeDisabled();
+  await expect(page.getByTestId('start-hint')).toHaveText('the engine is starting…');
+  await expect(page.getByRole('button', { name: 'Start run' })).toBeEnabled({ timeout: 120_000 });
+  await page.unroute('**/engine.worker*.js');
+});
+
 test('before its first step a run says what it is doing; pace and ETA follow after a few steps', async () => {
-  await openApp(page);
+  if (page.url() === 'about:blank') await openApp(page);
   await expect(page.getByRole('region', { name: 'Slow device' })).toContainText('software adapter');
   // every state line the row shows, in order
   await page.evaluate(() => {
