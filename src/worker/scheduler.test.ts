@@ -12,6 +12,8 @@ class FakeTrainer implements SchedulableTrainer {
   lastCheckpointStep: number | null = null;
   checkpoints = 0;
   disposed = false;
+  /** Called inside run() while step `step` + 1 is in progress (a message arriving mid-step). */
+  duringStep: ((step: number) => void) | null = null;
   private pauseRequested = false;
   private stopRequested = false;
   private failure: string | null = null;
@@ -46,6 +48,7 @@ class FakeTrainer implements SchedulableTrainer {
         this.emit({ type: 'paused', step: this.step });
         return 'paused';
       }
+      this.duringStep?.(this.step);
       if (this.wait === 'macrotask') await new Promise((resolve) => setTimeout(resolve, 0));
       else await Promise.resolve();
       this.step += 1;
@@ -190,12 +193,17 @@ describe('RunScheduler', () => {
   it('answers a pause that arrives during a step within one step (the trainer forgets it at its next run())', async () => {
     const { events, scheduler, make } = setup(1);
     const a = make('a', 1000, 'macrotask');
+    let stepAtPause = -1;
+    let stateAtPause: string | null = null;
+    a.duringStep = (step) => {
+      if (step !== 3) return;
+      stepAtPause = step;
+      scheduler.pause('a'); // the run is inside its slice, waiting on its step
+      stateAtPause = scheduler.state('a');
+    };
     scheduler.add('a', a);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    const stepAtPause = a.step;
-    scheduler.pause('a'); // the run is inside its slice, waiting on its step
-    expect(scheduler.state('a')).toBe('running');
     await scheduler.whenIdle();
+    expect(stateAtPause).toBe('running');
     const paused = stepsOf(events, 'paused');
     expect(paused).toHaveLength(1);
     expect(paused[0] - stepAtPause).toBeLessThanOrEqual(1);
@@ -205,10 +213,13 @@ describe('RunScheduler', () => {
   it('answers a stop that arrives during a step within one step', async () => {
     const { events, scheduler, make } = setup(1);
     const a = make('a', 1000, 'macrotask');
+    let stepAtStop = -1;
+    a.duringStep = (step) => {
+      if (step !== 3) return;
+      stepAtStop = step;
+      void scheduler.stop('a');
+    };
     scheduler.add('a', a);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    const stepAtStop = a.step;
-    await scheduler.stop('a');
     await scheduler.whenIdle();
     const finished = stepsOf(events, 'finished');
     expect(finished).toHaveLength(1);
