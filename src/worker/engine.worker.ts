@@ -16,7 +16,7 @@ import {
 import { BUNDLED_SOURCES } from '../engine/pytorch/bundled_sources';
 import { buildPytorchProject } from '../engine/pytorch/project';
 import { Trainer } from '../engine/trainer';
-import { datasetFor } from './datasets';
+import { datasetFor, probeDatasets } from './datasets';
 import { exportEmbeddings } from './embeddings';
 import { augmentPreview } from './preview';
 import {
@@ -100,7 +100,14 @@ function errorMessage(error: unknown): string {
 /** Builds a trainer for a run, restoring its checkpoint when the source has one. */
 async function buildTrainer(source: RunSource, emit: boolean): Promise<Trainer> {
   const info = await backendReady;
+  if (emit)
+    post({
+      type: 'engine',
+      runId: source.runId,
+      event: { type: 'status', step: 0, phase: 'preparing-data' },
+    });
   const dataset = await datasetFor(source.config, baseUrl, source.userDataset);
+  if (emit) post({ type: 'run-dataset', runId: source.runId, name: dataset.name, classes: dataset.classes });
   const trainer = await Trainer.create(source.config, {
     dataset,
     backend: info.active,
@@ -182,9 +189,12 @@ async function handle(command: WorkerCommand): Promise<void> {
           scheduler.resume(command.runId);
           return;
         }
+        // registered first, so a pause / stop / delete sent while the data loads is kept and applied
+        scheduler.prepare(command.runId);
         const trainer = await buildTrainer(command, true);
         scheduler.add(command.runId, trainer);
       } catch (error) {
+        scheduler.abandon(command.runId);
         post({ type: 'run-failed', runId: command.runId, message: errorMessage(error) });
       }
       return;
@@ -222,6 +232,13 @@ async function handle(command: WorkerCommand): Promise<void> {
       post({ type: 'preview-result', requestId: command.requestId, classes: dataset.classes, labels, views });
       return;
     }
+    case 'probe-datasets':
+      post({
+        type: 'datasets-result',
+        requestId: command.requestId,
+        available: await probeDatasets(baseUrl),
+      });
+      return;
     case 'import-weights': {
       const weights = weightsFileFrom(command.files);
       // the file's own RunConfig (our exports embed it) describes the network the weights fit
@@ -237,6 +254,8 @@ async function handle(command: WorkerCommand): Promise<void> {
           runId: command.runId,
           config,
           checkpoint: checkpoint.slice(),
+          totalSteps: trainer.totalSteps,
+          stepsPerEpoch: trainer.stepsPerEpoch,
         });
       } finally {
         trainer.dispose();
