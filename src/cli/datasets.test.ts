@@ -135,11 +135,6 @@ function tarHeader(name: string, sizeField: string, type = '0'): Uint8Array {
   return block;
 }
 
-const padded = (data: Uint8Array) => {
-  const out = new Uint8Array(Math.ceil(data.length / 512) * 512);
-  out.set(data);
-  return out;
-};
 const concat = (parts: Uint8Array[]) => Uint8Array.from(Buffer.concat(parts));
 
 /** gzip of a tar whose first member claims 8 GB and then `megabytes` MiB of zeros follow, streamed (no big buffer). */
