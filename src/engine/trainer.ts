@@ -229,8 +229,10 @@ export class Trainer {
         });
       const early = this.takeRequest();
       if (early) return early;
-      if (this.stepCount === 0 && !this.yielded && this.config.eval.every > 0)
-        this.onEvent(await this.evaluate());
+      if (this.stepCount === 0 && !this.yielded && this.config.eval.every > 0) {
+        const failed = await this.evaluateOrFail();
+        if (failed) return failed;
+      }
       // the initial weights are the last good state until the first checkpoint
       if (!this.lastCheckpoint) {
         const failed = await this.checkpointOrFail();
@@ -277,7 +279,8 @@ export class Trainer {
         if (badWeight !== null) {
           return this.failRun(
             `the weights became NaN or Inf at step ${this.stepCount + 1} (first: ${badWeight}) although the loss was ` +
-              `${lossValue}; the run stopped and the weights were restored to ${this.restoredTo()}. ${advice}`,
+              `${lossValue}; the run stopped and the weights were restored to ${this.restoredTo()}. ` +
+              'Lower optimizer.lr or optimizer.weightDecay, or add warm-up (schedule.warmupEpochs).',
           );
         }
         this.stepCount += 1;
@@ -293,7 +296,10 @@ export class Trainer {
         });
         const last = this.stepCount === this.totalSteps;
         const { every } = this.config.eval;
-        if ((every > 0 && this.stepCount % every === 0) || last) this.onEvent(await this.evaluate());
+        if ((every > 0 && this.stepCount % every === 0) || last) {
+          const failed = await this.evaluateOrFail();
+          if (failed) return failed;
+        }
         const cpEvery = this.config.checkpointEvery;
         if ((cpEvery > 0 && this.stepCount % cpEvery === 0) || last) {
           const failed = await this.checkpointOrFail();
@@ -312,6 +318,19 @@ export class Trainer {
     return this.lastCheckpoint
       ? `the last good checkpoint (step ${this.lastCheckpoint.step})`
       : 'the last good checkpoint (none taken yet: the initial weights)';
+  }
+
+  /** Evaluates inside run(); an evaluation that fails (e.g. on non-finite outputs) fails the run, never throws. */
+  private async evaluateOrFail(): Promise<RunOutcome | null> {
+    try {
+      this.onEvent(await this.evaluate());
+      return null;
+    } catch (err) {
+      return this.failRun(
+        `the evaluation at step ${this.stepCount} failed: ${(err as Error).message}; ` +
+          `the weights were restored to ${this.restoredTo()}. Lower optimizer.lr or optimizer.weightDecay, or add warm-up (schedule.warmupEpochs).`,
+      );
+    }
   }
 
   /** Takes a checkpoint inside run(); a state that cannot be saved (non-finite optimizer state) fails the run. */
@@ -506,6 +525,15 @@ export class Trainer {
       const bank = await embed(this.train, bankCount);
       const evalLabels = this.test.labels.subarray(0, evalCount);
       const bankLabels = this.train.labels.subarray(0, bankCount);
+      // weights that are finite but huge overflow the outputs (BatchNorm's moving statistics in inference mode)
+      const sums = tf.tidy(() => tf.stack(embedded.map((t) => tf.sum(t))));
+      const finite = Array.from(await sums.data()).every(Number.isFinite);
+      sums.dispose();
+      if (!finite) {
+        throw new Error(
+          `the network's outputs on the evaluation images are NaN or Inf at step ${this.stepCount}: its weights have grown too large`,
+        );
+      }
       const metrics = await evaluateEmbeddings(
         {
           clean,
