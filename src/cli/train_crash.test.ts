@@ -253,7 +253,7 @@ describe('what survives a crash', () => {
     ]);
     expect(code).toBe(1);
     const match =
-      /error: the weights became NaN or Inf at step (\d+) \(first: [\w/]+\) although the loss was [\d.]+; the run stopped and the weights were restored to the last good checkpoint \(step (\d+)\)/.exec(
+      /error: the weights became NaN or Inf \(or too large to sum in float32\) at step (\d+) \(first: [\w/]+\) although the loss was [\d.]+; the run stopped and the weights were restored to the last good checkpoint \(step (\d+)\)/.exec(
         stderr,
       );
     expect(match, stderr).not.toBeNull();

@@ -239,9 +239,28 @@ describe('Trainer and non-finite weights', () => {
     const error = events.find((e) => e.type === 'error') as { message: string; step: number };
     expect(error).toMatchObject({ step: 2, lastCheckpointStep: 2 });
     expect(error.message).toMatch(
-      /the weights became NaN or Inf at step 3 \(first: bb_bn0\/moving_variance\) although the loss was [\d.]+; the run stopped and the weights were restored to the last good checkpoint \(step 2\)/,
+      /the weights became NaN or Inf \(or too large to sum in float32\) at step 3 \(first: bb_bn0\/moving_variance\) although the loss was [\d.]+; the run stopped and the weights were restored to the last good checkpoint \(step 2\)/,
     );
     expect(trainer.network.allWeights.map((w) => w.read().arraySync())).toEqual(good);
+    trainer.dispose();
+  });
+
+  it('an evaluation on overflowing outputs fails the run with an error event instead of throwing', async () => {
+    const events: EngineEvent[] = [];
+    const trainer = await makeTrainer(
+      { checkpointEvery: 2, eval: { every: 3, size: 32, bankSize: 64, knnK: 10, pca: false } },
+      events,
+    );
+    await trainer.run({ untilStep: 2 });
+    // finite but huge: inference-mode BatchNorm turns it into Inf outputs, which the metrics cannot digest
+    const mean = trainer.network.allWeights.find((w) => w.originalName === 'bb_bn1/moving_mean')!;
+    mean.write(tf.fill(mean.shape as number[], -1e37));
+    expect(await trainer.run()).toBe('error');
+    const error = events.find((e) => e.type === 'error') as { message: string };
+    expect(error.message).toMatch(
+      /the evaluation at step 3 failed: the network's outputs on the evaluation images are NaN or Inf at step 3: its weights have grown too large; the weights were restored to the last good checkpoint \(step 2\)/,
+    );
+    expect(events.at(-1)).toMatchObject({ type: 'finished', reason: 'error', step: 2 });
     trainer.dispose();
   });
 

@@ -278,7 +278,7 @@ export class Trainer {
         }
         if (badWeight !== null) {
           return this.failRun(
-            `the weights became NaN or Inf at step ${this.stepCount + 1} (first: ${badWeight}) although the loss was ` +
+            `the weights became NaN or Inf (or too large to sum in float32) at step ${this.stepCount + 1} (first: ${badWeight}) although the loss was ` +
               `${lossValue}; the run stopped and the weights were restored to ${this.restoredTo()}. ` +
               'Lower optimizer.lr or optimizer.weightDecay, or add warm-up (schedule.warmupEpochs).',
           );
