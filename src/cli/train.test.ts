@@ -366,6 +366,23 @@ describe('npm run train --resume', () => {
     expect(reuse.stderr).toMatch(
       /already holds a run \(checkpoint\.safetensors, metrics\.jsonl\): continue it with --resume, or pass --overwrite/,
     );
+    const over = await train([
+      '--config',
+      'examples/quick-synthetic.json',
+      '--set',
+      'epochs=0.25',
+      '--out',
+      out,
+      '--overwrite',
+      '--quiet',
+    ]);
+    expect(over.code, over.stderr).toBe(0);
+    const fresh = (await readFile(path.join(out, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(fresh.filter((e) => e.type === 'step').map((e) => e.step)).toEqual([1, 2]);
+    expect(fresh.some((e) => e.type === 'resumed')).toBe(false);
     const help = await train(['--help']);
     for (const field of RESUME_MUTABLE_FIELDS) expect(help.stdout).toContain(field);
   });

@@ -1,6 +1,6 @@
 // Node-only: the training run of `npm run train` (train.ts is the entry; this runs in its training thread).
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -428,6 +428,9 @@ export async function main(argv: string[], host: TrainHost): Promise<number> {
   } else {
     // a new run (an empty folder, or --overwrite): its history starts here
     await writeFileAtomic(metricsPath, '');
+    // an earlier run's files must not pass for this one's if it is killed before writing its own
+    for (const name of [SUPERSEDED_FILE, 'model.json', 'weights.bin', 'model.safetensors'])
+      await rm(path.join(outDir, name), { force: true });
   }
   await writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify(config, null, 2));
   const log = new MetricsLog(metricsPath);
