@@ -395,12 +395,12 @@ export async function downloadWithResume(
   return { path: dest, bytes: await sizeOrZero(dest), md5, attempts, decodedContentEncoding };
 }
 
-/** Reads a tar header's numeric field: octal digits, padded with spaces or NULs; anything else is refused. */
+/** Reads a tar header's numeric field: octal digits, padded with spaces, ended by a NUL; anything else is refused. */
 function tarNumber(field: Uint8Array, what: string, member: string): number {
-  const text = new TextDecoder('latin1')
-    .decode(field)
-    .replace(/[\0 ]+$/, '')
-    .replace(/^ +/, '');
+  const end = field.indexOf(0);
+  const text = new TextDecoder('latin1').decode(end < 0 ? field : field.subarray(0, end)).trim();
+  // an empty field is 0 (some writers leave a folder's size blank); anything but octal digits is refused
+  if (text === '') return 0;
   if (!/^[0-7]{1,11}$/.test(text)) {
     throw new Error(
       `the tar member ${JSON.stringify(member)} has ${what} field ${JSON.stringify(text)}, not an octal number: the archive is damaged or hostile`,
