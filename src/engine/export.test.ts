@@ -270,6 +270,34 @@ describe('importWeights rejects files that do not fit', () => {
     network.dispose();
   });
 
+  it('refuses weights holding NaN or Inf (safetensors and tfjs) and changes nothing', async () => {
+    const source = testNetwork(1);
+    const target = testNetwork(2);
+    const before = await Promise.all(target.allWeights.map(async (w) => Array.from(await w.read().data())));
+    const file = readSafetensors(await exportSafetensors(source, runConfig, info));
+    const poisoned = file.tensors.map((t) => {
+      if (t.name !== 'projector/proj_fc1/kernel') return t;
+      const data = Float32Array.from(t.data);
+      data[5] = NaN;
+      return { ...t, data };
+    });
+    await expect(
+      importWeights(target, { kind: 'safetensors', bytes: writeSafetensors(poisoned, file.metadata) }),
+    ).rejects.toThrow(
+      /weights file holds NaN or Inf values \(projector\/proj_fc1\/kernel holds NaN at value 5\): it was saved from a run that diverged; nothing was loaded/,
+    );
+    const { modelJson, weightsBin } = await exportTfjs(source, runConfig, info);
+    const floats = new Float32Array(weightsBin.slice(0));
+    floats[0] = -Infinity;
+    await expect(
+      importWeights(target, { kind: 'tfjs', modelJson, weightsBin: floats.buffer }),
+    ).rejects.toThrow(/holds -Infinity at value 0/);
+    const after = await Promise.all(target.allWeights.map(async (w) => Array.from(await w.read().data())));
+    expect(after).toEqual(before);
+    source.dispose();
+    target.dispose();
+  });
+
   it('rejects malformed files with a clear error', async () => {
     const network = testNetwork(1);
     await expect(

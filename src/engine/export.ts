@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Network } from '../nn/types';
+import { firstNonFinite } from './finite';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from './safetensors';
 
 /** A tfjs LayersModel export: model.json (topology + weights manifest + run config) and its weights.bin. */
@@ -326,7 +327,8 @@ const shapeText = (shape: readonly (number | null)[]) => `[${shape.join(',')}]`;
 /**
  * Loads a safetensors or tfjs export into `network`. Every weight the network has must be in the file with the
  * same shape and dtype, and the file must have no other tensors; otherwise it throws, naming the tensor and the
- * expected and found shape, and leaves the network unchanged (all checks run before the first write).
+ * expected and found shape, and leaves the network unchanged (all checks run before the first write). A file
+ * holding NaN or Inf in any weight is refused the same way.
  */
 export async function importWeights(network: Network, file: WeightsFile): Promise<void> {
   const format = file.kind;
@@ -335,6 +337,7 @@ export async function importWeights(network: Network, file: WeightsFile): Promis
   const expected = namedWeights(network, format);
 
   const problems: string[] = [];
+  const nonFinite: string[] = [];
   for (const [name, weight] of expected) {
     const found = decoded.get(name);
     if (found === undefined) {
@@ -345,6 +348,9 @@ export async function importWeights(network: Network, file: WeightsFile): Promis
       );
     } else if (found.dtype !== weight.dtype) {
       problems.push(`${name} is ${found.dtype}, the run expects ${weight.dtype}`);
+    } else {
+      const bad = firstNonFinite(found.values);
+      if (bad >= 0) nonFinite.push(`${name} holds ${found.values[bad]} at value ${bad}`);
     }
   }
   for (const name of decoded.keys()) {
@@ -356,6 +362,12 @@ export async function importWeights(network: Network, file: WeightsFile): Promis
         ? ` (and ${problems.length - 1} more: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; ...' : ''})`
         : '';
     throw new Error(`weights file is for a different encoder: ${problems[0]}${more}`);
+  }
+  if (nonFinite.length > 0) {
+    throw new Error(
+      `weights file holds NaN or Inf values (${nonFinite.slice(0, 3).join('; ')}${nonFinite.length > 3 ? `; and ${nonFinite.length - 3} more weights` : ''}): ` +
+        'it was saved from a run that diverged; nothing was loaded, export the weights of an earlier checkpoint instead',
+    );
   }
 
   for (const [name, weight] of expected) {
