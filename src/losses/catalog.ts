@@ -25,6 +25,8 @@ export const LOSS_IDS = [
   'swav',
   'hydra',
   'amcl',
+  'beclr',
+  'sepclr',
 ] as const;
 export type LossId = (typeof LOSS_IDS)[number];
 
@@ -443,6 +445,98 @@ export const LOSS_CATALOG: Readonly<Record<LossId, LossInfo>> = {
         min: 0.01,
         max: 10,
         help: 'highest temperature phi can produce (must be >= tauMin)',
+      },
+    },
+  },
+  beclr: {
+    id: 'beclr',
+    kind: 'method',
+    name: 'BECLR (DyCE batch enhancement)',
+    description:
+      'Student-teacher alignment plus a uniformity term, the batch enlarged with nearest memory embeddings of the nearest DyCE partition (Poulakakis-Daktylidis & Jamali-Rad, ICLR 2024).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      lambdaNeg: { default: 0.1, min: 0, max: 10, help: 'weight of the negative (uniformity) term' },
+      temp: { default: 2, min: 0.01, max: 10, help: 'temperature of the negative term' },
+      baseEma: {
+        default: 0.996,
+        min: 0,
+        max: 1,
+        help: 'teacher EMA decay at step 0, raised to 1 by a cosine schedule',
+      },
+      predHidden: {
+        default: 128,
+        min: 1,
+        max: 8192,
+        integer: true,
+        help: 'hidden width of the student predictor MLP',
+      },
+      dyce: {
+        default: 1,
+        min: 0,
+        max: 1,
+        integer: true,
+        help: '1 = DyCE memory enhances the batch, 0 = off (measures its effect)',
+      },
+      topk: {
+        default: 5,
+        min: 1,
+        max: 64,
+        integer: true,
+        help: 'memory neighbours appended to every batch row',
+      },
+      partitions: {
+        default: 16,
+        min: 2,
+        max: 4096,
+        integer: true,
+        help: 'DyCE partitions (clusters) of the memory',
+      },
+      memory: {
+        default: 1024,
+        min: 16,
+        max: 65536,
+        integer: true,
+        help: 'DyCE memory size in embeddings (>= partitions and >= topk)',
+      },
+      startEpoch: {
+        default: 1,
+        min: 0,
+        max: 10000,
+        help: 'epochs before the enhanced batch is used (the memory fills meanwhile)',
+      },
+    },
+  },
+  sepclr: {
+    id: 'sepclr',
+    kind: 'method',
+    name: 'SepCLR (common / salient)',
+    description:
+      'Contrastive analysis: a common and a salient encoder, InfoMax terms on background and target, background salient embeddings at 0 and a joint-entropy leakage term (Louiset et al., ICLR 2024). Needs protocol contrastive-analysis.',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      tau: { default: 0.5, min: 0.01, max: 10, help: 'kernel temperature of every term' },
+      betaSalient: {
+        default: 1000,
+        min: 0,
+        max: 100000,
+        help: 'weight of the salient alignment + uniformity term',
+      },
+      betaReg: {
+        default: 1000,
+        min: 0,
+        max: 100000,
+        help: "weight of the constraint that sends background salient embeddings to s' = 0",
+      },
+      lambdaJem: {
+        default: 10,
+        min: 0,
+        max: 10000,
+        help: 'weight of the information-leakage term (joint entropy of common and salient)',
       },
     },
   },

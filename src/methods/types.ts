@@ -11,6 +11,8 @@ export interface MethodInputs extends LossInputs {
    * target network (moco, byol) run it on these. Provided by the trainer.
    */
   images?: tf.Tensor4D[];
+  /** int32 [N]: 1 for a row of the target dataset, 0 for a background row (contrastive analysis; sepclr). */
+  groups?: tf.Tensor1D;
 }
 
 /** What the trainer hands a stateful method once, before the first step. */
@@ -25,6 +27,8 @@ export interface MethodBinding {
   numClasses: number;
   /** Seed for the method's own random init. */
   seed: number;
+  /** A fresh network of the run's architecture, initialised from `seed` (sepclr's salient encoder). */
+  buildNetwork?: (seed: number) => Network;
 }
 
 /** Progress the trainer reports to afterStep (called after each optimizer step). */

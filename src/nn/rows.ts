@@ -73,3 +73,20 @@ export const stopGradient = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFu
   value: tf.clone(inputs[0] as tf.Tensor),
   gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
 })) as <T extends tf.Tensor>(x: T) => T;
+
+/**
+ * x[indices] as a differentiable op in x only: tf.gather's own gradient also sends an int32 zero gradient to its
+ * indices, which the tape refuses when the indices were computed from x (e.g. a hard-pair mining or a nearest-neighbour search). Indices come as float32.
+ */
+export const gatherRows = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, indices, save] = inputs as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  const rows = x.shape[0];
+  save([indices]);
+  return {
+    value: tf.gather(x, tf.cast(indices, 'int32')),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+      tf.unsortedSegmentSum(dy, tf.cast(saved[0], 'int32') as tf.Tensor1D, rows),
+      tf.zerosLike(saved[0]),
+    ],
+  };
+}) as (x: tf.Tensor2D, indices: tf.Tensor1D) => tf.Tensor2D;
