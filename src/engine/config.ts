@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { LOSS_IDS, lossInfo, nearestName, resolveLossParams } from '../losses/catalog';
 import { DATASET_IDS, type DatasetId } from './data/types';
 import { ENCODER_PRESETS } from '../nn/presets';
+import { protocolProblems, protocolSchema } from './protocols/config';
 
 /**
  * RunConfig: one typed, validated object that fully describes a run. The zod schema is the type, the
@@ -164,6 +165,8 @@ export const runConfigSchema = strictObject({
   eval: evalSchema,
   /** Keep a checkpoint every N steps (0 = only at the end). */
   checkpointEvery: z.number().int().min(0).max(1_000_000).default(500),
+  /** A protocol with its own data split and evaluation (protocols/config.ts); absent = plain pretraining. */
+  protocol: protocolSchema.optional(),
 });
 
 export type RunConfig = z.infer<typeof runConfigSchema>;
@@ -260,6 +263,7 @@ export function parseRunConfig(input: unknown): RunConfig {
       `encoder: resnet widths (${config.encoder.widths.length} stages) and blocks (${config.encoder.blocks.length}) must have the same length`,
     );
   }
+  problems.push(...protocolProblems(config));
   if (problems.length) throw new Error(`invalid RunConfig:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return config;
 }

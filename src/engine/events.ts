@@ -1,5 +1,6 @@
 import type { MetricSet } from '../metrics/index';
 import type { RunConfig } from './config';
+import type { ProtocolResult } from './protocols/results';
 
 export type { MetricSet };
 
@@ -73,6 +74,19 @@ export interface StatusEvent {
   progress?: { done: number; total: number };
 }
 
+/**
+ * The evaluation of a protocol (config.protocol): few-shot episodes and contrastive-analysis scores right after
+ * each 'eval' event, of the same step; the fine-tuning stage after the last step, one event per test-accuracy
+ * measurement, each holding the whole stage so far.
+ */
+export interface ProtocolEvalEvent {
+  type: 'protocol-eval';
+  step: number;
+  epoch: number;
+  result: ProtocolResult;
+  evalMs: number;
+}
+
 export type EngineEvent =
   | StartedEvent
   | StepEvent
@@ -81,4 +95,5 @@ export type EngineEvent =
   | ErrorEvent
   | PausedEvent
   | FinishedEvent
-  | StatusEvent;
+  | StatusEvent
+  | ProtocolEvalEvent;

@@ -15,6 +15,7 @@ import { yieldToHost } from './host';
 import type { InputPreprocessing } from './export';
 import { createOptimizer, learningRate, type Optimizer } from './optim';
 import { Rng } from '../nn/random';
+import { createProtocol, type Protocol, type ProtocolContext } from './protocols/index';
 
 /**
  * The training loop: batch -> views -> encoder -> loss -> optimizer -> events.
@@ -74,13 +75,17 @@ export class Trainer {
   private phase: StatusEvent['phase'] | null = null;
   /** No step has run in this trainer yet: the first one compiles the backend's kernels (status 'compiling'). */
   private compiled = false;
+  /** config.protocol's hooks (protocols/): its splits, loss inputs, evaluation and stage; null without one. */
+  private readonly protocol: Protocol | null;
 
   private constructor(
     config: RunConfig,
     options: TrainerOptions,
     splits: { train: DatasetSplit; test: DatasetSplit },
+    protocol: Protocol | null = null,
   ) {
     this.config = config;
+    this.protocol = protocol;
     this.dataset = options.dataset;
     this.onEvent = options.onEvent;
     this.backendName = options.backend ?? tf.getBackend();
@@ -99,7 +104,9 @@ export class Trainer {
       config.stepsPerEpoch > 0
         ? config.stepsPerEpoch
         : Math.max(1, Math.floor(this.trainCount / config.batchSize));
-    this.totalSteps = Math.max(1, Math.ceil(config.epochs * this.stepsPerEpoch));
+    this.totalSteps = protocol?.skipsPretraining
+      ? 0
+      : Math.max(1, Math.ceil(config.epochs * this.stepsPerEpoch));
     ({ mean: this.channelMean, std: this.channelStd } = channelStatistics(
       splits.train,
       this.dataset.imageShape,
@@ -118,6 +125,13 @@ export class Trainer {
       stepsPerEpoch: this.stepsPerEpoch,
       numClasses: this.dataset.classes.length,
       seed: derivedSeed(config.seed, STREAM.loss, 0),
+      buildNetwork: (seed) =>
+        buildNetwork({
+          encoder: config.encoder,
+          projector: config.projector,
+          inputShape: this.dataset.imageShape,
+          seed,
+        }),
     });
     this.optimizer = createOptimizer(config.optimizer);
   }
@@ -142,7 +156,8 @@ export class Trainer {
       testCount: test.count,
     });
     options.onEvent({ type: 'status', step: 0, phase: 'building' });
-    return new Trainer(config, options, { train, test });
+    const protocol = createProtocol(config, options.dataset, { train, test });
+    return new Trainer(config, options, protocol?.splits ?? { train, test }, protocol);
   }
 
   get step(): number {
@@ -313,6 +328,8 @@ export class Trainer {
         }
         await yieldToHost();
       }
+      const staged = await this.runProtocolStage();
+      if (staged) return staged;
       this.onEvent({ type: 'finished', step: this.stepCount, reason: 'completed' });
       return 'completed';
     } finally {
@@ -330,6 +347,7 @@ export class Trainer {
   private async evaluateOrFail(): Promise<RunOutcome | null> {
     try {
       this.onEvent(await this.evaluate());
+      await this.evaluateProtocol();
       return null;
     } catch (err) {
       return this.failRun(
@@ -380,7 +398,13 @@ export class Trainer {
       const labelTensor = tf.tensor1d(labels, 'int32');
       return tf.variableGrads(() => {
         const { h, z } = this.forwardViews(views, true);
-        return this.loss.compute({ views: z, features: h, labels: labelTensor, images: views });
+        return this.loss.compute({
+          views: z,
+          features: h,
+          labels: labelTensor,
+          images: views,
+          ...this.protocol?.stepInputs?.(indices),
+        });
       }, variables);
     });
     this.optimizer.apply(
@@ -617,6 +641,53 @@ export class Trainer {
     });
     this.onEvent({ type: 'finished', step: this.stepCount, reason: 'error' });
     return 'error';
+  }
+
+  // ---- protocols (config.protocol, src/engine/protocols/): the hooks' context, evaluation and stage ----
+
+  private protocolContext(): ProtocolContext {
+    return {
+      config: this.config,
+      dataset: this.dataset,
+      network: this.network,
+      loss: this.loss,
+      train: this.train,
+      test: this.test,
+      trainCount: this.trainCount,
+      step: this.stepCount,
+      epoch: this.epoch,
+      standardize: (images) => this.standardize(images),
+      progress: (done, total) => this.setPhase('evaluating', { done, total }),
+      interrupted: () => {
+        const request = this.takeRequest();
+        return request === 'stopped' || request === 'paused' || request === 'error' ? request : null;
+      },
+      report: (result, evalMs) =>
+        this.onEvent({ type: 'protocol-eval', step: this.stepCount, epoch: this.epoch, result, evalMs }),
+    };
+  }
+
+  /** The protocol's evaluation after an 'eval' of the same step (inside evaluateOrFail: a failure fails the run). */
+  private async evaluateProtocol(): Promise<void> {
+    if (!this.protocol?.evaluate) return;
+    const started = performance.now();
+    const context = this.protocolContext();
+    context.report(await this.protocol.evaluate(context), performance.now() - started);
+  }
+
+  /** The protocol's stage after the last step (fine-tuning); an interruption or a failure ends the run. */
+  private async runProtocolStage(): Promise<RunOutcome | null> {
+    if (!this.protocol?.stage) return null;
+    // its results sit next to an evaluation of the same step: a run without pretraining or periodic evals has none
+    if (this.totalSteps === 0 && this.config.eval.every === 0) {
+      const failed = await this.evaluateOrFail();
+      if (failed) return failed;
+    }
+    try {
+      return await this.protocol.stage(this.protocolContext());
+    } catch (err) {
+      return this.failRun(`the ${this.protocol.type} stage failed: ${(err as Error).message}`);
+    }
   }
 
   dispose(): void {

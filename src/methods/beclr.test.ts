@@ -33,7 +33,7 @@ function reference([p1, p2, t1, t2, z1, z2]: Matrix[], lambdaNeg: number, temp: 
 }
 
 function params(overrides: Partial<BeclrParams> = {}): BeclrParams {
-  return { ...(resolveLossParams('beclr', {}) as BeclrParams), ...overrides };
+  return { ...resolveLossParams('beclr', {}), ...overrides } as BeclrParams;
 }
 
 describe('beclr loss', () => {

@@ -174,6 +174,11 @@ function handleEngineEvent(runId: string, event: Extract<WorkerEvent, { type: 'e
       if (index > 0) queueHistory(runId, { kind: 'eval', event: history.evals[index - 1] });
       break;
     }
+    case 'protocol-eval': {
+      const evaluation = history.evals.find((e) => e.step === event.step);
+      if (evaluation) queueHistory(runId, { kind: 'eval', event: evaluation });
+      break;
+    }
     case 'checkpoint':
       void recordCheckpoint(runId, event.step, event.bytes);
       return;
@@ -186,7 +191,13 @@ function handleEngineEvent(runId: string, event: Extract<WorkerEvent, { type: 'e
     default:
       break;
   }
-  persist(runId, event.type !== 'step' && event.type !== 'status' && event.type !== 'eval');
+  persist(
+    runId,
+    event.type !== 'step' &&
+      event.type !== 'status' &&
+      event.type !== 'eval' &&
+      event.type !== 'protocol-eval',
+  );
 }
 
 function handleWorkerEvent(message: WorkerEvent): void {

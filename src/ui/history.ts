@@ -186,6 +186,13 @@ export function applyEngineEvent(
         history,
       };
     }
+    case 'protocol-eval': {
+      // the trainer evaluates at every step it reports a protocol result for: the result joins that evaluation
+      const index = history.evals.findIndex((e) => e.step === event.step);
+      if (index < 0) return { run, history };
+      history.evals[index] = { ...history.evals[index], protocol: event.result };
+      return { run, history: { ...history, revision: history.revision + 1 } };
+    }
     case 'status':
       return {
         run: {

@@ -1,5 +1,6 @@
 import type { RunConfig } from '../engine/config';
 import type { EvalEvent, StatusEvent } from '../engine/events';
+import type { ProtocolResult } from '../engine/protocols/results';
 
 /**
  * Where a run is in its life. 'preparing': the worker loads its data and builds its network; 'failed': it could
@@ -77,8 +78,11 @@ export interface StepPoint {
  */
 export interface MetricHistory {
   steps: StepPoint[];
-  evals: EvalEvent[];
+  evals: StoredEval[];
   revision: number;
 }
 
 export type EmbeddingSpace = 'h' | 'z';
+
+/** An evaluation with the protocol's results of the same step folded in ('protocol-eval' events), when any. */
+export type StoredEval = EvalEvent & { protocol?: ProtocolResult };
