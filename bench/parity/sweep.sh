@@ -18,12 +18,12 @@ run() {
 }
 if [ "$side" = engine ]; then
   run engine-defaults --only engine
+  run engine-all-torch --only engine --set nn.init='"torch"' --set nn.padding='"symmetric"' \
+    --set nn.batchNormViews='"per-view"' --set dataset.standardize='"none"'
   run engine-init-torch --only engine --set nn.init='"torch"'
   run engine-padding-symmetric --only engine --set nn.padding='"symmetric"'
   run engine-bn-per-view --only engine --set nn.batchNormViews='"per-view"'
   run engine-standardize-none --only engine --set dataset.standardize='"none"'
-  run engine-all-torch --only engine --set nn.init='"torch"' --set nn.padding='"symmetric"' \
-    --set nn.batchNormViews='"per-view"' --set dataset.standardize='"none"'
 else
   run torch-plain --only torch --torch-preset plain
   run torch-engine-defaults --only torch

@@ -46,7 +46,7 @@ describe('npm run parity', () => {
     ]);
     expect(field.code).toBe(2);
     expect(field.stderr).toMatch(/nn\.init/);
-  });
+  }, 240_000);
 
   it('the PyTorch reference takes NT-Xent, two views, a resnet and CIFAR-10, and says what else it lacks', () => {
     const ok = defaultRunConfig({ dataset: { id: 'cifar10' } });
