@@ -336,6 +336,10 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const threads = args.threads === undefined ? 2 : Number(args.threads);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
+    console.error(`--threads must be an integer from 1 to ${MAX_WASM_THREADS}, got '${args.threads}'`);
+    return 2;
+  }
   const side = (extra: string[]): RunConfig =>
     parseRunConfig(applyOverrides(structuredClone(raw), [...(args.set ?? []), ...extra]));
   let engineConfig: RunConfig;
