@@ -110,6 +110,7 @@ export class Trainer {
       projector: config.projector,
       inputShape: this.dataset.imageShape,
       seed: derivedSeed(config.seed, STREAM.init, 0),
+      layers: config.nn,
     });
     this.loss = createLoss(config.loss.id, config.loss.params);
     this.loss.bind?.({
@@ -400,13 +401,17 @@ export class Trainer {
     return readback;
   }
 
-  /** Runs the network on every view, one forward pass per group of same-sized views (BatchNorm sees them together). */
+  /**
+   * Runs the network on every view. nn.batchNormViews 'joint': one forward pass per group of same-sized views
+   * (BatchNorm statistics over the group); 'per-view': one forward pass per view (statistics per view).
+   */
   private forwardViews(views: tf.Tensor4D[], training: boolean): { h: tf.Tensor2D[]; z: tf.Tensor2D[] } {
     const h: tf.Tensor2D[] = new Array(views.length);
     const z: tf.Tensor2D[] = new Array(views.length);
     const groups = new Map<string, number[]>();
+    const perView = this.config.nn.batchNormViews === 'per-view';
     views.forEach((v, i) => {
-      const key = v.shape.slice(1).join('x');
+      const key = perView ? `view${i}` : v.shape.slice(1).join('x');
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     for (const members of groups.values()) {
@@ -428,7 +433,9 @@ export class Trainer {
     return { h, z };
   }
 
+  /** dataset.standardize 'channel': (x - mean_c) / std_c of the training images; 'none': x as it is. */
   private standardize(images: tf.Tensor4D): tf.Tensor4D {
+    if (this.config.dataset.standardize === 'none') return images;
     return tf.tidy(() => tf.div(tf.sub(images, this.channelMean), this.channelStd) as tf.Tensor4D);
   }
 
