@@ -158,8 +158,19 @@ export class Trainer {
     return this.lastCheckpoint?.step ?? null;
   }
 
-  /** The input standardisation of this run: images / 255, then per channel (x - mean) / std (exports carry it). */
+  /**
+   * The input standardisation of this run: images / 255, then per channel (x - mean) / std (exports carry it);
+   * dataset.standardize 'none' is mean 0 and std 1.
+   */
   get preprocessing(): InputPreprocessing {
+    if (this.config.dataset.standardize === 'none') {
+      const channels = this.dataset.imageShape[2];
+      return {
+        imageShape: this.dataset.imageShape,
+        mean: Array(channels).fill(0),
+        std: Array(channels).fill(1),
+      };
+    }
     return { imageShape: this.dataset.imageShape, mean: [...this.channelMean], std: [...this.channelStd] };
   }
 
