@@ -227,6 +227,19 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string[] {
 }
 
 /**
+ * The problems of one augmentation pipeline against the RunConfig's augment schema, as `augment.<path>: message
+ * (got value)` lines; empty when it is valid. The one validator of augmentation settings: the engine's
+ * augmentBatch checks the pipelines it is given (multi-crop's small-view pipeline included) with it.
+ */
+export function augmentConfigProblems(augment: unknown): string[] {
+  const result = augmentSchema.safeParse(augment);
+  if (result.success) return [];
+  return result.error.issues
+    .flatMap((issue) => describeIssue(issue, augment))
+    .map((line) => `augment.${line}`.replace('augment.(root)', 'augment'));
+}
+
+/**
  * Parses and validates a RunConfig; throws one Error listing every problem (path: message (got value)).
  * Strict: null, a non-object and any field the schema does not know are errors (the nearest valid name is
  * suggested), so a misspelt field never silently falls back to its default.
