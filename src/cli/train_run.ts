@@ -12,6 +12,7 @@ import type { EngineEvent, StatusEvent } from '../engine/events';
 import { exportSafetensors, exportTfjs } from '../engine/export';
 import { firstNonFinite } from '../engine/finite';
 import { Trainer, type RunOutcome } from '../engine/trainer';
+import { describeProtocolResult } from '../engine/protocols/results';
 import { defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../kernels/wasm/node';
 import { describeNetwork } from '../nn/networks';
 import { openDatasetFromDir } from './open_dataset';
@@ -253,6 +254,8 @@ function progressReporter(mode: 'bar' | 'lines' | 'quiet', everySeconds: number)
           console.error(
             `eval @ step ${event.step}: kNN(h) ${lastKnn}, alignment ${event.z.alignment.toFixed(3)}, uniformity ${event.z.uniformity.toFixed(3)}, erank(z) ${event.z.effectiveRank.toFixed(1)}`,
           );
+      } else if (event.type === 'protocol-eval' && mode === 'lines') {
+        console.error(`${event.result.kind} @ step ${event.step}: ${describeProtocolResult(event.result)}`);
       }
     },
     /** Ends the bar (or prints the last step line) before other output. */
@@ -535,6 +538,12 @@ export async function main(argv: string[], host: TrainHost): Promise<number> {
         `uniformity(z) ${lastEval.z.uniformity.toFixed(4)}, effective rank h ${lastEval.h.effectiveRank.toFixed(1)} / z ${lastEval.z.effectiveRank.toFixed(1)}`,
     );
   }
+  const lastProtocol = lines
+    .map((l) => JSON.parse(l) as EngineEvent)
+    .filter((e) => e.type === 'protocol-eval')
+    .pop();
+  if (lastProtocol && outcome !== 'error')
+    console.error(`final ${lastProtocol.result.kind}: ${describeProtocolResult(lastProtocol.result)}`);
   const at =
     outcome === 'error'
       ? ` (weights of step ${trainer.step}, the last good checkpoint)`

@@ -132,6 +132,7 @@ export class Trainer {
           projector: config.projector,
           inputShape: this.dataset.imageShape,
           seed,
+          layers: config.nn,
         }),
     });
     this.optimizer = createOptimizer(config.optimizer);

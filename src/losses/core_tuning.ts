@@ -42,7 +42,8 @@ export function focalContrastive(z: tf.Tensor2D, labels: tf.Tensor1D, tau: numbe
 /**
  * Per anchor i of a labelled batch of features f: the hardest negative hn(i) = argmax_{k : y_k != y_i} cos(f_i, f_k)
  * and the hardest positive hp(i) = argmin_{k != i : y_k = y_i} cos(f_i, f_k); an anchor without such a row gets
- * itself. Selection only: no gradient flows through the choice. int32 [N] tensors, the caller's.
+ * itself. Selection only: the indices are constants (read back), no gradient flows through the choice. int32 [N]
+ * tensors, the caller's.
  */
 export function mineHardPairs(
   f: tf.Tensor2D,
@@ -63,7 +64,12 @@ export function mineHardPairs(
         tf.cast(tf.argMax(tf.where(mask, scores, tf.fill([n, n], -1e9)), 1), 'int32'),
         own,
       ) as tf.Tensor1D;
-    return { hardNegative: pick(negative, sim), hardPositive: pick(positive, tf.neg(sim)) };
+    // read back and re-entered as constants: autodiff never walks the selection's comparisons (no gradients)
+    const constant = (t: tf.Tensor1D) => tf.tensor1d(t.dataSync() as Int32Array, 'int32');
+    return {
+      hardNegative: constant(pick(negative, sim)),
+      hardPositive: constant(pick(positive, tf.neg(sim))),
+    };
   });
 }
 

@@ -75,3 +75,35 @@ export interface ContrastiveAnalysisResult {
 }
 
 export type ProtocolResult = FewShotResult | FineTuneResult | ContrastiveAnalysisResult;
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** One line summing up a protocol result (the CLI's progress output). */
+export function describeProtocolResult(result: ProtocolResult): string {
+  switch (result.kind) {
+    case 'few-shot':
+      return result.scores
+        .map(
+          (s) =>
+            `${result.ways}-way ${s.shots}-shot ${pct(s.accuracy)} +- ${pct(s.ci95)}` +
+            (s.optaAccuracy === null ? '' : `, OpTA ${pct(s.optaAccuracy)} +- ${pct(s.optaCi95 ?? 0)}`),
+        )
+        .join('; ');
+    case 'fine-tune': {
+      const parts = result.variants.map((v) => {
+        const last = v.points[v.points.length - 1];
+        return `${v.variant} ${last ? pct(last.testAccuracy) : '-'} (step ${last?.step ?? 0}/${v.totalSteps})`;
+      });
+      if (result.linearProbe !== null) parts.unshift(`linear probe ${pct(result.linearProbe)}`);
+      return `fine-tuning test accuracy: ${parts.join(', ')}${result.done ? '' : ' ...'}`;
+    }
+    case 'contrastive-analysis': {
+      const space = (name: string, s: SpaceScores) =>
+        `${name}: pattern kNN ${pct(s.salientKnn)} / probe ${pct(s.salientProbe)}, class kNN ${pct(s.classKnn)} / probe ${pct(s.classProbe)}`;
+      return [
+        space('common', result.common),
+        ...(result.salient ? [space('salient', result.salient)] : []),
+      ].join('; ');
+    }
+  }
+}
