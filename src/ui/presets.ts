@@ -30,6 +30,17 @@ const MENU: { id: string; label: string; example: string }[] = [
   { id: 'dcl-cifar', label: 'DCL · CIFAR-10', example: 'dcl-cifar10' },
   { id: 'barlow-cifar', label: 'Barlow Twins · CIFAR-10', example: 'barlow-twins-cifar10' },
   { id: 'mv-dhel-cifar', label: 'MV-DHEL · 4 views · CIFAR-10', example: 'mv-dhel-4views-cifar10' },
+  {
+    id: 'beclr-few-shot',
+    label: 'BECLR · few-shot episodes (synthetic)',
+    example: 'beclr-few-shot-synthetic',
+  },
+  {
+    id: 'core-tuning',
+    label: 'Core-tuning · fine-tuning stage (synthetic)',
+    example: 'core-tuning-synthetic',
+  },
+  { id: 'sepclr', label: 'SepCLR · contrastive analysis (synthetic)', example: 'sepclr-synthetic' },
 ];
 
 export const CONFIG_PRESETS: ConfigPreset[] = MENU.map(({ id, label, example }) => {
