@@ -65,6 +65,25 @@ describe('buildPytorchProject', () => {
     expect(readme).toContain('python train.py --config run.json --resume model.safetensors --out out');
   });
 
+  it('refuses a protocol run and the objectives it does not implement, naming them and the model.safetensors way', async () => {
+    const sources = await readProjectSources();
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ protocol: { type: 'few-shot' } }, /does not implement protocol 'few-shot'/],
+      [{ loss: { id: 'beclr', params: {} } }, /does not implement loss 'beclr'/],
+      [
+        { loss: { id: 'sepclr', params: {} }, protocol: { type: 'contrastive-analysis' } },
+        /protocol 'contrastive-analysis'.* nor loss 'sepclr'/,
+      ],
+    ];
+    for (const [overrides, message] of cases) {
+      const { weights } = await exportedRun(overrides);
+      expect(() => buildPytorchProject({ weights, sources })).toThrow(message);
+      expect(() => buildPytorchProject({ weights, sources })).toThrow(
+        /model\.safetensors.*model\.load_pretrained/,
+      );
+    }
+  });
+
   it('refuses weights without the export metadata, checkpoints and incomplete sources, saying what to do', async () => {
     const { weights } = await exportedRun();
     const sources = await readProjectSources();

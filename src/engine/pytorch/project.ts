@@ -108,6 +108,31 @@ function metadataJson(metadata: Record<string, string>, key: string): unknown {
   }
 }
 
+/** Objectives the PyTorch project has no training code for (methods.py's build_objective refuses them too). */
+const PYTORCH_UNSUPPORTED_LOSSES: Readonly<Record<string, string>> = {
+  beclr: 'BECLR (its DyCE memory and student-teacher recipe)',
+  sepclr: 'SepCLR (its second, salient encoder)',
+};
+
+/**
+ * Why the PyTorch project cannot continue a run of `config` (a protocol or an objective it does not implement),
+ * or null when it can. The message names what is missing and that model.safetensors still loads on its own.
+ */
+export function pytorchUnsupported(config: RunConfig): string | null {
+  const reasons: string[] = [];
+  if (config.protocol)
+    reasons.push(
+      `protocol '${config.protocol.type}' (its data split and evaluation exist in the playground only)`,
+    );
+  const loss = PYTORCH_UNSUPPORTED_LOSSES[config.loss.id];
+  if (loss) reasons.push(`loss '${config.loss.id}', ${loss}`);
+  if (reasons.length === 0) return null;
+  return (
+    `the PyTorch project does not implement ${reasons.join(' nor ')}, so it cannot train this run; ` +
+    'export model.safetensors instead: its encoder loads in PyTorch with model.load_pretrained'
+  );
+}
+
 /**
  * The project's files for a model.safetensors written by exportSafetensors (its metadata gives the RunConfig, the
  * preprocessing and the step). `sources` maps every name of PROJECT_SOURCE_FILES to its text. Throws, naming
@@ -128,6 +153,8 @@ export function buildPytorchProject(opts: {
     );
   }
   const config = parseRunConfig(metadataJson(metadata, RUN_CONFIG_KEY));
+  const unsupported = pytorchUnsupported(config);
+  if (unsupported) throw new Error(unsupported);
   const preprocessing = metadataJson(metadata, PREPROCESSING_KEY) as PreprocessingMetadata;
   const step = metadata.step ?? '(unknown)';
   const dataset = config.dataset.id;

@@ -64,6 +64,23 @@ LOSSES = {
             "tauMin": param(0.05, 0.01, 10), "tauMax": param(2.0, 0.01, 10),
         },
     },
+    # catalogued so that configs read as in the playground; methods.build_objective refuses to train them
+    "beclr": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "lambdaNeg": param(0.1, 0, 10), "temp": param(2, 0.01, 10), "baseEma": param(0.996, 0, 1),
+            "predHidden": param(128, 1, 8192, integer=True), "dyce": param(1, 0, 1, integer=True),
+            "topk": param(5, 1, 64, integer=True), "partitions": param(16, 2, 4096, integer=True),
+            "memory": param(1024, 16, 65536, integer=True), "startEpoch": param(1, 0, 10000),
+        },
+    },
+    "sepclr": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "tau": param(0.5, 0.01, 10), "betaSalient": param(1000, 0, 100000),
+            "betaReg": param(1000, 0, 100000), "lambdaJem": param(10, 0, 10000),
+        },
+    },
 }
 
 
@@ -177,8 +194,30 @@ def obj(fields):
         for key in value:
             if key not in fields:
                 problems.append(f"{path + '.' if path else ''}{key}: unknown field; known fields: {', '.join(fields)}")
-        return {key: node(value.get(key, MISSING), f"{path + '.' if path else ''}{key}", problems) for key, node in fields.items()}
+        checked = {key: node(value.get(key, MISSING), f"{path + '.' if path else ''}{key}", problems) for key, node in fields.items()}
+        return {key: v for key, v in checked.items() if v is not ABSENT}
     return check
+
+
+ABSENT = object()
+
+
+def absent_or(node):
+    """An optional field: left out of the config when missing (no default), else checked by node."""
+    def check(value, path, problems):
+        return ABSENT if value is MISSING else node(value, path, problems)
+    return check
+
+
+PROTOCOL_TYPES = ("few-shot", "fine-tune", "contrastive-analysis")
+
+
+def protocol(value, path, problems):
+    """RunConfig.protocol (src/engine/protocols/config.ts): kept as given; parse_run_config refuses it."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in PROTOCOL_TYPES:
+        problems.append(f"{path}.type: expected one of {', '.join(PROTOCOL_TYPES)} (got {shown(kind)})")
+    return value
 
 
 def nullable(node, default):
@@ -297,6 +336,7 @@ SCHEMA = obj({
         "pca": boolean(True),
     }),
     "checkpointEvery": number(500, 0, 1_000_000, integer=True),
+    "protocol": absent_or(protocol),
 })
 
 
@@ -329,6 +369,11 @@ def parse_run_config(data):
     """The complete RunConfig from parsed JSON, or ConfigError listing every problem."""
     problems = []
     config = SCHEMA(data if data is not None else {}, "", problems)
+    if not problems and "protocol" in config:
+        problems.append(
+            f"protocol: the PyTorch project does not implement protocol '{config['protocol']['type']}' (its data split "
+            "and evaluation exist in the playground only); model.safetensors still loads with model.load_pretrained"
+        )
     if not problems:
         info = LOSSES[config["loss"]["id"]]
         try:

@@ -332,4 +332,9 @@ def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, star
         return Hydra(encoder.embedding_dim, num_classes, seed=seed, **params)
     if loss_id == "amcl":
         return AMCL(encoder.feature_dim, encoder.embedding_dim, config["projector"], **params)
+    if loss_id in ("beclr", "sepclr"):
+        raise ValueError(
+            f"the PyTorch project does not implement loss '{loss_id}' (a playground-only recipe); "
+            "model.safetensors still loads with model.load_pretrained"
+        )
     raise ValueError(f"unknown loss '{loss_id}'")
