@@ -17,7 +17,9 @@ describe('RunConfig', () => {
   it('fills loss params from the loss table for every loss', () => {
     for (const [id, def] of Object.entries(LOSS_CATALOG)) {
       const views = Math.max(2, Math.min(def.minViews, def.maxViews));
-      const config = parseRunConfig({ loss: { id }, views: { large: views } });
+      // sepclr trains only within its contrastive-analysis protocol
+      const protocol = id === 'sepclr' ? { protocol: { type: 'contrastive-analysis' as const } } : {};
+      const config = parseRunConfig({ loss: { id }, views: { large: views }, ...protocol });
       for (const [name, spec] of Object.entries(def.params))
         expect(config.loss.params[name]).toBe(spec.default);
     }

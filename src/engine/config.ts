@@ -5,6 +5,8 @@ import { DATASET_IDS, type DatasetId } from './data/types';
 import { ENCODER_PRESETS } from '../nn/presets';
 import { protocolProblems, protocolSchema } from './protocols/config';
 
+export { PROTOCOL_TYPES, protocolSchema, type ProtocolType } from './protocols/config';
+
 /**
  * RunConfig: one typed, validated object that fully describes a run. The zod schema is the type, the
  * validator and the defaults; `parseRunConfig` turns anything (a JSON file, a URL, the UI's state) into a

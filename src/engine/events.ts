@@ -2,6 +2,14 @@ import type { MetricSet } from '../metrics/index';
 import type { RunConfig } from './config';
 import type { ProtocolResult } from './protocols/results';
 
+export type {
+  ContrastiveAnalysisResult,
+  FewShotResult,
+  FineTuneResult,
+  ProtocolResult,
+  SpaceScores,
+} from './protocols/results';
+
 export type { MetricSet };
 
 /** Plain-data events the engine emits; the worker forwards them as-is and the UI only renders them. */

@@ -7,6 +7,7 @@ import { classColour, runColour } from './colours';
 import { latestPca } from './history';
 import { runLegend } from './labels';
 import { Plot, redrawInterval } from './plot';
+import { ProtocolResults } from './protocol_results';
 import { actions, usePlayground } from './store';
 import type { EmbeddingSpace, MetricHistory, RunRecord, StepPoint } from './types';
 import { useThrottled } from './use_throttled';
@@ -493,6 +494,7 @@ export function CompareView() {
             />
           </figure>
           <PcaPlot series={series} space={space} />
+          <ProtocolResults />
         </div>
       )}
     </section>

@@ -8,6 +8,7 @@ import { DatasetDrop } from './dataset_drop';
 import { datasetAdvice, datasetLabel, datasetMissing } from './datasets_info';
 import { getPath, setPath } from './draft';
 import { CheckboxField, ListField, NumberField, SelectField, type FieldContext } from './fields';
+import { ProtocolFields } from './protocol_fields';
 import { CONFIG_PRESETS } from './presets';
 import { encodeConfigHash, parseConfigFile } from './share';
 import { actions, usePlayground } from './store';
@@ -318,6 +319,8 @@ export function ConfigPanel() {
           <CheckboxField ctx={ctx} path="eval.linearProbe" label="Linear probe" />
         </div>
       </fieldset>
+
+      <ProtocolFields ctx={ctx} />
 
       {problems.length > 0 && (
         <p className="muted" data-testid="config-problems">

@@ -86,3 +86,39 @@ describe('historyJson / fileStem', () => {
     expect(fileStem({ id: 'run-x', config: defaultRunConfig() })).toBe('run-x');
   });
 });
+
+describe('historyCsv with a protocol', () => {
+  it('adds the protocol numbers as columns on the rows of their evaluation', () => {
+    const withProtocol: MetricHistory = {
+      ...history,
+      evals: [
+        history.evals[0],
+        {
+          ...history.evals[1],
+          protocol: {
+            kind: 'few-shot',
+            ways: 5,
+            queries: 15,
+            episodes: 600,
+            pretrainClasses: [0, 1, 2, 3, 4],
+            heldOutClasses: [5, 6, 7, 8, 9],
+            split: 'test',
+            scores: [{ shots: 1, accuracy: 0.4, ci95: 0.02, optaAccuracy: 0.45, optaCi95: 0.03 }],
+          },
+        },
+      ],
+    };
+    const lines = historyCsv(withProtocol).trim().split('\n');
+    const header = lines[0].split(',');
+    expect(header.slice(-4)).toEqual([
+      'fewshot_5way_1shot',
+      'fewshot_5way_1shot_ci95',
+      'fewshot_5way_1shot_opta',
+      'fewshot_5way_1shot_opta_ci95',
+    ]);
+    const row = (step: number) => lines.find((l) => l.startsWith(`${step},`))!.split(',');
+    expect(row(2).slice(-4)).toEqual(['0.4', '0.02', '0.45', '0.03']);
+    expect(row(0).slice(-4)).toEqual(['', '', '', '']);
+    expect(row(1)).toHaveLength(header.length);
+  });
+});

@@ -1,5 +1,5 @@
 import type { RunConfig } from '../engine/config';
-import type { MetricSet } from '../engine/events';
+import type { MetricSet, ProtocolResult } from '../engine/events';
 import type { MetricHistory, RunRecord } from './types';
 
 /** Scalar metrics of a MetricSet that go into the CSV (the spectrum is a list and goes into the JSON only). */
@@ -16,9 +16,56 @@ function csvValue(value: number | null | undefined): string {
 }
 
 /**
+ * The scalar numbers of a result as named columns (the history CSV): few-shot accuracies per K with their
+ * intervals, the fine-tuning stage's linear probe and last test accuracy per variant, and the contrastive-analysis
+ * scores per space. Column names are stable for a given protocol config.
+ */
+export function protocolScalars(result: ProtocolResult): [string, number | null][] {
+  switch (result.kind) {
+    case 'few-shot':
+      return result.scores.flatMap((s) => {
+        const name = `fewshot_${result.ways}way_${s.shots}shot`;
+        return [
+          [name, s.accuracy],
+          [`${name}_ci95`, s.ci95],
+          [`${name}_opta`, s.optaAccuracy],
+          [`${name}_opta_ci95`, s.optaCi95],
+        ] as [string, number | null][];
+      });
+    case 'fine-tune':
+      return [
+        ['finetune_linear_probe', result.linearProbe],
+        ...result.variants.map(
+          (v) =>
+            [
+              `finetune_${v.variant.replace('-', '_')}_test_accuracy`,
+              v.points[v.points.length - 1]?.testAccuracy ?? null,
+            ] as [string, number | null],
+        ),
+      ];
+    case 'contrastive-analysis': {
+      const spaces = [
+        ['common', result.common] as const,
+        ...(result.salient ? [['salient', result.salient] as const] : []),
+      ];
+      return spaces.flatMap(([name, s]) => [
+        [`${name}_space_pattern_knn`, s.salientKnn] as [string, number],
+        [`${name}_space_pattern_probe`, s.salientProbe] as [string, number],
+        [`${name}_space_class_knn`, s.classKnn] as [string, number],
+        [`${name}_space_class_probe`, s.classProbe] as [string, number],
+      ]);
+    }
+  }
+}
+
+function protocolCells(values: Map<string, number | null> | null, columns: string[]): string[] {
+  return columns.map((name) => csvValue(values?.get(name)));
+}
+
+/**
  * The metric history as one CSV table, one row per step: step, epoch, loss, lr, images/s, then the eval
  * metrics for h and z on the rows where an eval happened (empty cells elsewhere). An eval at step 0 (before
- * training) gets its own row.
+ * training) gets its own row. A run with a protocol gets its numbers (protocolScalars) as further columns.
  */
 export function historyCsv(history: MetricHistory): string {
   const header = [
@@ -30,6 +77,13 @@ export function historyCsv(history: MetricHistory): string {
     ...(['h', 'z'] as const).flatMap((space) => SCALAR_METRICS.map((m) => `${space}_${m}`)),
     'linear_probe_top1',
   ];
+  // the protocol's numbers (few-shot, fine-tuning, contrastive analysis) as extra columns, when the run has one
+  const protocolColumns = [
+    ...new Set(
+      history.evals.flatMap((e) => (e.protocol ? protocolScalars(e.protocol).map(([name]) => name) : [])),
+    ),
+  ];
+  header.push(...protocolColumns);
   const evalsByStep = new Map(history.evals.map((e) => [e.step, e]));
   const stepsByStep = new Map(history.steps.map((s) => [s.step, s]));
   const allSteps = [...new Set([...stepsByStep.keys(), ...evalsByStep.keys()])].sort((a, b) => a - b);
@@ -47,6 +101,10 @@ export function historyCsv(history: MetricHistory): string {
       csvValue(point?.imagesPerSecond),
       ...metricCells,
       csvValue(evalEvent?.linearProbeTop1),
+      ...protocolCells(
+        evalEvent?.protocol ? new Map(protocolScalars(evalEvent.protocol)) : null,
+        protocolColumns,
+      ),
     ].join(',');
   });
   return [header.join(','), ...rows].join('\n') + '\n';

@@ -1,6 +1,6 @@
 import type { RunConfig } from '../engine/config';
 import type { EvalEvent, StatusEvent } from '../engine/events';
-import type { ProtocolResult } from '../engine/protocols/results';
+import type { ProtocolResult } from '../engine/events';
 
 /**
  * Where a run is in its life. 'preparing': the worker loads its data and builds its network; 'failed': it could

@@ -124,12 +124,12 @@ describe('contrastive-analysis data', () => {
 describe('protocols in the trainer', () => {
   it('few-shot: pretrains on the pretraining classes only and scores seeded episodes on the held-out ones', async () => {
     const protocol = {
-      type: 'few-shot',
+      type: 'few-shot' as const,
       shots: [1, 3],
       queries: 4,
       episodes: 20,
       imagesPerClass: 12,
-    } as const;
+    };
     const overrides: RunConfigInput = {
       dataset: tenClasses,
       epochs: 0.5,
