@@ -527,7 +527,7 @@ export class Trainer {
     }
   }
 
-  /** All metrics of metrics.md on the eval subset, for h and z. */
+  /** All metrics of docs/metrics.md on the eval subset, for h and z. */
   async evaluate(): Promise<EvalEvent> {
     const started = performance.now();
     const evalCount = Math.min(this.config.eval.size, this.test.count);
