@@ -155,7 +155,7 @@ const scheduleSchema = strictObject({
 const evalSchema = strictObject({
   /** Evaluate every N optimizer steps (0 = only at the end). */
   every: z.number().int().min(0).max(1_000_000).default(100),
-  /** Eval subset: the first N test images (metrics.md default 2,048). */
+  /** Eval subset: the first N test images (docs/metrics.md default 2,048). */
   size: z.number().int().min(10).max(100_000).default(2048),
   /** kNN memory bank: the first N clean training images. */
   bankSize: z.number().int().min(10).max(1_000_000).default(10_000),
