@@ -109,7 +109,7 @@ describe('memoryBudget', () => {
     );
     // 1024 images x 2 views x 64 channels x 32x32 float32 = 512 MiB in the first layer's output alone
     expect(() => checkMemoryBudget(cifarResnet, 'webgpu', undefined, small)).toThrow(
-      /one tensor, the first layer's output for 1024 images x 2 views at 32x32, needs 512\.0 MiB, more than the webgpu backend's 128\.0 MiB for a single tensor \(the device's maxStorageBufferBindingSize is 128\.0 MiB[^)]*\)\n  batchSize 256 would fit/,
+      /one tensor, the first layer's output for 1024 images x 2 views at 32x32, needs 512\.0 MiB, more than the webgpu backend's 128\.0 MiB for a single tensor \(the device's maxStorageBufferBindingSize is 128\.0 MiB[^)]*\)\n {2}batchSize 256 would fit/,
     );
     const batch = largestFittingBatch(cifarResnet, 'webgpu', undefined, small)!;
     expect(batch).toBe(256);
