@@ -34,7 +34,7 @@ const PRED_HIDDEN = 4;
 
 /** A simsiam module bound to a tiny network with embedding dim D. */
 function boundSimsiam(D: number, seed = 11, predHidden = PRED_HIDDEN): MethodModule {
-  const loss = createSimsiam({ predHidden });
+  const loss = createSimsiam({ predHidden, stopGradient: 1, predictor: 1 });
   const network = tinyNetwork(3, D);
   bindLoss(loss, network, seed);
   network.dispose(); // simsiam keeps only its predictor
@@ -155,7 +155,7 @@ describe('simsiam', () => {
     expectNoLeakOnCompute(loss, randomViews(6, 2, 4, 3));
     loss.dispose();
     const network = tinyNetwork(5, 3);
-    const trained = createSimsiam({ predHidden: PRED_HIDDEN });
+    const trained = createSimsiam({ predHidden: PRED_HIDDEN, stopGradient: 1, predictor: 1 });
     bindLoss(trained, network);
     const images = randomImages(7, 2, 4);
     const { first, last } = expectNoLeakOverSiameseTraining(trained, network, images, 100);
@@ -214,9 +214,9 @@ describe('simsiam', () => {
     expect(() => lossValue(loss, randomViews(9, 3, 4, 3))).toThrow(/needs exactly 2 views/);
     expect(() => lossValue(loss, randomViews(9, 2, 4, 5))).toThrow(/embedding dim/);
     loss.dispose();
-    expect(() => lossValue(createSimsiam({ predHidden: 4 }), randomViews(9, 2, 4, 3))).toThrow(
-      /before bind\(\)/,
-    );
+    expect(() =>
+      lossValue(createSimsiam({ predHidden: 4, stopGradient: 1, predictor: 1 }), randomViews(9, 2, 4, 3)),
+    ).toThrow(/before bind\(\)/);
     expect(() => createLoss('simsiam', { predHidden: 0 })).toThrow(
       /predHidden must be in \[1, 8192\], got 0/,
     );

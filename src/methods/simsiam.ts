@@ -26,9 +26,8 @@ export interface SimsiamParams extends Record<string, number> {
 
 export function createSimsiam(params: SimsiamParams): MethodModule {
   const { predHidden } = params;
-  // the ablation switches default to the paper's method when a caller gives only predHidden
-  const withStopGradient = (params.stopGradient ?? 1) !== 0;
-  const withPredictor = (params.predictor ?? 1) !== 0;
+  const withStopGradient = params.stopGradient !== 0;
+  const withPredictor = params.predictor !== 0;
   let predictor: tf.LayersModel | null = null;
   let bound = false;
 
