@@ -89,7 +89,9 @@ export function experimentBundle(args: {
       plots: experiment.plots,
     },
     scale,
-    scaleDescription: experiment.scales[scale].description,
+    scaleDescription: args.smoke
+      ? 'mechanics check: the grid on 8x8 synthetic images (4 classes), a 4-8 channel ConvNet, 2 steps per run'
+      : experiment.scales[scale].description,
     grid: gridOf(experiment, scale),
     smoke: args.smoke ?? false,
     environment: args.environment ?? {},

@@ -122,4 +122,19 @@ describe('the experiments catalogue', () => {
       }
     }
   });
+
+  it('is described in docs/experiments.md in the words of the definitions', () => {
+    const docs = readFileSync('docs/experiments.md', 'utf8');
+    for (const experiment of EXPERIMENTS) {
+      expect(docs).toContain(`## ${experiment.id}\n`);
+      for (const text of [
+        experiment.claim,
+        experiment.paperStatement,
+        experiment.verdict.description,
+        experiment.verdict.tolerance,
+        experiment.verdict.notReproduced,
+      ])
+        expect(docs, experiment.id).toContain(text);
+    }
+  });
 });

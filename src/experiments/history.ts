@@ -8,7 +8,7 @@ export const METRIC_NAMES: Record<MetricKey, string> = {
   tolerance: 'tolerance',
   effectiveRank: 'effective rank',
   knnTop1: 'kNN top-1',
-  stdRatio: 'std(norm) x sqrt(D)',
+  stdRatio: 'std x sqrt(D) of norm',
   spectrumRank: 'spectrum rank',
 };
 

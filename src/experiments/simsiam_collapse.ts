@@ -3,7 +3,7 @@ import { FULL_BASE, QUICK_BASE, armsAxis, merge } from './bases';
 import { Measurements, formatMetric, makeVerdict } from './verdict';
 import type { ExperimentDefinition, GridAxis } from './types';
 
-/** std(norm z) x sqrt(D) below this: collapsed (the output varies at a tenth of what evenly spread vectors do). */
+/** std x sqrt(D) of norm(z) below this: collapsed (the output varies at a tenth of what evenly spread vectors do). */
 const COLLAPSED_BELOW = 0.1;
 /** ... above this: not collapsed (within a factor of 2 of evenly spread unit vectors). */
 const SPREAD_ABOVE = 0.5;
@@ -77,7 +77,7 @@ export const simsiamCollapse: ExperimentDefinition = {
   ],
   verdict: {
     description:
-      'On the final evaluation, with s = std(norm z) x sqrt(D) (1 for evenly spread unit vectors, 0 for a constant ' +
+      'On the final evaluation, with s = std x sqrt(D) of norm(z) (1 for evenly spread unit vectors, 0 for a constant ' +
       `output): SimSiam itself is not collapsed (s > ${SPREAD_ABOVE}) and both ablations are (s < ${COLLAPSED_BELOW}). ` +
       'Inconclusive when SimSiam itself ends between the two thresholds or collapsed: then the recipe failed at ' +
       'this scale and the ablations cannot be compared with it.',
@@ -98,10 +98,10 @@ export const simsiamCollapse: ExperimentDefinition = {
       const baselineSpread = s[0] > SPREAD_ABOVE;
       const ablationsCollapse = s[1] < COLLAPSED_BELOW && s[2] < COLLAPSED_BELOW;
       const observed =
-        `std(norm z) x sqrt(D) ${ARM_LABELS.map((label, i) => `${formatMetric('stdRatio', s[i])} (${label})`).join(', ')}; ` +
+        `std x sqrt(D) of norm(z) ${ARM_LABELS.map((label, i) => `${formatMetric('stdRatio', s[i])} (${label})`).join(', ')}; ` +
         `effective rank(z) ${erank.map((value) => formatMetric('effectiveRank', value)).join(' / ')}`;
       const table = {
-        columns: ['variant', 'std(norm z) x sqrt(D)', 'effective rank(z)', 'final loss', 'kNN(h)'],
+        columns: ['variant', 'std x sqrt(D) of norm(z)', 'effective rank(z)', 'final loss', 'kNN(h)'],
         rows: ARM_LABELS.map((label, i) => [
           label,
           formatMetric('stdRatio', s[i]),

@@ -196,7 +196,7 @@ describe('simsiam-collapse (Chen & He): each ablation collapses, SimSiam does no
     );
     expect(verdict.status).toBe('holds');
     expect(verdict.observed).toBe(
-      'Observed: std(norm z) x sqrt(D) 0.900 (simsiam), 0.010 (no-stop-gradient), 0.010 (no-predictor); ' +
+      'Observed: std x sqrt(D) of norm(z) 0.900 (simsiam), 0.010 (no-stop-gradient), 0.010 (no-predictor); ' +
         'effective rank(z) 40.0 / 1.1 / 1.1: holds',
     );
   });
