@@ -235,8 +235,9 @@ async function run(
     },
     onEvent: (run, event) => {
       const { bytes: _bytes, ...printable } = event as EngineEvent & { bytes?: Uint8Array };
-      if (event.type !== 'checkpoint')
-        logs.set(run.key, [...(logs.get(run.key) ?? []), JSON.stringify(printable)]);
+      const log = logs.get(run.key) ?? [];
+      log.push(JSON.stringify(printable));
+      logs.set(run.key, log);
       if (event.type === 'started') {
         console.error(`${run.key}: training ${event.totalSteps} steps`);
       } else if (event.type === 'eval' && !args.quiet) {
@@ -252,21 +253,21 @@ async function run(
         await exportSafetensors(trainer.network, run.config),
       );
     },
-    onResult: async (result, index, total) => {
+    onResult: async (result, index, total, reused) => {
       console.error(
         `[${index + 1}/${total}] ${result.key}: ${result.status}${result.error ? ` (${result.error})` : ''}` +
           (result.wallSeconds !== undefined ? ` in ${result.wallSeconds.toFixed(0)} s` : ''),
       );
+      if (reused) return;
+      // written as each run ends, so an interrupted experiment keeps its finished runs
+      const dir = runDir(result);
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'config.json'), JSON.stringify(result.config, null, 2));
+      await writeFile(path.join(dir, 'metrics.jsonl'), (logs.get(result.key) ?? []).join('\n') + '\n');
+      await writeFile(path.join(dir, 'result.json'), JSON.stringify(result));
+      logs.delete(result.key);
     },
   });
-  for (const result of results) {
-    const dir = runDir(result);
-    await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, 'config.json'), JSON.stringify(result.config, null, 2));
-    const log = logs.get(result.key);
-    if (log) await writeFile(path.join(dir, 'metrics.jsonl'), log.join('\n') + '\n');
-    await writeFile(path.join(dir, 'result.json'), JSON.stringify(result));
-  }
   const bundle = experimentBundle({
     experiment,
     scale,

@@ -3,7 +3,7 @@ import type { ExperimentBundle } from './bundle';
 import { METRIC_NAMES, metricValue, pointKey } from './history';
 import { escapeXml, lineChart, type ChartSeries } from './svg';
 import { formatMetric } from './verdict';
-import type { PlotSpec, RunResult } from './types';
+import type { MetricKey, PlotSpec, RunResult } from './types';
 
 /** Most points a step-loss line keeps in the HTML charts (evenly thinned; the JSON keeps every step). */
 const MAX_LOSS_POINTS = 400;
@@ -110,8 +110,17 @@ export function reportMarkdown(bundle: ExperimentBundle): string {
   return lines.join('\n');
 }
 
-function metricName(metric: keyof typeof METRIC_NAMES, representation: string): string {
+function metricName(metric: MetricKey, representation: string): string {
   return `${METRIC_NAMES[metric]}(${representation})`;
+}
+
+/** Plots show kNN in percent, as the tables do. */
+function plotted(metric: MetricKey, value: number): number {
+  return metric === 'knnTop1' ? value * 100 : value;
+}
+
+function axisName(metric: MetricKey, representation: string): string {
+  return metricName(metric, representation) + (metric === 'knnTop1' ? ' %' : '');
 }
 
 export function plotTitle(plot: PlotSpec): string {
@@ -159,13 +168,16 @@ export function plotSvg(bundle: ExperimentBundle, plot: PlotSpec): string {
       return lineChart({
         title,
         xLabel: 'step',
-        yLabel: metricName(plot.metric, plot.representation),
+        yLabel: axisName(plot.metric, plot.representation),
         series: runs.map((run) => ({
           name: run.key,
           markers: run.history.evals.length <= 12,
           points: run.history.evals.map(
             (record) =>
-              [record.step, metricValue(record, plot.representation, plot.metric)] as [number, number],
+              [record.step, plotted(plot.metric, metricValue(record, plot.representation, plot.metric))] as [
+                number,
+                number,
+              ],
           ),
         })),
       });
@@ -221,7 +233,10 @@ function finalChart(
     const others = Object.fromEntries(Object.entries(run.point).filter(([name]) => name !== plot.axis));
     const name = pointKey(others) || metricName(plot.metric, plot.representation);
     const byX = groups.get(name) ?? new Map<number, number[]>();
-    byX.set(x, [...(byX.get(x) ?? []), metricValue(last, plot.representation, plot.metric)]);
+    byX.set(x, [
+      ...(byX.get(x) ?? []),
+      plotted(plot.metric, metricValue(last, plot.representation, plot.metric)),
+    ]);
     groups.set(name, byX);
   }
   const series: ChartSeries[] = [...groups].map(([name, byX]) => ({
@@ -236,7 +251,7 @@ function finalChart(
   return lineChart({
     title,
     xLabel: axis?.label ?? plot.axis,
-    yLabel: metricName(plot.metric, plot.representation),
+    yLabel: axisName(plot.metric, plot.representation),
     series,
     logX,
   });

@@ -17,8 +17,8 @@ export interface RunnerOptions {
   reuse?: (run: PlannedRun) => Promise<RunResult | null>;
   /** After a run trained, before its trainer is disposed (exports of its weights). */
   afterRun?: (run: PlannedRun, trainer: Trainer, result: RunResult) => Promise<void>;
-  /** After each run (reused or trained), with its result. */
-  onResult?: (result: RunResult, index: number, total: number) => void;
+  /** After each run (reused or trained), with its result; awaited before the next run starts. */
+  onResult?: (result: RunResult, index: number, total: number, reused: boolean) => void | Promise<void>;
 }
 
 /** Keys datasets so that runs on the same data share one loaded copy (synthetic data depends on the seed). */
@@ -89,6 +89,7 @@ export async function runExperiment(
   const results: RunResult[] = [];
   for (const [index, run] of planned.entries()) {
     let result = (await options.reuse?.(run)) ?? null;
+    const reused = result !== null;
     if (!result) {
       const key = datasetKey(run.config.dataset, run.config.seed);
       if (!datasets.has(key)) datasets.set(key, options.openDataset(run.config.dataset, run.config.seed));
@@ -102,7 +103,7 @@ export async function runExperiment(
       result = await trainRun(run, dataset, options);
     }
     results.push(result);
-    options.onResult?.(result, index, planned.length);
+    await options.onResult?.(result, index, planned.length, reused);
   }
   return results;
 }

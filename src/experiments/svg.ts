@@ -93,7 +93,8 @@ export function lineChart(spec: ChartSpec): string {
   ];
   let [y0, y1] = [Math.min(...finite.map(([, y]) => y)), Math.max(...finite.map(([, y]) => y))];
   if (x0 === x1) [x0, x1] = [x0 - 0.5, x1 + 0.5];
-  if (y0 === y1) [y0, y1] = [y0 - Math.max(0.5, Math.abs(y0) * 0.1), y1 + Math.max(0.5, Math.abs(y1) * 0.1)];
+  if (y0 === y1)
+    [y0, y1] = [y0 - Math.max(1e-3, Math.abs(y0) * 0.05), y1 + Math.max(1e-3, Math.abs(y1) * 0.05)];
   const padY = (y1 - y0) * 0.05;
   y0 -= padY;
   y1 += padY;
