@@ -59,7 +59,7 @@ export const FULL_BASE: RunConfigInput = {
   optimizer: { type: 'adamw', lr: 1e-3, weightDecay: 1e-6 },
   schedule: { type: 'cosine', warmupEpochs: 10 },
   eval: { every: 1950, size: 10_000, bankSize: 50_000, knnK: 200, knnTemperature: 0.1, pca: false },
-  checkpointEvery: 1950,
+  checkpointEvery: 0,
 };
 
 /** An axis over the values of one config field, e.g. valuesAxis('tau', 'temperature tau', 'loss.params.tau', [0.1, 0.5]). */

@@ -125,5 +125,8 @@ describe('svg charts', () => {
     expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
     expect(niceTicks(-3.4, -2.1)).toEqual([-3.4, -3.2, -3, -2.8, -2.6, -2.4, -2.2]);
     expect(niceTicks(0, 312)).toEqual([0, 50, 100, 150, 200, 250, 300]);
+    // a range ending a rounding error below zero gets its top tick at exactly 0, not at -6e-17
+    expect(niceTicks(-1.02, -6e-17)).toEqual([-1, -0.8, -0.6, -0.4, -0.2, 0]);
+    expect(niceTicks(-1.02, 0.01)).toContain(0);
   });
 });

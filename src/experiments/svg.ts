@@ -49,8 +49,10 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const fraction = raw / power;
   const step = (fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10) * power;
   const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step)
-    ticks.push(Number(t.toPrecision(12)));
+  // integer multiples of the step, so that zero is exactly 0 and no rounding error accumulates
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) {
+    ticks.push(Number((k * step).toPrecision(12)) + 0);
+  }
   return ticks;
 }
 
