@@ -57,7 +57,9 @@ export const dimensionalCollapse: ExperimentDefinition = {
   ],
   verdict: {
     description:
-      'On the final evaluation, with r = the effective rank of the spectrum (centred, normalised embeddings): ' +
+      'On the final evaluation, with r = the effective rank of the spectrum (of the covariance of the normalised ' +
+      'embeddings, which is where Jing et al. read collapse; the uncentred effective rank would count the mean ' +
+      'direction of non-negative ReLU features h as a used dimension): ' +
       '(1) with the projector, r(h) > r(z) (the embedding is more collapsed than the representation), and (2) ' +
       'r(h) with the projector > r(h) without one (without a projector the representation collapses). Both must hold.',
     tolerance: `a rank exceeds another when it is larger by more than ${RANK_TOLERANCE * 100}% of it`,
