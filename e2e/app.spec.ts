@@ -153,12 +153,21 @@ test('exports produce files that import back', async () => {
   await page.getByTestId('preset').selectOption('simclr-fashion');
   await page.getByTestId('import-config').setInputFiles(configPath);
   await expect(page.getByLabel('Name', { exact: true })).toHaveValue('tiny-a');
-  // weights import into a new run (safetensors, then the TF.js zip), which can then be evaluated
+  // weights import into new runs named after the weights' run and the file (safetensors, then the TF.js zip),
+  // which can then be evaluated
   await page.getByTestId('import-weights').setInputFiles(safetensorsPath);
-  const imported = runRow(page, /^tiny-a \(imported weights\)/);
+  const imported = runRow(page, /^tiny-a \(imported from /);
   await expect(imported).toHaveCount(1, { timeout: 120_000 });
   await page.getByTestId('import-weights').setInputFiles(tfjsPath);
   await expect(imported).toHaveCount(2, { timeout: 120_000 });
+  await expect(runRow(page, /^tiny-a \(imported from tiny-a\.safetensors\) ·/)).toHaveCount(1);
+  await expect(runRow(page, /^tiny-a \(imported from tiny-a-tfjs\.zip\) ·/)).toHaveCount(1);
+  // the same file again: a third, distinct name
+  await page.getByTestId('import-weights').setInputFiles(safetensorsPath);
+  await expect(runRow(page, /^tiny-a \(imported from tiny-a\.safetensors\) #2 ·/)).toHaveCount(1, {
+    timeout: 120_000,
+  });
+  await expect(imported.first().getByTestId('run-state')).toContainText('imported weights from');
   await imported.first().getByRole('button', { name: 'Evaluate' }).click();
   await imported.first().getByRole('checkbox').check();
   await expect
@@ -172,7 +181,7 @@ test('exports produce files that import back', async () => {
 
 test('a reload keeps the runs and their histories (IndexedDB)', async () => {
   const before = await page.getByTestId('run-row').count();
-  expect(before).toBe(5);
+  expect(before).toBe(6);
   await page.reload();
   await expect(page.getByTestId('run-row')).toHaveCount(before);
   await expect(runRow(page, 'tiny-a').getByTestId('run-status')).toHaveText('completed');

@@ -77,3 +77,101 @@ export async function downloadFrom(page: Page, click: () => Promise<void>): Prom
   await download.saveAs(path);
   return path;
 }
+
+/** The run-list row as a list item found by its accessible name (the run's legend). */
+export function runItem(page: Page, name: string | RegExp) {
+  return page.getByRole('listitem', { name });
+}
+
+/** The state line of a run row ("preparing data…", "training step 3 of 6", "paused at step 4"...). */
+export function stateLine(page: Page, name: string | RegExp) {
+  return runRow(page, name).getByTestId('run-state');
+}
+
+/** The step a row shows ("step 3/6" -> 3). */
+export async function shownStep(page: Page, name: string | RegExp): Promise<number> {
+  const text = (await runRow(page, name).getByTestId('run-step').textContent()) ?? '';
+  return Number(/step (\d+)/.exec(text)?.[1] ?? NaN);
+}
+
+/** Plotly's traces of a chart with their colours and names (colours come from the run, not from its position). */
+export async function traces(
+  page: Page,
+  plot: string,
+): Promise<{ name: string; colour: string; points: number; meta: string | null; y: number[] }[]> {
+  const chart = page.getByTestId(`plot-${plot}`);
+  await chart.scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  return chart.evaluate((element) => {
+    const data =
+      (
+        element as unknown as {
+          data?: {
+            name?: string;
+            x?: unknown[];
+            y?: number[];
+            meta?: string;
+            line?: { color?: string };
+            marker?: { color?: string };
+          }[];
+        }
+      ).data ?? [];
+    return data.map((trace) => ({
+      name: String(trace.name ?? ''),
+      colour: String(trace.line?.color ?? trace.marker?.color ?? ''),
+      points: trace.x?.length ?? 0,
+      meta: trace.meta ?? null,
+      y: Array.isArray(trace.y) ? trace.y.slice(0, 50) : [],
+    }));
+  });
+}
+
+/** The page is no wider than its window (no sideways scrolling). */
+export async function pageWidth(page: Page): Promise<{ scroll: number; viewport: number }> {
+  return page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    viewport: window.innerWidth,
+  }));
+}
+
+/**
+ * Writes saved runs in the storage format of the previous version (database version 1: one whole-history record
+ * per run) on the app's origin, before the app opens it: the app must migrate them.
+ */
+export async function seedVersion1Database(
+  page: Page,
+  data: { runs: unknown[]; histories: Record<string, unknown> },
+): Promise<void> {
+  await page.route('**/seed.html', (route) =>
+    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>seed</title>' }),
+  );
+  await page.goto('/seed.html');
+  await page.evaluate(
+    ({ runs, histories }) =>
+      new Promise<void>((resolve, reject) => {
+        const request = indexedDB.open('contrastive-playground', 1);
+        request.onupgradeneeded = () => {
+          const db = request.result;
+          db.createObjectStore('runs', { keyPath: 'id' });
+          db.createObjectStore('histories');
+          db.createObjectStore('checkpoints');
+          db.createObjectStore('datasets', { keyPath: 'key' });
+          db.createObjectStore('settings');
+        };
+        request.onerror = () => reject(request.error);
+        request.onsuccess = () => {
+          const db = request.result;
+          const tx = db.transaction(['runs', 'histories'], 'readwrite');
+          for (const run of runs) tx.objectStore('runs').put(run);
+          for (const [id, history] of Object.entries(histories)) tx.objectStore('histories').put(history, id);
+          tx.oncomplete = () => {
+            db.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    data,
+  );
+  await page.unroute('**/seed.html');
+}

@@ -1,7 +1,7 @@
 // The layering of src/ as a lint rule: every folder of src/ is a layer, and imports only point down.
 // From the top:  ui | worker, cli | experiments | engine | methods | losses, metrics | nn | kernels | tfjs
 // Folders on one row do not import each other. The ui (and src/main.tsx) imports only what the main thread needs:
-// the config schema, the loss catalogue, the worker protocol and the event types; never tfjs.
+// the config schema, the loss catalogue, the worker protocol, the capped inflate and the event types; never tfjs.
 import path from 'node:path';
 
 /** Layer rank by folder under src/ (higher = further up). */
@@ -25,6 +25,7 @@ export const UI_ALLOWED = [
   'engine/data/types',
   'losses/catalog',
   'worker/protocol',
+  'worker/archives',
   'experiments/catalog',
 ];
 

@@ -1,11 +1,7 @@
 // The Chromium side of `npm run bench -- --backend browser`: same workloads as Node, on the browser's WebGPU.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
-import {
-  registerWebGPUKernels,
-  unregisterWebGPUKernels,
-  webgpuKernelOptionsFor,
-} from '../../src/kernels/webgpu/index';
+import { installKernels } from '../../src/kernels/install';
 import { projectCodeRuns, runWorkload } from '../../src/cli/bench_workloads';
 import type {
   BrowserBenchReply,
@@ -31,8 +27,8 @@ async function runBench(request: BrowserBenchRequest): Promise<BrowserBenchReply
     const variants = projectCodeRuns('webgpu', workload) ? request.kernels : (['n/a'] as const);
     for (const kernels of variants) {
       // what initBackend registers on this adapter (on SwiftShader: no tiled input gradient, slower there)
-      if (kernels === 'project') registerWebGPUKernels(webgpuKernelOptionsFor(report.adapter ?? ''));
-      else unregisterWebGPUKernels();
+      if (kernels === 'project') installKernels('webgpu', { kernels: 'project', adapter: report.adapter });
+      else installKernels('webgpu', { kernels: 'stock' });
       log(`${workload}${kernels === 'n/a' ? '' : ` (${kernels} kernels)`} ...`);
       try {
         const onIteration = (phase: string, ms: number) => log(`  ${phase} iteration: ${ms.toFixed(0)} ms`);
@@ -50,7 +46,7 @@ async function runBench(request: BrowserBenchRequest): Promise<BrowserBenchReply
       }
     }
   }
-  unregisterWebGPUKernels();
+  installKernels('webgpu', { kernels: 'stock' });
   return { adapter: report.adapter ?? 'unknown adapter', userAgent: navigator.userAgent, rows };
 }
 

@@ -12,14 +12,7 @@ import {
   installNodeWasmThreads,
   wasmThreadsInUse,
 } from '../kernels/wasm/node';
-import { registerProjectKernels, unregisterProjectKernels } from '../kernels/register';
-import {
-  registerProjectGradients,
-  registerWebGPUKernels,
-  unregisterProjectGradients,
-  unregisterWebGPUKernels,
-  webgpuKernelOptionsFor,
-} from '../kernels/webgpu/index';
+import { installKernels } from '../kernels/install';
 import {
   WORKLOAD_IDS,
   WORKLOADS,
@@ -301,23 +294,12 @@ async function runNodeBackend(
     }));
   }
   const rows: BenchRow[] = [];
-  // webgpu: project = the WGSL kernels + the lean BatchNorm gradient; wasm: the conv input gradient through
-  // XNNPACK + the gradient; cpu: the gradient. wasm keeps the project filter gradient either way (it has none).
-  const useProject = (): void => {
-    // what initBackend registers on this adapter (on SwiftShader: no tiled input gradient, slower there)
-    if (backend === 'webgpu') registerWebGPUKernels(webgpuKernelOptionsFor(devices[backend]));
-    else {
-      registerProjectKernels(backend);
-      registerProjectGradients();
-    }
-  };
-  const useStock = (): void => {
-    if (backend === 'webgpu') unregisterWebGPUKernels();
-    else {
-      unregisterProjectKernels(backend);
-      unregisterProjectGradients();
-    }
-  };
+  // project: what initBackend installs on this device (webgpu: the WGSL kernels, on SwiftShader without the tiled
+  // input gradient; wasm: the SIMD and XNNPACK-based kernels), with the project gradients; stock: tfjs' own, except
+  // what the backend cannot train without (wasm's filter gradient). See KERNELS in kernels/install.ts.
+  const adapter = backend === 'webgpu' ? devices[backend] : undefined;
+  const useProject = (): void => void installKernels(backend, { kernels: 'project', adapter });
+  const useStock = (): void => void installKernels(backend, { kernels: 'stock' });
   for (const workload of options.workloads) {
     const variants = projectCodeRuns(backend, workload) ? options.kernels : (['n/a'] as const);
     for (const kernels of variants) {

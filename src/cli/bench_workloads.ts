@@ -80,8 +80,8 @@ export interface WorkloadResult {
   description: string;
   backend: string;
   /**
-   * 'stock': tfjs' own kernels and gradients; 'project': with registerWebGPUKernels (webgpu) or
-   * registerProjectGradients (cpu, wasm); 'n/a': nothing of the project's is involved. (wasm always runs the
+   * 'stock': tfjs' own kernels and gradients; 'project': with the project's kernels and gradients
+   * (installKernels, kernels/install.ts); 'n/a': nothing of the project's is involved. (wasm always runs the
    * project's Conv2DBackpropFilter: tfjs-backend-wasm has none.)
    */
   kernels: 'stock' | 'project' | 'n/a';

@@ -250,7 +250,10 @@ async function run(
       await mkdir(runDir(run), { recursive: true });
       await writeFile(
         path.join(runDir(run), 'model.safetensors'),
-        await exportSafetensors(trainer.network, run.config),
+        await exportSafetensors(trainer.network, run.config, {
+          preprocessing: trainer.preprocessing,
+          step: trainer.step,
+        }),
       );
     },
     onResult: async (result, index, total, reused) => {

@@ -1,22 +1,28 @@
 // Node-only: `npm run train -- --config run.json [...]` trains headless with the same engine the browser uses.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+// This file is the entry and what the main thread needs (the option table, config helpers, signal relay); the run
+// itself is train_run.ts, loaded only in the training thread, so the main thread never loads the engine.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import cliProgress from 'cli-progress';
-import { initBackend, type BackendName } from '../engine/backend';
-import {
-  MAX_WASM_THREADS,
-  defaultWasmThreads,
-  installNodeWasmThreads,
-  wasmThreadsInUse,
-} from '../kernels/wasm/node';
-import { parseRunConfig } from '../engine/config';
-import { openDatasetFromDir } from './open_dataset';
-import type { EngineEvent } from '../engine/events';
-import { exportSafetensors, exportTfjs } from '../engine/export';
-import { Trainer } from '../engine/trainer';
-import { describeNetwork } from '../nn/networks';
+import { SHARE_ENV, Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { RunConfig } from '../engine/config';
+
+/**
+ * Config fields that may differ from the checkpoint's own when resuming: none of them changes a tensor shape or
+ * the steps already taken (epochs only moves the end, and with it the learning-rate schedule of the steps left).
+ */
+export const RESUME_MUTABLE_FIELDS = [
+  'name',
+  'epochs',
+  'checkpointEvery',
+  'eval.every',
+  'eval.pca',
+  'eval.linearProbe',
+] as const;
+
+/**
+ * kernels/wasm/node's MAX_WASM_THREADS (tfjs' pool of 8), written out so that this file stays free of tfjs; a test
+ * checks the two agree.
+ */
+export const WASM_THREADS_MAX = 8;
 
 /** The option table: parseArgs reads it and --help prints it, so the two never disagree. */
 export const TRAIN_OPTIONS = {
@@ -24,7 +30,7 @@ export const TRAIN_OPTIONS = {
     type: 'string',
     short: 'c',
     value: 'FILE',
-    help: 'RunConfig JSON file (see examples/); missing fields take their defaults',
+    help: 'RunConfig JSON file (see examples/); missing fields take their defaults, unknown ones are errors',
   },
   backend: {
     type: 'string',
@@ -48,13 +54,15 @@ export const TRAIN_OPTIONS = {
     type: 'string',
     short: 'o',
     value: 'DIR',
-    help: 'output folder (default out/<config name or loss>-<seed>)',
+    help: 'output folder (default out/<config name or loss>-<seed>; with --resume FILE, the folder of FILE)',
   },
   resume: {
     type: 'string',
     short: 'r',
-    value: 'FILE',
-    help: 'continue from a checkpoint.safetensors written by an earlier run',
+    value: '[FILE|auto]',
+    help:
+      'continue from a checkpoint.safetensors; without FILE (or "auto") from the output folder\'s own. The ' +
+      `checkpoint's config is the run's: --config/--set may only change ${RESUME_MUTABLE_FIELDS.join(', ')}`,
   },
   set: {
     type: 'string',
@@ -67,28 +75,45 @@ export const TRAIN_OPTIONS = {
     type: 'string',
     short: 't',
     value: 'N',
-    help: `wasm threads (default half the logical cores, as tfjs sizes it, 1 to ${MAX_WASM_THREADS}; 1 = tfjs' single-threaded build)`,
+    help: `wasm threads (default half the logical cores, as tfjs sizes it, 1 to ${WASM_THREADS_MAX}; 1 = tfjs' single-threaded build)`,
   },
-  quiet: { type: 'boolean', short: 'q', help: 'no progress bar (metrics still go to metrics.jsonl)' },
+  overwrite: {
+    type: 'boolean',
+    help: 'start a new run in an output folder that already holds one (its files are replaced)',
+  },
+  'progress-every': {
+    type: 'string',
+    value: 'SECONDS',
+    help: 'seconds between progress lines when stderr is not a terminal (default 5)',
+  },
+  quiet: { type: 'boolean', short: 'q', help: 'no progress output (metrics still go to metrics.jsonl)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const;
 
 export function trainHelp(): string {
   const lines = Object.entries(TRAIN_OPTIONS).map(([name, o]) => {
-    const flag = `-${o.short}, --${name}${'value' in o ? ` ${o.value}` : ''}`;
+    const flag = `${'short' in o ? `-${o.short}, ` : '    '}--${name}${'value' in o ? ` ${o.value}` : ''}`;
     return `  ${flag.padEnd(28)} ${o.help}`;
   });
   return [
     'Usage: npm run train -- --config run.json [options]',
     '',
     'Trains a contrastive encoder headless and writes to the output folder:',
-    '  metrics.jsonl (one JSON event per line: step, eval, checkpoint, error, finished), config.json,',
-    '  model.json + weights.bin (TF.js LayersModel, outputs [h, z]), model.safetensors, checkpoint.safetensors',
+    '  metrics.jsonl      one JSON event a line (started, step, eval, checkpoint, error, paused, finished, and',
+    '                     resumed / checkpoint-write-failed from the CLI), appended as they happen',
+    '  checkpoint.safetensors  weights + optimizer + loss state, replaced atomically at every checkpoint',
+    '  config.json, model.json + weights.bin (TF.js LayersModel, outputs [h, z]), model.safetensors',
+    '',
+    'A crash or kill -9 leaves the last checkpoint and every event up to it; --resume continues from it.',
+    'Ctrl-C (or SIGTERM) stops after the current step and writes everything; a second Ctrl-C quits at once.',
     '',
     'Options:',
     ...lines,
   ].join('\n');
 }
+
+/** Path parts that would reach an object's prototype instead of a config field. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Applies `path.to.field=value` overrides (value parsed as JSON, else kept as a string). */
 export function applyOverrides(
@@ -99,6 +124,13 @@ export function applyOverrides(
     const eq = override.indexOf('=');
     if (eq <= 0) throw new Error(`--set expects PATH=VALUE, e.g. --set epochs=2; got '${override}'`);
     const keys = override.slice(0, eq).split('.');
+    if (keys.some((key) => key.trim() === ''))
+      throw new Error(`--set ${override}: the path has an empty part; write it like optimizer.lr=0.01`);
+    const forbidden = keys.find((key) => FORBIDDEN_KEYS.has(key));
+    if (forbidden)
+      throw new Error(
+        `--set ${override}: '${forbidden}' is not a config field (it names an object's prototype)`,
+      );
     const raw = override.slice(eq + 1);
     let value: unknown;
     try {
@@ -108,7 +140,8 @@ export function applyOverrides(
     }
     let target = config;
     for (const key of keys.slice(0, -1)) {
-      if (typeof target[key] !== 'object' || target[key] === null) target[key] = {};
+      const next = Object.hasOwn(target, key) ? target[key] : undefined;
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) target[key] = {};
       target = target[key] as Record<string, unknown>;
     }
     target[keys[keys.length - 1]] = value;
@@ -116,171 +149,117 @@ export function applyOverrides(
   return config;
 }
 
-async function main(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({ args: argv, options: TRAIN_OPTIONS, allowPositionals: false }).values;
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${trainHelp()}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(trainHelp());
-    return 0;
-  }
-  let raw: Record<string, unknown> = {};
-  if (args.config) {
-    try {
-      raw = JSON.parse(await readFile(args.config, 'utf8'));
-    } catch (err) {
-      console.error(`could not read the config ${args.config}: ${(err as Error).message}`);
-      return 2;
-    }
-  }
-  let config;
-  try {
-    config = parseRunConfig(applyOverrides(raw, args.set ?? []));
-  } catch (err) {
-    console.error((err as Error).message);
-    return 2;
-  }
-
-  const kernels = args.kernels ?? 'project';
-  if (kernels !== 'project' && kernels !== 'stock') {
-    console.error(`--kernels must be project or stock, got "${kernels}"`);
-    return 2;
-  }
-  const preferred = (args.backend as BackendName | undefined) ?? 'wasm';
-  const threads = args.threads === undefined ? defaultWasmThreads() : Number(args.threads);
-  try {
-    // the wasm backend is the fall-back of every chain in Node, so it gets its threads whatever was asked for
-    installNodeWasmThreads(threads);
-  } catch (err) {
-    console.error(`--threads: ${(err as Error).message}`);
-    return 2;
-  }
-  if (preferred === 'webgpu') {
-    // loaded only when asked for: it pulls in Dawn's native module
-    const { installNodeWebGPU } = await import('../kernels/webgpu/node');
-    await installNodeWebGPU();
-  }
-  const backend = await initBackend({ preferred, environment: 'node', kernels });
-  for (const skipped of backend.skipped) console.error(`backend ${skipped.name} skipped: ${skipped.reason}`);
-  const where = backend.adapter
-    ? ` (${backend.adapter})`
-    : backend.active === 'wasm'
-      ? ` (${wasmThreadsInUse()} threads)`
-      : '';
-  console.error(
-    `backend: ${backend.active}${where}; project kernels: ${backend.kernels.join(', ') || 'none'}`,
-  );
-
-  const dataDir = args['data-dir'] ?? path.join('public', 'datasets', config.dataset.id);
-  const dataset = await openDatasetFromDir(config.dataset, dataDir, config.seed);
-  const outDir = args.out ?? path.join('out', `${config.name || config.loss.id}-${config.seed}`);
-  await mkdir(outDir, { recursive: true });
-  await writeFile(path.join(outDir, 'config.json'), JSON.stringify(config, null, 2));
-  const metricsPath = path.join(outDir, 'metrics.jsonl');
-  const lines: string[] = [];
-
-  const bar = args.quiet
-    ? null
-    : new cliProgress.SingleBar(
-        {
-          format:
-            ' {bar} {percentage}% | step {value}/{total} | loss {loss} | {ips} img/s | kNN {knn} | ETA {eta_formatted}',
-          hideCursor: true,
-        },
-        cliProgress.Presets.shades_classic,
-      );
-  let lastKnn = '-';
-  // Checkpoints arrive as events while training goes on; each is written to a temporary file and renamed
-  // over checkpoint.safetensors, one after the other, so two writes never interleave in one file and a
-  // crash mid-write leaves the previous checkpoint whole. The chain is awaited before the CLI exits.
-  const checkpointPath = path.join(outDir, 'checkpoint.safetensors');
-  let checkpointWrites: Promise<void> = Promise.resolve();
-  const saveCheckpoint = (bytes: Uint8Array) => {
-    checkpointWrites = checkpointWrites.then(async () => {
-      await writeFile(checkpointPath + '.tmp', bytes);
-      await rename(checkpointPath + '.tmp', checkpointPath);
-    });
-  };
-  const onEvent = (event: EngineEvent) => {
-    const { bytes: _bytes, ...printable } = event as EngineEvent & { bytes?: Uint8Array };
-    lines.push(JSON.stringify(printable));
-    if (event.type === 'started') {
-      bar?.start(event.totalSteps, event.startStep, { loss: '-', ips: '-', knn: lastKnn });
-    } else if (event.type === 'step') {
-      bar?.update(event.step, {
-        loss: event.loss.toFixed(4),
-        ips: event.imagesPerSecond.toFixed(0),
-        knn: lastKnn,
-      });
-    } else if (event.type === 'eval') {
-      lastKnn = (event.h.knnTop1 * 100).toFixed(1) + '%';
-      if (!bar)
-        console.error(
-          `eval @ step ${event.step}: kNN(h) ${lastKnn}, alignment ${event.z.alignment.toFixed(3)}, uniformity ${event.z.uniformity.toFixed(3)}, erank(z) ${event.z.effectiveRank.toFixed(1)}`,
-        );
-    } else if (event.type === 'checkpoint') {
-      saveCheckpoint(event.bytes);
-    } else if (event.type === 'error') {
-      bar?.stop();
-      console.error(`error: ${event.message}`);
-    }
-  };
-
-  const trainer = await Trainer.create(config, { dataset, onEvent, backend: backend.active });
-  console.error(`network: ${describeNetwork(trainer.network)}`);
-  console.error(
-    `training ${trainer.totalSteps} steps (${trainer.stepsPerEpoch} per epoch), writing to ${outDir}`,
-  );
-  if (args.resume) {
-    if (!existsSync(args.resume)) {
-      console.error(`--resume: ${args.resume} does not exist`);
-      return 2;
-    }
-    trainer.restore(new Uint8Array(await readFile(args.resume)));
-    console.error(`resumed from step ${trainer.step}`);
-  }
-  let stopping = false;
-  process.on('SIGINT', () => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    console.error('\nstopping after this step (Ctrl-C again to quit now)...');
-    trainer.stop();
-  });
-  const outcome = await trainer.run();
-  bar?.stop();
-  await checkpointWrites;
-  await writeFile(metricsPath, lines.join('\n') + '\n');
-  const tfjs = await exportTfjs(trainer.network, config);
-  await writeFile(path.join(outDir, 'model.json'), JSON.stringify(tfjs.modelJson));
-  await writeFile(path.join(outDir, 'weights.bin'), new Uint8Array(tfjs.weightsBin));
-  await writeFile(path.join(outDir, 'model.safetensors'), await exportSafetensors(trainer.network, config));
-  const lastEval = lines
-    .map((l) => JSON.parse(l))
-    .filter((e) => e.type === 'eval')
-    .pop();
-  if (lastEval) {
-    console.error(
-      `final: kNN top-1 (h) ${(lastEval.h.knnTop1 * 100).toFixed(2)}%, alignment(z) ${lastEval.z.alignment.toFixed(4)}, ` +
-        `uniformity(z) ${lastEval.z.uniformity.toFixed(4)}, effective rank h ${lastEval.h.effectiveRank.toFixed(1)} / z ${lastEval.z.effectiveRank.toFixed(1)}`,
-    );
-  }
-  console.error(
-    `${outcome}; wrote ${outDir}/{metrics.jsonl,config.json,model.json,weights.bin,model.safetensors,checkpoint.safetensors}`,
-  );
-  trainer.dispose();
-  return outcome === 'error' ? 1 : 0;
+/**
+ * The default output folder, out/<name>-<seed>: the config's name reduced to letters, digits, '.', '_' and '-'
+ * (no path separators, no leading dot), so no name can point outside out/.
+ */
+export function defaultOutDir(config: RunConfig): string {
+  const safe = config.name
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[.-]+/, '')
+    .replace(/-+$/, '')
+    .slice(0, 80);
+  return path.join('out', `${safe || config.loss.id}-${config.seed}`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('train.ts')) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(`error: ${(err as Error).message}`);
-      process.exit(1);
+/** Dotted paths where two plain-JSON values differ (arrays compared whole). */
+export function configDifferences(a: unknown, b: unknown, prefix = ''): string[] {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isObject(a) && isObject(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    return keys.flatMap((key) => configDifferences(a[key], b[key], prefix ? `${prefix}.${key}` : key));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
+}
+
+/** parseArgs cannot take an optional value: a bare --resume (last, or before another option) means --resume auto. */
+export function withResumeDefault(argv: string[]): string[] {
+  const out: string[] = [];
+  argv.forEach((arg, i) => {
+    out.push(arg);
+    const next = argv[i + 1];
+    if ((arg === '--resume' || arg === '-r') && (next === undefined || next.startsWith('-')))
+      out.push('auto');
+  });
+  return out;
+}
+
+/** workerData key of the training thread. */
+const TRAIN_THREAD = 'contrastive-playground/train';
+
+/**
+ * The process's main thread only relays signals; training runs in a worker thread. A training step can hold a
+ * thread for seconds, and the main thread must answer at once: `tsx file.ts` runs the script in a child process and
+ * SIGKILLs it when a forwarded SIGINT/SIGTERM is not acknowledged within 30 ms (tsx's relaySignals), which would
+ * turn every Ctrl-C into a kill -9. The first signal asks the training thread to stop after its step and write
+ * everything; a second one exits at once (the files on disk are whole either way: run_outputs.ts).
+ */
+function runInThread(argv: string[]): void {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(trainHelp());
+    process.exit(0);
+  }
+  const url = import.meta.url;
+  // worker threads do not inherit tsx's loader: register it in the thread before loading this file
+  const boot = url.endsWith('.ts')
+    ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); })`
+    : `import(${JSON.stringify(url)})`;
+  const worker = new Worker(boot, {
+    eval: true,
+    // shared, so that what the thread sets (Dawn's VK_ICD_FILENAMES) reaches the native code that reads it
+    env: SHARE_ENV,
+    workerData: {
+      [TRAIN_THREAD]: { argv, isTTY: process.stderr.isTTY === true, columns: process.stderr.columns ?? 80 },
     },
-  );
+  });
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      console.error(`\n${signal} again: quitting now; the output folder keeps what is already written`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    signalled = true;
+    worker.postMessage({ signal });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  worker.on('error', (err: Error) => {
+    console.error(`error: ${err.message}`);
+    process.exit(1);
+  });
+  worker.on('exit', (code) => process.exit(code));
+  // Under `tsx file.ts` this process is tsx's child: when tsx itself is killed outright (kill -9), nothing
+  // reaches us, so notice being orphaned and go the same way instead of training on unseen.
+  if (process.execArgv.some((arg) => /tsx[\\/]dist[\\/]preflight/.test(arg))) {
+    const launcher = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== launcher) process.kill(process.pid, 'SIGKILL');
+    }, 250).unref();
+  }
+}
+
+const threadData = isMainThread ? undefined : (workerData as Record<string, unknown> | null)?.[TRAIN_THREAD];
+if (threadData) {
+  const { argv, isTTY, columns } = threadData as { argv: string[]; isTTY: boolean; columns: number };
+  // the thread's stderr is a pipe to the main thread's; the progress bar draws on it as on the terminal behind it
+  if (isTTY) Object.assign(process.stderr, { isTTY: true, columns });
+  const handlers: ((signal: NodeJS.Signals) => void)[] = [];
+  parentPort!.on('message', (message: { signal?: NodeJS.Signals }) => {
+    if (message.signal) handlers.forEach((handler) => handler(message.signal!));
+  });
+  import('./train_run')
+    .then(({ main }) => main(argv, { isTTY, onStopSignal: (handler) => handlers.push(handler) }))
+    .then(
+      (code) => process.exit(code),
+      (err) => {
+        console.error(`error: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+} else if (
+  isMainThread &&
+  (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('train.ts'))
+) {
+  runInThread(process.argv.slice(2));
 }

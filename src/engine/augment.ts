@@ -1,10 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
+import { colorJitter, JITTER_PARAM_COUNT } from '../kernels/ops';
 import type { Rng } from '../nn/random';
 
 // Seeded data augmentation as batched tensor ops. Every random parameter is drawn on the CPU from an Rng
 // (sampleAugmentParams), then one pass of tensor ops applies them to the whole batch (applyAugmentParams),
 // so the same seed gives the same views on every backend and the heavy work stays on the device.
 // Images are float32 [N, H, W, C] with values in [0, 1] and C = 1 (grayscale) or 3 (RGB).
+// The colour jitter and grayscale are one op of src/kernels/ops.ts (colorJitter), with the per-op functions
+// re-exported here.
+
+export {
+  adjustBrightness,
+  adjustContrast,
+  adjustHue,
+  adjustSaturation,
+  rgbToGrayscale,
+} from '../kernels/ops';
 
 /** One augmentation pipeline, applied in the SimCLR order: crop -> flip -> colour jitter -> grayscale. */
 export interface AugmentConfig {
@@ -66,16 +77,9 @@ export interface ImageAugmentParams {
 }
 
 /**
- * Optional kernel a backend may register (the project's WebGPU set does, kernels/webgpu/color_jitter.ts): the
- * colour jitter and grayscale of applyAugmentParams for a whole batch in one pass, inputs x [N, H, W, C] and
- * params [N, JITTER_PARAM_COUNT] (jitterParamRows). Without it they run as tfjs ops on gathered sub-batches.
- */
-export const COLOR_JITTER_KERNEL = 'ProjectColorJitter';
-export const JITTER_PARAM_COUNT = 10;
-
-/**
- * One row per image: [jitter on (0/1), order 0..3 (0 brightness, 1 contrast, 2 saturation, 3 hue), brightness,
- * contrast, saturation, hue shift, grayscale (0/1)]; the factors are 1 (and the shift 0) when jitter is off.
+ * The params of colorJitter (ops.ts), one row per image: [jitter on (0/1), order 0..3 (0 brightness, 1 contrast,
+ * 2 saturation, 3 hue), brightness, contrast, saturation, hue shift, grayscale (0/1)]; the factors are 1 (and the
+ * shift 0) when jitter is off.
  */
 export function jitterParamRows(params: ImageAugmentParams[]): Float32Array {
   const rows = new Float32Array(params.length * JITTER_PARAM_COUNT);
@@ -92,9 +96,6 @@ export function jitterParamRows(params: ImageAugmentParams[]): Float32Array {
   });
   return rows;
 }
-
-/** ITU-R BT.601 luma weights for R, G, B. */
-export const LUMA_WEIGHTS: [number, number, number] = [0.299, 0.587, 0.114];
 
 /** Throws a message naming the bad field and its allowed range; returns silently for a valid config. */
 export function validateAugmentConfig(cfg: AugmentConfig): void {
@@ -210,122 +211,6 @@ export function sampleAugmentParams(
   });
 }
 
-/** Per-image values as a [N, 1, 1, 1] tensor so they broadcast over height, width and channels. */
-function perImage(values: number[]): tf.Tensor4D {
-  return tf.tensor4d(values, [values.length, 1, 1, 1]);
-}
-
-/** Luma Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601) as [N, H, W, 1]; a 1-channel image is its own luma. */
-export function rgbToGrayscale(images: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    if (images.shape[3] === 1) return images.clone();
-    return tf.sum(tf.mul(images, tf.tensor1d(LUMA_WEIGHTS)), -1, true) as tf.Tensor4D;
-  });
-}
-
-/** torchvision adjust_brightness: clip(f x, 0, 1), one factor per image. */
-export function adjustBrightness(images: tf.Tensor4D, factors: number[]): tf.Tensor4D {
-  return tf.tidy(() => tf.clipByValue(tf.mul(images, perImage(factors)), 0, 1) as tf.Tensor4D);
-}
-
-/** torchvision adjust_contrast: clip(f x + (1 - f) mean(Y), 0, 1), mean of the image's luma Y over all pixels. */
-export function adjustContrast(images: tf.Tensor4D, factors: number[]): tf.Tensor4D {
-  return tf.tidy(() => {
-    const f = perImage(factors);
-    const meanLuma = tf.mean(rgbToGrayscale(images), [1, 2, 3], true);
-    return tf.clipByValue(tf.add(tf.mul(f, images), tf.mul(tf.sub(1, f), meanLuma)), 0, 1) as tf.Tensor4D;
-  });
-}
-
-/** torchvision adjust_saturation: clip(f x + (1 - f) Y, 0, 1) with the per-pixel luma Y; no-op for 1 channel. */
-export function adjustSaturation(images: tf.Tensor4D, factors: number[]): tf.Tensor4D {
-  return tf.tidy(() => {
-    if (images.shape[3] === 1) return images.clone();
-    const f = perImage(factors);
-    return tf.clipByValue(
-      tf.add(tf.mul(f, images), tf.mul(tf.sub(1, f), rgbToGrayscale(images))),
-      0,
-      1,
-    ) as tf.Tensor4D;
-  });
-}
-
-/**
- * torchvision adjust_hue, in HSV: (h, s, v) = hsv(x), h <- frac(h + shift), x <- rgb(h, s, v); shift in turns
- * (0.5 = 180 degrees). Same formulas as torchvision's _rgb2hsv / _hsv2rgb, so it matches it up to float error.
- * No-op for 1-channel images.
- */
-export function adjustHue(images: tf.Tensor4D, shifts: number[]): tf.Tensor4D {
-  return tf.tidy(() => {
-    if (images.shape[3] === 1) return images.clone();
-    // each channel as Σ_k x_k · [k = c] over the last axis (exactly x_c): tfjs-backend-wasm splits along the last
-    // axis element by element (SplitV, ~4.5 ms a call on a W2 view batch)
-    const [r, g, b] = [0, 1, 2].map((c) => tf.sum(tf.mul(images, unitVector(c, 3)), -1, true));
-    const maxc = tf.max(images, -1, true);
-    const minc = tf.min(images, -1, true);
-    const grey = tf.equal(maxc, minc);
-    const chroma = tf.sub(maxc, minc);
-    const ones = tf.onesLike(maxc);
-    // grey pixels have no hue; dividing by 1 there keeps everything finite (as torchvision does)
-    const saturation = tf.div(chroma, tf.where(grey, ones, maxc));
-    const chromaDivisor = tf.where(grey, ones, chroma);
-    const rc = tf.div(tf.sub(maxc, r), chromaDivisor);
-    const gc = tf.div(tf.sub(maxc, g), chromaDivisor);
-    const bc = tf.div(tf.sub(maxc, b), chromaDivisor);
-    const maxIsR = tf.equal(maxc, r);
-    const maxIsG = tf.logicalAnd(tf.equal(maxc, g), tf.logicalNot(maxIsR));
-    const maxIsB = tf.logicalAnd(tf.logicalNot(tf.equal(maxc, g)), tf.logicalNot(maxIsR));
-    const hueSixths = tf.addN([
-      tf.mul(tf.cast(maxIsR, 'float32'), tf.sub(bc, gc)),
-      tf.mul(tf.cast(maxIsG, 'float32'), tf.add(2, tf.sub(rc, bc))),
-      tf.mul(tf.cast(maxIsB, 'float32'), tf.add(4, tf.sub(gc, rc))),
-    ]);
-    const fraction = (x: tf.Tensor) => tf.sub(x, tf.floor(x));
-    // hue in turns, shifted; +2 keeps the argument positive so frac() is the usual modulo 1
-    const hue = fraction(tf.add(tf.add(tf.div(hueSixths, 6), perImage(shifts)), 2));
-    const value = maxc;
-
-    const sector6 = tf.mul(hue, 6);
-    const sectorFloor = tf.floor(sector6);
-    const within = tf.sub(sector6, sectorFloor);
-    const sector = tf.cast(tf.mod(sectorFloor, 6), 'int32');
-    const p = tf.clipByValue(tf.mul(value, tf.sub(1, saturation)), 0, 1);
-    const q = tf.clipByValue(tf.mul(value, tf.sub(1, tf.mul(saturation, within))), 0, 1);
-    const t = tf.clipByValue(tf.mul(value, tf.sub(1, tf.mul(saturation, tf.sub(1, within)))), 0, 1);
-    // sector k in 0..5 picks (R, G, B) from these six candidates each: Σ_k [sector = k] · candidate_k, where
-    // every other term is an exact 0. (Not a concat along the channel axis and a sum: tfjs-backend-wasm
-    // concatenates [n, h, w, 1] tensors along the last axis element by element, 8-36 ms a call in a W2 step.)
-    const inSector = Array.from({ length: 6 }, (_, k) => tf.cast(tf.equal(sector, k), 'float32'));
-    const pick = (candidates: tf.Tensor[]) => tf.addN(candidates.map((c, k) => tf.mul(inSector[k], c)));
-    return stackChannels([
-      pick([value, q, p, p, t, value]),
-      pick([t, value, value, q, p, p]),
-      pick([p, p, t, value, value, q]),
-    ]);
-  });
-}
-
-/** e_c: the c-th unit vector of length `count` (1 at c, 0 elsewhere). */
-function unitVector(c: number, count: number): tf.Tensor1D {
-  return tf.tensor1d(Array.from({ length: count }, (_, k) => (k === c ? 1 : 0)));
-}
-
-/**
- * [n, h, w, 1] channels into one [n, h, w, C] image, as Σ_c channel_c · e_c (e_c broadcast along the last
- * axis): the same values as a concat along the last axis (the other terms are exact zeros), without
- * tfjs-backend-wasm's element-by-element last-axis Concat.
- */
-function stackChannels(channels: tf.Tensor[]): tf.Tensor4D {
-  return tf.addN(
-    channels.map((channel, c) => tf.mul(channel, unitVector(c, channels.length))),
-  ) as tf.Tensor4D;
-}
-
-/** Grayscale as a colour image: luma replicated to every channel. */
-function grayscaleReplicated(images: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => tf.tile(rgbToGrayscale(images), [1, 1, 1, images.shape[3]]) as tf.Tensor4D);
-}
-
 /** How far inside the first and last pixel a crop's edges sample (in pixels); see cropToBox. */
 const EDGE_INSET = 1e-4;
 
@@ -379,9 +264,8 @@ function checkImages(images: tf.Tensor4D, outSize: [number, number]): void {
 
 /**
  * Applies drawn parameters to a batch: one cropAndResize for crop + flip + resize, then the jitter ops in each
- * image's own order (at position k, op o is applied to the images whose order has o at k, gathered into a
- * sub-batch), each clipped to [0, 1], then grayscale; or, where the backend registers COLOR_JITTER_KERNEL, the
- * jitter and grayscale in that one kernel. Returns a new [N, outH, outW, C] tensor owned by the caller.
+ * image's own order, each clipped to [0, 1], then grayscale, as one op (colorJitter: the project's kernel where
+ * the backend registers one, else tfjs ops). Returns a new [N, outH, outW, C] tensor owned by the caller.
  */
 export function applyAugmentParams(
   images: tf.Tensor4D,
@@ -395,7 +279,7 @@ export function applyAugmentParams(
       `augment: got ${params.length} parameter sets for a batch of ${n} images; draw one per image`,
     );
   }
-  let x = tf.tidy(() => {
+  const cropped = tf.tidy(() => {
     const boxes = tf.tensor2d(
       params.map((p) => cropToBox(p.crop, p.flip, height, width, outSize)),
       [n, 4],
@@ -406,90 +290,9 @@ export function applyAugmentParams(
     );
     return tf.image.cropAndResize(images, boxes, boxIndices, outSize, 'bilinear');
   });
-  if (tf.getKernel(COLOR_JITTER_KERNEL, tf.getBackend()) != null) {
-    const cropped = x;
-    const out = tf.tidy(() => {
-      const rows = tf.tensor2d(jitterParamRows(params), [n, JITTER_PARAM_COUNT]);
-      return tf.engine().runKernel(COLOR_JITTER_KERNEL, { x: cropped, params: rows }, {}) as tf.Tensor4D;
-    });
-    cropped.dispose();
-    return out;
-  }
-  // Each step replaces x inside its own tidy so at most two full batches are alive at a time.
-  const replace = (step: (current: tf.Tensor4D) => tf.Tensor4D) => {
-    const next = tf.tidy(() => step(x));
-    x.dispose();
-    x = next;
-  };
-  // An op runs only on the images that take it (gather, transform, then put every image back in place with
-  // one gather over [untouched, transformed]): each image pays for its own four ops, not 16, and no tf.where.
-  const onSubset = (
-    selected: boolean[],
-    transform: (subset: tf.Tensor4D, subsetParams: ImageAugmentParams[]) => tf.Tensor4D,
-  ) => {
-    const chosen = selected.flatMap((s, i) => (s ? [i] : []));
-    if (chosen.length === 0) return;
-    if (chosen.length === n) {
-      replace((current) => transform(current, params));
-      return;
-    }
-    const untouched = selected.flatMap((s, i) => (s ? [] : [i]));
-    const placement = new Int32Array(n);
-    [...untouched, ...chosen].forEach((image, slot) => (placement[image] = slot));
-    replace((current) => {
-      const changed = transform(
-        tf.gather(current, chosen),
-        chosen.map((i) => params[i]),
-      );
-      return tf.gather(tf.concat([tf.gather(current, untouched), changed]), placement) as tf.Tensor4D;
-    });
-  };
-
-  for (let position = 0; position < JITTER_OPS.length; position++) {
-    const opAt = (p: ImageAugmentParams, op: JitterOp) =>
-      p.jitter !== null && p.jitter.order[position] === op;
-    onSubset(
-      params.map((p) => opAt(p, 'brightness')),
-      (c, ps) =>
-        adjustBrightness(
-          c,
-          ps.map((p) => p.jitter!.brightness),
-        ),
-    );
-    onSubset(
-      params.map((p) => opAt(p, 'contrast')),
-      (c, ps) =>
-        adjustContrast(
-          c,
-          ps.map((p) => p.jitter!.contrast),
-        ),
-    );
-    if (x.shape[3] === 3) {
-      onSubset(
-        params.map((p) => opAt(p, 'saturation')),
-        (c, ps) =>
-          adjustSaturation(
-            c,
-            ps.map((p) => p.jitter!.saturation),
-          ),
-      );
-      // a zero shift is skipped: the HSV round trip is only exact up to float error
-      onSubset(
-        params.map((p) => opAt(p, 'hue') && p.jitter?.hue !== 0),
-        (c, ps) =>
-          adjustHue(
-            c,
-            ps.map((p) => p.jitter!.hue),
-          ),
-      );
-    }
-  }
-  if (x.shape[3] === 3)
-    onSubset(
-      params.map((p) => p.grayscale),
-      (c) => grayscaleReplicated(c),
-    );
-  return x;
+  const out = colorJitter(cropped, jitterParamRows(params));
+  if (out !== cropped) cropped.dispose();
+  return out;
 }
 
 /**

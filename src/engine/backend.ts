@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { projectKernelNames, registerProjectKernels, unregisterProjectKernels } from '../kernels/register';
-import {
-  registerProjectGradients,
-  registeredWebGPUKernels,
-  registerWebGPUKernels,
-  unregisterProjectGradients,
-  unregisterWebGPUKernels,
-  webgpuKernelOptionsFor,
-} from '../kernels/webgpu/index';
+import { backendStarted } from '../kernels/backend_ops';
+import { describeAdapter, installKernels } from '../kernels/install';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -55,15 +48,6 @@ function gpuOf(): GPU | undefined {
   return nav?.gpu;
 }
 
-function describeAdapter(adapter: GPUAdapter): string {
-  const info = (adapter as { info?: GPUAdapterInfo }).info;
-  if (info === undefined) return 'unknown adapter';
-  const parts = [info.vendor, info.architecture, info.device, info.description].filter(
-    (part) => part !== undefined && part !== '',
-  );
-  return parts.length > 0 ? parts.join(' / ') : 'unknown adapter';
-}
-
 /** Sets a backend and proves it computes: a broken driver can initialise and still return garbage. */
 async function activate(name: BackendName): Promise<void> {
   let ok: boolean;
@@ -90,7 +74,7 @@ async function tryWebGPU(environment: 'browser' | 'node'): Promise<string> {
   if (gpu === undefined) {
     throw new Unavailable(
       environment === 'node'
-        ? 'navigator.gpu missing: call installNodeWebGPU() (src/engine/node-webgpu.ts) before initBackend in Node'
+        ? 'navigator.gpu missing: call installNodeWebGPU() (src/kernels/webgpu/node.ts) before initBackend in Node'
         : 'navigator.gpu missing: this browser has no WebGPU; use Chrome 113+ or enable chrome://flags/#enable-unsafe-webgpu',
     );
   }
@@ -128,14 +112,6 @@ async function tryWebGL(environment: 'browser' | 'node'): Promise<void> {
   if (!hasWebGL2())
     throw new Unavailable('webgl: no WebGL2 context (WebGL disabled or the GPU is blocklisted)');
   await activate('webgl');
-}
-
-/**
- * Whether tfjs has started (or is starting) the backend. Not tf.findBackend: that starts a registered backend
- * as a side effect, and while an async start is pending every other tensor op throws.
- */
-export function backendStarted(name: BackendName): boolean {
-  return name in tf.engine().registry;
 }
 
 async function tryWasm(wasmPaths: string | undefined): Promise<void> {
@@ -181,7 +157,9 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       else if (name === 'webgl') await tryWebGL(environment);
       else if (name === 'wasm') await tryWasm(opts.wasmPaths);
       else await activate('cpu');
-      const kernels = useProjectKernels(name, kernelChoice, adapter);
+      // what a backend cannot train correctly without stays with 'stock' (wasm: the missing
+      // Conv2DBackpropFilter and UnsortedSegmentSum, the float32 OneHot fix): see KERNELS in kernels/install.ts
+      const kernels = installKernels(name, { kernels: kernelChoice, adapter });
       return adapter === undefined
         ? { active: name, skipped, kernels }
         : { active: name, adapter, skipped, kernels };
@@ -194,30 +172,6 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     }
   }
   throw new Error('initBackend: no backend could be initialised');
-}
-
-/**
- * Registers (or, with 'stock', removes) this project's kernels for `backend`; returns what is in effect. The
- * kernel registry is global per backend name, so this also covers backends set later with tf.setBackend.
- */
-function useProjectKernels(backend: BackendName, choice: 'project' | 'stock', adapter?: string): string[] {
-  const gradients = ['gradient:FusedBatchNorm', 'gradient:Sum', 'gradient:Mean', 'gradient:Relu'];
-  if (choice === 'stock') {
-    unregisterProjectGradients();
-    if (backend === 'webgpu') unregisterWebGPUKernels();
-    else unregisterProjectKernels(backend);
-    // what a backend cannot train correctly without (wasm: the missing Conv2DBackpropFilter and UnsortedSegmentSum,
-    // the float32 OneHot fix): see PROJECT_KERNELS in kernels/register.ts
-    registerProjectKernels(backend, { onlyRequired: true });
-    return projectKernelNames(backend, { onlyRequired: true });
-  }
-  registerProjectGradients();
-  if (backend === 'webgpu') {
-    registerWebGPUKernels(webgpuKernelOptionsFor(adapter ?? ''));
-    return [...registeredWebGPUKernels(), ...gradients];
-  }
-  registerProjectKernels(backend);
-  return [...projectKernelNames(backend), ...gradients];
 }
 
 /** What the trainer needs to know when the GPU goes away. */

@@ -10,7 +10,8 @@ import { tinyRun } from './trainer_testing';
 // gives the same losses and metrics, for every loss, through the Trainer (augmentation, network, loss, gradients,
 // optimizer, eval). wasm is Node's default and the browser's fall-back; webgpu (Dawn, with the project kernels)
 // is the playground's. This caught tfjs-backend-wasm's OneHot writing int32 bits into float32 masks (the losses'
-// self-mask did nothing) and its missing UnsortedSegmentSum (dcl, dclw, hydra could not train): kernels/one_hot.ts.
+// self-mask did nothing) and its missing UnsortedSegmentSum (dcl, dclw, hydra could not train): kernels/one_hot/,
+// kernels/unsorted_segment_sum/.
 
 /** The steps tinyRun trains (64 images, batch 16, half an epoch). */
 const STEPS = 2;

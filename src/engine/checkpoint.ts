@@ -3,6 +3,7 @@ import type { MethodModule } from '../methods/types';
 import type { RunConfig } from './config';
 import type { Network } from '../nn/types';
 import type { Optimizer } from './optim';
+import { firstNonFinite } from './finite';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from './safetensors';
 
 /**
@@ -27,6 +28,12 @@ async function toEntry(name: string, tensor: tf.Tensor): Promise<SafetensorsTens
     throw new Error(`checkpoint: ${name} has dtype ${tensor.dtype}; only float32 and int32 are stored`);
   }
   const data = (await tensor.data()) as Float32Array | Int32Array;
+  const bad = firstNonFinite(data);
+  if (bad >= 0) {
+    throw new Error(
+      `${name} holds ${data[bad]} (value ${bad}); a checkpoint never stores NaN or Inf, so the previous one is kept`,
+    );
+  }
   return { name, dtype: tensor.dtype === 'float32' ? 'F32' : 'I32', shape: [...tensor.shape], data };
 }
 
@@ -75,10 +82,28 @@ export async function encodeCheckpoint(
   });
 }
 
+/** A metadata field that must be a non-negative integer written in decimal digits. */
+function metadataCount(metadata: Record<string, string>, key: string): number {
+  const text = metadata[key];
+  const value = Number(text);
+  if (typeof text !== 'string' || !/^\d{1,15}$/.test(text) || !Number.isSafeInteger(value)) {
+    throw new Error(
+      `checkpoint metadata ${key} is ${JSON.stringify(text)}; it must be a non-negative integer (the file is damaged or not written by this app)`,
+    );
+  }
+  return value;
+}
+
+/** What a checkpoint says about itself, validated: its RunConfig (parsed JSON, not yet a RunConfig) and steps. */
+export interface CheckpointInfo {
+  config: unknown;
+  step: number;
+  optimizerStep: number;
+}
+
 /** Reads the RunConfig and step stored in a checkpoint without building anything (to resume a run from it). */
-export function checkpointInfo(bytes: Uint8Array): { config: unknown; step: number } {
-  const { metadata } = readCheckpointFile(bytes);
-  return { config: JSON.parse(metadata.run_config), step: Number(metadata.step) };
+export function checkpointInfo(bytes: Uint8Array): CheckpointInfo {
+  return readCheckpointFile(bytes).info;
 }
 
 function readCheckpointFile(bytes: Uint8Array) {
@@ -99,12 +124,39 @@ function readCheckpointFile(bytes: Uint8Array) {
       `checkpoint version ${file.metadata.version} is not supported (this build reads version ${CHECKPOINT_VERSION})`,
     );
   }
-  return file;
+  let config: unknown;
+  try {
+    config = JSON.parse(file.metadata.run_config);
+  } catch (err) {
+    throw new Error(
+      `checkpoint metadata run_config is not JSON (${(err as Error).message}); the file is damaged`,
+      { cause: err },
+    );
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config))
+    throw new Error('checkpoint metadata run_config is not a RunConfig object; the file is damaged');
+  const info: CheckpointInfo = {
+    config,
+    step: metadataCount(file.metadata, 'step'),
+    optimizerStep: metadataCount(file.metadata, 'optimizer_step'),
+  };
+  return { ...file, info };
 }
 
+const shapeText = (shape: readonly number[]) => `[${shape.join(',')}]`;
+
+/** Optimizer slot kinds per optimizer type (optim.ts names slots `<kind>/<variable index>`). */
+const SLOT_KINDS: Record<string, readonly string[]> = {
+  sgd: ['v'],
+  lars: ['v'],
+  adam: ['m', 'v'],
+  adamw: ['m', 'v'],
+};
+
 /**
- * Restores a checkpoint into a freshly built network / optimizer / loss of a compatible config. Every tensor
- * is checked (name and shape) before anything is written, so a mismatched file changes nothing.
+ * Restores a checkpoint into a freshly built network / optimizer / loss of a compatible config. Everything is
+ * checked before anything is written (metadata, tensor names, shapes, dtypes, optimizer slot names, loss state,
+ * no NaN or Inf), so a mismatched or damaged file throws and changes nothing.
  */
 export function decodeCheckpoint(
   bytes: Uint8Array,
@@ -114,30 +166,46 @@ export function decodeCheckpoint(
   loss: MethodModule,
 ): TrainerState {
   const file = readCheckpointFile(bytes);
-  const saved = JSON.parse(file.metadata.run_config) as RunConfig;
+  const saved = file.info.config as RunConfig;
   if (architectureOf(saved) !== architectureOf(config)) {
     throw new Error(
       `checkpoint was made for a different run (${architectureOf(saved)}); this run is ${architectureOf(config)}. ` +
         'Resume it with the config stored in the checkpoint.',
     );
   }
+  const unexpected = file.tensors.find((t) => !/^(net|opt|lossvar|lossstate)\//.test(t.name));
+  if (unexpected) throw new Error(`checkpoint holds an unexpected tensor ${unexpected.name}`);
   const byPrefix = (prefix: string) => file.tensors.filter((t) => t.name.startsWith(prefix));
+  const expectTensor = (
+    entry: SafetensorsTensor,
+    like: tf.Tensor | { shape: number[]; dtype: string },
+    what: string,
+  ) => {
+    if (entry.shape.join(',') !== like.shape.join(',')) {
+      throw new Error(
+        `checkpoint tensor ${entry.name} has shape ${shapeText(entry.shape)}, ${what} expects ${shapeText(like.shape)}`,
+      );
+    }
+    const dtype = like.dtype === 'int32' ? 'I32' : 'F32';
+    if (entry.dtype !== dtype)
+      throw new Error(`checkpoint tensor ${entry.name} is ${entry.dtype}, ${what} expects ${dtype}`);
+  };
+
   const netEntries = byPrefix('net/');
   const weights = network.allWeights;
   if (netEntries.length !== weights.length) {
     throw new Error(`checkpoint has ${netEntries.length} network tensors, the network has ${weights.length}`);
   }
-  weights.forEach((weight, i) => {
-    const entry = netEntries[i];
+  // file order is data order: match by index, as encodeCheckpoint writes them
+  const netByName = new Map(netEntries.map((t) => [t.name, t]));
+  const netOrdered = weights.map((weight, i) => {
     const expectedName = `net/${i}/${weight.originalName}`;
-    if (entry.name !== expectedName)
-      throw new Error(`checkpoint tensor ${i} is ${entry.name}, expected ${expectedName}`);
-    if (entry.shape.join(',') !== weight.shape.join(',')) {
-      throw new Error(
-        `checkpoint tensor ${entry.name} has shape [${entry.shape}], the network expects [${weight.shape}]`,
-      );
-    }
+    const entry = netByName.get(expectedName);
+    if (!entry) throw new Error(`checkpoint lacks network tensor ${expectedName}`);
+    expectTensor(entry, { shape: weight.shape as number[], dtype: weight.dtype }, 'the network');
+    return entry;
   });
+
   const lossVars = loss.trainableVariables;
   const lossVarEntries = byPrefix('lossvar/');
   if (lossVarEntries.length !== lossVars.length) {
@@ -145,35 +213,93 @@ export function decodeCheckpoint(
       `checkpoint has ${lossVarEntries.length} variables of loss '${config.loss.id}', the loss has ${lossVars.length}`,
     );
   }
-  lossVars.forEach((variable, i) => {
-    if (lossVarEntries[i].shape.join(',') !== variable.shape.join(',')) {
-      throw new Error(
-        `checkpoint loss variable ${i} has shape [${lossVarEntries[i].shape}], expected [${variable.shape}]`,
-      );
-    }
+  const lossVarByName = new Map(lossVarEntries.map((t) => [t.name, t]));
+  const lossVarOrdered = lossVars.map((variable, i) => {
+    const entry = lossVarByName.get(`lossvar/${i}`);
+    if (!entry) throw new Error(`checkpoint lacks loss variable lossvar/${i}`);
+    expectTensor(entry, variable, `loss '${config.loss.id}'`);
+    return entry;
   });
 
+  const optimized = [...network.trainableVariables, ...lossVars];
+  const kinds = SLOT_KINDS[config.optimizer.type] ?? [];
+  const slotEntries = byPrefix('opt/');
+  for (const entry of slotEntries) {
+    const match = /^opt\/([a-z]+)\/(\d+)$/.exec(entry.name);
+    const index = match ? Number(match[2]) : -1;
+    if (!match || !kinds.includes(match[1]) || index >= optimized.length) {
+      throw new Error(
+        `checkpoint holds optimizer slot ${entry.name}, which optimizer '${config.optimizer.type}' does not have ` +
+          `(its slots are ${kinds.map((k) => `opt/${k}/<0..${optimized.length - 1}>`).join(', ')})`,
+      );
+    }
+    expectTensor(entry, optimized[index], `variable ${index}`);
+  }
+
+  const lossStateEntries = byPrefix('lossstate/');
+  if (lossStateEntries.length > 0 && !loss.setState)
+    throw new Error(`checkpoint holds state for loss '${config.loss.id}', which has none`);
+  if (loss.getState) {
+    let current: Record<string, tf.Tensor> | null = null;
+    try {
+      current = loss.getState();
+    } catch {
+      // a method that cannot describe its state yet validates it in setState
+    }
+    if (current) {
+      try {
+        const names = Object.keys(current).sort();
+        const stored = lossStateEntries.map((t) => t.name.slice('lossstate/'.length)).sort();
+        if (names.join(',') !== stored.join(',')) {
+          throw new Error(
+            `checkpoint state of loss '${config.loss.id}' holds [${stored.join(', ')}], the loss has [${names.join(', ')}]`,
+          );
+        }
+        for (const entry of lossStateEntries) {
+          expectTensor(
+            entry,
+            current[entry.name.slice('lossstate/'.length)],
+            `loss '${config.loss.id}' state`,
+          );
+        }
+      } finally {
+        tf.dispose(Object.values(current));
+      }
+    }
+  }
+
+  for (const entry of file.tensors) {
+    const bad = firstNonFinite(entry.data);
+    if (bad >= 0) {
+      throw new Error(
+        `checkpoint tensor ${entry.name} holds ${entry.data[bad]} at value ${bad}: a checkpoint with NaN or Inf cannot be restored (take an earlier one)`,
+      );
+    }
+  }
+
+  // everything checked: now write
   const toTensor = (t: SafetensorsTensor) =>
     tf.tensor(t.data, t.shape, t.dtype === 'F32' ? 'float32' : 'int32');
   tf.tidy(() => {
-    weights.forEach((weight, i) => weight.write(toTensor(netEntries[i])));
-    lossVars.forEach((variable, i) => variable.assign(toTensor(lossVarEntries[i])));
+    weights.forEach((weight, i) => weight.write(toTensor(netOrdered[i])));
+    lossVars.forEach((variable, i) => variable.assign(toTensor(lossVarOrdered[i])));
   });
-  const slots = Object.fromEntries(byPrefix('opt/').map((t) => [t.name.slice('opt/'.length), toTensor(t)]));
-  optimizer.setState({ step: Number(file.metadata.optimizer_step), slots });
+  const slots = Object.fromEntries(slotEntries.map((t) => [t.name.slice('opt/'.length), toTensor(t)]));
+  // slots the file lacks (none yet at step 0) start from zero, as a fresh optimizer's do
+  for (const [name, slot] of Object.entries(optimizer.getState().slots)) {
+    if (!(name in slots)) slots[name] = tf.zerosLike(slot);
+  }
+  optimizer.setState({ step: file.info.optimizerStep, slots });
   tf.dispose(Object.values(slots));
-  const lossStateEntries = byPrefix('lossstate/');
   if (lossStateEntries.length > 0) {
-    if (!loss.setState)
-      throw new Error(`checkpoint holds state for loss '${config.loss.id}', which has none`);
     const state = Object.fromEntries(
       lossStateEntries.map((t) => [t.name.slice('lossstate/'.length), toTensor(t)]),
     );
     try {
-      loss.setState(state);
+      loss.setState!(state);
     } finally {
       tf.dispose(Object.values(state));
     }
   }
-  return { step: Number(file.metadata.step), optimizerStep: Number(file.metadata.optimizer_step) };
+  return { step: file.info.step, optimizerStep: file.info.optimizerStep };
 }

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LOSS_CATALOG } from '../losses/catalog';
+import { LOSS_CATALOG, nearestName, resolveLossParams } from '../losses/catalog';
 import { defaultRunConfig, parseRunConfig, viewCount } from './config';
 
 describe('RunConfig', () => {
@@ -73,5 +73,64 @@ describe('RunConfig', () => {
       const config = parseRunConfig(JSON.parse(readFileSync(`examples/${file}`, 'utf8')));
       expect(config.name).toBe(file.replace('.json', ''));
     }
+  });
+
+  it('refuses unknown fields at every level, naming the nearest valid one', () => {
+    const message = (input: unknown) => {
+      try {
+        parseRunConfig(input);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(message({ batchsize: 64 })).toMatch(
+      /batchsize: unknown field 'batchsize' \(did you mean 'batchSize'\?\)/,
+    );
+    expect(message({ optimizer: { learningrate: 0.1, lr: 0.1 } })).toMatch(
+      /optimizer\.learningrate: unknown field/,
+    );
+    expect(message({ optimizer: { momentun: 0.9 } })).toMatch(
+      /optimizer\.momentun: unknown field 'momentun' \(did you mean 'momentum'\?\)/,
+    );
+    expect(message({ eval: { evry: 10 } })).toMatch(
+      /eval\.evry: unknown field 'evry' \(did you mean 'every'\?\)/,
+    );
+    expect(message({ dataset: { synthetic: { sise: 8 } } })).toMatch(
+      /dataset\.synthetic\.sise: unknown field 'sise' \(did you mean 'size'\?\)/,
+    );
+    expect(message({ augment: { crop: { scales: [0.2, 1] } } })).toMatch(/augment\.crop\.scales: .*'scale'/);
+    expect(message({ encoder: { type: 'mlp', hidden: [8], channels: [8] } })).toMatch(
+      /encoder\.channels: unknown field 'channels'; the fields here are: type, hidden/,
+    );
+    // two at once, each on its own line
+    expect(
+      message({ batchsize: 1, seeed: 2 })
+        .split('\n')
+        .filter((l) => /unknown field/.test(l)),
+    ).toHaveLength(2);
+    expect(message({ loss: { id: 'ntxent', params: { tua: 0.2 } } })).toMatch(
+      /no parameter 'tua' \(did you mean 'tau'\?\); its parameters are: tau/,
+    );
+    expect(message({ totallyDifferent: 1 })).toMatch(
+      /unknown field 'totallyDifferent'; the fields here are: name, dataset/,
+    );
+  });
+
+  it('refuses null, arrays and other non-objects; {} takes every default', () => {
+    expect(() => parseRunConfig(null)).toThrow(/\(root\): the config is null; it must be a JSON object/);
+    expect(() => parseRunConfig(undefined)).toThrow(/the config is undefined/);
+    expect(() => parseRunConfig([])).toThrow(/the config is an array/);
+    expect(() => parseRunConfig('{}')).toThrow(/the config is string/);
+    expect(parseRunConfig({}).batchSize).toBe(256);
+  });
+
+  it('nearestName suggests only close names, case-insensitively', () => {
+    expect(nearestName('batchsize', ['batchSize', 'seed'])).toBe('batchSize');
+    expect(nearestName('lr', ['lr', 'eps'])).toBe('lr');
+    expect(nearestName('xyz', ['batchSize', 'epochs'])).toBeNull();
+    expect(() => resolveLossParams('ntxent', { temprature: 1 })).toThrow(
+      /did you mean 'tau'\?|its parameters are: tau/,
+    );
   });
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { LOSS_IDS, lossInfo, resolveLossParams } from '../losses/catalog';
+import { LOSS_IDS, lossInfo, nearestName, resolveLossParams } from '../losses/catalog';
 import { DATASET_IDS, type DatasetId } from './data/types';
 import { ENCODER_PRESETS } from '../nn/presets';
 
@@ -19,30 +19,50 @@ const pair = (min: number, max: number) =>
 
 export { DATASET_IDS, ENCODER_PRESETS, type DatasetId };
 
-const datasetSchema = z
-  .object({
-    id: z.enum(DATASET_IDS).default('fashion-mnist'),
-    /** Use only the first N training images (0 = all): small runs and tests. */
-    trainLimit: z.number().int().min(0).max(10_000_000).default(0),
-    /** Synthetic dataset parameters (id = 'synthetic'). */
-    synthetic: z
-      .object({
-        classes: z.number().int().min(2).max(100).default(10),
-        trainCount: positiveInt(1_000_000).default(2000),
-        testCount: positiveInt(1_000_000).default(500),
-        size: z.number().int().min(4).max(256).default(16),
-        channels: z.union([z.literal(1), z.literal(3)]).default(3),
-        noise: range(0, 1).default(0.06),
-      })
-      .prefault({}),
-  })
-  .prefault({});
+/** "unknown field 'batchsize' (did you mean 'batchSize'?)", listing the valid names when none is close. */
+export function unknownFieldMessage(key: string, valid: readonly string[]): string {
+  const nearest = nearestName(key, valid);
+  return nearest
+    ? `unknown field '${key}' (did you mean '${nearest}'?)`
+    : `unknown field '${key}'; the fields here are: ${valid.join(', ')}`;
+}
+
+/** Every object of the config is strict: an unknown (misspelt) field is an error naming the nearest valid one. */
+function strictObject<T extends z.core.$ZodLooseShape>(shape: T) {
+  const valid = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => unknownFieldMessage(key, valid)).join('; also ')
+        : undefined,
+  });
+}
+
+const datasetSchema = strictObject({
+  id: z.enum(DATASET_IDS).default('fashion-mnist'),
+  /** Use only the first N training images (0 = all): small runs and tests. */
+  trainLimit: z.number().int().min(0).max(10_000_000).default(0),
+  /**
+   * Input standardisation before the encoder: 'channel' = (x - mean_c) / std_c with the per-channel mean and
+   * std of the first 10,000 training images (x in [0, 1]); 'none' = the [0, 1] pixels as they are.
+   */
+  standardize: z.enum(['channel', 'none']).default('channel'),
+  /** Synthetic dataset parameters (id = 'synthetic'). */
+  synthetic: strictObject({
+    classes: z.number().int().min(2).max(100).default(10),
+    trainCount: positiveInt(1_000_000).default(2000),
+    testCount: positiveInt(1_000_000).default(500),
+    size: z.number().int().min(4).max(256).default(16),
+    channels: z.union([z.literal(1), z.literal(3)]).default(3),
+    noise: range(0, 1).default(0.06),
+  }).prefault({}),
+}).prefault({});
 
 const encoderSchema = z
   .discriminatedUnion('type', [
-    z.object({ type: z.literal('mlp'), hidden: z.array(positiveInt(8192)).min(1).max(8) }),
-    z.object({ type: z.literal('convnet'), channels: z.array(positiveInt(2048)).min(1).max(8) }),
-    z.object({
+    strictObject({ type: z.literal('mlp'), hidden: z.array(positiveInt(8192)).min(1).max(8) }),
+    strictObject({ type: z.literal('convnet'), channels: z.array(positiveInt(2048)).min(1).max(8) }),
+    strictObject({
       type: z.literal('resnet'),
       widths: z.array(positiveInt(2048)).min(1).max(6),
       blocks: z.array(positiveInt(16)).min(1).max(6),
@@ -50,101 +70,107 @@ const encoderSchema = z
   ])
   .default({ type: 'resnet', widths: [32, 64, 128], blocks: [1, 1, 1] });
 
-const projectorSchema = z
-  .object({
-    /** Linear layers of the projector; 0 = no projector (z = h). */
-    layers: z.number().int().min(0).max(4).default(2),
-    hidden: positiveInt(8192).default(512),
-    out: positiveInt(4096).default(128),
-    batchNorm: z.boolean().default(true),
-  })
-  .prefault({});
+const projectorSchema = strictObject({
+  /** Linear layers of the projector; 0 = no projector (z = h). */
+  layers: z.number().int().min(0).max(4).default(2),
+  hidden: positiveInt(8192).default(512),
+  out: positiveInt(4096).default(128),
+  batchNorm: z.boolean().default(true),
+}).prefault({});
 
-const lossSchema = z
-  .object({
-    id: z.enum(LOSS_IDS).default('ntxent'),
-    params: z.record(z.string(), z.number()).default({}),
-  })
-  .prefault({});
+/**
+ * How the networks are built and run, where frameworks differ (README "Learning parity with PyTorch").
+ * - init: 'tfjs' = conv kernels truncated-normal (2 sigma, sigma = sqrt(2 / fan_out)), dense kernels He-uniform
+ *   U(+-sqrt(6 / fan_in)), biases 0; 'torch' = PyTorch's defaults for Conv2d and Linear: kernels and biases
+ *   U(+-1 / sqrt(fan_in)) (kaiming_uniform with a = sqrt(5)). BatchNorm: gamma 1, beta 0 either way.
+ * - padding: 'same' = TensorFlow's (a 3x3 stride-2 conv on an even size pads only bottom and right, so its
+ *   samples sit one pixel off the 1x1 stride-2 shortcut's); 'symmetric' = PyTorch's padding = k // 2 on every side.
+ *   Only resnet's stride-2 convs differ; every other conv gives the same output either way.
+ * - batchNormViews: 'joint' = same-sized views go through the network as one batch (BatchNorm statistics over
+ *   all views together); 'per-view' = one forward pass per view (statistics per view, a script that calls the
+ *   encoder on each view).
+ */
+const nnSchema = strictObject({
+  init: z.enum(['tfjs', 'torch']).default('tfjs'),
+  padding: z.enum(['same', 'symmetric']).default('same'),
+  batchNormViews: z.enum(['joint', 'per-view']).default('joint'),
+}).prefault({});
 
-const augmentSchema = z
-  .object({
-    crop: z
-      .object({ scale: pair(0.01, 1).default([0.08, 1]), ratio: pair(0.1, 10).default([3 / 4, 4 / 3]) })
-      .nullable()
-      .default({ scale: [0.08, 1], ratio: [3 / 4, 4 / 3] }),
-    flip: range(0, 1).default(0.5),
-    jitter: z
-      .object({
-        brightness: range(0, 1).default(0.4),
-        contrast: range(0, 1).default(0.4),
-        saturation: range(0, 1).default(0.4),
-        hue: range(0, 0.5).default(0.1),
-        p: range(0, 1).default(0.8),
-      })
-      .nullable()
-      .default({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1, p: 0.8 }),
-    grayscale: range(0, 1).default(0.2),
-  })
-  .prefault({});
+const lossSchema = strictObject({
+  id: z.enum(LOSS_IDS).default('ntxent'),
+  params: z.record(z.string(), z.number()).default({}),
+}).prefault({});
 
-const viewsSchema = z
-  .object({
-    /** Number of full-size views V (>= 2 for every loss). */
-    large: z.number().int().min(1).max(16).default(2),
-    /** Number of small multi-crop views. */
-    small: z.number().int().min(0).max(16).default(0),
-    smallSize: z.number().int().min(4).max(256).default(16),
-    smallScale: pair(0.01, 1).default([0.05, 0.4]),
+const augmentSchema = strictObject({
+  crop: strictObject({
+    scale: pair(0.01, 1).default([0.08, 1]),
+    ratio: pair(0.1, 10).default([3 / 4, 4 / 3]),
   })
-  .prefault({});
+    .nullable()
+    .default({ scale: [0.08, 1], ratio: [3 / 4, 4 / 3] }),
+  flip: range(0, 1).default(0.5),
+  jitter: strictObject({
+    brightness: range(0, 1).default(0.4),
+    contrast: range(0, 1).default(0.4),
+    saturation: range(0, 1).default(0.4),
+    hue: range(0, 0.5).default(0.1),
+    p: range(0, 1).default(0.8),
+  })
+    .nullable()
+    .default({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1, p: 0.8 }),
+  grayscale: range(0, 1).default(0.2),
+}).prefault({});
+
+const viewsSchema = strictObject({
+  /** Number of full-size views V (>= 2 for every loss). */
+  large: z.number().int().min(1).max(16).default(2),
+  /** Number of small multi-crop views. */
+  small: z.number().int().min(0).max(16).default(0),
+  smallSize: z.number().int().min(4).max(256).default(16),
+  smallScale: pair(0.01, 1).default([0.05, 0.4]),
+}).prefault({});
 
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw', 'lars'] as const;
-const optimizerSchema = z
-  .object({
-    type: z.enum(OPTIMIZERS).default('adamw'),
-    lr: z.number().gt(0).max(100).default(1e-3),
-    momentum: range(0, 0.9999).default(0.9),
-    weightDecay: range(0, 1).default(1e-6),
-    beta1: range(0, 0.9999).default(0.9),
-    beta2: range(0, 0.99999).default(0.999),
-    eps: z.number().gt(0).max(1).default(1e-8),
-    /** LARS trust coefficient eta. */
-    trustCoefficient: z.number().gt(0).max(1).default(1e-3),
-  })
-  .prefault({});
+const optimizerSchema = strictObject({
+  type: z.enum(OPTIMIZERS).default('adamw'),
+  lr: z.number().gt(0).max(100).default(1e-3),
+  momentum: range(0, 0.9999).default(0.9),
+  weightDecay: range(0, 1).default(1e-6),
+  beta1: range(0, 0.9999).default(0.9),
+  beta2: range(0, 0.99999).default(0.999),
+  eps: z.number().gt(0).max(1).default(1e-8),
+  /** LARS trust coefficient eta. */
+  trustCoefficient: z.number().gt(0).max(1).default(1e-3),
+}).prefault({});
 
-const scheduleSchema = z
-  .object({
-    type: z.enum(['cosine', 'constant']).default('cosine'),
-    warmupEpochs: range(0, 1000).default(0),
-    /** Final learning rate as a fraction of lr (cosine). */
-    minLrFactor: range(0, 1).default(0),
-  })
-  .prefault({});
+const scheduleSchema = strictObject({
+  type: z.enum(['cosine', 'constant']).default('cosine'),
+  warmupEpochs: range(0, 1000).default(0),
+  /** Final learning rate as a fraction of lr (cosine). */
+  minLrFactor: range(0, 1).default(0),
+}).prefault({});
 
-const evalSchema = z
-  .object({
-    /** Evaluate every N optimizer steps (0 = only at the end). */
-    every: z.number().int().min(0).max(1_000_000).default(100),
-    /** Eval subset: the first N test images (metrics.md default 2,048). */
-    size: z.number().int().min(10).max(100_000).default(2048),
-    /** kNN memory bank: the first N clean training images. */
-    bankSize: z.number().int().min(10).max(1_000_000).default(10_000),
-    knnK: positiveInt(10_000).default(200),
-    knnTemperature: z.number().gt(0).max(10).default(0.1),
-    linearProbe: z.boolean().default(false),
-    /** Compute the 2-D PCA projection of the eval embeddings. */
-    pca: z.boolean().default(true),
-  })
-  .prefault({});
+const evalSchema = strictObject({
+  /** Evaluate every N optimizer steps (0 = only at the end). */
+  every: z.number().int().min(0).max(1_000_000).default(100),
+  /** Eval subset: the first N test images (metrics.md default 2,048). */
+  size: z.number().int().min(10).max(100_000).default(2048),
+  /** kNN memory bank: the first N clean training images. */
+  bankSize: z.number().int().min(10).max(1_000_000).default(10_000),
+  knnK: positiveInt(10_000).default(200),
+  knnTemperature: z.number().gt(0).max(10).default(0.1),
+  linearProbe: z.boolean().default(false),
+  /** Compute the 2-D PCA projection of the eval embeddings. */
+  pca: z.boolean().default(true),
+}).prefault({});
 
-export const runConfigSchema = z.object({
+export const runConfigSchema = strictObject({
   /** Free-text name shown in the run list. */
   name: z.string().max(200).default(''),
   dataset: datasetSchema,
   encoder: encoderSchema,
   projector: projectorSchema,
+  nn: nnSchema,
   loss: lossSchema,
   augment: augmentSchema,
   views: viewsSchema,
@@ -170,28 +196,52 @@ export type RunConfigInput = z.input<typeof runConfigSchema>;
 export type EncoderConfig = RunConfig['encoder'];
 export type OptimizerConfig = RunConfig['optimizer'];
 export type ScheduleConfig = RunConfig['schedule'];
+export type NnConfig = RunConfig['nn'];
 
 /** Total number of views a step produces. */
 export function viewCount(config: RunConfig): number {
   return config.views.large + config.views.small;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
-  const path = issue.path.length ? issue.path.join('.') : '(root)';
+/** The issue as "path: message (got value)" lines; an unknown field gets its own line under its full path. */
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string[] {
+  const prefix = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    // the schema's message carries the suggestions; one line per field keeps the paths exact
+    const parts = issue.message.split('; also ');
+    return issue.keys.map((key, i) => {
+      const own =
+        parts.find((part) => part.startsWith(`unknown field '${key}'`)) ?? parts[i] ?? issue.message;
+      return `${[...prefix, key].join('.')}: ${own}`;
+    });
+  }
+  const path = prefix.length ? prefix.join('.') : '(root)';
   let received: unknown = input;
   for (const key of issue.path) {
     received =
-      received && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key] : undefined;
+      received && typeof received === 'object' && Object.hasOwn(received, key)
+        ? (received as Record<PropertyKey, unknown>)[key]
+        : undefined;
   }
   const got = received === undefined ? '' : ` (got ${JSON.stringify(received)})`;
-  return `${path}: ${issue.message}${got}`;
+  return [`${path}: ${issue.message}${got}`];
 }
 
-/** Parses and validates a RunConfig; throws one Error listing every problem (path: message (got value)). */
+/**
+ * Parses and validates a RunConfig; throws one Error listing every problem (path: message (got value)).
+ * Strict: null, a non-object and any field the schema does not know are errors (the nearest valid name is
+ * suggested), so a misspelt field never silently falls back to its default.
+ */
 export function parseRunConfig(input: unknown): RunConfig {
-  const result = runConfigSchema.safeParse(input ?? {});
+  if (input === null || input === undefined || typeof input !== 'object' || Array.isArray(input)) {
+    const what = input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input;
+    throw new Error(
+      `invalid RunConfig:\n  - (root): the config is ${what}; it must be a JSON object ({} takes every default)`,
+    );
+  }
+  const result = runConfigSchema.safeParse(input);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => `  - ${describeIssue(issue, input)}`);
+    const lines = result.error.issues.flatMap((issue) => describeIssue(issue, input)).map((l) => `  - ${l}`);
     // report bad loss params in the same message, so the user fixes everything in one go
     const loss = (input as { loss?: { id?: unknown; params?: unknown } } | null)?.loss;
     if (loss && typeof loss.params === 'object' && loss.params !== null) {

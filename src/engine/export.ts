@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Network } from '../nn/types';
+import { firstNonFinite } from './finite';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from './safetensors';
 
 /** A tfjs LayersModel export: model.json (topology + weights manifest + run config) and its weights.bin. */
@@ -17,6 +18,81 @@ export type WeightsFile =
 export const TFJS_WEIGHTS_FILE_NAME = 'weights.bin';
 /** Key of the RunConfig in model.json's userDefinedMetadata and in the safetensors __metadata__. */
 export const RUN_CONFIG_KEY = 'run_config';
+/** Key of the input preprocessing (PreprocessingMetadata) in both formats' metadata. */
+export const PREPROCESSING_KEY = 'preprocessing';
+/** Name of the layer at the TF.js model's input that standardises raw pixels. */
+export const INPUT_LAYER_NAME = 'input_standardize';
+/** safetensors __metadata__.format of a model export (checkpoints say 'contrastive-playground-checkpoint'). */
+export const MODEL_FORMAT = 'contrastive-playground-model';
+
+/**
+ * How a run turned pixels into the network's input: the trainer divides by 255, then standardises every channel
+ * with the training set's mean and standard deviation (channelStatistics in trainer.ts).
+ */
+export interface InputPreprocessing {
+  /** [height, width, channels] of the training images. */
+  imageShape: [number, number, number];
+  /** Per-channel mean of the training pixels in [0, 1] units. */
+  mean: number[];
+  /** Per-channel standard deviation of the training pixels in [0, 1] units (> 0). */
+  std: number[];
+}
+
+/** What an export records besides the weights. */
+export interface ExportInfo {
+  preprocessing: InputPreprocessing;
+  /** Optimizer steps the weights were trained for (train.py resumes its schedule there). */
+  step?: number;
+}
+
+/**
+ * The input contract both exports carry (model.json userDefinedMetadata.preprocessing, and the same object as
+ * JSON in safetensors __metadata__.preprocessing): x[..., c] = (pixels[..., c] * scale - mean[c]) / std[c].
+ */
+export interface PreprocessingMetadata {
+  /** Raw pixel values, channels last (what the TF.js model takes as is). */
+  input: 'pixels NHWC';
+  /** The pixels' expected range: bytes as float32. */
+  value_range: [0, 255];
+  image_size: [number, number];
+  channels: number;
+  /** 1 / 255: maps pixels to [0, 1] before mean and std apply. */
+  scale: number;
+  mean: number[];
+  std: number[];
+  formula: string;
+}
+
+/** The preprocessing as its metadata object; throws when mean/std do not fit the channels or std is not > 0. */
+export function preprocessingMetadata(preprocessing: InputPreprocessing): PreprocessingMetadata {
+  const { imageShape, mean, std } = preprocessing;
+  const [height, width, channels] = imageShape;
+  if (![height, width, channels].every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new Error(
+      `export: imageShape must be [height, width, channels] of positive integers, got [${imageShape.join(', ')}]`,
+    );
+  }
+  if (mean.length !== channels || std.length !== channels) {
+    throw new Error(
+      `export: the preprocessing has ${mean.length} means and ${std.length} stds for ${channels} channels; pass one per channel`,
+    );
+  }
+  if (!mean.every(Number.isFinite) || !std.every((s) => Number.isFinite(s) && s > 0)) {
+    throw new Error(
+      `export: channel mean [${mean.join(', ')}] and std [${std.join(', ')}] must be finite with every std > 0`,
+    );
+  }
+  return {
+    input: 'pixels NHWC',
+    value_range: [0, 255],
+    image_size: [height, width],
+    channels,
+    scale: 1 / 255,
+    mean: [...mean],
+    std: [...std],
+    formula: 'x[..., c] = (pixels[..., c] / 255 - mean[c]) / std[c]',
+  };
+}
 
 /** Both halves of a Network, with the prefix their weights carry in safetensors files. */
 function parts(network: Network): { prefix: string; model: tf.LayersModel }[] {
@@ -63,32 +139,55 @@ function runConfigJson(runConfig: unknown): string {
 }
 
 /** One combined model per backbone: building it again on every checkpoint would add a graph node each time. */
-const combinedModels = new WeakMap<tf.LayersModel, tf.LayersModel>();
+const combinedModels = new WeakMap<tf.LayersModel, { model: tf.LayersModel; key: string }>();
 
-/** images -> [h, z] as one LayersModel sharing the backbone's and projector's layers and weights. */
-function combinedModel(network: Network): tf.LayersModel {
+/**
+ * pixels -> [h, z] as one LayersModel: a Rescaling layer with per-channel scale 1 / (255 std) and offset
+ * -mean / std (the trainer's standardisation, stock TF.js and Keras, no weights), then the backbone's and
+ * projector's own layers and weights.
+ */
+function combinedModel(network: Network, preprocessing: PreprocessingMetadata): tf.LayersModel {
+  const key = JSON.stringify([preprocessing.mean, preprocessing.std]);
   const cached = combinedModels.get(network.backbone);
-  if (cached !== undefined && cached.layers.includes(network.projector)) return cached;
+  if (cached !== undefined && cached.key === key && cached.model.layers.includes(network.projector)) {
+    return cached.model;
+  }
   const inputShape = network.backbone.inputs[0].shape.slice(1) as number[];
   const images = tf.input({ shape: inputShape, name: 'images' });
-  const h = network.backbone.apply(images) as tf.SymbolicTensor;
+  // Rescaling multiplies and adds with broadcasting, so per-channel arrays work (its typings say number).
+  const standardize = tf.layers.rescaling({
+    scale: preprocessing.std.map((s) => 1 / (255 * s)) as unknown as number,
+    offset: preprocessing.mean.map((m, c) => -m / preprocessing.std[c]) as unknown as number,
+    name: INPUT_LAYER_NAME,
+  });
+  const h = network.backbone.apply(standardize.apply(images)) as tf.SymbolicTensor;
   const z = network.projector.apply(h) as tf.SymbolicTensor;
   // It owns no weights of its own, so it is never disposed (disposing it would dispose the network's layers).
   const combined = tf.model({ inputs: images, outputs: [h, z], name: 'contrastive_encoder' });
-  combinedModels.set(network.backbone, combined);
+  combinedModels.set(network.backbone, { model: combined, key });
   return combined;
 }
 
 /**
- * Exports backbone + projector as ONE tf.LayersModel (images -> [h, z]) in the tfjs layers format, with the
- * RunConfig in modelJson.userDefinedMetadata.run_config. Load it back with
- * `tf.loadLayersModel(tf.io.fromMemory(...))` or `importWeights(network, { kind: 'tfjs', ... })`.
+ * Exports standardisation + backbone + projector as ONE tf.LayersModel (raw pixels [N, H, W, C] in [0, 255] ->
+ * [h, z]) in the tfjs layers format, so `model.predict(pixels)` gives the app's embeddings. The RunConfig is in
+ * modelJson.userDefinedMetadata.run_config, the input contract in .preprocessing (PreprocessingMetadata). Load it
+ * back with `tf.loadLayersModel(tf.io.fromMemory(...))` or `importWeights(network, { kind: 'tfjs', ... })`.
  * Weight names are the layers' stable original names (e.g. "proj_fc0/kernel").
  */
-export async function exportTfjs(network: Network, runConfig: unknown): Promise<TfjsExport> {
+export async function exportTfjs(
+  network: Network,
+  runConfig: unknown,
+  info: ExportInfo,
+): Promise<TfjsExport> {
   namedWeights(network, 'tfjs'); // fails early on clashing names, which would make the file unloadable
-  const combined = combinedModel(network);
-  combined.setUserDefinedMetadata({ [RUN_CONFIG_KEY]: JSON.parse(runConfigJson(runConfig)) as object });
+  const preprocessing = preprocessingMetadata(info.preprocessing);
+  const combined = combinedModel(network, preprocessing);
+  combined.setUserDefinedMetadata({
+    [RUN_CONFIG_KEY]: JSON.parse(runConfigJson(runConfig)) as object,
+    [PREPROCESSING_KEY]: preprocessing,
+    ...(info.step === undefined ? {} : { step: info.step }),
+  });
 
   let saved: tf.io.ModelArtifacts | undefined;
   await combined.save(
@@ -114,10 +213,16 @@ export async function exportTfjs(network: Network, runConfig: unknown): Promise<
 /**
  * Exports every weight (trainable and BatchNorm moving statistics) as safetensors. Tensor names are
  * `backbone/<layer>/<weight>` and `projector/<layer>/<weight>` from the layers' original names; layouts are
- * tfjs's (conv kernels [kh, kw, in, out], dense kernels [in, out]). __metadata__.run_config holds the RunConfig
- * JSON. Async because the weights are read back from the device.
+ * tfjs's (conv kernels [kh, kw, in, out], dense kernels [in, out]). __metadata__ holds format, run_config (the
+ * RunConfig JSON), preprocessing (PreprocessingMetadata JSON), weight_layout and step. Async because the weights
+ * are read back from the device.
  */
-export async function exportSafetensors(network: Network, runConfig: unknown): Promise<Uint8Array> {
+export async function exportSafetensors(
+  network: Network,
+  runConfig: unknown,
+  info: ExportInfo,
+): Promise<Uint8Array> {
+  const preprocessing = preprocessingMetadata(info.preprocessing);
   const tensors: SafetensorsTensor[] = [];
   for (const [name, weight] of namedWeights(network, 'safetensors')) {
     const value = weight.read();
@@ -130,8 +235,11 @@ export async function exportSafetensors(network: Network, runConfig: unknown): P
     tensors.push({ name, dtype: value.dtype === 'float32' ? 'F32' : 'I32', shape: [...value.shape], data });
   }
   return writeSafetensors(tensors, {
+    format: MODEL_FORMAT,
     [RUN_CONFIG_KEY]: runConfigJson(runConfig),
+    [PREPROCESSING_KEY]: JSON.stringify(preprocessing),
     weight_layout: 'tfjs: conv kernel [kh, kw, in, out], dense kernel [in, out]',
+    ...(info.step === undefined ? {} : { step: String(info.step) }),
   });
 }
 
@@ -219,7 +327,8 @@ const shapeText = (shape: readonly (number | null)[]) => `[${shape.join(',')}]`;
 /**
  * Loads a safetensors or tfjs export into `network`. Every weight the network has must be in the file with the
  * same shape and dtype, and the file must have no other tensors; otherwise it throws, naming the tensor and the
- * expected and found shape, and leaves the network unchanged (all checks run before the first write).
+ * expected and found shape, and leaves the network unchanged (all checks run before the first write). A file
+ * holding NaN or Inf in any weight is refused the same way.
  */
 export async function importWeights(network: Network, file: WeightsFile): Promise<void> {
   const format = file.kind;
@@ -228,6 +337,7 @@ export async function importWeights(network: Network, file: WeightsFile): Promis
   const expected = namedWeights(network, format);
 
   const problems: string[] = [];
+  const nonFinite: string[] = [];
   for (const [name, weight] of expected) {
     const found = decoded.get(name);
     if (found === undefined) {
@@ -238,6 +348,9 @@ export async function importWeights(network: Network, file: WeightsFile): Promis
       );
     } else if (found.dtype !== weight.dtype) {
       problems.push(`${name} is ${found.dtype}, the run expects ${weight.dtype}`);
+    } else {
+      const bad = firstNonFinite(found.values);
+      if (bad >= 0) nonFinite.push(`${name} holds ${found.values[bad]} at value ${bad}`);
     }
   }
   for (const name of decoded.keys()) {
@@ -249,6 +362,12 @@ export async function importWeights(network: Network, file: WeightsFile): Promis
         ? ` (and ${problems.length - 1} more: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; ...' : ''})`
         : '';
     throw new Error(`weights file is for a different encoder: ${problems[0]}${more}`);
+  }
+  if (nonFinite.length > 0) {
+    throw new Error(
+      `weights file holds NaN or Inf values (${nonFinite.slice(0, 3).join('; ')}${nonFinite.length > 3 ? `; and ${nonFinite.length - 3} more weights` : ''}): ` +
+        'it was saved from a run that diverged; nothing was loaded, export the weights of an earlier checkpoint instead',
+    );
   }
 
   for (const [name, weight] of expected) {
@@ -267,4 +386,14 @@ export function embeddedRunConfig(file: WeightsFile): unknown {
   }
   const metadata = isObject(file.modelJson) ? file.modelJson.userDefinedMetadata : undefined;
   return isObject(metadata) ? metadata[RUN_CONFIG_KEY] : undefined;
+}
+
+/** The input preprocessing embedded in an export (parsed, not validated), or undefined if the file has none. */
+export function embeddedPreprocessing(file: WeightsFile): unknown {
+  if (file.kind === 'safetensors') {
+    const json = readSafetensors(file.bytes).metadata[PREPROCESSING_KEY];
+    return json === undefined ? undefined : (JSON.parse(json) as unknown);
+  }
+  const metadata = isObject(file.modelJson) ? file.modelJson.userDefinedMetadata : undefined;
+  return isObject(metadata) ? metadata[PREPROCESSING_KEY] : undefined;
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { adamStep } from '../kernels/ops';
 import type { OptimizerConfig, ScheduleConfig } from './config';
 
 /**
@@ -21,64 +22,6 @@ export interface Optimizer {
 }
 
 const decays = (v: tf.Variable): boolean => v.rank >= 2;
-
-/**
- * Optional kernel a backend may register (the project's WebGPU set does, kernels/webgpu/adam.ts): one Adam/AdamW
- * update of one variable, inputs w, g, m, v, outputs [m', v', w'], the same float32 math as the op-by-op update
- * below. Without it the update runs as ~17 tfjs ops.
- */
-export const ADAM_STEP_KERNEL = 'ProjectAdamStep';
-
-/** ADAM_STEP_KERNEL's attributes: c1 = 1 - beta1^t, c2 = 1 - beta2^t; l2 adds l2 * w to g; decay = lr * wd (AdamW). */
-export interface AdamStepAttrs {
-  l2: number;
-  beta1: number;
-  beta2: number;
-  c1: number;
-  c2: number;
-  lr: number;
-  eps: number;
-  decay: number;
-}
-
-/** Adam/AdamW moments and weights after one step, op by op (each op a kernel of the active backend). */
-function adamStepOps(
-  w: tf.Tensor,
-  g: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
-  a: AdamStepAttrs,
-): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  const gd = a.l2 !== 0 ? tf.add(g, tf.mul(w, a.l2)) : g;
-  const mNext = tf.add(tf.mul(m, a.beta1), tf.mul(gd, 1 - a.beta1));
-  const vNext = tf.add(tf.mul(v, a.beta2), tf.mul(tf.square(gd), 1 - a.beta2));
-  const mHat = tf.div(mNext, a.c1);
-  const vHat = tf.div(vNext, a.c2);
-  let next = tf.sub(w, tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), a.eps)), a.lr));
-  if (a.decay !== 0) next = tf.sub(next, tf.mul(w, a.decay));
-  return [mNext, vNext, next];
-}
-
-/** One Adam/AdamW step: the fused kernel where the active backend registers it (float32), else the ops. */
-export function adamStep(
-  w: tf.Tensor,
-  g: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
-  attrs: AdamStepAttrs,
-): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  const fused =
-    tf.getKernel(ADAM_STEP_KERNEL, tf.getBackend()) != null &&
-    [w, g, m, v].every((t) => t.dtype === 'float32');
-  if (!fused) return adamStepOps(w, g, m, v, attrs);
-  return tf
-    .engine()
-    .runKernel(ADAM_STEP_KERNEL, { w, g, m, v }, attrs as unknown as tf.NamedAttrMap) as unknown as [
-    tf.Tensor,
-    tf.Tensor,
-    tf.Tensor,
-  ];
-}
 
 export function createOptimizer(config: OptimizerConfig): Optimizer {
   const slots = new Map<string, tf.Variable>();

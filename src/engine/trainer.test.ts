@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { parseRunConfig, type RunConfigInput } from './config';
 import { openDataset } from './data/index';
-import type { EngineEvent, EvalEvent, StepEvent } from './events';
+import type { EngineEvent, EvalEvent, StatusEvent, StepEvent } from './events';
 import { channelStatistics, describeStepError, Trainer } from './trainer';
 import { tinyConfig } from './trainer_testing';
 
@@ -24,7 +24,22 @@ describe('Trainer', () => {
     );
     expect(trainer.totalSteps).toBe(4);
     expect(await trainer.run()).toBe('completed');
-    const types = events.map((e) => e.type);
+    const status = events.filter((e): e is StatusEvent => e.type === 'status');
+    const phases = status.map((e) => e.phase).filter((phase, i, all) => phase !== all[i - 1]);
+    expect(phases.slice(0, 6)).toEqual([
+      'preparing-data',
+      'building',
+      'evaluating',
+      'checkpointing',
+      'compiling',
+      'training',
+    ]);
+    expect(phases).toContain('evaluating');
+    // evaluation progress: images embedded so far out of 3 x eval.size + bankSize
+    const progress = status.filter((e) => e.phase === 'evaluating').map((e) => e.progress);
+    expect(progress[0]).toEqual({ done: 0, total: 3 * 32 + 64 });
+    expect(progress).toContainEqual({ done: 3 * 32 + 64, total: 3 * 32 + 64 });
+    const types = events.filter((e) => e.type !== 'status').map((e) => e.type);
     expect(types[0]).toBe('started');
     expect(types.filter((t) => t === 'step')).toHaveLength(4);
     expect(types.filter((t) => t === 'eval')).toHaveLength(3); // before training, at step 2 and step 4
@@ -145,10 +160,136 @@ describe('Trainer', () => {
     moco.dispose();
   });
 
+  it("records the input standardisation it trains with: the channel statistics, or mean 0 and std 1 for 'none'", async () => {
+    const channel = await makeTrainer();
+    const { mean, std } = channel.preprocessing;
+    expect(mean).toHaveLength(3);
+    expect(mean.some((m) => Math.abs(m) > 1e-3) && std.some((s) => Math.abs(s - 1) > 1e-3)).toBe(true);
+    channel.dispose();
+    const plain = await makeTrainer({
+      dataset: { ...tinyConfig().dataset, standardize: 'none' },
+    });
+    expect(plain.preprocessing).toMatchObject({ mean: [0, 0, 0], std: [1, 1, 1] });
+    plain.dispose();
+  });
+
   it('rejects a batch larger than the training set with a clear error', async () => {
     await expect(makeTrainer({ batchSize: 128 })).rejects.toThrow(
       /batchSize 128 is larger than the 64 training images/,
     );
+  });
+});
+
+describe('Trainer and the host event loop', () => {
+  it('lets timers run between steps on a backend whose reads resolve as microtasks', async () => {
+    const events: EngineEvent[] = [];
+    const trainer = await makeTrainer({ encoder: { type: 'mlp', hidden: [8] }, epochs: 0.75 }, events);
+    let ticks = 0;
+    const timer = setInterval(() => (ticks += 1), 0);
+    const ticksAtStep: number[] = [];
+    const seen = events.length;
+    try {
+      const original = events.push.bind(events);
+      events.push = (...items: EngineEvent[]) => {
+        for (const item of items) if (item.type === 'step') ticksAtStep.push(ticks);
+        return original(...items);
+      };
+      expect(await trainer.run()).toBe('completed');
+    } finally {
+      clearInterval(timer);
+      trainer.dispose();
+    }
+    expect(events.length).toBeGreaterThan(seen);
+    expect(ticksAtStep).toHaveLength(6);
+    // the timer fired while the run was still training, not only once it ended
+    expect(ticksAtStep.at(-1)!).toBeGreaterThan(0);
+  });
+
+  it('a pause asked for during a slice, or between slices, is honoured at the next boundary, not lost', async () => {
+    const events: EngineEvent[] = [];
+    const trainer = await makeTrainer({ encoder: { type: 'mlp', hidden: [8] }, epochs: 1 }, events);
+    // during a one-step slice (the worker's scheduler calls run() one step at a time)
+    const unsubscribe = events.length;
+    const pauseOnStep = (event: EngineEvent) => {
+      if (event.type === 'step' && event.step === 1) trainer.pause();
+    };
+    const original = events.push.bind(events);
+    events.push = (...items: EngineEvent[]) => {
+      items.forEach(pauseOnStep);
+      return original(...items);
+    };
+    expect(await trainer.run({ untilStep: 1 })).toBe('paused');
+    expect(trainer.step).toBe(1);
+    expect(events.slice(unsubscribe).at(-1)).toEqual({ type: 'paused', step: 1 });
+    // between slices
+    expect(await trainer.run({ untilStep: 2 })).toBe('yielded');
+    trainer.pause();
+    expect(await trainer.run({ untilStep: 3 })).toBe('paused');
+    expect(trainer.step).toBe(2);
+    // resuming announces itself again, then a stop between slices ends the run at the next boundary
+    const resumed = events.length;
+    expect(await trainer.run({ untilStep: 3 })).toBe('yielded');
+    expect(events.slice(resumed).find((e) => e.type === 'started')).toMatchObject({ startStep: 2 });
+    trainer.stop();
+    expect(await trainer.run({ untilStep: 4 })).toBe('stopped');
+    expect(trainer.step).toBe(3);
+    expect(events.at(-1)).toEqual({ type: 'finished', step: 3, reason: 'stopped' });
+    trainer.dispose();
+  });
+});
+
+describe('Trainer and non-finite weights', () => {
+  it('stops when a weight goes NaN although the loss stays finite, naming the step and the weight', async () => {
+    const events: EngineEvent[] = [];
+    const trainer = await makeTrainer({ checkpointEvery: 2 }, events);
+    await trainer.run({ untilStep: 2 });
+    const good = trainer.network.allWeights.map((w) => w.read().arraySync());
+    // BatchNorm's moving variance is not used by a training step, so the loss cannot notice it
+    const variance = trainer.network.allWeights.find((w) => w.originalName === 'bb_bn0/moving_variance')!;
+    variance.write(tf.fill(variance.shape as number[], NaN));
+    expect(await trainer.run()).toBe('error');
+    expect(losses(events)).toHaveLength(2); // step 3's loss was finite, and is not reported as a step
+    const error = events.find((e) => e.type === 'error') as { message: string; step: number };
+    expect(error).toMatchObject({ step: 2, lastCheckpointStep: 2 });
+    expect(error.message).toMatch(
+      /the weights became NaN or Inf \(or too large to sum in float32\) at step 3 \(first: bb_bn0\/moving_variance\) although the loss was [\d.]+; the run stopped and the weights were restored to the last good checkpoint \(step 2\)/,
+    );
+    expect(trainer.network.allWeights.map((w) => w.read().arraySync())).toEqual(good);
+    trainer.dispose();
+  });
+
+  it('an evaluation on overflowing outputs fails the run with an error event instead of throwing', async () => {
+    const events: EngineEvent[] = [];
+    const trainer = await makeTrainer(
+      { checkpointEvery: 2, eval: { every: 3, size: 32, bankSize: 64, knnK: 10, pca: false } },
+      events,
+    );
+    await trainer.run({ untilStep: 2 });
+    // finite but huge: inference-mode BatchNorm turns it into Inf outputs, which the metrics cannot digest
+    const mean = trainer.network.allWeights.find((w) => w.originalName === 'bb_bn1/moving_mean')!;
+    mean.write(tf.fill(mean.shape as number[], -1e37));
+    expect(await trainer.run()).toBe('error');
+    const error = events.find((e) => e.type === 'error') as { message: string };
+    expect(error.message).toMatch(
+      /the evaluation at step 3 failed: the network's outputs on the evaluation images are NaN or Inf at step 3: its weights have grown too large; the weights were restored to the last good checkpoint \(step 2\)/,
+    );
+    expect(events.at(-1)).toMatchObject({ type: 'finished', reason: 'error', step: 2 });
+    trainer.dispose();
+  });
+
+  it('never takes a checkpoint holding NaN: checkpoint() throws and keeps the previous one', async () => {
+    const trainer = await makeTrainer();
+    await trainer.run({ untilStep: 1 });
+    const first = await trainer.checkpoint();
+    const weight = trainer.network.trainableVariables[0];
+    weight.assign(tf.fill(weight.shape, Infinity));
+    await expect(trainer.checkpoint()).rejects.toThrow(
+      /holds Infinity .*a checkpoint never stores NaN or Inf/,
+    );
+    expect(trainer.lastCheckpointStep).toBe(1);
+    trainer.restore(first);
+    expect(Number.isFinite((await weight.data())[0])).toBe(true);
+    trainer.dispose();
   });
 });
 

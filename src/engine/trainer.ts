@@ -9,7 +9,10 @@ import { batchToTensor } from './data/index';
 import type { Dataset, DatasetSplit } from './data/types';
 import { buildNetwork } from '../nn/networks';
 import type { Network } from '../nn/types';
-import type { EngineEvent, EvalEvent } from './events';
+import type { EngineEvent, EvalEvent, StatusEvent } from './events';
+import { checkMemoryBudget, nominalDataShape } from './budget';
+import { yieldToHost } from './host';
+import type { InputPreprocessing } from './export';
 import { createOptimizer, learningRate, type Optimizer } from './optim';
 import { Rng } from '../nn/random';
 
@@ -65,8 +68,12 @@ export class Trainer {
   private externalError: string | null = null;
   private running = false;
   private yielded = false;
+  /** The one checkpoint kept in memory: the state a failed step rolls back to (never a list of them). */
   private lastCheckpoint: { step: number; bytes: Uint8Array } | null = null;
   private disposed = false;
+  private phase: StatusEvent['phase'] | null = null;
+  /** No step has run in this trainer yet: the first one compiles the backend's kernels (status 'compiling'). */
+  private compiled = false;
 
   private constructor(
     config: RunConfig,
@@ -103,6 +110,7 @@ export class Trainer {
       projector: config.projector,
       inputShape: this.dataset.imageShape,
       seed: derivedSeed(config.seed, STREAM.init, 0),
+      layers: config.nn,
     });
     this.loss = createLoss(config.loss.id, config.loss.params);
     this.loss.bind?.({
@@ -115,9 +123,26 @@ export class Trainer {
     this.optimizer = createOptimizer(config.optimizer);
   }
 
-  /** Loads the dataset splits and builds network, loss and optimizer for `config`. */
+  /**
+   * Checks that `config` fits the backend's memory (budget.ts; throws naming the sizes before anything is
+   * allocated), loads the dataset splits and builds network, loss and optimizer. Emits 'status' events
+   * ('preparing-data', then 'building').
+   */
   static async create(config: RunConfig, options: TrainerOptions): Promise<Trainer> {
+    const backend = options.backend ?? tf.getBackend();
+    // nominal split sizes for file datasets: their pixels are read from files that already exist
+    checkMemoryBudget(config, backend, {
+      ...nominalDataShape(config),
+      imageShape: options.dataset.imageShape,
+    });
+    options.onEvent({ type: 'status', step: 0, phase: 'preparing-data' });
     const [train, test] = await Promise.all([options.dataset.train(), options.dataset.test()]);
+    checkMemoryBudget(config, backend, {
+      imageShape: options.dataset.imageShape,
+      trainCount: train.count,
+      testCount: test.count,
+    });
+    options.onEvent({ type: 'status', step: 0, phase: 'building' });
     return new Trainer(config, options, { train, test });
   }
 
@@ -133,12 +158,31 @@ export class Trainer {
     return this.lastCheckpoint?.step ?? null;
   }
 
-  /** Asks the loop to pause after the current step (run() then resolves 'paused'; call run() to resume). */
+  /**
+   * The input standardisation of this run: images / 255, then per channel (x - mean) / std (exports carry it);
+   * dataset.standardize 'none' is mean 0 and std 1.
+   */
+  get preprocessing(): InputPreprocessing {
+    if (this.config.dataset.standardize === 'none') {
+      const channels = this.dataset.imageShape[2];
+      return {
+        imageShape: this.dataset.imageShape,
+        mean: Array(channels).fill(0),
+        std: Array(channels).fill(1),
+      };
+    }
+    return { imageShape: this.dataset.imageShape, mean: [...this.channelMean], std: [...this.channelStd] };
+  }
+
+  /**
+   * Asks the loop to pause at the next step boundary (run() then resolves 'paused'; call run() to resume). A pause
+   * asked for between two run() calls (the worker calls run() a slice at a time) is kept for the next call.
+   */
   pause(): void {
     this.pauseRequested = true;
   }
 
-  /** Asks the loop to stop after the current step (run() resolves 'stopped'). */
+  /** Asks the loop to stop at the next step boundary (run() resolves 'stopped'), inside run() or before the next call. */
   stop(): void {
     this.stopRequested = true;
   }
@@ -148,17 +192,46 @@ export class Trainer {
     this.externalError = message;
   }
 
+  private setPhase(phase: StatusEvent['phase'], progress?: StatusEvent['progress']): void {
+    if (this.phase === phase && !progress) return;
+    this.phase = phase;
+    this.onEvent(
+      progress
+        ? { type: 'status', step: this.stepCount, phase, progress }
+        : { type: 'status', step: this.stepCount, phase },
+    );
+  }
+
+  /** The outcome of a pending fail / stop / pause request (consuming a pause), or null to go on. */
+  private takeRequest(): RunOutcome | null {
+    if (this.externalError) return this.failRun(this.externalError);
+    if (this.stopRequested) {
+      this.onEvent({ type: 'finished', step: this.stepCount, reason: 'stopped' });
+      return 'stopped';
+    }
+    if (this.pauseRequested) {
+      this.pauseRequested = false;
+      // the next run() starts from a pause: it announces itself with a 'started' event again
+      this.yielded = false;
+      this.onEvent({ type: 'paused', step: this.stepCount });
+      return 'paused';
+    }
+    return null;
+  }
+
   /**
    * Trains until the last step, a pause, a stop or an error (or `untilStep`, then resolves 'yielded');
    * emits events as it goes. The 'started' event is sent once per run() call that starts from a pause or
-   * from the beginning, not when continuing after a yield.
+   * from the beginning, not when continuing after a yield. Pause, stop and fail requests are honoured at every
+   * step boundary (before `untilStep` is looked at, so a slice-by-slice caller never loses one). After every step
+   * the loop yields one macrotask to the host (host.ts), so timers, I/O, signal handlers and worker messages run
+   * while it trains on any backend.
    */
   async run(options: { untilStep?: number } = {}): Promise<RunOutcome> {
     if (this.running) throw new Error('this run is already training');
     if (this.disposed)
       throw new Error('this run was disposed; start a new one from its config or checkpoint');
     this.running = true;
-    this.pauseRequested = false;
     try {
       const parameters = this.network.parameterCount();
       const lossParams = this.loss.trainableVariables.reduce((s, v) => s + v.size, 0);
@@ -172,26 +245,26 @@ export class Trainer {
           startStep: this.stepCount,
           parameters: { ...parameters, loss: lossParams, total: parameters.total + lossParams },
         });
-      if (this.stepCount === 0 && !this.yielded && this.config.eval.every > 0)
-        this.onEvent(await this.evaluate());
+      const early = this.takeRequest();
+      if (early) return early;
+      if (this.stepCount === 0 && !this.yielded && this.config.eval.every > 0) {
+        const failed = await this.evaluateOrFail();
+        if (failed) return failed;
+      }
       // the initial weights are the last good state until the first checkpoint
-      if (!this.lastCheckpoint) await this.checkpoint();
+      if (!this.lastCheckpoint) {
+        const failed = await this.checkpointOrFail();
+        if (failed) return failed;
+      }
       this.yielded = false;
       while (this.stepCount < this.totalSteps) {
+        const request = this.takeRequest();
+        if (request) return request;
         if (options.untilStep !== undefined && this.stepCount >= options.untilStep) {
           this.yielded = true;
           return 'yielded';
         }
-        if (this.externalError) return this.failRun(this.externalError);
-        if (this.stopRequested) {
-          this.onEvent({ type: 'finished', step: this.stepCount, reason: 'stopped' });
-          return 'stopped';
-        }
-        if (this.pauseRequested) {
-          this.pauseRequested = false;
-          this.onEvent({ type: 'paused', step: this.stepCount });
-          return 'paused';
-        }
+        this.setPhase(this.compiled ? 'training' : 'compiling');
         const started = performance.now();
         const lr = learningRate(
           this.config.optimizer.lr,
@@ -201,22 +274,31 @@ export class Trainer {
           this.stepsPerEpoch,
         );
         let lossValue: number;
+        let badWeight: string | null;
         try {
-          const lossTensor = this.trainStep(this.stepCount, lr);
-          lossValue = (await lossTensor.data())[0];
-          lossTensor.dispose();
+          const readback = this.trainStep(this.stepCount, lr);
+          const values = await readback.data();
+          readback.dispose();
+          lossValue = values[0];
+          const bad = values.findIndex((v, i) => i > 0 && !Number.isFinite(v));
+          badWeight = bad > 0 ? this.watchedWeights()[bad - 1].name : null;
         } catch (err) {
           const message = describeStepError((err as Error).message, this.backendName, this.config.batchSize);
           return this.failRun(`step ${this.stepCount + 1} failed: ${message}`);
         }
+        this.compiled = true;
+        const advice = `Lower optimizer.lr, raise the temperature, or add warm-up (schedule.warmupEpochs).`;
         if (!Number.isFinite(lossValue)) {
           return this.failRun(
             `the loss became ${lossValue} at step ${this.stepCount + 1} (epoch ${(this.epoch + 1 / this.stepsPerEpoch).toFixed(2)}); ` +
-              `the run stopped and the weights were restored to the last good checkpoint` +
-              (this.lastCheckpoint
-                ? ` (step ${this.lastCheckpoint.step})`
-                : ' (none taken yet: the initial weights)') +
-              `. Lower optimizer.lr, raise the temperature, or add warm-up (schedule.warmupEpochs).`,
+              `the run stopped and the weights were restored to ${this.restoredTo()}. ${advice}`,
+          );
+        }
+        if (badWeight !== null) {
+          return this.failRun(
+            `the weights became NaN or Inf (or too large to sum in float32) at step ${this.stepCount + 1} (first: ${badWeight}) although the loss was ` +
+              `${lossValue}; the run stopped and the weights were restored to ${this.restoredTo()}. ` +
+              'Lower optimizer.lr or optimizer.weightDecay, or add warm-up (schedule.warmupEpochs).',
           );
         }
         this.stepCount += 1;
@@ -232,9 +314,16 @@ export class Trainer {
         });
         const last = this.stepCount === this.totalSteps;
         const { every } = this.config.eval;
-        if ((every > 0 && this.stepCount % every === 0) || last) this.onEvent(await this.evaluate());
+        if ((every > 0 && this.stepCount % every === 0) || last) {
+          const failed = await this.evaluateOrFail();
+          if (failed) return failed;
+        }
         const cpEvery = this.config.checkpointEvery;
-        if ((cpEvery > 0 && this.stepCount % cpEvery === 0) || last) await this.checkpoint();
+        if ((cpEvery > 0 && this.stepCount % cpEvery === 0) || last) {
+          const failed = await this.checkpointOrFail();
+          if (failed) return failed;
+        }
+        await yieldToHost();
       }
       this.onEvent({ type: 'finished', step: this.stepCount, reason: 'completed' });
       return 'completed';
@@ -243,8 +332,54 @@ export class Trainer {
     }
   }
 
-  /** One optimizer step; returns the loss (a scalar the caller reads and disposes). */
-  private trainStep(step: number, lr: number): tf.Scalar {
+  private restoredTo(): string {
+    return this.lastCheckpoint
+      ? `the last good checkpoint (step ${this.lastCheckpoint.step})`
+      : 'the last good checkpoint (none taken yet: the initial weights)';
+  }
+
+  /** Evaluates inside run(); an evaluation that fails (e.g. on non-finite outputs) fails the run, never throws. */
+  private async evaluateOrFail(): Promise<RunOutcome | null> {
+    try {
+      this.onEvent(await this.evaluate());
+      return null;
+    } catch (err) {
+      return this.failRun(
+        `the evaluation at step ${this.stepCount} failed: ${(err as Error).message}; ` +
+          `the weights were restored to ${this.restoredTo()}. Lower optimizer.lr or optimizer.weightDecay, or add warm-up (schedule.warmupEpochs).`,
+      );
+    }
+  }
+
+  /** Takes a checkpoint inside run(); a state that cannot be saved (non-finite optimizer state) fails the run. */
+  private async checkpointOrFail(): Promise<RunOutcome | null> {
+    try {
+      await this.checkpoint();
+      return null;
+    } catch (err) {
+      return this.failRun(
+        `the checkpoint at step ${this.stepCount} could not be taken: ${(err as Error).message}; ` +
+          `the weights were restored to ${this.restoredTo()}`,
+      );
+    }
+  }
+
+  /**
+   * Every weight whose values the per-step check reads: the network's (BatchNorm statistics included, which a
+   * finite loss does not vouch for) and the loss method's own trainable variables.
+   */
+  private watchedWeights(): { name: string; variable: tf.Variable }[] {
+    return [
+      ...this.network.allWeights.map((w) => ({ name: w.originalName, variable: w.read() as tf.Variable })),
+      ...this.loss.trainableVariables.map((variable, i) => ({ name: `loss variable ${i}`, variable })),
+    ].filter((w) => w.variable.dtype === 'float32');
+  }
+
+  /**
+   * One optimizer step. Returns [loss, sum(w_1), ..., sum(w_n)] over watchedWeights() after the update: one
+   * readback gives the loss and a non-finite check of every weight (a NaN or Inf anywhere makes its sum non-finite).
+   */
+  private trainStep(step: number, lr: number): tf.Tensor1D {
     const indices = this.batchIndices(step);
     const labels = Int32Array.from(indices, (i) => this.train.labels[i]);
     const rng = new Rng(derivedSeed(this.config.seed, STREAM.augment, step));
@@ -267,16 +402,27 @@ export class Trainer {
     );
     tf.dispose(grads);
     this.loss.afterStep?.({ step: step + 1, totalSteps: this.totalSteps });
-    return value;
+    const readback = tf.tidy(() =>
+      tf.concat([
+        tf.reshape(value, [1]),
+        ...this.watchedWeights().map((w) => tf.reshape(tf.sum(w.variable), [1])),
+      ]),
+    ) as tf.Tensor1D;
+    value.dispose();
+    return readback;
   }
 
-  /** Runs the network on every view, one forward pass per group of same-sized views (BatchNorm sees them together). */
+  /**
+   * Runs the network on every view. nn.batchNormViews 'joint': one forward pass per group of same-sized views
+   * (BatchNorm statistics over the group); 'per-view': one forward pass per view (statistics per view).
+   */
   private forwardViews(views: tf.Tensor4D[], training: boolean): { h: tf.Tensor2D[]; z: tf.Tensor2D[] } {
     const h: tf.Tensor2D[] = new Array(views.length);
     const z: tf.Tensor2D[] = new Array(views.length);
     const groups = new Map<string, number[]>();
+    const perView = this.config.nn.batchNormViews === 'per-view';
     views.forEach((v, i) => {
-      const key = v.shape.slice(1).join('x');
+      const key = perView ? `view${i}` : v.shape.slice(1).join('x');
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     for (const members of groups.values()) {
@@ -298,7 +444,9 @@ export class Trainer {
     return { h, z };
   }
 
+  /** dataset.standardize 'channel': (x - mean_c) / std_c of the training images; 'none': x as it is. */
   private standardize(images: tf.Tensor4D): tf.Tensor4D {
+    if (this.config.dataset.standardize === 'none') return images;
     return tf.tidy(() => tf.div(tf.sub(images, this.channelMean), this.channelStd) as tf.Tensor4D);
   }
 
@@ -317,31 +465,42 @@ export class Trainer {
     return this.epochOrder.order.slice(start, start + batchSize);
   }
 
-  /** Embeds split images [start, start + count) in chunks; clean (no augmentation) unless `rng` is given. */
-  private embed(split: DatasetSplit, count: number, rng?: Rng): { h: tf.Tensor2D; z: tf.Tensor2D } {
+  /**
+   * Embeds split images [0, count) in chunks; clean (no augmentation) unless `rng` is given. Yields to the host
+   * after every chunk and reports each chunk through `onChunk` (evaluation progress).
+   */
+  private async embed(
+    split: DatasetSplit,
+    count: number,
+    rng?: Rng,
+    onChunk?: (images: number) => void,
+  ): Promise<{ h: tf.Tensor2D; z: tf.Tensor2D }> {
     const hs: tf.Tensor2D[] = [];
     const zs: tf.Tensor2D[] = [];
-    for (let start = 0; start < count; start += EVAL_CHUNK) {
-      const indices = Array.from({ length: Math.min(EVAL_CHUNK, count - start) }, (_, k) => start + k);
-      const out = tf.tidy(() => {
-        let images = batchToTensor(split, indices, this.dataset.imageShape);
-        if (rng) {
-          images = makeViews(
-            images,
-            this.config.augment,
-            { ...this.config.views, large: 1, small: 0 },
-            rng,
-          )[0];
-        }
-        return this.network.forward(this.standardize(images), false);
-      });
-      hs.push(out.h);
-      zs.push(out.z);
+    try {
+      for (let start = 0; start < count; start += EVAL_CHUNK) {
+        const indices = Array.from({ length: Math.min(EVAL_CHUNK, count - start) }, (_, k) => start + k);
+        const out = tf.tidy(() => {
+          let images = batchToTensor(split, indices, this.dataset.imageShape);
+          if (rng) {
+            images = makeViews(
+              images,
+              this.config.augment,
+              { ...this.config.views, large: 1, small: 0 },
+              rng,
+            )[0];
+          }
+          return this.network.forward(this.standardize(images), false);
+        });
+        hs.push(out.h);
+        zs.push(out.z);
+        onChunk?.(indices.length);
+        await yieldToHost();
+      }
+      return { h: tf.concat(hs, 0) as tf.Tensor2D, z: tf.concat(zs, 0) as tf.Tensor2D };
+    } finally {
+      tf.dispose([...hs, ...zs]);
     }
-    const h = tf.concat(hs, 0) as tf.Tensor2D;
-    const z = tf.concat(zs, 0) as tf.Tensor2D;
-    tf.dispose([...hs, ...zs]);
-    return { h, z };
   }
 
   /**
@@ -352,7 +511,7 @@ export class Trainer {
     count: number,
   ): Promise<{ vectors: Float32Array; dim: number; labels: Int32Array }> {
     const total = Math.min(count, this.test.count);
-    const { h, z } = this.embed(this.test, total);
+    const { h, z } = await this.embed(this.test, total);
     try {
       return {
         vectors: (await h.data()) as Float32Array,
@@ -370,13 +529,35 @@ export class Trainer {
     const evalCount = Math.min(this.config.eval.size, this.test.count);
     const bankCount = Math.min(this.config.eval.bankSize, this.trainCount);
     const evalRng = new Rng(derivedSeed(this.config.seed, STREAM.evalAugment, 0));
-    const clean = this.embed(this.test, evalCount);
-    const viewA = this.embed(this.test, evalCount, evalRng);
-    const viewB = this.embed(this.test, evalCount, evalRng);
-    const bank = this.embed(this.train, bankCount);
-    const evalLabels = this.test.labels.subarray(0, evalCount);
-    const bankLabels = this.train.labels.subarray(0, bankCount);
+    const total = 3 * evalCount + bankCount;
+    let done = 0;
+    const progress = (images: number) => {
+      done += images;
+      this.setPhase('evaluating', { done, total });
+    };
+    this.setPhase('evaluating', { done, total });
+    const embedded: tf.Tensor[] = [];
+    const embed = async (split: DatasetSplit, count: number, rng?: Rng) => {
+      const out = await this.embed(split, count, rng, progress);
+      embedded.push(out.h, out.z);
+      return out;
+    };
     try {
+      const clean = await embed(this.test, evalCount);
+      const viewA = await embed(this.test, evalCount, evalRng);
+      const viewB = await embed(this.test, evalCount, evalRng);
+      const bank = await embed(this.train, bankCount);
+      const evalLabels = this.test.labels.subarray(0, evalCount);
+      const bankLabels = this.train.labels.subarray(0, bankCount);
+      // weights that are finite but huge overflow the outputs (BatchNorm's moving statistics in inference mode)
+      const sums = tf.tidy(() => tf.stack(embedded.map((t) => tf.sum(t))));
+      const finite = Array.from(await sums.data()).every(Number.isFinite);
+      sums.dispose();
+      if (!finite) {
+        throw new Error(
+          `the network's outputs on the evaluation images are NaN or Inf at step ${this.stepCount}: its weights have grown too large`,
+        );
+      }
       const metrics = await evaluateEmbeddings(
         {
           clean,
@@ -408,12 +589,17 @@ export class Trainer {
         evalMs: performance.now() - started,
       };
     } finally {
-      tf.dispose([clean.h, clean.z, viewA.h, viewA.z, viewB.h, viewB.z, bank.h, bank.z]);
+      tf.dispose(embedded);
     }
   }
 
-  /** Serialises weights, optimizer and loss state, and the step; emits a 'checkpoint' event. */
+  /**
+   * Serialises weights, optimizer and loss state, and the step; emits a 'checkpoint' event. Keeps this one
+   * checkpoint (the rollback point), dropping the previous one. Throws, keeping the previous one, when any
+   * value is NaN or Inf (encodeCheckpoint refuses to write them).
+   */
   async checkpoint(): Promise<Uint8Array> {
+    this.setPhase('checkpointing');
     const state: TrainerState = { step: this.stepCount, optimizerStep: this.optimizer.getState().step };
     const bytes = await encodeCheckpoint(this.config, state, this.network, this.optimizer, this.loss);
     this.lastCheckpoint = { step: this.stepCount, bytes };
@@ -421,7 +607,10 @@ export class Trainer {
     return bytes;
   }
 
-  /** Restores a checkpoint made by checkpoint() for the same config (weights, optimizer, loss state, step). */
+  /**
+   * Restores a checkpoint made by checkpoint() for the same config (weights, optimizer, loss state, step). The
+   * file is validated in full first (decodeCheckpoint): a mismatched or non-finite one throws and changes nothing.
+   */
   restore(bytes: Uint8Array): void {
     const state = decodeCheckpoint(bytes, this.config, this.network, this.optimizer, this.loss);
     this.stepCount = state.step;
@@ -466,8 +655,8 @@ export function describeStepError(message: string, backend: string, batchSize: n
   if (backend !== 'wasm' || !(aborted || /out of wasm memory/.test(message))) return message;
   return (
     `the wasm backend ran out of memory (its heap stops at 4 GB, and a training step keeps every activation of ` +
-    `its ${batchSize}-image batch for the backward pass). Lower batchSize (resnet-small needs about 30 MB an ` +
-    `image: 64 fits), pick a smaller encoder, or train in a browser with WebGPU` +
+    `its ${batchSize}-image batch for the backward pass). Lower batchSize (resnet-small on 32x32 images needs about ` +
+    `9 MB an image in 2 views: 256 fits), pick a smaller encoder, or train in a browser with WebGPU` +
     (aborted ? '; the wasm backend cannot run anything more in this page or process: reload it first' : '') +
     ` [${message}]`
   );

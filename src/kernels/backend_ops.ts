@@ -52,3 +52,11 @@ export class BackendOps {
     this.temporaries.length = 0;
   }
 }
+
+/**
+ * Whether tfjs has started (or is starting) the backend. Not tf.findBackend: that starts a registered backend
+ * as a side effect, and while an async start is pending every other tensor op throws.
+ */
+export function backendStarted(name: string): boolean {
+  return name in tf.engine().registry;
+}

@@ -1,6 +1,6 @@
 /**
- * Which backends have the project's speed kernels on (registerProjectKernels without onlyRequired), for code that
- * picks a formulation by what the backend runs fast (reduce_grad.ts: a Tile is an element loop in stock
+ * Which backends have the project's speed kernels on (installKernels with kernels: 'project'), for code that
+ * picks a formulation by what the backend runs fast (sum_mean/gradient.ts: a Tile is an element loop in stock
  * tfjs-backend-wasm, one vectorised pass with the project's kernels).
  */
 const speedOn = new Set<string>();

@@ -489,8 +489,9 @@ export function resolveLossParams(id: string, params: Record<string, unknown> = 
   const resolved: Record<string, number> = {};
   for (const name of Object.keys(params)) {
     if (!Object.hasOwn(info.params, name)) {
+      const nearest = nearestName(name, Object.keys(info.params));
       throw new Error(
-        `loss '${id}' has no parameter '${name}'; its parameters are: ${Object.keys(info.params).join(', ') || 'none'}`,
+        `loss '${id}' has no parameter '${name}'${nearest ? ` (did you mean '${nearest}'?)` : ''}; its parameters are: ${Object.keys(info.params).join(', ') || 'none'}`,
       );
     }
   }
@@ -501,4 +502,33 @@ export function resolveLossParams(id: string, params: Record<string, unknown> = 
     resolved[name] = value as number;
   }
   return resolved;
+}
+
+/**
+ * The candidate closest to `name` (case-insensitive Levenshtein distance, at most a third of the name's length,
+ * minimum 2), or null when none is close: the "did you mean" of unknown config fields and loss parameters.
+ */
+export function nearestName(name: string, candidates: readonly string[]): string | null {
+  const a = name.toLowerCase();
+  let best: string | null = null;
+  let bestDistance = Math.max(2, Math.floor(a.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const b = candidate.toLowerCase();
+    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const current = [i];
+      for (let j = 1; j <= b.length; j++)
+        current[j] = Math.min(
+          previous[j] + 1,
+          current[j - 1] + 1,
+          previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+        );
+      previous = current;
+    }
+    if (previous[b.length] < bestDistance) {
+      bestDistance = previous[b.length];
+      best = candidate;
+    }
+  }
+  return best;
 }

@@ -1,20 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { FUSED_NTXENT_KERNEL, fusedNtxentTwoView, kernelRegistered } from '../kernels/ops';
 import { identityMask, instanceGram, maskOut, stackNormalized, stackUnitViews } from '../nn/rows';
 import { checkViews, viewShape } from './views';
 import type { LossModule } from './types';
-
-// ---- Fused WebGPU path (performance, GitHub issue 4) ----
-
-/**
- * tfjs kernel name of the fused two-view NT-Xent: z [2N, D] (unit rows), attrs { tau } -> [2, 2N] = [l_i; LSE_i],
- * with its own gradient. src/engine/kernels/webgpu registers it for 'webgpu' (registerWebGPUKernels); where it is
- * registered for the active backend, compute() uses it for V = 2 instead of the R x R similarity-matrix ops.
- */
-export const FUSED_NTXENT_KERNEL = 'ProjectFusedNtxentTwoView';
-
-function fusedNtxentAvailable(): boolean {
-  return tf.getKernel(FUSED_NTXENT_KERNEL, tf.getBackend()) != null;
-}
 
 export interface NtxentParams extends Record<string, number> {
   tau: number;
@@ -38,11 +26,11 @@ export function createNtxent({ tau }: NtxentParams): LossModule {
     compute({ views }) {
       checkViews('ntxent', views, 2, Infinity);
       const { V, N, D } = viewShape('ntxent', views);
-      if (V === 2 && fusedNtxentAvailable()) {
+      // two views where the backend has the fused kernel (kernels/ops.ts: FUSED_NTXENT_KERNEL, its own
+      // gradient): [l_i; LSE_i] per anchor without the R x R similarity matrix
+      if (V === 2 && kernelRegistered(FUSED_NTXENT_KERNEL)) {
         return tf.tidy(() => {
-          const stats = tf
-            .engine()
-            .runKernel(FUSED_NTXENT_KERNEL, { z: stackNormalized(views) }, { tau }) as tf.Tensor2D;
+          const stats = fusedNtxentTwoView(stackNormalized(views), tau);
           return tf.mean(tf.slice(stats, [0, 0], [1, -1])) as tf.Scalar; // row 0 = l_i
         });
       }

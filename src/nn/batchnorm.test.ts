@@ -2,12 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff } from '../kernels/conv_testing';
-import { registerProjectKernels, unregisterProjectKernels } from '../kernels/register';
-import { simdKernelCalls } from '../kernels/wasm_simd/runtime';
+import { installKernels } from '../kernels/install';
+import { simdKernelCalls } from '../kernels/wasm/runtime';
 import { batchNormalization } from './batchnorm';
 
 afterAll(async () => {
-  unregisterProjectKernels('wasm');
+  installKernels('wasm', { kernels: 'stock', gradients: false });
   await tf.setBackend('cpu');
 });
 
@@ -63,7 +63,7 @@ describe('batchNormalization (the project layer)', () => {
     'on %s, %j: the same output, gradients and moving statistics as tfjs-layers',
     async (backend, shape) => {
       await tf.setBackend(backend);
-      if (backend === 'wasm') registerProjectKernels('wasm');
+      if (backend === 'wasm') installKernels('wasm', { gradients: false });
       const x = tf.randomUniform(shape, -2, 3, 'float32', 7);
       const args = { momentum: 0.9, epsilon: 1e-5 };
       const calls = { ...simdKernelCalls };

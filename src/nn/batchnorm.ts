@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchNormTraining } from '../kernels/batchnorm_train';
+import { batchNormTraining } from '../kernels/ops';
 
 type LayerArgs = Parameters<typeof tf.layers.batchNormalization>[0];
 

@@ -1,7 +1,7 @@
 import { lazy, Suspense, useEffect } from 'react';
 import { ConfigPanel } from './config_panel';
 import { applySharedLink, initialise } from './controller';
-import { Header, Notices } from './header';
+import { Header, Notices, SlowDeviceNotice } from './header';
 import { RunList } from './run_list';
 import { usePlayground } from './store';
 
@@ -20,6 +20,7 @@ export function App() {
     <div className="app">
       <Header />
       <Notices />
+      <SlowDeviceNotice />
       {loaded ? (
         <main className="layout">
           <div className="left">
@@ -33,7 +34,7 @@ export function App() {
           </div>
         </main>
       ) : (
-        <p className="muted">Loading saved runs…</p>
+        <p className="muted loading">Loading saved runs…</p>
       )}
     </div>
   );

@@ -1,19 +1,35 @@
-import { useMemo, useState, type ChangeEvent } from 'react';
+import { useId, useMemo, useState, type ChangeEvent } from 'react';
 import { DATASET_IDS, ENCODER_PRESETS, OPTIMIZERS } from '../engine/config';
 import { LOSS_IDS, LOSS_CATALOG } from '../losses/catalog';
 import type { ExportedFile } from '../worker/protocol';
 import { AugmentPreview } from './augment_preview';
-import { editDraft, importWeights, startRun } from './controller';
+import { editDraft, importWeights, loadPreset, MAX_WEIGHTS_BYTES, startRun } from './controller';
 import { DatasetDrop } from './dataset_drop';
+import { datasetAdvice, datasetLabel, datasetMissing } from './datasets_info';
 import { getPath, setPath } from './draft';
 import { CheckboxField, ListField, NumberField, SelectField, type FieldContext } from './fields';
-import { CONFIG_PRESETS, presetById } from './presets';
+import { CONFIG_PRESETS } from './presets';
 import { encodeConfigHash, parseConfigFile } from './share';
 import { actions, usePlayground } from './store';
 import { validateDraft } from './validation';
 
+/** Brings a new run's row into view (in the one-column layout the run list is below the editor). */
+function showRun(runId: string | null): void {
+  if (!runId) return;
+  requestAnimationFrame(() =>
+    document
+      .querySelector(`[data-run-id="${runId}"]`)
+      ?.scrollIntoView({ block: 'nearest', behavior: 'smooth' }),
+  );
+}
+
 async function readFiles(list: FileList | null): Promise<ExportedFile[]> {
   const files = [...(list ?? [])];
+  const total = files.reduce((sum, file) => sum + file.size, 0);
+  if (total > MAX_WEIGHTS_BYTES)
+    throw new Error(
+      `the chosen files hold ${(total / 2 ** 20).toFixed(0)} MiB, more than the ${MAX_WEIGHTS_BYTES / 2 ** 20} MiB of weights this app reads; choose one export of a network trained here`,
+    );
   const read = await Promise.all(
     files.map(async (file) => ({
       name: file.name,
@@ -57,9 +73,12 @@ function LossParams({ ctx }: { ctx: FieldContext }) {
 export function ConfigPanel() {
   const draft = usePlayground((state) => state.draft);
   const draftDatasetKey = usePlayground((state) => state.draftDatasetKey);
+  const presetId = usePlayground((state) => state.presetId);
+  const served = usePlayground((state) => state.served);
+  const backend = usePlayground((state) => state.backend);
   const { config, errors } = useMemo(() => validateDraft(draft), [draft]);
-  const [presetId, setPresetId] = useState('');
   const [importError, setImportError] = useState<string | null>(null);
+  const startHintId = useId();
   const ctx: FieldContext = { draft, errors, onChange: editDraft };
   const problems = Object.entries(errors);
 
@@ -68,18 +87,25 @@ export function ConfigPanel() {
   const encoderPreset =
     Object.entries(ENCODER_PRESETS).find(([, spec]) => JSON.stringify(spec) === encoderJson)?.[0] ?? 'custom';
 
-  const loadPreset = (id: string) => {
-    setPresetId(id);
-    const preset = presetById(id);
-    if (preset) editDraft(validateDraft(preset.config).config ?? preset.config);
-  };
+  const datasetId = String(getPath(draft, 'dataset.id') ?? '');
+  const missing = draftDatasetKey === null && datasetMissing(served, datasetId);
+  // why Start is disabled, in one line next to it
+  const blocker = !config
+    ? `${problems.length} field${problems.length > 1 ? 's need' : ' needs'} fixing first`
+    : missing
+      ? `${datasetLabel(datasetId)} is not on this server (see Data)`
+      : !backend
+        ? 'the engine is starting…'
+        : backend.active === 'none'
+          ? 'no backend could start in this browser'
+          : null;
 
   const onImportConfig = async (event: ChangeEvent<HTMLInputElement>) => {
     const file = event.target.files?.[0];
     event.target.value = '';
     if (!file) return;
     try {
-      editDraft(parseConfigFile(await file.text(), file.name));
+      editDraft(parseConfigFile(await file.text(), file.name), '');
       setImportError(null);
       actions.notify('info', `config loaded from ${file.name}`);
     } catch (error) {
@@ -117,7 +143,7 @@ export function ConfigPanel() {
     <section className="panel config" aria-labelledby="config-title">
       <h2 id="config-title">New run</h2>
       <div className="row">
-        <div className="field">
+        <div className="field wide">
           <label htmlFor="preset">Preset</label>
           <select
             id="preset"
@@ -126,11 +152,15 @@ export function ConfigPanel() {
             data-testid="preset"
           >
             <option value="">choose a preset…</option>
-            {CONFIG_PRESETS.map((preset) => (
-              <option key={preset.id} value={preset.id}>
-                {preset.label}
-              </option>
-            ))}
+            {CONFIG_PRESETS.map((preset) => {
+              const absent = datasetMissing(served, String(preset.config.dataset?.id ?? 'fashion-mnist'));
+              return (
+                <option key={preset.id} value={preset.id}>
+                  {preset.label}
+                  {absent ? ' (dataset not on this server)' : ''}
+                </option>
+              );
+            })}
           </select>
         </div>
         <div className="field">
@@ -150,7 +180,10 @@ export function ConfigPanel() {
             ctx={ctx}
             path="dataset.id"
             label="Dataset"
-            options={DATASET_IDS.map((id) => ({ value: id, label: id }))}
+            options={DATASET_IDS.map((id) => ({
+              value: id,
+              label: `${datasetLabel(id)}${datasetMissing(served, id) ? ' (not on this server)' : ''}`,
+            }))}
             onSelect={(id) => {
               actions.setDraftDataset(null);
               editDraft(setPath(draft, 'dataset.id', id));
@@ -164,6 +197,11 @@ export function ConfigPanel() {
             <NumberField ctx={ctx} path="dataset.synthetic.trainCount" label="Train count" step={1} />
             <NumberField ctx={ctx} path="dataset.synthetic.size" label="Image side" step={1} />
           </div>
+        )}
+        {missing && (
+          <p className="dataset-missing" role="note" data-testid="dataset-missing">
+            {datasetAdvice(datasetId)}
+          </p>
         )}
         <DatasetDrop selectedKey={draftDatasetKey} />
       </fieldset>
@@ -286,16 +324,22 @@ export function ConfigPanel() {
           {problems.length} field{problems.length > 1 ? 's need' : ' needs'} fixing before the run can start.
         </p>
       )}
-      <div className="actions">
+      <div className="actions" role="group" aria-label="Run actions">
         <button
           type="button"
           className="primary"
-          disabled={!config}
-          onClick={() => config && void startRun(config)}
+          disabled={blocker !== null}
+          aria-describedby={blocker ? startHintId : undefined}
+          onClick={() => config && void startRun(config).then(showRun)}
           data-testid="start-run"
         >
           Start run
         </button>
+        {blocker && (
+          <span className="start-hint" id={startHintId} data-testid="start-hint">
+            {blocker}
+          </span>
+        )}
         <button type="button" disabled={!config} onClick={() => void copyShareLink()}>
           Copy share link
         </button>

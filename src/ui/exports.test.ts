@@ -40,6 +40,7 @@ const history: MetricHistory = {
       evalMs: 1,
     },
   ],
+  revision: 0,
 };
 
 describe('historyCsv', () => {

@@ -10,7 +10,8 @@ export interface FieldContext {
 
 function friendly(message: string | undefined, value: unknown): string | undefined {
   if (!message) return undefined;
-  if (typeof value === 'string' && /expected number/i.test(message)) return `enter a number (got "${value}")`;
+  if (typeof value === 'string' && /expected number|must be a number/i.test(message))
+    return `enter a number (got "${value.length > 24 ? `${value.slice(0, 20)}…` : value}")`;
   return message;
 }
 

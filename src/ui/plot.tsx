@@ -1,39 +1,83 @@
 import Plotly from 'plotly.js-basic-dist-min';
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useSyncExternalStore } from 'react';
 
 export interface PlotProps {
   data: Plotly.Data[];
   layout: Partial<Plotly.Layout>;
-  /** Accessible name of the chart (also the test hook). */
+  /** Short name: the test hook (data-testid="plot-<id>"). */
+  id: string;
+  /** Accessible description of what the chart shows (role="img"). */
   label: string;
   height?: number;
+  /** Shown over the chart instead of empty axes while it has nothing to draw. */
+  empty?: string | null;
 }
 
-let cachedTheme: { dark: boolean; colours: { paper: string; text: string; grid: string } } | null = null;
+interface ThemeColours {
+  paper: string;
+  text: string;
+  grid: string;
+}
+
+/** The page's colour scheme, followed live (a system light/dark switch restyles every chart). */
+const darkQuery =
+  typeof window !== 'undefined' ? window.matchMedia?.('(prefers-color-scheme: dark)') : undefined;
+
+function subscribeScheme(onChange: () => void): () => void {
+  darkQuery?.addEventListener('change', onChange);
+  return () => darkQuery?.removeEventListener('change', onChange);
+}
+
+function currentScheme(): 'dark' | 'light' {
+  return darkQuery?.matches ? 'dark' : 'light';
+}
+
+export function useColourScheme(): 'dark' | 'light' {
+  return useSyncExternalStore(subscribeScheme, currentScheme, () => 'light');
+}
+
+let cachedTheme: { scheme: string; colours: ThemeColours } | null = null;
 
 /** The CSS theme colours, read once per colour scheme (getComputedStyle forces a style recalculation). */
-function themeColours(): { paper: string; text: string; grid: string } {
-  const dark = window.matchMedia?.('(prefers-color-scheme: dark)').matches ?? false;
-  if (cachedTheme?.dark === dark) return cachedTheme.colours;
+function themeColours(scheme: string): ThemeColours {
+  if (cachedTheme?.scheme === scheme) return cachedTheme.colours;
   const styles = getComputedStyle(document.documentElement);
   const colours = {
     paper: styles.getPropertyValue('--panel').trim() || '#fff',
     text: styles.getPropertyValue('--text').trim() || '#222',
     grid: styles.getPropertyValue('--grid').trim() || '#ddd',
   };
-  cachedTheme = { dark, colours };
+  cachedTheme = { scheme, colours };
   return colours;
 }
 
 /**
- * Redraws wait in a queue and run one per task, with a frame in between: React commits every chart's
- * effect in one task, and seven Plotly redraws back to back would block the main thread for a long time.
+ * Redraws wait in a queue and run one per task, with a frame in between: React commits every chart's effect in one
+ * task, and seven Plotly redraws back to back would block the main thread for a long time. Charts in view go first;
+ * charts out of view are drawn in idle time after them, so they are ready when scrolled to.
  */
 const pending = new Map<HTMLElement, () => void>();
-/** Draws of charts scrolled out of view wait here until they scroll in (no work for charts nobody sees). */
-const hidden = new Map<HTMLElement, () => void>();
+const background = new Map<HTMLElement, () => void>();
 const visible = new WeakSet<HTMLElement>();
 let draining = false;
+let idleScheduled = false;
+/** Smoothed milliseconds one chart takes to draw here (a slow machine draws less often). */
+let drawMs = 0;
+
+function timed(draw: () => void): void {
+  const started = performance.now();
+  draw();
+  const took = performance.now() - started;
+  drawMs = drawMs === 0 ? took : drawMs * 0.7 + took * 0.3;
+}
+
+/**
+ * How often charts that follow a training run redraw: once a second, or less often where drawing is slow, so
+ * drawing takes at most about a fifth of the main thread.
+ */
+export function redrawInterval(): number {
+  return Math.max(1000, Math.round(drawMs * 5));
+}
 
 const visibility =
   typeof IntersectionObserver === 'undefined'
@@ -47,9 +91,9 @@ const visibility =
               continue;
             }
             visible.add(node);
-            const draw = hidden.get(node);
+            const draw = background.get(node);
             if (draw) {
-              hidden.delete(node);
+              background.delete(node);
               scheduleDraw(node, draw);
             }
           }
@@ -57,9 +101,35 @@ const visibility =
         { rootMargin: '200px' },
       );
 
+function whenIdle(callback: () => void): void {
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(callback, { timeout: 1500 });
+  else setTimeout(callback, 200);
+}
+
+function drainBackground(): void {
+  idleScheduled = false;
+  if (draining || pending.size > 0) {
+    scheduleIdle(); // charts in view first
+    return;
+  }
+  const entry = background.entries().next();
+  if (entry.done) return;
+  const [node, draw] = entry.value;
+  background.delete(node);
+  timed(draw);
+  if (background.size > 0) scheduleIdle();
+}
+
+function scheduleIdle(): void {
+  if (idleScheduled) return;
+  idleScheduled = true;
+  whenIdle(drainBackground);
+}
+
 function scheduleDraw(node: HTMLElement, draw: () => void): void {
   if (visibility && !visible.has(node)) {
-    hidden.set(node, draw);
+    background.set(node, draw);
+    scheduleIdle();
     return;
   }
   pending.set(node, draw); // a newer draw of the same chart replaces the queued one
@@ -73,24 +143,25 @@ function scheduleDraw(node: HTMLElement, draw: () => void): void {
     }
     const [key, job] = entry.value;
     pending.delete(key);
-    job();
+    timed(job);
     requestAnimationFrame(() => setTimeout(next, 0));
   };
   requestAnimationFrame(() => setTimeout(next, 0));
 }
 
-/** A thin React wrapper over Plotly.react: redraws in place when data or layout change, purges on unmount. */
-export function Plot({ data, layout, label, height = 260 }: PlotProps) {
+/** A thin React wrapper over Plotly.react: redraws in place when data, layout or the colour scheme change. */
+export function Plot({ data, layout, id, label, height = 260, empty = null }: PlotProps) {
   const element = useRef<HTMLDivElement>(null);
   const drawn = useRef<{ data: Plotly.Data[]; layout: string } | null>(null);
+  const scheme = useColourScheme();
   useEffect(() => {
     const node = element.current;
     if (!node) return;
     // layouts are often fresh objects with the same content: redraw only when something really changed
-    const layoutKey = JSON.stringify([layout, height]);
+    const layoutKey = JSON.stringify([layout, height, scheme]);
     if (drawn.current && drawn.current.data === data && drawn.current.layout === layoutKey) return;
     drawn.current = { data, layout: layoutKey };
-    const colours = themeColours();
+    const colours = themeColours(scheme);
     scheduleDraw(
       node,
       () =>
@@ -107,13 +178,14 @@ export function Plot({ data, layout, label, height = 260 }: PlotProps) {
             showlegend: false,
             legend: { orientation: 'h', y: -0.3, yanchor: 'top' },
             ...layout,
-            xaxis: { gridcolor: colours.grid, ...layout.xaxis },
-            yaxis: { gridcolor: colours.grid, ...layout.yaxis },
+            xaxis: { gridcolor: colours.grid, zerolinecolor: colours.grid, ...layout.xaxis },
+            yaxis: { gridcolor: colours.grid, zerolinecolor: colours.grid, ...layout.yaxis },
+            ...(layout.yaxis2 ? { yaxis2: { gridcolor: colours.grid, ...layout.yaxis2 } } : {}),
           },
           { displaylogo: false, responsive: true },
         ),
     );
-  }, [data, layout, height]);
+  }, [data, layout, height, scheme]);
   useEffect(() => {
     const node = element.current;
     if (node) visibility?.observe(node);
@@ -121,18 +193,26 @@ export function Plot({ data, layout, label, height = 260 }: PlotProps) {
       if (!node) return;
       visibility?.unobserve(node);
       pending.delete(node);
-      hidden.delete(node);
+      background.delete(node);
       Plotly.purge(node);
     };
   }, []);
   return (
-    <div
-      ref={element}
-      className="plot"
-      style={{ minHeight: height }}
-      role="img"
-      aria-label={label}
-      data-testid={`plot-${label}`}
-    />
+    <div className="plot-frame" style={{ minHeight: height }}>
+      <div
+        ref={element}
+        className={`plot${empty ? ' plot-empty' : ''}`}
+        style={{ minHeight: height }}
+        role="img"
+        aria-label={label}
+        data-testid={`plot-${id}`}
+        data-scheme={scheme}
+      />
+      {empty && (
+        <p className="plot-placeholder" aria-hidden="true">
+          {empty}
+        </p>
+      )}
+    </div>
   );
 }

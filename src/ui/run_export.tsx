@@ -5,6 +5,7 @@ const EXPORTS: { kind: ExportKind; label: string }[] = [
   { kind: 'tfjs', label: 'TF.js model (zip)' },
   { kind: 'safetensors', label: 'safetensors' },
   { kind: 'embeddings', label: 'Embeddings TSV (zip)' },
+  { kind: 'pytorch', label: 'PyTorch project (zip)' },
   { kind: 'history-csv', label: 'Metrics CSV' },
   { kind: 'history-json', label: 'Metrics JSON' },
   { kind: 'config', label: 'RunConfig JSON' },

@@ -1,8 +1,24 @@
 import type { RunConfig } from '../engine/config';
-import type { EvalEvent } from '../engine/events';
+import type { EvalEvent, StatusEvent } from '../engine/events';
 
-/** Where a run is in its life; 'interrupted' = it was training when the page closed (resumable from its checkpoint). */
-export type RunStatus = 'queued' | 'running' | 'paused' | 'completed' | 'stopped' | 'error' | 'interrupted';
+/**
+ * Where a run is in its life. 'preparing': the worker loads its data and builds its network; 'failed': it could
+ * not start at all (nothing to resume or export); 'interrupted': it was training when the page closed or the
+ * engine crashed (resumable from its last saved checkpoint).
+ */
+export type RunStatus =
+  | 'preparing'
+  | 'queued'
+  | 'running'
+  | 'paused'
+  | 'completed'
+  | 'stopped'
+  | 'error'
+  | 'failed'
+  | 'interrupted';
+
+/** What a live run is doing (the engine's status phases). */
+export type RunPhase = StatusEvent['phase'];
 
 /** Everything the run list shows about a run; persisted in IndexedDB (without its history and checkpoint). */
 export interface RunRecord {
@@ -15,15 +31,36 @@ export interface RunRecord {
   stepsPerEpoch: number;
   /** Smoothed training throughput (images per second). */
   imagesPerSecond: number;
-  /** Smoothed milliseconds per step, for the ETA. */
+  /** Smoothed wall-clock milliseconds per training step, evaluations excluded (ETA). */
   msPerStep: number;
+  /** Smoothed milliseconds per evaluation (ETA). */
+  msPerEval: number;
+  /** Step intervals timed since the run last (re)started in the worker; the ETA shows from 2 on. */
+  timedSteps: number;
   backend: string | null;
   parameters: number | null;
+  /** Step of the last checkpoint saved in IndexedDB (a failed save is not counted). */
   lastCheckpointStep: number | null;
   error: string | null;
   /** Key of the user-dropped dataset it trains on (null = the dataset named in config). */
   userDatasetKey: string | null;
   userDatasetName: string | null;
+  /** Index into the run palette, fixed when the run is made: its colour in every chart. */
+  colour: number;
+  /** Class names of its dataset (PCA legend), once the worker has loaded it. */
+  classes: string[] | null;
+  /** What the run is doing now (null when it is not in the worker). */
+  phase: RunPhase | null;
+  phaseProgress: { done: number; total: number } | null;
+  /** A pause or stop asked for that the worker has not confirmed yet. */
+  pending: 'pause' | 'stop' | null;
+  /** For an interrupted run: the step it had reached when it was cut off. */
+  interruptedAtStep: number | null;
+  /** The file(s) its weights were imported from. */
+  importedFrom: string | null;
+  /** Page clock (ms) of its last step event and the evaluation time since (ETA timing; not kept across reloads). */
+  lastStepAt: number | null;
+  evalMsSinceStep: number;
 }
 
 export interface StepPoint {
@@ -34,10 +71,14 @@ export interface StepPoint {
   imagesPerSecond: number;
 }
 
-/** The full metric history of a run: every step and every eval (PCA points only for the latest eval). */
+/**
+ * The metric history of a run: every step and every eval (PCA points only on the newest eval). The arrays grow in
+ * place, so a step costs the same at step 10 and at step 100,000; `revision` changes with every change.
+ */
 export interface MetricHistory {
   steps: StepPoint[];
   evals: EvalEvent[];
+  revision: number;
 }
 
 export type EmbeddingSpace = 'h' | 'z';

@@ -33,6 +33,20 @@ describe('validateDraft', () => {
   });
 });
 
+describe('field problems in words', () => {
+  it('shows one problem per field: the field limit, not the integer-safety limit beside it', () => {
+    expect(validateDraft(setPath(defaultRunConfig(), 'batchSize', 1e20)).errors.batchSize).toBe(
+      'must be at most 8192',
+    );
+    expect(validateDraft(setPath(defaultRunConfig(), 'batchSize', 1.5)).errors.batchSize).toBe(
+      'must be a whole number',
+    );
+    expect(validateDraft(setPath(defaultRunConfig(), 'optimizer.lr', 0)).errors['optimizer.lr']).toBe(
+      'must be greater than 0',
+    );
+  });
+});
+
 describe('presets', () => {
   it('are the example configs, each a valid RunConfig, every example listed once', () => {
     for (const preset of CONFIG_PRESETS) {

@@ -1,5 +1,6 @@
 import { parseRunConfig, runConfigSchema, type RunConfig } from '../engine/config';
 import { lossInfo, paramProblem } from '../losses/catalog';
+import { conciseError, humaniseProblem, pickProblem } from './messages';
 
 /** Problems keyed by the dotted path of the field they belong to ('optimizer.lr', 'loss.params.tau', 'views'). */
 export type FieldErrors = Record<string, string>;
@@ -9,7 +10,7 @@ function errorLines(message: string): FieldErrors {
   const errors: FieldErrors = {};
   for (const line of message.split('\n')) {
     const match = /^\s*- ([^:]+): (.*)$/.exec(line);
-    if (match) errors[match[1]] ??= match[2];
+    if (match) errors[match[1]] ??= humaniseProblem(match[2]);
   }
   return errors;
 }
@@ -22,10 +23,13 @@ export function validateDraft(draft: unknown): { config: RunConfig | null; error
   const result = runConfigSchema.safeParse(draft);
   const errors: FieldErrors = {};
   if (!result.success) {
+    const byPath = new Map<string, string[]>();
     for (const issue of result.error.issues) {
       const path = issue.path.map(String).join('.') || '(config)';
-      errors[path] ??= issue.message;
+      byPath.set(path, [...(byPath.get(path) ?? []), issue.message]);
     }
+    // one problem per field, in words: the field's own limit, not zod's integer-safety one beside it
+    for (const [path, messages] of byPath) errors[path] = humaniseProblem(pickProblem(messages));
   }
   // loss params one by one, so each input shows its own range problem
   const loss = (draft as { loss?: { id?: unknown; params?: Record<string, unknown> } } | null)?.loss;
@@ -49,7 +53,7 @@ export function validateDraft(draft: unknown): { config: RunConfig | null; error
     const lines = errorLines((error as Error).message);
     return {
       config: null,
-      errors: Object.keys(lines).length ? lines : { '(config)': (error as Error).message },
+      errors: Object.keys(lines).length ? lines : { '(config)': conciseError((error as Error).message) },
     };
   }
 }

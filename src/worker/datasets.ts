@@ -1,4 +1,5 @@
 import type { RunConfig } from '../engine/config';
+import { DATASET_IDS, type DatasetId } from '../engine/data/types';
 import { fetchFileSource, openDataset, type Dataset } from '../engine/data/index';
 import type { UserDatasetPayload } from './protocol';
 
@@ -46,4 +47,44 @@ export function datasetFor(config: RunConfig, baseUrl: string, user?: UserDatase
     cache.set(key, dataset);
   }
   return dataset;
+}
+
+/** The first file of each served dataset: present means the dataset can be opened (the rest are checked then). */
+const PROBE_FILES: Record<Exclude<DatasetId, 'synthetic'>, string[][]> = {
+  'fashion-mnist': [['train-images-idx3-ubyte.gz', 'train-images-idx3-ubyte']],
+  mnist: [['train-images-idx3-ubyte.gz', 'train-images-idx3-ubyte']],
+  cifar10: [['data_batch_1.bin'], ['test_batch.bin']],
+};
+
+async function served(url: string, fetcher: typeof fetch): Promise<boolean> {
+  try {
+    const response = await fetcher(url, { method: 'HEAD' });
+    // a single-page-app server answers an unknown path with index.html and status 200
+    return response.ok && !(response.headers.get('content-type') ?? '').includes('text/html');
+  } catch {
+    return false;
+  }
+}
+
+/** Which served datasets exist under `<base>datasets/<id>/` (HEAD requests, nothing downloaded). */
+export async function probeDatasets(
+  baseUrl: string,
+  fetcher: typeof fetch = fetch,
+): Promise<Record<string, boolean>> {
+  const entries = await Promise.all(
+    DATASET_IDS.map(async (id): Promise<[string, boolean]> => {
+      if (id === 'synthetic') return [id, true];
+      const groups = PROBE_FILES[id];
+      const present = await Promise.all(
+        groups.map(async (names) => {
+          for (const name of names) {
+            if (await served(new URL(`datasets/${id}/${name}`, baseUrl).href, fetcher)) return true;
+          }
+          return false;
+        }),
+      );
+      return [id, present.every(Boolean)];
+    }),
+  );
+  return Object.fromEntries(entries);
 }

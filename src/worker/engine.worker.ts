@@ -13,8 +13,10 @@ import {
   importWeights,
   TFJS_WEIGHTS_FILE_NAME,
 } from '../engine/export';
+import { BUNDLED_SOURCES } from '../engine/pytorch/bundled_sources';
+import { buildPytorchProject } from '../engine/pytorch/project';
 import { Trainer } from '../engine/trainer';
-import { datasetFor } from './datasets';
+import { datasetFor, probeDatasets } from './datasets';
 import { exportEmbeddings } from './embeddings';
 import { augmentPreview } from './preview';
 import {
@@ -98,7 +100,14 @@ function errorMessage(error: unknown): string {
 /** Builds a trainer for a run, restoring its checkpoint when the source has one. */
 async function buildTrainer(source: RunSource, emit: boolean): Promise<Trainer> {
   const info = await backendReady;
+  if (emit)
+    post({
+      type: 'engine',
+      runId: source.runId,
+      event: { type: 'status', step: 0, phase: 'preparing-data' },
+    });
   const dataset = await datasetFor(source.config, baseUrl, source.userDataset);
+  if (emit) post({ type: 'run-dataset', runId: source.runId, name: dataset.name, classes: dataset.classes });
   const trainer = await Trainer.create(source.config, {
     dataset,
     backend: info.active,
@@ -127,11 +136,18 @@ async function withTrainer<T>(source: RunSource, use: (trainer: Trainer) => Prom
   }
 }
 
+/** What an export records besides the weights: the run's input standardisation and step. */
+const exportInfo = (trainer: Trainer) => ({ preprocessing: trainer.preprocessing, step: trainer.step });
+
 async function exportFiles(command: Extract<WorkerCommand, { type: 'export' }>): Promise<ExportedFile[]> {
   return withTrainer(command, async (trainer) => {
     switch (command.format) {
       case 'tfjs': {
-        const { modelJson, weightsBin } = await exportTfjs(trainer.network, command.config);
+        const { modelJson, weightsBin } = await exportTfjs(
+          trainer.network,
+          command.config,
+          exportInfo(trainer),
+        );
         return [
           {
             name: 'model.json',
@@ -150,9 +166,13 @@ async function exportFiles(command: Extract<WorkerCommand, { type: 'export' }>):
           {
             name: 'model.safetensors',
             mime: 'application/octet-stream',
-            bytes: await exportSafetensors(trainer.network, command.config),
+            bytes: await exportSafetensors(trainer.network, command.config, exportInfo(trainer)),
           },
         ];
+      case 'pytorch': {
+        const weights = await exportSafetensors(trainer.network, command.config, exportInfo(trainer));
+        return buildPytorchProject({ weights, sources: BUNDLED_SOURCES });
+      }
       case 'embeddings': {
         const dataset = await datasetFor(command.config, baseUrl, command.userDataset);
         return exportEmbeddings(trainer, dataset.classes, Math.min(command.config.eval.size, 2000));
@@ -169,9 +189,12 @@ async function handle(command: WorkerCommand): Promise<void> {
           scheduler.resume(command.runId);
           return;
         }
+        // registered first, so a pause / stop / delete sent while the data loads is kept and applied
+        scheduler.prepare(command.runId);
         const trainer = await buildTrainer(command, true);
         scheduler.add(command.runId, trainer);
       } catch (error) {
+        scheduler.abandon(command.runId);
         post({ type: 'run-failed', runId: command.runId, message: errorMessage(error) });
       }
       return;
@@ -209,6 +232,13 @@ async function handle(command: WorkerCommand): Promise<void> {
       post({ type: 'preview-result', requestId: command.requestId, classes: dataset.classes, labels, views });
       return;
     }
+    case 'probe-datasets':
+      post({
+        type: 'datasets-result',
+        requestId: command.requestId,
+        available: await probeDatasets(baseUrl),
+      });
+      return;
     case 'import-weights': {
       const weights = weightsFileFrom(command.files);
       // the file's own RunConfig (our exports embed it) describes the network the weights fit
@@ -224,6 +254,8 @@ async function handle(command: WorkerCommand): Promise<void> {
           runId: command.runId,
           config,
           checkpoint: checkpoint.slice(),
+          totalSteps: trainer.totalSteps,
+          stepsPerEpoch: trainer.stepsPerEpoch,
         });
       } finally {
         trainer.dispose();

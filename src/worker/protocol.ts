@@ -55,7 +55,7 @@ export interface RunSource {
   userDataset?: UserDatasetPayload;
 }
 
-export type ExportFormat = 'tfjs' | 'safetensors' | 'embeddings';
+export type ExportFormat = 'tfjs' | 'safetensors' | 'embeddings' | 'pytorch';
 
 export type WorkerCommand =
   /** Build a trainer (restoring `checkpoint` when given) and queue it for training. */
@@ -78,7 +78,9 @@ export type WorkerCommand =
       userDataset?: UserDatasetPayload;
     }
   /** Load weights from a file into a fresh network for `config`; answers with checkpoint bytes at step 0. */
-  | ({ type: 'import-weights'; requestId: string; files: ExportedFile[] } & RunSource);
+  | ({ type: 'import-weights'; requestId: string; files: ExportedFile[] } & RunSource)
+  /** Which served datasets (public/datasets/<id>) this site has, so the UI can mark presets that cannot run. */
+  | { type: 'probe-datasets'; requestId: string };
 
 export interface ExportedFile {
   name: string;
@@ -96,15 +98,31 @@ export interface PreviewView {
 export type WorkerEvent =
   | { type: 'backend'; info: BackendInfo }
   | { type: 'engine'; runId: RunId; event: EngineEvent }
-  /** Scheduling state: a started run waits for its turn ('queued') or trains ('running'). */
-  | { type: 'run-state'; runId: RunId; state: 'queued' | 'running' | 'paused' }
+  /**
+   * Scheduling state: a started run is being built ('preparing': loading data, building the network), waits
+   * for its turn ('queued'), trains ('running') or is paused.
+   */
+  | { type: 'run-state'; runId: RunId; state: 'preparing' | 'queued' | 'running' | 'paused' }
+  /** The dataset a run trains on, once loaded: its name and class names (legends of the PCA scatter). */
+  | { type: 'run-dataset'; runId: RunId; name: string; classes: string[] }
   /** The run could not even start (dataset missing, bad config...). */
   | { type: 'run-failed'; runId: RunId; message: string }
   | { type: 'export-result'; requestId: string; runId: RunId; files: ExportedFile[] }
   | { type: 'preview-result'; requestId: string; classes: string[]; labels: number[]; views: PreviewView[][] }
   /** Weights loaded: the config they fit (embedded in the file, else the one sent) and a step-0 checkpoint. */
-  | { type: 'import-result'; requestId: string; runId: RunId; config: RunConfig; checkpoint: Uint8Array }
+  | {
+      type: 'import-result';
+      requestId: string;
+      runId: RunId;
+      config: RunConfig;
+      checkpoint: Uint8Array;
+      /** The run length `config` gives (the imported weights sit at its step 0). */
+      totalSteps: number;
+      stepsPerEpoch: number;
+    }
   | { type: 'evaluate-result'; requestId: string; runId: RunId }
+  /** Served datasets by id: true when its files are there (synthetic is always true). */
+  | { type: 'datasets-result'; requestId: string; available: Record<string, boolean> }
   | { type: 'request-failed'; requestId: string; message: string }
   /** The GPU device was lost: running runs failed and keep their last checkpoint; the worker re-initialises. */
   | { type: 'device-lost'; message: string };

@@ -1,5 +1,4 @@
-import { gunzipSync } from 'fflate';
-import { parseTar } from 'nanotar';
+import { formatBytes, inflateCapped, MiB, readTar, SizeLimitError } from './archives';
 import { CIFAR10_CLASSES, concatSplits, parseCifarBinary } from '../engine/data/cifar10';
 import type { DatasetSplit } from '../engine/data/types';
 import type { DroppedFile, UserDatasetPayload } from './protocol';
@@ -13,6 +12,16 @@ export type { DroppedFile };
  */
 
 const IMAGE_SIDE = 32;
+/**
+ * The largest legitimate inputs: the CIFAR-10 binary tarball unpacks to 176 MiB (six 29.3 MiB batches), and an
+ * image folder of 200,000 images is ~600 MB of training data once resized to 32x32.
+ */
+export const DATASET_LIMITS = {
+  tarBytes: 256 * MiB,
+  tarMembers: 1000,
+  imageFiles: 200_000,
+  imageFileBytes: 32 * MiB,
+};
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|gif|webp|bmp)$/i;
 const ACCEPTED =
   'drop CIFAR-10 binary batches (data_batch_N.bin, test_batch.bin), the CIFAR-10 binary tarball (cifar-10-binary.tar.gz), or a folder of images with one sub-folder per class';
@@ -69,29 +78,32 @@ export function cifarFromBinaries(
 export function binariesFromTarball(
   bytes: Uint8Array,
   fileName: string,
+  limits: typeof DATASET_LIMITS = DATASET_LIMITS,
 ): { name: string; bytes: Uint8Array }[] {
   let tarBytes = bytes;
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      tarBytes = gunzipSync(bytes);
+      tarBytes = inflateCapped(bytes, { format: 'gzip', limit: limits.tarBytes, what: fileName });
     } catch (error) {
+      if (error instanceof SizeLimitError) throw error;
       throw new Error(
         `${fileName} is not a valid gzip file (${(error as Error).message}); download it again`,
         { cause: error },
       );
     }
+  } else if (bytes.length > limits.tarBytes) {
+    throw new SizeLimitError(
+      `${fileName} is ${formatBytes(bytes.length)}, more than the ${formatBytes(limits.tarBytes)} a CIFAR-10 tarball needs`,
+    );
   }
-  let entries: { name: string; data?: Uint8Array }[];
+  let entries: { name: string; bytes: Uint8Array }[];
   try {
-    entries = parseTar(tarBytes);
+    entries = readTar(tarBytes, { what: fileName, maxMembers: limits.tarMembers });
   } catch (error) {
-    throw new Error(`${fileName} is not a tar archive (${(error as Error).message}); ${ACCEPTED}`, {
-      cause: error,
-    });
+    if (error instanceof SizeLimitError) throw error;
+    throw new Error(`${(error as Error).message}; ${ACCEPTED}`, { cause: error });
   }
-  const binaries = entries
-    .filter((e) => e.name.endsWith('.bin') && e.data)
-    .map((e) => ({ name: e.name, bytes: e.data as Uint8Array }));
+  const binaries = entries.filter((e) => /\.bin$/.test(e.name) && !baseName(e.name).startsWith('._'));
   if (binaries.length === 0)
     throw new Error(
       `${fileName} holds no CIFAR-10 .bin batches (is it the Python or Matlab version? use the binary version, cifar-10-binary.tar.gz)`,
@@ -133,6 +145,15 @@ async function imageFolder(
   files: DroppedFile[],
   datasetName: string,
 ): Promise<Omit<UserDatasetPayload, 'key'>> {
+  if (files.length > DATASET_LIMITS.imageFiles)
+    throw new SizeLimitError(
+      `the folder has ${files.length} images, more than the ${DATASET_LIMITS.imageFiles} this app reads; use a subset`,
+    );
+  const large = files.find((file) => file.bytes.length > DATASET_LIMITS.imageFileBytes);
+  if (large)
+    throw new SizeLimitError(
+      `${large.path || large.name} is ${formatBytes(large.bytes.length)}, more than the ${formatBytes(DATASET_LIMITS.imageFileBytes)} an image may have here; remove it from the folder`,
+    );
   const labelled = files.map((file) => ({ file, className: classOfPath(file.path) }));
   const missing = labelled.find((entry) => entry.className === null);
   if (missing)

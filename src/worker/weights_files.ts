@@ -1,7 +1,13 @@
-import { unzipSync } from 'fflate';
 import type { WeightsFile } from '../engine/export';
 import { TFJS_WEIGHTS_FILE_NAME } from '../engine/export';
 import type { ExportedFile } from './protocol';
+import { MiB, SizeLimitError, unzipCapped } from './archives';
+
+/**
+ * Limits for a weights zip: the TF.js export holds model.json and weights.bin, and the largest network this app
+ * trains in a browser has well under 1 GiB of float32 weights.
+ */
+export const WEIGHTS_ZIP_LIMITS = { maxMembers: 16, memberLimit: 1024 * MiB, totalLimit: 1024 * MiB };
 
 const ACCEPTED =
   'choose a .safetensors file, or model.json together with weights.bin (or the TF.js zip this app exports)';
@@ -12,9 +18,10 @@ function openZips(files: ExportedFile[]): ExportedFile[] {
     if (!file.name.toLowerCase().endsWith('.zip')) return [file];
     let entries: Record<string, Uint8Array>;
     try {
-      entries = unzipSync(file.bytes);
-    } catch {
-      throw new Error(`${file.name} is not a valid zip file; ${ACCEPTED}`);
+      entries = unzipCapped(file.bytes, { what: file.name, ...WEIGHTS_ZIP_LIMITS });
+    } catch (error) {
+      if (error instanceof SizeLimitError) throw error;
+      throw new Error(`${(error as Error).message}; ${ACCEPTED}`, { cause: error });
     }
     return Object.entries(entries).map(([name, bytes]) => ({
       name: name.split('/').pop() ?? name,

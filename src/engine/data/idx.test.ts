@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'fflate';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FASHION_MNIST_CLASSES, fashionMnistDataset, mnistDataset, parseIdx } from './idx';
+import { FASHION_MNIST_CLASSES, IDX_MAX_BYTES, fashionMnistDataset, mnistDataset, parseIdx } from './idx';
 import { nodeFileSource } from './node_source';
 import { memoryFileSource } from './sources';
 import { makeIdx } from './testing';
@@ -61,8 +61,27 @@ describe('parseIdx', () => {
     expect(() => parseIdx(good.subarray(0, 6), 'h.idx')).toThrow(/too short for its 2-dimension header/);
     const gz = gzipSync(good);
     expect(() => parseIdx(gz.subarray(0, 12), 'cut.gz')).toThrow(
-      /cut\.gz starts like gzip but does not decompress/,
+      /cut\.gz starts like gzip but ends early: the file is truncated/,
     );
+    const garbled = Uint8Array.from(gz);
+    garbled.fill(0xff, 10, 16);
+    expect(() => parseIdx(garbled, 'bad.gz')).toThrow(/bad\.gz starts like gzip but does not decompress/);
+  });
+
+  it('stops a gzip bomb at IDX_MAX_BYTES: by its trailer before keeping output, and by counting when the trailer lies', () => {
+    // an idx header claiming 100,000 x 28 x 28 images, then zeros: 78 MB once inflated
+    const header = makeIdx([100_000, 28, 28], []);
+    const bomb = gzipSync(Buffer.concat([header, Buffer.alloc(100_000 * 28 * 28)]), { level: 1 });
+    expect(bomb.length).toBeLessThan(1_000_000);
+    expect(() => parseIdx(bomb, 'bomb.gz')).toThrow(
+      /bomb\.gz decompresses to 78,400,016 bytes \(its gzip trailer says\), more than the 67,108,864 bytes allowed \(the largest \(Fashion-\)MNIST idx file, train-images-idx3-ubyte, is 47,040,016 bytes\)/,
+    );
+    const lying = Uint8Array.from(bomb);
+    lying.set([16, 0, 0, 0], lying.length - 4);
+    expect(() => parseIdx(lying, 'lying.gz')).toThrow(
+      /lying\.gz decompresses to more than [\d,]+ bytes, more than the 67,108,864/,
+    );
+    expect(IDX_MAX_BYTES).toBe(64 * 1024 * 1024);
   });
 });
 

@@ -1,4 +1,4 @@
-import { gunzipSync } from 'fflate';
+import { gunzipCapped } from './gzip';
 import { once } from './lazy';
 import { readFirstPresent } from './sources';
 import type { Dataset, DatasetSplit, FileSource } from './types';
@@ -28,6 +28,12 @@ const IDX_TYPE_NAMES: Record<number, string> = {
 };
 const IDX_UNSIGNED_BYTE = 0x08;
 
+/**
+ * The most an idx file may decompress to: 64 MiB, room above the largest (Fashion-)MNIST file (60,000 28x28
+ * images, 47,040,016 bytes) for a larger dataset in the same layout, while a gzip bomb stops early.
+ */
+export const IDX_MAX_BYTES = 64 * 1024 * 1024;
+
 export interface IdxArray {
   /** sizes of each dimension, outermost first (e.g. [60000, 28, 28]) */
   dims: number[];
@@ -42,22 +48,18 @@ export function isGzip(bytes: Uint8Array): boolean {
 /**
  * Parses an idx file (LeCun et al., the MNIST format): magic = 0x00 0x00 <type> <number of dims>, then each
  * dim as a big-endian uint32, then prod(dims) elements row-major. Gzipped input (0x1f8b) is decompressed first,
- * because servers may or may not undo the .gz for us. Only type 0x08 (unsigned byte) is supported.
+ * because servers may or may not undo the .gz for us, up to IDX_MAX_BYTES (gzip.ts: checked before any output is
+ * kept). Only type 0x08 (unsigned byte) is supported.
  */
 export function parseIdx(bytes: Uint8Array, fileName = 'idx file'): IdxArray {
-  let raw = bytes;
-  if (isGzip(bytes)) {
-    try {
-      raw = gunzipSync(bytes);
-    } catch (error) {
-      throw new Error(
-        `${fileName} starts like gzip but does not decompress (${String(error)}): the download is truncated or corrupt; fetch it again`,
-        {
-          cause: error,
-        },
-      );
-    }
-  }
+  const raw = isGzip(bytes)
+    ? gunzipCapped(
+        bytes,
+        IDX_MAX_BYTES,
+        fileName,
+        'the largest (Fashion-)MNIST idx file, train-images-idx3-ubyte, is 47,040,016 bytes',
+      )
+    : bytes;
   if (raw.length < 4 || raw[0] !== 0 || raw[1] !== 0) {
     throw new Error(
       `${fileName} is not an idx file: it must start with the bytes 00 00 <type> <dims>; use the (Fashion-)MNIST *-idx?-ubyte(.gz) files`,

@@ -1,10 +1,10 @@
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeFileSource } from './node_source';
+import { MAX_DATASET_FILE_BYTES, nodeFileSource } from './node_source';
 import {
   fetchFileSource,
   memoryFileSource,
@@ -40,6 +40,15 @@ describe('nodeFileSource', () => {
     await expect(source.read('nope.bin')).rejects.toThrow(`nope.bin not found in ${dir}`);
     await expect(nodeFileSource(join(dir, 'absent')).list()).rejects.toThrow(
       /dataset folder .*absent does not exist/,
+    );
+  });
+
+  it('refuses a file larger than any dataset file before reading it', async () => {
+    // a sparse file: no disk space, but stat says it is 1 byte over the limit
+    await writeFile(join(dir, 'huge.bin'), '');
+    await truncate(join(dir, 'huge.bin'), MAX_DATASET_FILE_BYTES + 1);
+    await expect(nodeFileSource(dir).read('huge.bin')).rejects.toThrow(
+      /huge\.bin is 268,435,457 bytes, more than the 268,435,456 a dataset file can be/,
     );
   });
 });

@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backendStarted, initBackend } from '../../engine/backend';
+import { backendStarted } from '../backend_ops';
 import { maxAbsDiff } from '../conv_testing';
+import { installKernels } from '../install';
+import { simdModuleBytes, simdModuleFor } from '../wasm_module';
 import { MAX_WASM_THREADS, defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from './node';
-import { simdKernelCalls, simdModuleBytes, simdModuleFor, type WasmHeapBackend } from '../wasm_simd/runtime';
 import { nodeSimdThreadPool } from './pool_node';
-import { tinyRun } from '../../engine/trainer_testing';
+import { simdKernelCalls, type WasmHeapBackend } from './runtime';
 
 // One wasm backend per process: this file starts the threaded build (vitest runs each file in its own fork).
 
@@ -30,11 +31,6 @@ function convNetGradients(seed: number) {
   });
 }
 
-/** Step losses of a tiny seeded NT-Xent run. */
-async function losses(backend: 'cpu' | 'wasm'): Promise<number[]> {
-  return (await tinyRun(backend, { seed: 5 })).losses;
-}
-
 afterAll(async () => {
   await tf.setBackend('cpu');
 });
@@ -55,8 +51,8 @@ describe('installNodeWasmThreads', () => {
   it('starts the threaded build with the asked-for threads even on fewer cores, and computes what cpu does', async () => {
     const cpu = convNetGradients(11);
     expect(installNodeWasmThreads(3)).toEqual({ threads: 3, threaded: true });
-    const report = await initBackend({ preferred: 'wasm', environment: 'node' });
-    expect(report.active).toBe('wasm');
+    expect(await tf.setBackend('wasm')).toBe(true);
+    installKernels('wasm');
     // tfjs alone gives min(asked, logical cores / 2) threads: 1 on a 2-core machine, 0 workers in Node
     expect(wasmThreadsInUse()).toBe(3);
     expect(getThreadsCount()).toBe(3);
@@ -90,7 +86,7 @@ describe('installNodeWasmThreads', () => {
     const share = (table: number) => [0, 0, 0, 1, 1, table, 8, 0, 0, 0, 0, 0, 0, 4, 0, 8];
     const noTaps = [0, 0, 0, 1, 0, 0, 8, 0, 0, 0, 0, 0, 0, 4, 0, 8];
     expect(() => pool.run('filterGrad', [noTaps, share(1 << 30)])).toThrow(
-      /filterGrad kernel failed on a worker/,
+      /filterGrad kernel failed on a worker thread \(thread 1: RuntimeError: memory access out of bounds\)/,
     );
     expect(() => pool.run('filterGrad', [share(1 << 30)])).toThrow(/memory access out of bounds/);
     expect(() => pool.run('filterGrad', [noTaps, noTaps, noTaps])).not.toThrow();
@@ -101,15 +97,5 @@ describe('installNodeWasmThreads', () => {
     expect(() => installNodeWasmThreads(2)).toThrow(
       /already started with 3 thread\(s\); call installNodeWasmThreads before initBackend/,
     );
-  });
-
-  it('trains: the same loss curve as the cpu backend for the same seed, without leaking tensors', async () => {
-    const reference = await losses('cpu');
-    const before = tf.memory().numTensors;
-    const threaded = await losses('wasm');
-    expect(tf.memory().numTensors).toBe(before);
-    expect(threaded).toHaveLength(reference.length);
-    expect(reference.length).toBeGreaterThanOrEqual(2);
-    threaded.forEach((loss, i) => expect(loss).toBeCloseTo(reference[i], 3));
   });
 });

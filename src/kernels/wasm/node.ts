@@ -16,9 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm, getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { backendStarted } from '../../engine/backend';
-import { useSimdThreadPool } from '../wasm_simd/runtime';
-import { nodeSimdThreadPool } from './pool_node';
+import { backendStarted } from '../backend_ops';
+import { useSimdThreadPool } from './runtime';
+import { nodeSimdThreadPool, type NodeSimdPoolOptions } from './pool_node';
 
 /** tfjs-backend-wasm's pool: 8 pre-started workers, and its C side caps the XNNPACK pool at 8 threads. */
 export const MAX_WASM_THREADS = 8;
@@ -33,7 +33,7 @@ export interface NodeWasmThreads {
 /**
  * tfjs' own sizing (what a cross-origin-isolated browser page gets): half the logical cores (it assumes two
  * hyper-threads per core), 1 to MAX_WASM_THREADS. On the 2-core benchmark machine that is 1, and rightly: there 2
- * threads measured 1.30x on W1 (conv-heavy) but 0.83-0.93x on W3, W4 and one W2 run (see README, Performance).
+ * threads measured 1.30x on W1 (conv-heavy) but 0.83-0.93x on W3, W4 and one W2 run (docs/kernels.md, Threads).
  */
 export function defaultWasmThreads(): number {
   return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(os.availableParallelism() / 2)));
@@ -57,14 +57,24 @@ interface EmscriptenModule {
 /**
  * Makes the next start of the 'wasm' backend (initBackend / tf.setBackend('wasm')) use `threads` threads.
  * Call it before the wasm backend is first started. threads = 1 keeps the stock single-threaded build.
- * If the threaded build fails to start, the backend warns and starts the stock build instead.
+ * If the threaded build fails to start, the backend warns and starts the stock build instead. `pool.watchdogMs`
+ * bounds how long a SIMD kernel call may go without any of its worker shares finishing before it fails with an
+ * error naming the kernel and the workers (default 60 s; wasm/pool_node.ts).
  */
-export function installNodeWasmThreads(threads: number = defaultWasmThreads()): NodeWasmThreads {
+export function installNodeWasmThreads(
+  threads: number = defaultWasmThreads(),
+  pool: Pick<NodeSimdPoolOptions, 'watchdogMs'> = {},
+): NodeWasmThreads {
   if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
     throw new Error(
       `installNodeWasmThreads: threads must be an integer from 1 to ${MAX_WASM_THREADS} (tfjs-backend-wasm's ` +
         `pool size), got ${String(threads)}; omit it for tfjs' default, half the logical cores ` +
         `(${defaultWasmThreads()} here)`,
+    );
+  }
+  if (pool.watchdogMs !== undefined && !(pool.watchdogMs > 0)) {
+    throw new Error(
+      `installNodeWasmThreads: pool.watchdogMs must be a positive number of ms, got ${String(pool.watchdogMs)}`,
     );
   }
   if (backendStarted('wasm')) {
@@ -79,7 +89,7 @@ export function installNodeWasmThreads(threads: number = defaultWasmThreads()): 
   }
   setThreadsCount(threads);
   // the project's SIMD kernels split their work over as many threads (their own workers, same shared memory)
-  useSimdThreadPool(threads > 1 ? nodeSimdThreadPool(threads) : null);
+  useSimdThreadPool(threads > 1 ? nodeSimdThreadPool(threads, { watchdogMs: pool.watchdogMs }) : null);
   if (threads === 1) return { threads, threaded: false };
   tf.removeBackend('wasm');
   tf.registerBackend(

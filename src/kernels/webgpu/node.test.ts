@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { initBackend, onDeviceLost, type DeviceLostInfo } from '../../engine/backend';
-import { webgpuKernelsRegistered } from './index';
-import { FUSED_NTXENT_KERNEL } from '../../losses/ntxent';
+import { installedKernels, installKernels } from '../install';
+import { FUSED_NTXENT_KERNEL } from '../ops';
 import { installNodeWebGPU } from './node';
+import { nodeWebGPUAdapter, useNodeWebGPU } from './testing';
 
 // Machines of this project have Chromium's SwiftShader (a CPU Vulkan driver); without it or a real GPU Dawn finds
 // no adapter, and then the fallback path is what must hold.
@@ -12,28 +12,30 @@ const vulkanDriverPresent =
   process.env.VK_ICD_FILENAMES !== undefined || existsSync('/usr/lib/chromium/vk_swiftshader_icd.json');
 
 afterAll(async () => {
+  installKernels('webgpu', { kernels: 'stock' });
   await tf.setBackend('cpu');
 });
 
-describe('installNodeWebGPU + initBackend webgpu in Node', () => {
-  it('runs tfjs on WebGPU through Dawn, reports the adapter, and reports device loss', async () => {
+describe('installNodeWebGPU + installKernels on webgpu in Node', () => {
+  it('runs tfjs on WebGPU through Dawn with the project kernels, and takes them out again', async () => {
     const first = installNodeWebGPU();
     expect(installNodeWebGPU()).toBe(first); // idempotent
     await first;
     expect(typeof (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu).toBe('object');
     expect(typeof GPUBufferUsage.STORAGE).toBe('number');
 
-    const report = await initBackend({ preferred: 'webgpu', environment: 'node' });
+    const unavailable = await useNodeWebGPU();
     if (!vulkanDriverPresent) {
-      expect(report.skipped[0]).toEqual({ name: 'webgpu', reason: expect.stringMatching(/^no adapter/) });
+      expect(unavailable).toMatch(/^no adapter/);
       return;
     }
-    expect(report.active).toBe('webgpu');
-    expect(report.skipped).toEqual([]);
-    expect(typeof report.adapter).toBe('string');
-    expect(report.adapter!.length).toBeGreaterThan(0);
+    expect(unavailable).toBeNull();
+    expect(tf.getBackend()).toBe('webgpu');
+    const adapter = nodeWebGPUAdapter()!;
+    expect(adapter.length).toBeGreaterThan(0);
     // the project's WebGPU kernels are on; the tiled input gradient only off SwiftShader (slower there)
-    expect(report.kernels).toEqual(
+    const kernels = installKernels('webgpu', { adapter });
+    expect(kernels).toEqual(
       expect.arrayContaining([
         tf.Conv2DBackpropFilter,
         FUSED_NTXENT_KERNEL,
@@ -44,23 +46,13 @@ describe('installNodeWebGPU + initBackend webgpu in Node', () => {
         'gradient:Relu',
       ]),
     );
-    expect(report.kernels.includes(tf.Conv2DBackpropInput)).toBe(!/swiftshader/i.test(report.adapter!));
-    expect(webgpuKernelsRegistered()).toBe(true);
-    const stock = await initBackend({ preferred: 'webgpu', environment: 'node', kernels: 'stock' });
-    expect(stock.kernels).toEqual([]);
-    expect(webgpuKernelsRegistered()).toBe(false);
-    await initBackend({ preferred: 'webgpu', environment: 'node' });
+    expect(kernels.includes(tf.Conv2DBackpropInput)).toBe(!/swiftshader/i.test(adapter));
+    expect(installedKernels('webgpu')).toEqual(kernels);
+    expect(installKernels('webgpu', { kernels: 'stock' })).toEqual([]);
+    expect(installKernels('webgpu', { adapter })).toEqual(kernels);
 
     const product = tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([5, 6, 7, 8], [2, 2]));
     expect(Array.from(await product.data())).toEqual([19, 22, 43, 50]);
     product.dispose();
-
-    const calls: DeviceLostInfo[] = [];
-    onDeviceLost((info) => calls.push(info));
-    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
-    device.destroy();
-    await device.lost;
-    await Promise.resolve();
-    expect(calls).toEqual([{ reason: 'destroyed', message: expect.any(String) }]);
   });
 });

@@ -4,7 +4,7 @@ import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webg
 /**
  * Helpers shared by the project's WebGPU kernels. Only types come from @tensorflow/tfjs-backend-webgpu:
  * importing its values would register the backend as a side effect, and in Node that must happen after
- * navigator.gpu exists (see node-webgpu.ts), not whenever a kernel module happens to be imported.
+ * navigator.gpu exists (see webgpu/node.ts), not whenever a kernel module happens to be imported.
  *
  * How tfjs runs a WebGPUProgram (backend_webgpu.runWebGPUProgram / webgpu_program.makeShader): it prepends
  * the bindings (`result` = output, then one `array<f32>` per name in variableNames), a `Uniforms` struct
@@ -429,4 +429,15 @@ export function reshapeOnBackend(
   if (reshape == null)
     throw new Error("the 'webgpu' backend has no Reshape kernel; is @tensorflow/tfjs-backend-webgpu loaded?");
   return reshape.kernelFunc({ inputs: { x }, backend, attrs: { shape } }) as tf.TensorInfo;
+}
+
+/** Threads pass 1 of a column reduction (a partial sum per row chunk and column, then SumSplitsProgram) aims for: enough to fill a GPU; fewer when the rows run out (at least MIN_CHUNK rows each). */
+const TARGET_THREADS = 65536;
+const MIN_CHUNK = 32;
+
+/** How many row chunks pass 1 uses for an [rows, cols] reduction, and the rows per chunk. */
+export function columnSplits(rows: number, cols: number): { splits: number; chunk: number } {
+  const wanted = Math.max(1, Math.min(Math.ceil(TARGET_THREADS / cols), Math.ceil(rows / MIN_CHUNK)));
+  const chunk = Math.ceil(rows / wanted);
+  return { splits: Math.ceil(rows / chunk), chunk };
 }

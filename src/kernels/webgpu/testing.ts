@@ -1,22 +1,43 @@
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../engine/backend';
+import { describeAdapter, installKernels } from '../install';
 import { installNodeWebGPU } from './node';
+
+/** The adapter useNodeWebGPU started on (its description), once it has. */
+let adapterDescription: string | undefined;
 
 /**
  * Test support (Node only): switches tfjs to a real 'webgpu' backend through Dawn (the `webgpu` npm package),
- * on SwiftShader when no GPU driver is present. Returns null on success or the reason WebGPU is unavailable,
- * so that kernel tests can skip with that message instead of failing on machines without Vulkan.
+ * on SwiftShader when no GPU driver is present, with the project kernels the engine installs on that adapter.
+ * Returns null on success or the reason WebGPU is unavailable (the cpu backend is then active), so that kernel
+ * tests can skip with that message instead of failing on machines without Vulkan.
  */
 export async function useNodeWebGPU(): Promise<string | null> {
   try {
     await installNodeWebGPU();
-    const report = await initBackend({ preferred: 'webgpu', environment: 'node' });
-    if (report.active === 'webgpu') return null;
-    await tf.setBackend('cpu');
-    return report.skipped.map((s) => s.reason).join('; ');
+    const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+    const adapter = await gpu?.requestAdapter({ powerPreference: 'high-performance' });
+    if (adapter == null) {
+      await tf.setBackend('cpu');
+      return 'no adapter: navigator.gpu.requestAdapter() returned null (no Vulkan driver for Dawn)';
+    }
+    // the package registers 'webgpu' only if navigator.gpu exists when it is first evaluated
+    await import('@tensorflow/tfjs-backend-webgpu');
+    if (!(await tf.setBackend('webgpu'))) {
+      await tf.setBackend('cpu');
+      return "tf.setBackend('webgpu') failed to initialise";
+    }
+    await tf.ready();
+    adapterDescription = describeAdapter(adapter);
+    installKernels('webgpu', { kernels: 'project', adapter: adapterDescription });
+    return null;
   } catch (err) {
     return `WebGPU through Dawn is unavailable: ${(err as Error).message}`;
   }
+}
+
+/** The description of the adapter useNodeWebGPU started on (undefined before it has). */
+export function nodeWebGPUAdapter(): string | undefined {
+  return adapterDescription;
 }
 
 /** Largest |actual - expected| divided by max(1, largest |expected|): the tolerance measure of the tests. */

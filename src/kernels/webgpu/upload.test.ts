@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { registerWebGPUKernels, registeredWebGPUKernels, unregisterWebGPUKernels } from './index';
+import { installedKernels, installKernels } from '../install';
 import { installQueueUploads, queueUploadsInstalled, uninstallQueueUploads } from './upload';
 import { useNodeWebGPU } from './testing';
 
@@ -8,7 +8,7 @@ const unavailable = await useNodeWebGPU();
 if (unavailable) console.warn(`skipping the WebGPU upload tests: ${unavailable}`);
 
 afterAll(async () => {
-  unregisterWebGPUKernels();
+  installKernels('webgpu', { kernels: 'stock' });
   await tf.setBackend('cpu');
 });
 
@@ -111,12 +111,12 @@ describe.skipIf(unavailable !== null)('uploads through queue.writeBuffer on WebG
     uninstallQueueUploads();
   });
 
-  it('registerWebGPUKernels installs it and reports it; unregisterWebGPUKernels restores the stock upload', () => {
-    registerWebGPUKernels({ inputGradient: false });
+  it("installKernels installs it and reports it; kernels: 'stock' restores the stock upload", () => {
+    installKernels('webgpu');
     expect(queueUploadsInstalled()).toBe(true);
-    expect(registeredWebGPUKernels()).toContain('upload:queue.writeBuffer');
-    unregisterWebGPUKernels();
+    expect(installedKernels('webgpu')).toContain('upload:queue.writeBuffer');
+    installKernels('webgpu', { kernels: 'stock' });
     expect(queueUploadsInstalled()).toBe(false);
-    expect(registeredWebGPUKernels()).toEqual([]);
+    expect(installedKernels('webgpu')).toEqual([]);
   });
 });

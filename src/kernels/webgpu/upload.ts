@@ -65,8 +65,8 @@ function queueUpload(this: WebGPUBackendInternals, dataId: object): void {
 
 /**
  * Makes the started 'webgpu' backend upload through queue.writeBuffer (idempotent). Returns false when no 'webgpu'
- * backend has been created yet (nothing to patch; registerWebGPUKernels calls this again when it runs after
- * initBackend, which is how the engine and the benchmark use it).
+ * backend has been created yet (nothing to patch; installKernels calls this again when it runs after the backend
+ * has started, which is how the engine and the benchmark use it).
  */
 export function installQueueUploads(): boolean {
   if (patched) return true;

@@ -1,0 +1,492 @@
+// Parity of the generated PyTorch project with the playground: the encoder, every loss, the augmentations, the
+// config and the synthetic data (Python run through /usr/bin/python3, see python_testing.ts).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LOSS_CATALOG, type LossId } from '../../losses/catalog';
+import { createAmclModule } from '../../methods/amcl';
+import { createHydraModule } from '../../methods/hydra';
+import { createLoss } from '../../methods/registry';
+import { buildPredictor } from '../../methods/target';
+import type { MethodModule } from '../../methods/types';
+import { buildNetwork, type EncoderSpec, type ProjectorSpec } from '../../nn/networks';
+import { Rng } from '../../nn/random';
+import type { Network } from '../../nn/types';
+import { applyAugmentParams, sampleAugmentParams, type AugmentConfig } from '../augment';
+import { defaultRunConfig, parseRunConfig, type RunConfig } from '../config';
+import { syntheticDataset } from '../data/synthetic';
+import { exportSafetensors, exportTfjs, type InputPreprocessing } from '../export';
+import { writeSafetensors, type SafetensorsTensor } from '../safetensors';
+import { check, maxAbsDifference, SKIP_REASON, TORCH } from './python_testing';
+import { createHash } from 'node:crypto';
+
+const dirs: string[] = [];
+afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'pytorch-parity-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const f32 = (name: string, shape: number[], data: ArrayLike<number>): SafetensorsTensor => ({
+  name,
+  dtype: 'F32',
+  shape,
+  data: Float32Array.from(data),
+});
+const i32 = (name: string, shape: number[], data: ArrayLike<number>): SafetensorsTensor => ({
+  name,
+  dtype: 'I32',
+  shape,
+  data: Int32Array.from(data),
+});
+async function tensorEntry(name: string, t: tf.Tensor): Promise<SafetensorsTensor> {
+  return t.dtype === 'int32'
+    ? i32(name, t.shape, (await t.data()) as Int32Array)
+    : f32(name, t.shape, (await t.data()) as Float32Array);
+}
+
+/** Trained-looking BatchNorm statistics and affine parameters, and biases, so that every weight matters. */
+function scrambleStatistics(network: Network, seed: number): void {
+  const rng = new Rng(seed);
+  for (const weight of network.allWeights) {
+    const name = weight.originalName;
+    const range = name.endsWith('moving_variance') || name.endsWith('gamma') ? [0.5, 1.5] : [-0.5, 0.5];
+    if (name.endsWith('/kernel')) continue;
+    const values = Float32Array.from({ length: weight.read().size }, () => rng.uniform(range[0], range[1]));
+    const value = tf.tensor(values, weight.shape as number[]);
+    weight.write(value);
+    value.dispose();
+  }
+}
+
+const measured: Record<string, number> = {};
+afterAll(() => {
+  if (Object.keys(measured).length > 0)
+    console.log(`PyTorch parity, max abs differences: ${JSON.stringify(measured)}`);
+});
+
+describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REASON}`, () => {
+  it("(a) the PyTorch encoder loaded from model.safetensors gives the TF.js model's h and z on the same raw pixels within 1e-4", async () => {
+    const cases: {
+      name: string;
+      encoder: EncoderSpec;
+      projector: ProjectorSpec;
+      imageShape: [number, number, number];
+      padding?: 'same' | 'symmetric';
+    }[] = [
+      // even sizes: stride-2 'same' convs pad 0 top/left and 1 bottom/right; 1x1 shortcuts at stride 2
+      {
+        name: 'resnet',
+        encoder: { type: 'resnet', widths: [4, 6, 8], blocks: [1, 2, 1] },
+        projector: { layers: 2, hidden: 10, out: 5, batchNorm: true },
+        imageShape: [8, 8, 3],
+      },
+      // RunConfig nn.padding 'symmetric': PyTorch's padding 1 on every side of the stride-2 3x3 convs
+      {
+        name: 'resnet symmetric',
+        encoder: { type: 'resnet', widths: [4, 6], blocks: [1, 1] },
+        projector: { layers: 2, hidden: 10, out: 5, batchNorm: true },
+        imageShape: [8, 8, 3],
+        padding: 'symmetric',
+      },
+      // odd sizes: max-pooling pads the last row and column
+      {
+        name: 'convnet',
+        encoder: { type: 'convnet', channels: [4, 6] },
+        projector: { layers: 3, hidden: 7, out: 4, batchNorm: false },
+        imageShape: [7, 7, 1],
+      },
+      // channels-last flattening of a non-square image
+      {
+        name: 'mlp',
+        encoder: { type: 'mlp', hidden: [9, 7] },
+        projector: { layers: 1, hidden: 4, out: 5, batchNorm: true },
+        imageShape: [5, 4, 3],
+      },
+    ];
+    const runs: { name: string; dir: string; h: Float32Array; z: Float32Array; imageShape: number[] }[] = [];
+    for (const { name, encoder, projector, imageShape, padding = 'same' } of cases) {
+      const dir = await tempDir();
+      const network = buildNetwork({
+        encoder,
+        projector,
+        inputShape: imageShape,
+        seed: 3,
+        layers: { padding },
+      });
+      scrambleStatistics(network, 9);
+      const config = parseRunConfig({ encoder, projector, dataset: { id: 'synthetic' }, nn: { padding } });
+      const channels = imageShape[2];
+      const preprocessing: InputPreprocessing = {
+        imageShape,
+        mean: [0.45, 0.3, 0.6].slice(0, channels),
+        std: [0.2, 0.27, 0.31].slice(0, channels),
+      };
+      await writeFile(
+        path.join(dir, 'model.safetensors'),
+        await exportSafetensors(network, config, { preprocessing }),
+      );
+      const { modelJson, weightsBin } = await exportTfjs(network, config, { preprocessing });
+      const artifacts = await tf.io.getModelArtifactsForJSON(
+        JSON.parse(JSON.stringify(modelJson)) as tf.io.ModelJSON,
+        async (manifest) => [manifest.flatMap((group) => group.weights), weightsBin.slice(0)],
+      );
+      const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+      const pixels = tf.floor(tf.randomUniform([6, ...imageShape], 0, 256, 'float32', 17));
+      const [h, z] = loaded.predict(pixels) as tf.Tensor[];
+      await writeFile(
+        path.join(dir, 'pixels.safetensors'),
+        writeSafetensors([await tensorEntry('pixels', pixels)]),
+      );
+      runs.push({
+        name,
+        dir,
+        h: (await h.data()) as Float32Array,
+        z: (await z.data()) as Float32Array,
+        imageShape,
+      });
+      tf.dispose([pixels, h, z]);
+      loaded.dispose();
+      network.dispose();
+    }
+    const py = await check<{ h: number[]; z: number[]; image_size: number[] }[]>(
+      'model',
+      runs.map((r) => r.dir),
+    );
+    runs.forEach(({ name, h, z, imageShape }, i) => {
+      expect(py[i].image_size).toEqual(imageShape.slice(0, 2));
+      measured[`${name} h`] = maxAbsDifference(py[i].h, h);
+      measured[`${name} z`] = maxAbsDifference(py[i].z, z);
+      expect(measured[`${name} h`], `${name} h`).toBeLessThan(1e-4);
+      expect(measured[`${name} z`], `${name} z`).toBeLessThan(1e-4);
+      // outputs of a visible size, so that the bound above says something
+      expect(Math.max(...Array.from(z, Math.abs))).toBeGreaterThan(1e-2);
+    });
+  });
+
+  it('(b) every loss of the project equals the TypeScript loss on the same embeddings (methods given the same states) within 1e-5', async () => {
+    const dir = await tempDir();
+    const N = 12;
+    const D = 6;
+    const imageShape: [number, number, number] = [8, 8, 3];
+    const encoder: EncoderSpec = { type: 'convnet', channels: [4, 8] };
+    const projector: ProjectorSpec = { layers: 2, hidden: 16, out: D, batchNorm: true };
+    const config = parseRunConfig({ encoder, projector, dataset: { id: 'synthetic' } });
+    const network = buildNetwork({ encoder, projector, inputShape: imageShape, seed: 5 });
+    scrambleStatistics(network, 4);
+    const preprocessing: InputPreprocessing = { imageShape, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+    await writeFile(
+      path.join(dir, 'model.safetensors'),
+      await exportSafetensors(network, config, { preprocessing }),
+    );
+
+    const rng = new Rng(21);
+    const matrix = (rows: number, cols: number, scale = 1) =>
+      tf.tensor2d(
+        Float32Array.from({ length: rows * cols }, () => scale * rng.normal()),
+        [rows, cols],
+      );
+    const views = [matrix(N, D), matrix(N, D), matrix(N, D)];
+    // a shared component makes the views of an instance alike, as augmented views are
+    const shared = matrix(N, D);
+    const alike = views.map((v) => tf.add(v, tf.mul(shared, 1.5)) as tf.Tensor2D);
+    const labels = tf.tensor1d(
+      rng.permutation(N).map((i) => i % 3),
+      'int32',
+    );
+    const features = [matrix(N, 8), matrix(N, 8)];
+    const images = [0, 1].map(
+      () =>
+        tf.tensor4d(
+          Float32Array.from({ length: N * 8 * 8 * 3 }, () => rng.normal()),
+          [N, ...imageShape],
+        ) as tf.Tensor4D,
+    );
+
+    const stateless: LossId[] = [
+      'ntxent',
+      'dcl',
+      'dclw',
+      'supcon',
+      'mv_infonce',
+      'mv_dhel',
+      'align_uniform',
+      'barlow_twins',
+      'vicreg',
+      'cacr',
+      'clip',
+      'mnr',
+    ];
+    const cases: { name: string; id: LossId; params: Record<string, number>; views: number }[] = [
+      ...stateless.map((id) => ({ name: id, id, params: {}, views: 2 })),
+      ...(['ntxent', 'supcon', 'mv_infonce', 'mv_dhel', 'cacr'] as LossId[]).map((id) => ({
+        name: `${id} 3 views`,
+        id,
+        params: {},
+        views: 3,
+      })),
+      {
+        name: 'align_uniform alpha 1.5',
+        id: 'align_uniform',
+        params: { alpha: 1.5, t: 3, lambda: 0.5 },
+        views: 2,
+      },
+      { name: 'moco', id: 'moco', params: { K: 16, m: 0.99, tau: 0.2 }, views: 2 },
+      { name: 'byol', id: 'byol', params: { baseEma: 0.99, predHidden: 10 }, views: 2 },
+      { name: 'simsiam', id: 'simsiam', params: { predHidden: 10 }, views: 2 },
+      { name: 'swav', id: 'swav', params: { K: 5, eps: 0.05, iters: 3, tau: 0.1 }, views: 2 },
+      { name: 'swav 3 views', id: 'swav', params: { K: 5, eps: 0.05, iters: 3, tau: 0.1 }, views: 3 },
+      { name: 'hydra', id: 'hydra', params: { beta: 1, s0: 10 }, views: 2 },
+      { name: 'amcl', id: 'amcl', params: { heads: 2, beta: 1e-4, tauMin: 0.05, tauMax: 2 }, views: 2 },
+    ];
+    for (const c of cases) c.params = { ...defaultParams(c.id), ...c.params };
+
+    const tensors: SafetensorsTensor[] = [];
+    for (const [v, view] of alike.entries()) tensors.push(await tensorEntry(`views.${v}`, view));
+    for (const [v, f] of features.entries()) tensors.push(await tensorEntry(`features.${v}`, f));
+    for (const [v, batch] of images.entries()) tensors.push(await tensorEntry(`images.${v}`, batch));
+    tensors.push(await tensorEntry('labels', labels));
+
+    const hydraWidths = { embedding: 16, hidden: 24 };
+    const partner = rng.permutation(N);
+    const expected: Record<string, number> = {};
+    for (const c of cases) {
+      const module: MethodModule =
+        c.id === 'hydra'
+          ? createHydraModule(c.params as never, { partnerPermutation: () => partner, widths: hydraWidths })
+          : c.id === 'amcl'
+            ? createAmclModule(c.params as never)
+            : createLoss(c.id, c.params);
+      module.bind?.({ network, totalSteps: 100, stepsPerEpoch: 10, numClasses: 3, seed: 7 });
+      const value = module.compute({ views: alike.slice(0, c.views), labels, features, images });
+      expected[c.name] = (await value.data())[0];
+      value.dispose();
+      const state = module.getState?.() ?? {};
+      const entries = Object.entries(state);
+      if (c.id === 'moco') tensors.push(await tensorEntry('moco.queue', state.queue));
+      if (c.id === 'swav' && c.views === 2)
+        tensors.push(await tensorEntry('swav.prototypes', state.prototypes));
+      if (c.id === 'byol' || c.id === 'simsiam') {
+        // getState numbers the predictor's weights; a predictor of the same shape gives their TF.js names
+        const named = buildPredictor(D, c.params.predHidden, 0, `${c.id}_predictor`);
+        for (const [i, weight] of named.weights.entries()) {
+          tensors.push(await tensorEntry(`${c.id}/${weight.originalName}`, state[`predictor.${i}`]));
+        }
+        named.dispose();
+      }
+      if (c.id === 'hydra') {
+        for (const [name, t] of entries) {
+          if (name === 'classEmbedding' || name === 'logScale')
+            tensors.push(await tensorEntry(`hydra.${name}`, t));
+          else if (name.includes('/')) tensors.push(await tensorEntry(`hydra/${name}`, t));
+        }
+        tensors.push(i32('hydra.partner', [N], partner));
+      }
+      if (c.id === 'amcl')
+        for (const [name, t] of entries) tensors.push(await tensorEntry(`amcl/${name}`, t));
+      tf.dispose(Object.values(state));
+      module.dispose();
+    }
+    await writeFile(
+      path.join(dir, 'losses.safetensors'),
+      writeSafetensors(tensors, {
+        cases: JSON.stringify(cases),
+        run_config: JSON.stringify(config),
+        image_shape: JSON.stringify(imageShape),
+        views: '3',
+        classes: '3',
+        hydra_widths: JSON.stringify([hydraWidths.embedding, hydraWidths.hidden]),
+      }),
+    );
+    const py = await check<Record<string, number>>('losses', [dir]);
+    for (const c of cases) {
+      const difference = Math.abs(py[c.name] - expected[c.name]);
+      measured[`loss ${c.name}`] = difference;
+      // 1e-5, relative for the losses whose value is far above 1 (float32 rounding scales with the value)
+      expect(difference, `${c.name}: PyTorch ${py[c.name]}, TypeScript ${expected[c.name]}`).toBeLessThan(
+        1e-5 * Math.max(1, Math.abs(expected[c.name])),
+      );
+    }
+    // the values differ from loss to loss, so a case that read the wrong inputs would show
+    expect(new Set(Object.values(expected).map((v) => v.toFixed(4))).size).toBeGreaterThan(cases.length - 3);
+    tf.dispose([...views, shared, ...alike, labels, ...features, ...images]);
+    network.dispose();
+  });
+
+  it('(d) the augmentations apply drawn parameters as the playground does (crop, flip, resize, jitter order, hue, grayscale)', async () => {
+    const cfg: AugmentConfig = {
+      crop: { scale: [0.2, 1], ratio: [3 / 4, 4 / 3] },
+      flip: 0.5,
+      jitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1, p: 0.8 },
+      grayscale: 0.3,
+    };
+    const runs: { channels: number; dir: string; out: Float32Array }[] = [];
+    for (const [channels, outSize] of [
+      [3, [8, 6]],
+      [1, [12, 10]],
+    ] as [number, [number, number]][]) {
+      const dir = await tempDir();
+      const [n, height, width] = [16, 9, 7];
+      const images = tf.randomUniform([n, height, width, channels], 0, 1, 'float32', 5) as tf.Tensor4D;
+      const params = sampleAugmentParams(n, height, width, cfg, new Rng(3 + channels));
+      expect(
+        params.some((p) => p.flip) && params.some((p) => p.jitter) && params.some((p) => p.grayscale),
+      ).toBe(true);
+      const out = applyAugmentParams(images, params, outSize);
+      const ops = ['brightness', 'contrast', 'saturation', 'hue'];
+      const column = (f: (p: (typeof params)[number]) => number) => params.map(f);
+      const tensors = [
+        await tensorEntry('images', images),
+        f32(
+          'params.top',
+          [n],
+          column((p) => p.crop.top),
+        ),
+        f32(
+          'params.left',
+          [n],
+          column((p) => p.crop.left),
+        ),
+        f32(
+          'params.height',
+          [n],
+          column((p) => p.crop.height),
+        ),
+        f32(
+          'params.width',
+          [n],
+          column((p) => p.crop.width),
+        ),
+        i32(
+          'params.flip',
+          [n],
+          column((p) => Number(p.flip)),
+        ),
+        i32(
+          'params.jitter',
+          [n],
+          column((p) => Number(p.jitter !== null)),
+        ),
+        i32(
+          'params.order',
+          [n, 4],
+          params.flatMap((p) => (p.jitter ? p.jitter.order.map((op) => ops.indexOf(op)) : [0, 1, 2, 3])),
+        ),
+        f32(
+          'params.brightness',
+          [n],
+          column((p) => p.jitter?.brightness ?? 1),
+        ),
+        f32(
+          'params.contrast',
+          [n],
+          column((p) => p.jitter?.contrast ?? 1),
+        ),
+        f32(
+          'params.saturation',
+          [n],
+          column((p) => p.jitter?.saturation ?? 1),
+        ),
+        f32(
+          'params.hue',
+          [n],
+          column((p) => p.jitter?.hue ?? 0),
+        ),
+        i32(
+          'params.grayscale',
+          [n],
+          column((p) => Number(p.grayscale)),
+        ),
+      ];
+      await writeFile(
+        path.join(dir, 'augment.safetensors'),
+        writeSafetensors(tensors, { out_size: JSON.stringify(outSize) }),
+      );
+      runs.push({ channels, dir, out: (await out.data()) as Float32Array });
+      tf.dispose([images, out]);
+    }
+    const py = await check<{ images: number[] }[]>(
+      'augment',
+      runs.map((r) => r.dir),
+    );
+    runs.forEach(({ channels, out }, i) => {
+      const difference = maxAbsDifference(py[i].images, out);
+      measured[`augment ${channels} channel(s)`] = difference;
+      expect(difference).toBeLessThan(1e-5);
+    });
+  });
+
+  it('config.py reads the RunConfig as config.ts does: the same defaults, loss catalogue and refusals, and it refuses unknown fields', async () => {
+    const bad = { optimizer: { lr: -1 }, loss: { id: 'dcl', params: { tau: 100 } }, views: { large: 3 } };
+    const badLoss = { loss: { id: 'dcl', params: { tau: 100 } }, views: { large: 3 } };
+    const unknown = { optimizer: { lrr: 0.1 } };
+    // a complete config from the playground passes through unchanged
+    const full = parseRunConfig({
+      loss: { id: 'swav' },
+      views: { large: 2, small: 2 },
+      encoder: { type: 'convnet', channels: [8] },
+      dataset: { standardize: 'none' },
+      nn: { init: 'torch', padding: 'symmetric', batchNormViews: 'per-view' },
+    });
+    const py = await check<{
+      defaults: RunConfig;
+      losses: Record<string, unknown>;
+      parsed: { ok: boolean; error?: string; config?: RunConfig }[];
+    }>('config', [JSON.stringify([bad, badLoss, unknown, full])]);
+    expect(py.defaults).toEqual(defaultRunConfig());
+    const catalogue = Object.fromEntries(
+      Object.values(LOSS_CATALOG).map((info) => [
+        info.id,
+        {
+          minViews: info.minViews,
+          maxViews: info.maxViews === Infinity ? null : info.maxViews,
+          needsLabels: info.needsLabels,
+          params: Object.fromEntries(
+            Object.entries(info.params).map(([name, spec]) => [
+              name,
+              {
+                default: spec.default,
+                min: spec.min,
+                max: spec.max,
+                integer: spec.integer ?? false,
+                exclusiveMin: spec.exclusiveMin ?? false,
+              },
+            ]),
+          ),
+        },
+      ]),
+    );
+    expect(py.losses).toEqual(catalogue);
+    expect(() => parseRunConfig(bad)).toThrow(/optimizer\.lr/);
+    expect(py.parsed[0].ok).toBe(false);
+    expect(py.parsed[0].error).toContain('optimizer.lr: must be > 0 (got -1)');
+    expect(py.parsed[1].error).toContain(
+      "loss.params.tau: loss 'dcl' needs a number in [0.01, 10] (got 100)",
+    );
+    expect(py.parsed[1].error).toContain("views: loss 'dcl' needs 2 views in total, the config gives 3");
+    expect(py.parsed[2].error).toContain('optimizer.lrr: unknown field');
+    expect(py.parsed[3]).toEqual({ ok: true, config: full });
+  });
+
+  it("data.py generates the playground's synthetic dataset byte for byte", async () => {
+    const options = { seed: 5, classes: 4, trainCount: 48, testCount: 16, size: 8, channels: 3, noise: 0.06 };
+    const dataset = syntheticDataset(options);
+    const [train, test] = [await dataset.train(), await dataset.test()];
+    const hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+    const py = await check<{ train: string; test: string; labels: number[] }>('synthetic', [
+      JSON.stringify(options),
+    ]);
+    expect(py.labels).toEqual(Array.from(train.labels));
+    expect(py.train).toBe(hex(train.images));
+    expect(py.test).toBe(hex(test.images));
+  });
+});
+
+function defaultParams(id: LossId): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(LOSS_CATALOG[id].params).map(([name, spec]) => [name, spec.default]),
+  );
+}

@@ -1,0 +1,143 @@
+"""Test support (not part of the generated project): runs the project's Python on inputs the TypeScript tests
+wrote, and prints the results as JSON for the tests to compare with TF.js.
+
+    python check.py model DIR...    h and z of DIR/model.safetensors on DIR/pixels.safetensors (raw pixels)
+    python check.py losses DIR      every case of DIR/losses.safetensors (views, labels, features, images, states)
+    python check.py augment DIR...  DIR/augment.safetensors: images and drawn parameters -> the augmented images
+    python check.py config JSON     the default RunConfig, the loss catalogue, and parse_run_config of each
+                                    RunConfig of the JSON list (the complete config or the error)
+    python check.py synthetic JSON  the synthetic dataset of these options, as hex SHA-256 of its splits
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.environ.get("PROJECT_DIR", os.path.join(os.path.dirname(__file__), "..", "project")))
+
+import torch  # noqa: E402
+
+import augment  # noqa: E402
+import config as run_config  # noqa: E402
+import data  # noqa: E402
+import losses  # noqa: E402
+import methods  # noqa: E402
+import model  # noqa: E402
+import safetensors_io  # noqa: E402
+
+
+def check_model(*folders):
+    return [model_outputs(folder) for folder in folders]
+
+
+def model_outputs(folder):
+    encoder, _, preprocessing = model.load_pretrained(os.path.join(folder, "model.safetensors"))
+    tensors, _ = safetensors_io.load(os.path.join(folder, "pixels.safetensors"))
+    with torch.no_grad():
+        h, z = encoder(tensors["pixels"])
+    return {"h": h.flatten().tolist(), "z": z.flatten().tolist(), "image_size": preprocessing["image_size"]}
+
+
+def nchw(images):
+    return images.permute(0, 3, 1, 2).contiguous()
+
+
+def under(tensors, prefix):
+    """The tensors named prefix/<TF.js layer>/<weight>."""
+    return {name: t for name, t in tensors.items() if name.startswith(prefix + "/")}
+
+
+def check_losses(folder):
+    tensors, metadata = safetensors_io.load(os.path.join(folder, "losses.safetensors"))
+    cases = json.loads(metadata["cases"])
+    config = run_config.parse_run_config(json.loads(metadata["run_config"]))
+    weights, _ = safetensors_io.load(os.path.join(folder, "model.safetensors"))
+    encoder = model.build_encoder(config, tuple(json.loads(metadata["image_shape"])))
+    model.load_tfjs_weights(model.encoder_tfjs_tensors(encoder), weights)
+    views = [tensors[f"views.{v}"] for v in range(int(metadata["views"]))]
+    features = [tensors[f"features.{v}"] for v in range(2)]
+    images = [nchw(tensors[f"images.{v}"]) for v in range(2)]
+    labels = tensors["labels"].to(torch.int64)
+    results = {}
+    for case in cases:
+        loss_id, params, count = case["id"], case["params"], case["views"]
+        batch = methods.Batch(views[:count], features, labels, images)
+        if loss_id in losses.LOSSES:
+            value = losses.LOSSES[loss_id](views[:count], labels=labels, **params)
+        elif loss_id == "moco":
+            objective = methods.MoCo(encoder, seed=0, **params)
+            objective.queue.copy_(tensors["moco.queue"])
+            value = objective(batch)
+        elif loss_id in ("byol", "simsiam"):
+            objective = methods.BYOL(encoder, **params) if loss_id == "byol" else methods.SimSiam(encoder, **params)
+            model.load_tfjs_weights(model.tfjs_tensors(objective.predictor, loss_id), under(tensors, loss_id))
+            value = objective(batch)
+        elif loss_id == "swav":
+            objective = methods.SwAV(encoder.embedding_dim, seed=0, steps_per_epoch=0, **params)
+            with torch.no_grad():
+                objective.prototypes.copy_(tensors["swav.prototypes"])
+            value = objective(batch)
+        elif loss_id == "hydra":
+            widths = json.loads(metadata["hydra_widths"])
+            objective = methods.Hydra(encoder.embedding_dim, int(metadata["classes"]), seed=0, widths=widths, **params)
+            with torch.no_grad():
+                objective.class_embedding.copy_(tensors["hydra.classEmbedding"])
+                objective.log_scale.copy_(tensors["hydra.logScale"].reshape(()))
+            model.load_tfjs_weights(model.tfjs_tensors(objective.gate, "hydra"), under(tensors, "hydra"))
+            value = objective(batch, partner=tensors["hydra.partner"].to(torch.int64))
+        elif loss_id == "amcl":
+            objective = methods.AMCL(encoder.feature_dim, encoder.embedding_dim, config["projector"], **params)
+            model.load_tfjs_weights(model.tfjs_tensors(objective, "amcl"), under(tensors, "amcl"))
+            value = objective(batch)
+        else:
+            raise ValueError(f"no check for loss {loss_id}")
+        results[case["name"]] = float(value)
+    return results
+
+
+def check_augment(*folders):
+    return [augmented(folder) for folder in folders]
+
+
+def augmented(folder):
+    tensors, metadata = safetensors_io.load(os.path.join(folder, "augment.safetensors"))
+    params = {name[len("params."):]: t for name, t in tensors.items() if name.startswith("params.")}
+    for flag in ("flip", "jitter", "grayscale"):
+        params[flag] = params[flag].to(torch.bool)
+    params["order"] = params["order"].to(torch.int64)
+    out = augment.apply_params(nchw(tensors["images"]), params, tuple(json.loads(metadata["out_size"])))
+    return {"images": out.permute(0, 2, 3, 1).flatten().tolist()}
+
+
+def check_config(configs_json="[]"):
+    catalogue = {
+        loss_id: {**info, "maxViews": None if info["maxViews"] == run_config.INF else info["maxViews"]}
+        for loss_id, info in run_config.LOSSES.items()
+    }
+    return {
+        "defaults": run_config.parse_run_config({}),
+        "losses": catalogue,
+        "parsed": [validate(config) for config in json.loads(configs_json)],
+    }
+
+
+def validate(config):
+    try:
+        return {"ok": True, "config": run_config.parse_run_config(config)}
+    except run_config.ConfigError as error:
+        return {"ok": False, "error": str(error)}
+
+
+def check_synthetic(options_json):
+    options = json.loads(options_json)
+    dataset = data.synthetic(options, options["seed"])
+    digest = lambda split: hashlib.sha256(bytes(split.images.flatten().tolist())).hexdigest()  # noqa: E731
+    return {"train": digest(dataset.train), "test": digest(dataset.test), "labels": dataset.train.labels.tolist()}
+
+
+if __name__ == "__main__":
+    command, rest = sys.argv[1], sys.argv[2:]
+    checks = {"model": check_model, "losses": check_losses, "augment": check_augment, "config": check_config,
+              "synthetic": check_synthetic}
+    print(json.dumps(checks[command](*rest)))
