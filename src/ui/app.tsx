@@ -1,6 +1,7 @@
-import { lazy, Suspense, useEffect } from 'react';
+import { lazy, Suspense, useEffect, useState } from 'react';
 import { ConfigPanel } from './config_panel';
 import { applySharedLink, initialise } from './controller';
+import { ExperimentsTab } from './experiments_tab';
 import { Header, Notices, SlowDeviceNotice } from './header';
 import { RunList } from './run_list';
 import { usePlayground } from './store';
@@ -8,8 +9,15 @@ import { usePlayground } from './store';
 // the charts (and Plotly with them) load after the first paint, in their own chunk
 const CompareView = lazy(() => import('./compare_view').then((module) => ({ default: module.CompareView })));
 
+const TABS = [
+  { id: 'playground', name: 'Playground' },
+  { id: 'experiments', name: 'Experiments' },
+] as const;
+type Tab = (typeof TABS)[number]['id'];
+
 export function App() {
   const loaded = usePlayground((state) => state.loaded);
+  const [tab, setTab] = useState<Tab>('playground');
   useEffect(() => {
     void initialise();
     const onHash = () => applySharedLink(window.location.hash);
@@ -21,7 +29,30 @@ export function App() {
       <Header />
       <Notices />
       <SlowDeviceNotice />
-      {loaded ? (
+      <nav className="tabs" role="tablist" aria-label="Views">
+        {TABS.map(({ id, name }) => (
+          <button
+            key={id}
+            type="button"
+            role="tab"
+            aria-selected={tab === id}
+            className={tab === id ? 'tab active' : 'tab'}
+            onClick={() => setTab(id)}
+          >
+            {name}
+          </button>
+        ))}
+      </nav>
+      {!loaded ? (
+        <p className="muted loading">Loading saved runs…</p>
+      ) : tab === 'experiments' ? (
+        <ExperimentsTab>
+          <RunList />
+          <Suspense fallback={<p className="muted">Loading charts…</p>}>
+            <CompareView />
+          </Suspense>
+        </ExperimentsTab>
+      ) : (
         <main className="layout">
           <div className="left">
             <ConfigPanel />
@@ -33,8 +64,6 @@ export function App() {
             </Suspense>
           </div>
         </main>
-      ) : (
-        <p className="muted loading">Loading saved runs…</p>
       )}
     </div>
   );
