@@ -1,13 +1,16 @@
 import { lazy, Suspense, useEffect, useState } from 'react';
 import { ConfigPanel } from './config_panel';
 import { applySharedLink, initialise } from './controller';
-import { ExperimentsTab } from './experiments_tab';
 import { Header, Notices, SlowDeviceNotice } from './header';
 import { RunList } from './run_list';
 import { usePlayground } from './store';
 
 // the charts (and Plotly with them) load after the first paint, in their own chunk
 const CompareView = lazy(() => import('./compare_view').then((module) => ({ default: module.CompareView })));
+// the experiments (their definitions, verdict rules and report charts) load when their tab opens
+const ExperimentsTab = lazy(() =>
+  import('./experiments_tab').then((module) => ({ default: module.ExperimentsTab })),
+);
 
 const TABS = [
   { id: 'playground', name: 'Playground' },
@@ -46,12 +49,12 @@ export function App() {
       {!loaded ? (
         <p className="muted loading">Loading saved runs…</p>
       ) : tab === 'experiments' ? (
-        <ExperimentsTab>
-          <RunList />
-          <Suspense fallback={<p className="muted">Loading charts…</p>}>
+        <Suspense fallback={<p className="muted loading">Loading the experiments…</p>}>
+          <ExperimentsTab>
+            <RunList />
             <CompareView />
-          </Suspense>
-        </ExperimentsTab>
+          </ExperimentsTab>
+        </Suspense>
       ) : (
         <main className="layout">
           <div className="left">
