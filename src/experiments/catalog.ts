@@ -55,7 +55,7 @@ export {
   type CostEstimate,
   type PlanOptions,
 } from './plan';
-export { reportMarkdown, reportHtml, plotSvg, plotTitle } from './report';
+export { reportMarkdown, reportHtml, plotSvg, plotTitle, venueYear } from './report';
 export { finalEval, metricValue, spectrumRank, stdRatio, METRIC_NAMES } from './history';
 export { SCALES } from './types';
 export type {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { experimentBundle, experimentById, reportHtml, reportMarkdown } from './catalog';
+import { experimentBundle, experimentById, reportHtml, reportMarkdown, venueYear } from './catalog';
 import { lineChart, niceTicks } from './svg';
 import { recorded, withFailure } from './verdict_testing';
 
@@ -128,5 +128,19 @@ describe('svg charts', () => {
     // a range ending a rounding error below zero gets its top tick at exactly 0, not at -6e-17
     expect(niceTicks(-1.02, -6e-17)).toEqual([-1, -0.8, -0.6, -0.4, -0.2, 0]);
     expect(niceTicks(-1.02, 0.01)).toContain(0);
+  });
+});
+
+describe('the paper line', () => {
+  it('puts the year after the venue unless the venue names its years (two papers)', () => {
+    expect(venueYear(experimentById('supcon').paper)).toBe('NeurIPS 2020');
+    const both = experimentById('redundancy-reduction');
+    expect(venueYear(both.paper)).toBe('ICML 2021; ICLR 2022');
+    expect(reportMarkdown(experimentBundle({ experiment: both, scale: 'quick', runs: [] }))).toContain(
+      '"Barlow Twins',
+    );
+    expect(reportMarkdown(experimentBundle({ experiment: both, scale: 'quick', runs: [] }))).not.toContain(
+      'ICLR 2022 2021',
+    );
   });
 });

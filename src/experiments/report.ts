@@ -3,14 +3,19 @@ import type { ExperimentBundle } from './bundle';
 import { METRIC_NAMES, metricValue, pointKey } from './history';
 import { escapeXml, lineChart, type ChartSeries } from './svg';
 import { formatMetric } from './verdict';
-import type { MetricKey, PlotSpec, RunResult } from './types';
+import type { MetricKey, Paper, PlotSpec, RunResult } from './types';
 
 /** Most points a step-loss line keeps in the HTML charts (evenly thinned; the JSON keeps every step). */
 const MAX_LOSS_POINTS = 400;
 
+/** "ICLR 2022"; a venue that already names its years (two papers: "ICML 2021; ICLR 2022") stays as it is. */
+export function venueYear(paper: Paper): string {
+  return paper.venue.includes(String(paper.year)) ? paper.venue : `${paper.venue} ${paper.year}`;
+}
+
 function paperLine(bundle: ExperimentBundle): string {
   const p = bundle.experiment.paper;
-  return `${p.authors}, "${p.title}", ${p.venue} ${p.year}, arXiv ${p.arxiv}`;
+  return `${p.authors}, "${p.title}", ${venueYear(p)}, arXiv ${p.arxiv}`;
 }
 
 function seconds(value: number | undefined): string {

@@ -1,6 +1,6 @@
 import { useMemo, useState, type ReactNode } from 'react';
 import { useShallow } from 'zustand/react/shallow';
-import { EXPERIMENTS, type ExperimentDefinition } from '../experiments/catalog';
+import { EXPERIMENTS, venueYear, type ExperimentDefinition } from '../experiments/catalog';
 import { startExperiment } from './experiment_actions';
 import {
   APP_SCALES,
@@ -61,7 +61,7 @@ function ExperimentCard({
       <h3 id={titleId}>{experiment.title}</h3>
       <p className="experiment-claim">{experiment.claim}</p>
       <p className="experiment-paper muted">
-        {paper.authors}, “{paper.title}”, {paper.venue} {paper.year},{' '}
+        {paper.authors}, “{paper.title}”, {venueYear(paper)},{' '}
         <a href={`https://arxiv.org/abs/${paper.arxiv}`} target="_blank" rel="noreferrer">
           arXiv {paper.arxiv}
         </a>
