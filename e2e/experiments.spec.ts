@@ -52,7 +52,7 @@ test('Run queues the grid at the smoke scale, and the verdict panel decides once
   await expect(page.getByTestId('experiment-supcon').getByTestId('experiment-cost')).toContainText(
     '2 runs, 4 steps',
   );
-  await page.getByTestId('experiment-supcon').getByRole('button', { name: 'Run' }).click();
+  await page.getByTestId('experiment-supcon').getByRole('button', { name: 'Run', exact: true }).click();
   const panel = page.getByTestId('verdict-panel');
   await expect(panel).toContainText('Supervised contrastive');
   await expect(panel).toContainText('Claim:');

@@ -1,5 +1,7 @@
+import { createElement } from 'react';
+import { renderToString } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import { BUNDLE_FORMAT, experimentById, type RunResult } from '../experiments/catalog';
+import { BUNDLE_FORMAT, EXPERIMENT_IDS, experimentById, type RunResult } from '../experiments/catalog';
 import { recorded } from '../experiments/verdict_testing';
 import { restoredRun } from './controller';
 import {
@@ -12,6 +14,7 @@ import {
   resultStatus,
   runResult,
 } from './experiment_runs';
+import { ExperimentsTab } from './experiments_tab';
 import type { MetricHistory, RunRecord, RunStatus } from './types';
 
 const temperature = experimentById('temperature');
@@ -198,5 +201,19 @@ describe('the bundle and the expected time', () => {
     const fallback = expectedTime(planned, [], 'wasm');
     expect(fallback.seconds).toBeCloseTo(steps / 1);
     expect(expectedTime(planned, [], 'webgpu').seconds).toBeCloseTo(steps / 4);
+  });
+});
+
+describe('the Experiments tab', () => {
+  const render = () => renderToString(createElement(ExperimentsTab));
+
+  // server rendering reads the store's initial state (an empty playground); the verdict panel on runs is the e2e's
+  it('shows a card per experiment with its paper and cost, and no verdict before any experiment ran', () => {
+    const html = render();
+    for (const id of EXPERIMENT_IDS) expect(html).toContain(`data-testid="experiment-${id}"`);
+    expect(html).toContain('No experiment has run here yet');
+    expect(html).toContain('arXiv <!-- -->2004.11362');
+    expect(html).toContain('ICML 2021; ICLR 2022<!-- -->,');
+    expect(html).toMatch(/2<!-- --> run<!-- -->s<!-- -->, <!-- -->624<!-- --> steps: about/);
   });
 });

@@ -129,7 +129,12 @@ export function ExperimentsTab({ children }: { children?: ReactNode }) {
       let best: { id: string; group: string; at: number } | null = null;
       for (const id of runOrder) {
         const tag = runs[id]?.experiment;
-        if (tag && (!best || runs[id].createdAt > best.at))
+        // a run saved by a version with an experiment this one lacks is an ordinary run here
+        if (
+          tag &&
+          EXPERIMENTS.some((experiment) => experiment.id === tag.id) &&
+          (!best || runs[id].createdAt > best.at)
+        )
           best = { id: tag.id, group: tag.group, at: runs[id].createdAt };
       }
       return best ? { id: best.id, group: best.group } : null;

@@ -28,7 +28,13 @@ export function VerdictPanel({ experimentId, group }: { experimentId: string; gr
   const charts = useMemo(() => {
     if (results.length === 0) return [];
     const bundle = appBundle(experiment, scale, results, {});
-    return experiment.plots.map((plot) => plotSvg(bundle, plot));
+    return experiment.plots.flatMap((plot) => {
+      try {
+        return [plotSvg(bundle, plot)];
+      } catch {
+        return []; // a chart without data yet; the verdict and the compare view still show
+      }
+    });
   }, [experiment, scale, results]);
 
   if (members.length === 0) {
