@@ -62,6 +62,12 @@ describe('RunConfig', () => {
     );
   });
 
+  it('takes projector.layers 0 as "no projector" and refuses negative or too many layers', () => {
+    expect(parseRunConfig({ projector: { layers: 0 } }).projector.layers).toBe(0);
+    expect(() => parseRunConfig({ projector: { layers: -1 } })).toThrow(/projector\.layers: .*\(got -1\)/);
+    expect(() => parseRunConfig({ projector: { layers: 5 } })).toThrow(/projector\.layers: .*\(got 5\)/);
+  });
+
   it('parses every example config', () => {
     const files = readdirSync('examples').filter((f) => f.endsWith('.json'));
     expect(files.length).toBeGreaterThanOrEqual(6);

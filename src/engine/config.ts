@@ -74,7 +74,8 @@ const encoderSchema = z
   .default({ type: 'resnet', widths: [32, 64, 128], blocks: [1, 1, 1] });
 
 const projectorSchema = strictObject({
-  layers: z.number().int().min(1).max(4).default(2),
+  /** Linear layers of the projector; 0 = no projector (z = h). */
+  layers: z.number().int().min(0).max(4).default(2),
   hidden: positiveInt(8192).default(512),
   out: positiveInt(4096).default(128),
   batchNorm: z.boolean().default(true),

@@ -380,6 +380,20 @@ export const LOSS_CATALOG: Readonly<Record<LossId, LossInfo>> = {
         integer: true,
         help: 'hidden width of the predictor MLP',
       },
+      stopGradient: {
+        default: 1,
+        min: 0,
+        max: 1,
+        integer: true,
+        help: '1 = stop-gradient on the targets (the method); 0 = the ablation without it, which collapses',
+      },
+      predictor: {
+        default: 1,
+        min: 0,
+        max: 1,
+        integer: true,
+        help: '1 = predictor MLP on the online branch (the method); 0 = the ablation without it (p = z)',
+      },
     },
   },
   swav: {

@@ -34,7 +34,7 @@ const PRED_HIDDEN = 4;
 
 /** A simsiam module bound to a tiny network with embedding dim D. */
 function boundSimsiam(D: number, seed = 11, predHidden = PRED_HIDDEN): MethodModule {
-  const loss = createSimsiam({ predHidden });
+  const loss = createSimsiam({ predHidden, stopGradient: 1, predictor: 1 });
   const network = tinyNetwork(3, D);
   bindLoss(loss, network, seed);
   network.dispose(); // simsiam keeps only its predictor
@@ -87,6 +87,52 @@ describe('simsiam', () => {
     loss.dispose();
   });
 
+  it('without the stop-gradient (stopGradient = 0) its gradient is the full one through both branches', () => {
+    const D = 3;
+    const views = randomViews(4, 2, 5, D);
+    const loss = createSimsiam({ predHidden: PRED_HIDDEN, stopGradient: 0, predictor: 1 });
+    const network = tinyNetwork(3, D);
+    bindLoss(loss, network, 11);
+    network.dispose();
+    const w = predictorWeights(loss, D, PRED_HIDDEN);
+    const { value, grads } = valueAndGrads(loss, views);
+    expectClose(value, simsiamReference(views, views, w), 1e-4);
+    expectGradsMatchScaled(
+      grads,
+      numericalGrad((z) => simsiamReference(z, z, w), views),
+    );
+    loss.dispose();
+  });
+
+  it('without the predictor (predictor = 0) p = z: no own variables, no state, -mean cosine of the views', () => {
+    const D = 3;
+    const views = randomViews(5, 2, 6, D);
+    const reference = (online: Matrix[], targets: Matrix[]) => {
+      const N = online[0].length;
+      let total = 0;
+      for (let i = 0; i < N; i++)
+        total += cosine(online[0][i], targets[1][i]) + cosine(online[1][i], targets[0][i]);
+      return -total / (2 * N);
+    };
+    for (const stop of [1, 0]) {
+      const loss = createLoss('simsiam', { predictor: 0, stopGradient: stop });
+      const network = tinyNetwork(3, D);
+      bindLoss(loss, network);
+      network.dispose();
+      expect(loss.trainableVariables).toEqual([]);
+      expect(loss.getState!()).toEqual({});
+      loss.setState!({});
+      const { value, grads } = valueAndGrads(loss, views);
+      expectClose(value, reference(views, views), 1e-5);
+      const expected =
+        stop === 1
+          ? numericalGrad((online) => reference(online, views), views)
+          : numericalGrad((z) => reference(z, z), views);
+      expectGradsMatchScaled(grads, expected);
+      loss.dispose();
+    }
+  });
+
   it('is invariant to permuting instances and to a global positive scale of the views', () => {
     const views = randomViews(5, 2, 6, 3);
     const loss = boundSimsiam(3);
@@ -109,7 +155,7 @@ describe('simsiam', () => {
     expectNoLeakOnCompute(loss, randomViews(6, 2, 4, 3));
     loss.dispose();
     const network = tinyNetwork(5, 3);
-    const trained = createSimsiam({ predHidden: PRED_HIDDEN });
+    const trained = createSimsiam({ predHidden: PRED_HIDDEN, stopGradient: 1, predictor: 1 });
     bindLoss(trained, network);
     const images = randomImages(7, 2, 4);
     const { first, last } = expectNoLeakOverSiameseTraining(trained, network, images, 100);
@@ -168,13 +214,15 @@ describe('simsiam', () => {
     expect(() => lossValue(loss, randomViews(9, 3, 4, 3))).toThrow(/needs exactly 2 views/);
     expect(() => lossValue(loss, randomViews(9, 2, 4, 5))).toThrow(/embedding dim/);
     loss.dispose();
-    expect(() => lossValue(createSimsiam({ predHidden: 4 }), randomViews(9, 2, 4, 3))).toThrow(
-      /before bind\(\)/,
-    );
+    expect(() =>
+      lossValue(createSimsiam({ predHidden: 4, stopGradient: 1, predictor: 1 }), randomViews(9, 2, 4, 3)),
+    ).toThrow(/before bind\(\)/);
     expect(() => createLoss('simsiam', { predHidden: 0 })).toThrow(
       /predHidden must be in \[1, 8192\], got 0/,
     );
     expect(() => createLoss('simsiam', { predHidden: 2.5 })).toThrow(/predHidden must be an integer/);
+    expect(() => createLoss('simsiam', { stopGradient: 0.5 })).toThrow(/stopGradient must be an integer/);
+    expect(() => createLoss('simsiam', { predictor: 2 })).toThrow(/predictor must be in \[0, 1\], got 2/);
     const defaults = createLoss('simsiam');
     const network = tinyNetwork(3, 3);
     bindLoss(defaults, network);

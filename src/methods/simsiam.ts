@@ -18,11 +18,18 @@ import type { MethodBinding, MethodModule } from './types';
 
 export interface SimsiamParams extends Record<string, number> {
   predHidden: number;
+  /** 1 (default): the targets go through a stop-gradient; 0: the gradient flows into both branches. */
+  stopGradient: number;
+  /** 1 (default): the predictor MLP q; 0: no predictor, p = z (the identity). */
+  predictor: number;
 }
 
 export function createSimsiam(params: SimsiamParams): MethodModule {
   const { predHidden } = params;
+  const withStopGradient = params.stopGradient !== 0;
+  const withPredictor = params.predictor !== 0;
   let predictor: tf.LayersModel | null = null;
+  let bound = false;
 
   return {
     id: 'simsiam',
@@ -31,39 +38,44 @@ export function createSimsiam(params: SimsiamParams): MethodModule {
     },
     bind(binding: MethodBinding) {
       predictor?.dispose();
-      predictor = buildPredictor(
-        binding.network.embeddingDim,
-        predHidden,
-        new Rng(binding.seed).fork(),
-        'simsiam_predictor',
-      );
+      predictor = withPredictor
+        ? buildPredictor(
+            binding.network.embeddingDim,
+            predHidden,
+            new Rng(binding.seed).fork(),
+            'simsiam_predictor',
+          )
+        : null;
+      bound = true;
     },
     compute(inputs) {
       checkViews('simsiam', inputs.views, 2, 2);
-      if (!predictor) throw notBoundError('simsiam', 'compute');
-      checkEmbeddingViews('simsiam', inputs.views, predictor.inputs[0].shape[1] as number);
+      if (!bound) throw notBoundError('simsiam', 'compute');
+      if (predictor) checkEmbeddingViews('simsiam', inputs.views, predictor.inputs[0].shape[1] as number);
       const head = predictor;
       return tf.tidy(() => {
         const [z1, z2] = inputs.views;
-        const p1 = predict(head, z1);
-        const p2 = predict(head, z2);
-        const targets = [z1, z2].map((z) => stopGradient(z) as tf.Tensor2D);
+        const p1 = head ? predict(head, z1) : z1;
+        const p2 = head ? predict(head, z2) : z2;
+        const targets = withStopGradient ? [z1, z2].map((z) => stopGradient(z) as tf.Tensor2D) : [z1, z2];
         return tf.div(tf.add(meanRowCosine(p1, targets[1]), meanRowCosine(p2, targets[0])), -2) as tf.Scalar;
       });
     },
     getState() {
-      if (!predictor) throw notBoundError('simsiam', 'getState');
+      if (!bound) throw notBoundError('simsiam', 'getState');
       // The whole predictor (not only its BatchNorm statistics), so this state alone restores the method.
-      return weightsState('predictor', predictor.weights);
+      return predictor ? weightsState('predictor', predictor.weights) : {};
     },
     setState(state) {
-      if (!predictor) throw notBoundError('simsiam', 'setState');
-      checkStateShapes('simsiam', state, weightShapes('predictor', predictor.weights));
-      restoreWeights('predictor', predictor.weights, state);
+      if (!bound) throw notBoundError('simsiam', 'setState');
+      const shapes = predictor ? weightShapes('predictor', predictor.weights) : [];
+      checkStateShapes('simsiam', state, shapes);
+      if (predictor) restoreWeights('predictor', predictor.weights, state);
     },
     dispose() {
       predictor?.dispose();
       predictor = null;
+      bound = false;
     },
   };
 }
@@ -76,5 +88,7 @@ export function createSimsiam(params: SimsiamParams): MethodModule {
  *
  * The predictor is Linear(D, predHidden) -> BN -> ReLU -> Linear(predHidden, D), created by bind() (which gives
  * D and the seed); its weights are this module's trainableVariables. L lies in [-1, 1].
- * Example: `createLoss('simsiam', { predHidden: 512 })`.
+ * The paper's two ablations are parameters: stopGradient = 0 drops sg (both branches get the gradient; the paper's
+ * Fig. 2: the output collapses), predictor = 0 drops q (p = z; its Table 1: collapse too).
+ * Example: `createLoss('simsiam', { predHidden: 512, stopGradient: 1, predictor: 1 })`.
  */

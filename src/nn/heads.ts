@@ -57,6 +57,16 @@ export function buildMlpHead(
   return tf.model({ inputs: input, outputs: x, name });
 }
 
+/**
+ * No head at all: [N, dim] -> the same [N, dim], as a weightless tf.LayersModel (one linear Activation layer named
+ * `${name}_identity`) so that exports and checkpoints treat it like any head. A network without a projector has z = h.
+ */
+export function buildIdentityHead(dim: number, name: string): tf.LayersModel {
+  const input = tf.input({ shape: [dim], name: `${name}_in` });
+  const output = tf.layers.activation({ activation: 'linear', name: `${name}_identity` }).apply(input);
+  return tf.model({ inputs: input, outputs: output as tf.SymbolicTensor, name });
+}
+
 /** Copies every weight (trainable and BN moving statistics) from `source` into `target` (same architecture). */
 export function copyWeights(source: tf.LayersModel, target: tf.LayersModel): void {
   const values = source.getWeights();

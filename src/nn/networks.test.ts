@@ -179,6 +179,42 @@ describe('parameter counts (hand-computed: conv k*k*cin*cout, no conv bias, BN g
   });
 });
 
+describe('no projector (layers 0)', () => {
+  it('z is h: the same values and width, no projector parameters, and clone and export still work', async () => {
+    const net = buildNetwork({
+      encoder: ENCODER_PRESETS['resnet-tiny'],
+      projector: { layers: 0, hidden: 32, out: 8, batchNorm: true },
+      inputShape: [8, 8, 3],
+      seed: 4,
+    });
+    expect(net.embeddingDim).toBe(net.featureDim);
+    expect(net.parameterCount()).toEqual({ backbone: 5096, projector: 0, total: 5096 });
+    expect(net.projector.weights).toEqual([]);
+    const x = randomImages(4, 3, 8, 8, 3);
+    for (const training of [true, false]) {
+      const { h, z } = forwardArrays(net, x, training);
+      expect(maxAbsDiff(h, z)).toBe(0);
+    }
+    const copy = net.clone();
+    expect(maxAbsDiff(forwardArrays(copy, x, false).z, forwardArrays(net, x, false).h)).toBe(0);
+    let saved: tf.io.ModelArtifacts | null = null;
+    await net.projector.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        saved = artifacts;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved as unknown as tf.io.ModelArtifacts));
+    const rows = Array.from({ length: 2 }, (_, i) => Array.from({ length: 16 }, (_, d) => i - d / 4));
+    const features = tf.tensor2d(rows);
+    const passed = loaded.predict(features) as tf.Tensor;
+    expect(maxAbsDiff(passed.arraySync() as number[][], rows)).toBe(0);
+    passed.dispose();
+    tf.dispose([x, features]);
+    [net, copy, loaded].forEach((m) => m.dispose());
+  });
+});
+
 describe('determinism, names and cloning', () => {
   const encoder = ENCODER_PRESETS['resnet-tiny'];
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ENCODER_PRESETS } from './presets';
 import type { EncoderSpec, Network } from './types';
 import { createNetwork } from './network';
-import { buildMlpHead, type MlpHeadSpec } from './heads';
+import { buildIdentityHead, buildMlpHead, type MlpHeadSpec } from './heads';
 import { buildMlpBackbone } from './mlp';
 import { buildConvNetBackbone } from './convnet';
 import { buildResNetBackbone } from './resnet';
@@ -12,7 +12,7 @@ export type { EncoderSpec, Network } from './types';
 export type { InitScheme, LayerOptions, PaddingScheme } from './init';
 export { ENCODER_PRESETS };
 
-/** The projector head on top of the backbone features. */
+/** The projector head on top of the backbone features; `layers: 0` = no projector (z = h, hidden and out unused). */
 export type ProjectorSpec = MlpHeadSpec;
 
 // Backbone layers are seeded with seed + layer index; the projector starts far above any backbone index
@@ -83,10 +83,11 @@ export function buildNetwork(opts: {
   return createNetwork(() => {
     const backbone = buildBackbone(encoder, inputShape, seed, layers);
     const featureDim = backbone.outputs[0].shape[1] as number;
-    return {
-      backbone,
-      projector: buildMlpHead(featureDim, projector, seed + PROJECTOR_SEED_OFFSET, 'proj', layers.init),
-    };
+    const head =
+      projector.layers === 0
+        ? buildIdentityHead(featureDim, 'proj')
+        : buildMlpHead(featureDim, projector, seed + PROJECTOR_SEED_OFFSET, 'proj', layers.init);
+    return { backbone, projector: head };
   });
 }
 

@@ -20,7 +20,7 @@ import { presetById } from './presets';
 import { isActive } from './run_state';
 import { decodeConfigHash } from './share';
 import { actions, usePlayground, type NoticeOptions } from './store';
-import type { MetricHistory, RunRecord } from './types';
+import type { ExperimentTag, MetricHistory, RunRecord } from './types';
 import { validateDraft } from './validation';
 import { WorkerClient } from './worker_client';
 
@@ -454,12 +454,17 @@ function requestPersistentStorage(): void {
     .catch(() => false);
 }
 
-/** Creates a run from a valid config and queues it in the worker. Returns its id. */
+/** Creates a run from a valid config and queues it in the worker (tagged when an experiment made it). Returns its id. */
 export async function startRun(
   config: RunConfig,
   datasetKey: string | null = usePlayground.getState().draftDatasetKey,
+  experiment?: ExperimentTag,
 ): Promise<string | null> {
-  const run: RunRecord = { ...newRunRecord(config, datasetKey), status: 'queued' };
+  const run: RunRecord = {
+    ...newRunRecord(config, datasetKey),
+    status: 'queued',
+    ...(experiment ? { experiment } : {}),
+  };
   actions.addRun(run);
   requestPersistentStorage();
   try {

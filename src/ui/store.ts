@@ -175,6 +175,10 @@ export const actions = {
         : [...state.selected, runId],
     }));
   },
+  /** Replaces the compare view's selection (the runs of an experiment). */
+  setSelected(runIds: string[]): void {
+    usePlayground.setState({ selected: runIds });
+  },
   setSpace(space: EmbeddingSpace): void {
     usePlayground.setState({ space });
   },

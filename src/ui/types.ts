@@ -21,6 +21,19 @@ export type RunStatus =
 /** What a live run is doing (the engine's status phases). */
 export type RunPhase = StatusEvent['phase'];
 
+/** A run made by the Experiments tab: which experiment, which launch of it (group) and which grid point. */
+export interface ExperimentTag {
+  /** Experiment id (src/experiments/catalog.ts). */
+  id: string;
+  /** One click on Run: every run of the grid it queued shares it. */
+  group: string;
+  scale: 'smoke' | 'quick' | 'full';
+  /** The run's key in the grid (`tau=0.07,seed=0`), its grid point (axis name -> option label) and seed. */
+  key: string;
+  point: Record<string, string>;
+  seed: number;
+}
+
 /** Everything the run list shows about a run; persisted in IndexedDB (without its history and checkpoint). */
 export interface RunRecord {
   id: string;
@@ -62,6 +75,8 @@ export interface RunRecord {
   /** Page clock (ms) of its last step event and the evaluation time since (ETA timing; not kept across reloads). */
   lastStepAt: number | null;
   evalMsSinceStep: number;
+  /** Set on the runs of an experiment (absent on the others). */
+  experiment?: ExperimentTag;
 }
 
 export interface StepPoint {

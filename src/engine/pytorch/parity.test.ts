@@ -106,6 +106,13 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
         projector: { layers: 1, hidden: 4, out: 5, batchNorm: true },
         imageShape: [5, 4, 3],
       },
+      // projector.layers 0: no projector, z = h
+      {
+        name: 'mlp without a projector',
+        encoder: { type: 'mlp', hidden: [9, 7] },
+        projector: { layers: 0, hidden: 4, out: 5, batchNorm: true },
+        imageShape: [5, 4, 3],
+      },
     ];
     const runs: { name: string; dir: string; h: Float32Array; z: Float32Array; imageShape: number[] }[] = [];
     for (const { name, encoder, projector, imageShape, padding = 'same' } of cases) {
@@ -237,6 +244,13 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       { name: 'moco', id: 'moco', params: { K: 16, m: 0.99, tau: 0.2 }, views: 2 },
       { name: 'byol', id: 'byol', params: { baseEma: 0.99, predHidden: 10 }, views: 2 },
       { name: 'simsiam', id: 'simsiam', params: { predHidden: 10 }, views: 2 },
+      // the paper's ablation: no predictor (p = z) and no stop-gradient (same value, gradient into both branches)
+      {
+        name: 'simsiam without predictor',
+        id: 'simsiam',
+        params: { predictor: 0, stopGradient: 0 },
+        views: 2,
+      },
       { name: 'swav', id: 'swav', params: { K: 5, eps: 0.05, iters: 3, tau: 0.1 }, views: 2 },
       { name: 'swav 3 views', id: 'swav', params: { K: 5, eps: 0.05, iters: 3, tau: 0.1 }, views: 3 },
       { name: 'hydra', id: 'hydra', params: { beta: 1, s0: 10 }, views: 2 },
@@ -269,7 +283,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       if (c.id === 'moco') tensors.push(await tensorEntry('moco.queue', state.queue));
       if (c.id === 'swav' && c.views === 2)
         tensors.push(await tensorEntry('swav.prototypes', state.prototypes));
-      if (c.id === 'byol' || c.id === 'simsiam') {
+      if (c.id === 'byol' || (c.id === 'simsiam' && c.params.predictor !== 0)) {
         // getState numbers the predictor's weights; a predictor of the same shape gives their TF.js names
         const named = buildPredictor(D, c.params.predHidden, 0, `${c.id}_predictor`);
         for (const [i, weight] of named.weights.entries()) {

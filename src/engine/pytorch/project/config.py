@@ -48,7 +48,13 @@ LOSSES = {
         "minViews": 2, "maxViews": 2, "needsLabels": False,
         "params": {"baseEma": param(0.996, 0, 1), "predHidden": param(512, 1, 8192, integer=True)},
     },
-    "simsiam": {"minViews": 2, "maxViews": 2, "needsLabels": False, "params": {"predHidden": param(512, 1, 8192, integer=True)}},
+    "simsiam": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "predHidden": param(512, 1, 8192, integer=True),
+            "stopGradient": param(1, 0, 1, integer=True), "predictor": param(1, 0, 1, integer=True),
+        },
+    },
     "swav": {
         "minViews": 2, "maxViews": INF, "needsLabels": False,
         "params": {
@@ -278,7 +284,7 @@ SCHEMA = obj({
         {"type": "resnet", "widths": [32, 64, 128], "blocks": [1, 1, 1]},
     ),
     "projector": obj({
-        "layers": number(2, 1, 4, integer=True),
+        "layers": number(2, 0, 4, integer=True),  # 0 = no projector (z = h)
         "hidden": positive_int(8192, 512),
         "out": positive_int(4096, 128),
         "batchNorm": boolean(True),

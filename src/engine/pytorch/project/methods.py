@@ -115,7 +115,7 @@ def byol_target_decay(step, total_steps, base_ema):
     return 1 - (1 - base_ema) * (math.cos(math.pi * progress) + 1) / 2
 
 
-def predictor(dim, hidden, name):
+def predictor_head(dim, hidden, name):
     """Linear(D, hidden) -> BN -> ReLU -> Linear(hidden, D); on gathered rows, so no cross-rank BatchNorm."""
     head = MLPHead(dim, 2, hidden, dim, True, name, sync=False)
     initialise(head)
@@ -131,7 +131,7 @@ class BYOL(Objective):
         super().__init__()
         self.base_ema = baseEma
         self.target = target_copy(encoder)
-        self.predictor = predictor(encoder.embedding_dim, int(predHidden), "byol_predictor")
+        self.predictor = predictor_head(encoder.embedding_dim, int(predHidden), "byol_predictor")
 
     def forward(self, batch):
         z1, z2 = batch.views
@@ -145,16 +145,20 @@ class BYOL(Objective):
 
 
 class SimSiam(Objective):
-    """SimSiam (Chen & He 2021): L = -(mean_i s(q(z1)_i, sg(z2_i)) + mean_i s(q(z2)_i, sg(z1_i))) / 2."""
+    """SimSiam (Chen & He 2021): L = -(mean_i s(q(z1)_i, sg(z2_i)) + mean_i s(q(z2)_i, sg(z1_i))) / 2.
+    The paper's ablations: stopGradient 0 drops sg (the gradient flows into both branches), predictor 0 drops q
+    (p = z, no predictor weights)."""
 
-    def __init__(self, encoder, predHidden):
+    def __init__(self, encoder, predHidden, stopGradient=1, predictor=1):
         super().__init__()
-        self.predictor = predictor(encoder.embedding_dim, int(predHidden), "simsiam_predictor")
+        self.stop_gradient = bool(stopGradient)
+        self.predictor = predictor_head(encoder.embedding_dim, int(predHidden), "simsiam_predictor") if predictor else nn.Identity()
 
     def forward(self, batch):
         z1, z2 = batch.views
         p1, p2 = self.predictor(z1), self.predictor(z2)
-        return -(mean_row_cosine(p1, z2.detach()) + mean_row_cosine(p2, z1.detach())) / 2
+        t1, t2 = (z1.detach(), z2.detach()) if self.stop_gradient else (z1, z2)
+        return -(mean_row_cosine(p1, t2) + mean_row_cosine(p2, t1)) / 2
 
 
 def sinkhorn(scores, eps, iterations):

@@ -194,6 +194,7 @@ class CifarResNet(nn.Module):
 
 class MLPHead(nn.Module):
     """Linear -> [BN] -> ReLU for every hidden layer, then a plain Linear (src/nn/heads.ts): projector and predictors.
+    layers 0 is the identity (RunConfig projector.layers 0: no projector, z = h).
 
     Hidden Linears have no bias when BatchNorm follows them. Layer k is TF.js's `{name}_fc{k}` / `{name}_bn{k}`.
     """
@@ -209,7 +210,7 @@ class MLPHead(nn.Module):
                 if batch_norm:
                     self.layers.append(BatchNorm(hidden, sync=sync, tfjs_name=f"{name}_bn{k}"))
                 self.layers.append(nn.ReLU())
-        self.out = out
+        self.out = out if layers > 0 else in_dim
 
     def forward(self, x):
         for layer in self.layers:

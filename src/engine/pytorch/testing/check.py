@@ -71,7 +71,8 @@ def check_losses(folder):
             value = objective(batch)
         elif loss_id in ("byol", "simsiam"):
             objective = methods.BYOL(encoder, **params) if loss_id == "byol" else methods.SimSiam(encoder, **params)
-            model.load_tfjs_weights(model.tfjs_tensors(objective.predictor, loss_id), under(tensors, loss_id))
+            if loss_id == "byol" or params.get("predictor", 1):
+                model.load_tfjs_weights(model.tfjs_tensors(objective.predictor, loss_id), under(tensors, loss_id))
             value = objective(batch)
         elif loss_id == "swav":
             objective = methods.SwAV(encoder.embedding_dim, seed=0, steps_per_epoch=0, **params)
