@@ -18,6 +18,8 @@ import { createSimsiam } from './simsiam';
 import { createSwavModule } from './swav';
 import { createHydra } from './hydra';
 import { createAmclModule } from './amcl';
+import { createPixpro } from './pixpro';
+import { createCmim } from './cmim';
 
 type Factory = (params: Record<string, number>) => MethodModule;
 
@@ -44,6 +46,8 @@ export const OBJECTIVES: Readonly<Record<LossId, { kind: 'loss' | 'method'; crea
   swav: { kind: 'method', create: createSwavModule as unknown as Factory },
   hydra: { kind: 'method', create: createHydra as unknown as Factory },
   amcl: { kind: 'method', create: createAmclModule as unknown as Factory },
+  pixpro: { kind: 'method', create: createPixpro as unknown as Factory },
+  cmim: { kind: 'method', create: createCmim as unknown as Factory },
 };
 
 /** createLoss(id, params?): defaults from the catalogue, clear errors for bad ids and params (docs/losses.md). */
