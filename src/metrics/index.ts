@@ -168,7 +168,7 @@ export interface RepresentationInput {
  * The MetricSet of one more representation, computed exactly as for h and z (alignment of the two views,
  * uniformity, tolerance, spectrum, effective rank, kNN against the bank). The tensors stay the caller's.
  */
-export function evaluateRepresentation(
+export async function evaluateRepresentation(
   input: RepresentationInput,
   options: Omit<EvalOptions, 'linearProbe'> = {},
 ): Promise<MetricSet> {
