@@ -19,6 +19,7 @@ import { defaultRunConfig, parseRunConfig, type RunConfig } from '../config';
 import { syntheticDataset } from '../data/synthetic';
 import { exportSafetensors, exportTfjs, type InputPreprocessing } from '../export';
 import { writeSafetensors, type SafetensorsTensor } from '../safetensors';
+import { NOT_IN_PYTORCH } from './project';
 import { check, maxAbsDifference, SKIP_REASON, TORCH } from './python_testing';
 import { createHash } from 'node:crypto';
 
@@ -435,8 +436,17 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       defaults: RunConfig;
       losses: Record<string, unknown>;
       parsed: { ok: boolean; error?: string; config?: RunConfig }[];
+      refused: Record<string, string | null>;
     }>('config', [JSON.stringify([bad, badLoss, unknown, full])]);
     expect(py.defaults).toEqual(defaultRunConfig());
+    // the losses without a PyTorch version: the same list, and train.py's objective refuses each by name
+    expect(Object.keys(py.refused)).toEqual([...NOT_IN_PYTORCH]);
+    for (const [id, message] of Object.entries(py.refused)) {
+      expect(message).toBe(
+        `loss '${id}' has no PyTorch implementation in this project, so it cannot be trained here; ` +
+          "the run's model.safetensors still loads as an encoder with model.load_pretrained",
+      );
+    }
     const catalogue = Object.fromEntries(
       Object.values(LOSS_CATALOG).map((info) => [
         info.id,

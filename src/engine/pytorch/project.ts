@@ -1,4 +1,4 @@
-import { lossInfo } from '../../losses/catalog';
+import { lossInfo, type LossId } from '../../losses/catalog';
 import { parseRunConfig, type RunConfig } from '../config';
 import { MODEL_FORMAT, PREPROCESSING_KEY, RUN_CONFIG_KEY, type PreprocessingMetadata } from '../export';
 import { readSafetensors } from '../safetensors';
@@ -23,6 +23,22 @@ export const PROJECT_SOURCE_FILES = [
   'train.py',
   'embed.py',
 ] as const;
+
+/** Losses of the catalogue the PyTorch project has no implementation of (config.py NOT_IN_PYTORCH). */
+export const NOT_IN_PYTORCH: readonly LossId[] = ['pixpro', 'cmim'];
+
+/**
+ * Throws, naming the loss, when the project could not train the run's objective; the safetensors export of such
+ * a run still loads as an encoder (model.load_pretrained).
+ */
+export function checkPytorchSupport(config: RunConfig): void {
+  if (!NOT_IN_PYTORCH.includes(config.loss.id)) return;
+  throw new Error(
+    `the PyTorch project cannot train loss '${config.loss.id}' (${lossInfo(config.loss.id).name}): it has no ` +
+      'PyTorch implementation; export model.safetensors instead, which loads in PyTorch as the encoder with ' +
+      "the project's model.load_pretrained",
+  );
+}
 
 /** One file of the project (the shape of the worker's ExportedFile). */
 export interface ProjectFile {
@@ -128,6 +144,7 @@ export function buildPytorchProject(opts: {
     );
   }
   const config = parseRunConfig(metadataJson(metadata, RUN_CONFIG_KEY));
+  checkPytorchSupport(config);
   const preprocessing = metadataJson(metadata, PREPROCESSING_KEY) as PreprocessingMetadata;
   const step = metadata.step ?? '(unknown)';
   const dataset = config.dataset.id;
