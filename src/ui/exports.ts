@@ -1,5 +1,6 @@
 import type { RunConfig } from '../engine/config';
 import type { MetricSet } from '../engine/events';
+import { objectiveColumns } from './objective_columns';
 import type { MetricHistory, RunRecord } from './types';
 
 /** Scalar metrics of a MetricSet that go into the CSV (the spectrum is a list and goes into the JSON only). */
@@ -17,10 +18,13 @@ function csvValue(value: number | null | undefined): string {
 
 /**
  * The metric history as one CSV table, one row per step: step, epoch, loss, lr, images/s, then the eval
- * metrics for h and z on the rows where an eval happened (empty cells elsewhere). An eval at step 0 (before
- * training) gets its own row.
+ * metrics for h and z on the rows where an eval happened (empty cells elsewhere), then those of the informative
+ * representation and the dense consistency where the run has them. An eval at step 0 (before training) gets its
+ * own row.
  */
 export function historyCsv(history: MetricHistory): string {
+  // informative_* and dense_* columns, only for runs that have them
+  const extra = objectiveColumns(history);
   const header = [
     'step',
     'epoch',
@@ -29,6 +33,7 @@ export function historyCsv(history: MetricHistory): string {
     'images_per_second',
     ...(['h', 'z'] as const).flatMap((space) => SCALAR_METRICS.map((m) => `${space}_${m}`)),
     'linear_probe_top1',
+    ...extra.header,
   ];
   const evalsByStep = new Map(history.evals.map((e) => [e.step, e]));
   const stepsByStep = new Map(history.steps.map((s) => [s.step, s]));
@@ -47,6 +52,7 @@ export function historyCsv(history: MetricHistory): string {
       csvValue(point?.imagesPerSecond),
       ...metricCells,
       csvValue(evalEvent?.linearProbeTop1),
+      ...extra.cells(evalEvent).map(csvValue),
     ].join(',');
   });
   return [header.join(','), ...rows].join('\n') + '\n';
