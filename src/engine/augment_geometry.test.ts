@@ -43,7 +43,8 @@ describe('views with their geometry', () => {
     withGeometry.views.forEach((view, v) => expect(view.dataSync()).toEqual(plain[v].dataSync()));
     expect(withGeometry.geometry.map((g) => g.length)).toEqual([5, 5, 5]);
     // the small view's boxes come from its own, smaller scale range
-    for (const box of withGeometry.geometry[2]) expect(box.height * box.width).toBeLessThanOrEqual(0.4 * 144 + 12);
+    for (const box of withGeometry.geometry[2])
+      expect(box.height * box.width).toBeLessThanOrEqual(0.4 * 144 + 12);
     // the flips are drawn per image: with p = 0.5 over 15 draws both appear
     const flips = withGeometry.geometry.flat().map((g) => g.flip);
     expect(flips).toContain(true);
@@ -54,10 +55,17 @@ describe('views with their geometry', () => {
   it('each box and flip says where the view came from: cell averages of a ramp image are the cell centres', () => {
     const [H, W, n, h, w] = [24, 16, 12, 3, 2];
     const images = rampImages(n, H, W);
-    const { views, geometry } = makeViewsWithGeometry(images, CROP_FLIP, { large: 2, small: 0, smallSize: 4, smallScale: [0.1, 0.4] }, new Rng(4));
+    const { views, geometry } = makeViewsWithGeometry(
+      images,
+      CROP_FLIP,
+      { large: 2, small: 0, smallSize: 4, smallScale: [0.1, 0.4] },
+      new Rng(4),
+    );
     // a 3 x 2 "feature map" of each view: the mean of its pixels over each cell, back in source pixels
     views.forEach((view, v) => {
-      const pooled = tf.tidy(() => tf.avgPool(view, [H / h, W / w], [H / h, W / w], 'valid').arraySync()) as number[][][][];
+      const pooled = tf.tidy(() =>
+        tf.avgPool(view, [H / h, W / w], [H / h, W / w], 'valid').arraySync(),
+      ) as number[][][][];
       for (let i = 0; i < n; i++) {
         const centres = cellCentres(geometry[v][i], h, w);
         for (let r = 0; r < h; r++) {
@@ -77,10 +85,20 @@ describe('views with their geometry', () => {
   it('rejects bad view counts like makeViews', () => {
     const images = randomImages(1, 2, 8, 8, 3);
     expect(() =>
-      makeViewsWithGeometry(images, CROP_FLIP, { large: 0, small: 0, smallSize: 4, smallScale: [0.1, 0.4] }, new Rng(1)),
+      makeViewsWithGeometry(
+        images,
+        CROP_FLIP,
+        { large: 0, small: 0, smallSize: 4, smallScale: [0.1, 0.4] },
+        new Rng(1),
+      ),
     ).toThrow(/at least 1/);
     expect(() =>
-      makeViewsWithGeometry(images, CROP_FLIP, { large: 1.5, small: 0, smallSize: 4, smallScale: [0.1, 0.4] }, new Rng(1)),
+      makeViewsWithGeometry(
+        images,
+        CROP_FLIP,
+        { large: 1.5, small: 0, smallSize: 4, smallScale: [0.1, 0.4] },
+        new Rng(1),
+      ),
     ).toThrow(/large must be an integer/);
     images.dispose();
   });

@@ -49,7 +49,12 @@ export async function denseDiagnostic(
     let geometry: ViewGeometry[][] = [];
     const [a, b] = tf.tidy(() => {
       const images = batchToTensor(ctx.split, indices, ctx.imageShape);
-      const drawn = makeViewsWithGeometry(images, config.augment, { ...config.views, large: 2, small: 0 }, rng);
+      const drawn = makeViewsWithGeometry(
+        images,
+        config.augment,
+        { ...config.views, large: 2, small: 0 },
+        rng,
+      );
       geometry = drawn.geometry;
       return drawn.views.map((view) => ctx.network.forwardSpatial(ctx.standardize(view), false).map);
     });

@@ -104,7 +104,11 @@ describe('runs of pixel-level and encoder-decoder objectives', () => {
     expect(full.evals[0].dense!.matched).not.toBe(full.evals[2].dense!.matched);
     const first = await run({ ...overrides, eval: { ...overrides.eval, every: 0 } }, 3);
     expect(first.outcome).toBe('yielded');
-    const second = await run({ ...overrides, eval: { ...overrides.eval, every: 0 } }, undefined, first.bytes!);
+    const second = await run(
+      { ...overrides, eval: { ...overrides.eval, every: 0 } },
+      undefined,
+      first.bytes!,
+    );
     const resumed = [...first.losses, ...second.losses];
     resumed.forEach((value, i) => expect(value).toBeCloseTo(full.losses[i], 5));
   });
@@ -129,7 +133,11 @@ describe('runs of pixel-level and encoder-decoder objectives', () => {
     }
     expect(full.evals.at(-1)!.pca!.informative).toHaveLength(2 * 32);
     const first = await run({ ...overrides, eval: { ...overrides.eval, every: 0 } }, 3);
-    const second = await run({ ...overrides, eval: { ...overrides.eval, every: 0 } }, undefined, first.bytes!);
+    const second = await run(
+      { ...overrides, eval: { ...overrides.eval, every: 0 } },
+      undefined,
+      first.bytes!,
+    );
     const resumed = [...first.losses, ...second.losses];
     resumed.forEach((value, i) => expect(value).toBeCloseTo(full.losses[i], 4));
   });

@@ -398,7 +398,14 @@ export class Trainer {
         // a method that needs more than h and z (pixpro's spatial maps) runs the network itself
         const { h, z, maps }: { h: tf.Tensor2D[]; z: tf.Tensor2D[]; maps?: tf.Tensor4D[] } =
           this.loss.forwardViews?.(views) ?? this.forwardViews(views, true);
-        return this.loss.compute({ views: z, features: h, labels: labelTensor, images: views, maps, geometry });
+        return this.loss.compute({
+          views: z,
+          features: h,
+          labels: labelTensor,
+          images: views,
+          maps,
+          geometry,
+        });
       }, variables);
     });
     this.optimizer.apply(
@@ -596,7 +603,14 @@ export class Trainer {
       const informative =
         clean.extra && viewA.extra && viewB.extra && bank.extra
           ? await evaluateRepresentation(
-              { clean: clean.extra, viewA: viewA.extra, viewB: viewB.extra, evalLabels, bank: bank.extra, bankLabels },
+              {
+                clean: clean.extra,
+                viewA: viewA.extra,
+                viewB: viewB.extra,
+                evalLabels,
+                bank: bank.extra,
+                bankLabels,
+              },
               {
                 knnK: this.config.eval.knnK,
                 knnTemperature: this.config.eval.knnTemperature,

@@ -14,7 +14,14 @@ import {
   randomViews,
   type Matrix,
 } from '../losses/testing';
-import { amimLoss, createCmim, LOGVAR_RANGE, posteriorContrastive, type CmimModule, type CmimParams } from './cmim';
+import {
+  amimLoss,
+  createCmim,
+  LOGVAR_RANGE,
+  posteriorContrastive,
+  type CmimModule,
+  type CmimParams,
+} from './cmim';
 import { createLoss } from './registry';
 import { stateArrays } from './testing';
 
@@ -55,7 +62,10 @@ function randomImages(seed: number, n: number): tf.Tensor4D {
 
 /** log N(v; m, exp(logvar)) summed over the entries. */
 function logNormal(v: number[], m: number[], logvar: number[]): number {
-  return v.reduce((s, x, d) => s - 0.5 * LOG_2PI - 0.5 * logvar[d] - (x - m[d]) ** 2 / (2 * Math.exp(logvar[d])), 0);
+  return v.reduce(
+    (s, x, d) => s - 0.5 * LOG_2PI - 0.5 * logvar[d] - (x - m[d]) ** 2 / (2 * Math.exp(logvar[d])),
+    0,
+  );
 }
 
 /**
@@ -65,7 +75,11 @@ function logNormal(v: number[], m: number[], logvar: number[]): number {
 function amimReference(x: Matrix, xhat: Matrix, mu: Matrix, logvar: Matrix, eps: Matrix): number {
   const terms = x.map((xi, i) => {
     const z = mu[i].map((m, d) => m + Math.exp(logvar[i][d] / 2) * eps[i][d]);
-    const logPx = logNormal(xi, xhat[i], xi.map(() => 0));
+    const logPx = logNormal(
+      xi,
+      xhat[i],
+      xi.map(() => 0),
+    );
     const logQ = logNormal(z, mu[i], logvar[i]);
     const logP = logNormal(
       z,
@@ -138,17 +152,27 @@ describe('cmim', () => {
     const [hRows, mu] = [h.arraySync() as Matrix, muT.arraySync() as Matrix];
     const value = loss.compute({ views: [muT], features: [h], images: [images] });
     // the log-variance head: Linear(3, 2) of h, clipped to [-6, 2]
-    const [kernel, bias] = loss.parts!.logvarHead.getWeights().map((w) => w.arraySync()) as [Matrix, number[]];
+    const [kernel, bias] = loss.parts!.logvarHead.getWeights().map((w) => w.arraySync()) as [
+      Matrix,
+      number[],
+    ];
     const logvar = hRows.map((row) =>
       bias.map((b, d) =>
-        Math.min(Math.max(row.reduce((s, v, k) => s + v * kernel[k][d], b), LOGVAR_RANGE[0]), LOGVAR_RANGE[1]),
+        Math.min(
+          Math.max(
+            row.reduce((s, v, k) => s + v * kernel[k][d], b),
+            LOGVAR_RANGE[0],
+          ),
+          LOGVAR_RANGE[1],
+        ),
       ),
     );
     const zRows = mu.map((m, i) => m.map((v, d) => v + Math.exp(logvar[i][d] / 2) * epsRows[i][d]));
     const [xhat] = loss.parts!.decoder.model.apply(tf.tensor2d(zRows), { training: true }) as tf.Tensor[];
-    const xRows = (images.reshape([N, 16]).arraySync() as Matrix);
+    const xRows = images.reshape([N, 16]).arraySync() as Matrix;
     const xhatRows = xhat.reshape([N, 16]).arraySync() as Matrix;
-    const expected = amimReference(xRows, xhatRows, mu, logvar, epsRows) + 2 * contrastiveReference(zRows, mu, 0.5);
+    const expected =
+      amimReference(xRows, xhatRows, mu, logvar, epsRows) + 2 * contrastiveReference(zRows, mu, 0.5);
     expectClose(value.dataSync()[0], expected, 1e-4);
     // lambda = 0: A-MIM alone
     const plain = boundCmim(network, { lambda: 0 }, { noise: () => tf.tensor2d(epsRows) });

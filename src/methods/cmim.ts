@@ -179,7 +179,9 @@ export function createCmim(params: CmimParams, options: CmimOptions = {}): CmimM
           const z = tf.add(mu, tf.mul(tf.exp(tf.mul(logvar, 0.5)), eps)) as tf.Tensor2D;
           const [xhat] = state.decoder.model.apply(z, { training: true }) as tf.Tensor[];
           const mim = amimLoss(x, xhat as tf.Tensor4D, z, logvar, eps);
-          return lambda > 0 ? (tf.add(mim, tf.mul(lambda, posteriorContrastive(z, mu, tau))) as tf.Scalar) : mim;
+          return lambda > 0
+            ? (tf.add(mim, tf.mul(lambda, posteriorContrastive(z, mu, tau))) as tf.Scalar)
+            : mim;
         });
       } finally {
         eps.dispose();

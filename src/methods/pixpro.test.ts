@@ -85,7 +85,13 @@ function centre(g: ViewGeometry, r: number, c: number, h: number, w: number): [n
 }
 
 /** Eq. 1: A(i, j) = 1 when dist(i, j) / max(cell diagonal of view 1, of view 2) <= T. */
-function positivePairs(a: ViewGeometry, b: ViewGeometry, h: number, w: number, T: number): [number, number][] {
+function positivePairs(
+  a: ViewGeometry,
+  b: ViewGeometry,
+  h: number,
+  w: number,
+  T: number,
+): [number, number][] {
   const out: [number, number][] = [];
   const diagonal = Math.max(Math.hypot(a.width / w, a.height / h), Math.hypot(b.width / w, b.height / h));
   for (let i = 0; i < h * w; i++)
@@ -117,7 +123,10 @@ function pixelLossReference(
 ): number {
   const perImage = pairsOf.map((pairs, n) => {
     if (pairs.length === 0) return 0;
-    const sum = pairs.reduce((s, [i, j]) => s + cosine(y[0][n][i], t[1][n][j]) + cosine(y[1][n][j], t[0][n][i]), 0);
+    const sum = pairs.reduce(
+      (s, [i, j]) => s + cosine(y[0][n][i], t[1][n][j]) + cosine(y[1][n][j], t[0][n][i]),
+      0,
+    );
     return sum / pairs.length;
   });
   return -mean(perImage);
@@ -164,7 +173,9 @@ function pixproReference(
   const y1 = x1.map((image) => propagate(image, opts.gamma, g));
   const y2 = x2.map((image) => propagate(image, opts.gamma, g));
   const [t1, t2] = head(targetMaps);
-  const pairsOf = GEOMETRY[0].slice(0, opts.N).map((a, n) => positivePairs(a, GEOMETRY[1][n], opts.h, opts.w, opts.T));
+  const pairsOf = GEOMETRY[0]
+    .slice(0, opts.N)
+    .map((a, n) => positivePairs(a, GEOMETRY[1][n], opts.h, opts.w, opts.T));
   return pixelLossReference([y1, y2], [t1, t2], pairsOf);
 }
 
@@ -218,7 +229,9 @@ describe('pixpro', () => {
       expectGradsMatchScaled(grads, numericalGrad(reference, maps));
       // the reference is not trivial: image 0 pairs its 8-pixel cells with a flipped crop's 6-pixel ones (1 + 2 +
       // 2 + 4 pairs), image 1 a shifted smaller crop, image 2 two disjoint corners (no pair: it adds 0)
-      const counts = [0, 1, 2].map((n) => positivePairs(GEOMETRY[0][n], GEOMETRY[1][n], 2, 2, PARAMS.T).length);
+      const counts = [0, 1, 2].map(
+        (n) => positivePairs(GEOMETRY[0][n], GEOMETRY[1][n], 2, 2, PARAMS.T).length,
+      );
       expect(counts).toEqual([9, 9, 0]);
       tf.dispose([...images, ...views]);
       loss.dispose();
@@ -237,7 +250,7 @@ describe('pixpro', () => {
     const pixelOnly = boundPixpro(network, { alpha: 0 });
     const withInstance = boundPixpro(network, { alpha: 0.5 });
     const target = network.forwardSpatial(tf.concat(images, 0) as tf.Tensor4D, true);
-    const k = (target.z.arraySync() as Matrix);
+    const k = target.z.arraySync() as Matrix;
     const [k1, k2] = [k.slice(0, N), k.slice(N)];
     tf.dispose([target.map, target.h, target.z]);
     const [q0, g0, b0, q1, qb] = withInstance.trainableVariables.slice(7).map((v) => v.arraySync());
@@ -263,15 +276,49 @@ describe('pixpro', () => {
 
   it('propagation and the pixel loss have their closed forms', () => {
     // gamma = 0 and g = identity: every y_i is the sum of the image's pixels
-    const x = tf.tensor3d([[[1, 0], [0, 2], [3, 1]]]);
+    const x = tf.tensor3d([
+      [
+        [1, 0],
+        [0, 2],
+        [3, 1],
+      ],
+    ]);
     const y = pixelPropagation(x, 0, null);
-    expect(y.arraySync()).toEqual([[[4, 3], [4, 3], [4, 3]]]);
+    expect(y.arraySync()).toEqual([
+      [
+        [4, 3],
+        [4, 3],
+        [4, 3],
+      ],
+    ]);
     // gamma = 1: orthogonal pixels do not reach each other; negatively similar ones neither
-    const z = tf.tensor3d([[[1, 0], [0, 1], [-1, 0]]]);
-    expect(pixelPropagation(z, 1, null).arraySync()).toEqual([[[1, 0], [0, 1], [-1, 0]]]);
+    const z = tf.tensor3d([
+      [
+        [1, 0],
+        [0, 1],
+        [-1, 0],
+      ],
+    ]);
+    expect(pixelPropagation(z, 1, null).arraySync()).toEqual([
+      [
+        [1, 0],
+        [0, 1],
+        [-1, 0],
+      ],
+    ]);
     // y = t on matched pairs: cos = 1 in both directions, L = -2; no pairs: 0
-    const same = tf.tensor3d([[[1, 2], [3, 4]]]);
-    const eye = tf.tensor3d([[[1, 0], [0, 1]]]);
+    const same = tf.tensor3d([
+      [
+        [1, 2],
+        [3, 4],
+      ],
+    ]);
+    const eye = tf.tensor3d([
+      [
+        [1, 0],
+        [0, 1],
+      ],
+    ]);
     const none = tf.zeros([1, 2, 2]) as tf.Tensor3D;
     expectClose(pixproPixelLoss([same, same], [same, same], eye).dataSync()[0], -2, 1e-6);
     expectClose(pixproPixelLoss([same, same], [same, same], none).dataSync()[0], 0, 1e-6);
@@ -330,7 +377,12 @@ describe('pixpro', () => {
     // online = target + 0.5 everywhere trainable: the network's and the pixel head's
     tf.tidy(() => network.trainableVariables.forEach((v) => v.assign(tf.add(v, 0.5))));
     const pixTrainable = loss.trainableVariables.slice(0, 5);
-    pixTrainable.forEach((v) => setVariable(v, tf.tidy(() => tf.add(v, 0.5).arraySync() as number[])));
+    pixTrainable.forEach((v) =>
+      setVariable(
+        v,
+        tf.tidy(() => tf.add(v, 0.5).arraySync() as number[]),
+      ),
+    );
     loss.afterStep!({ step: 5, totalSteps: 10 });
     const m = byolTargetDecay(5, 10, 0.9);
     expectClose(m, 0.95, 1e-12);
@@ -384,7 +436,9 @@ describe('pixpro', () => {
     expect(unbound.trainableVariables).toEqual([]);
     expect(() => unbound.compute({ views, images, geometry: GEOMETRY })).toThrow(/before bind\(\)/);
     expect(() => source.compute({ views, images })).toThrow(/pass inputs\.geometry/);
-    expect(() => source.compute({ views: [views[0]], images, geometry: GEOMETRY })).toThrow(/exactly 2 views/);
+    expect(() => source.compute({ views: [views[0]], images, geometry: GEOMETRY })).toThrow(
+      /exactly 2 views/,
+    );
     expect(() => source.forwardViews!([images[0]])).toThrow(/two views of the same size/);
     const mlp = buildNetwork({
       encoder: { type: 'mlp', hidden: [3] },

@@ -184,7 +184,9 @@ export function createPixpro(params: PixproParams): MethodModule {
           : null;
       const predictorSeed = rng.fork();
       const predictor =
-        alpha > 0 ? buildPredictor(network.embeddingDim, predHidden, predictorSeed, 'pixpro_predictor') : null;
+        alpha > 0
+          ? buildPredictor(network.embeddingDim, predHidden, predictorSeed, 'pixpro_predictor')
+          : null;
       let target: ReturnType<typeof cloneTarget>;
       try {
         target = cloneTarget('pixpro', network);
@@ -237,16 +239,25 @@ export function createPixpro(params: PixproParams): MethodModule {
             0,
           ) as tf.Tensor4D[]);
         const [, h, w] = maps[0].shape;
-        if (maps.length < 2 || maps.some((m) => m.shape[0] !== N || m.shape.join() !== maps[0].shape.join())) {
+        if (
+          maps.length < 2 ||
+          maps.some((m) => m.shape[0] !== N || m.shape.join() !== maps[0].shape.join())
+        ) {
           throw new Error(
             `loss 'pixpro': inputs.maps must be two [${N}, h, w, F] maps of the same shape, got ${maps.map((m) => `[${m.shape}]`).join(', ')}`,
           );
         }
         const mask = tf.tensor3d(correspondenceMasks(g1, g2, h, w, T), [N, h * w, h * w]);
         // the pixel head sees both views in one batch, as the backbone does
-        const [x1, x2] = tf.split(perPixel(state.pixHead, tf.concat(maps.slice(0, 2), 0) as tf.Tensor4D, true), 2, 0);
+        const [x1, x2] = tf.split(
+          perPixel(state.pixHead, tf.concat(maps.slice(0, 2), 0) as tf.Tensor4D, true),
+          2,
+          0,
+        );
         const transform = state.transform;
-        const g = transform ? (rows: tf.Tensor2D) => transform.apply(rows, { training: true }) as tf.Tensor2D : null;
+        const g = transform
+          ? (rows: tf.Tensor2D) => transform.apply(rows, { training: true }) as tf.Tensor2D
+          : null;
         const y1 = pixelPropagation(x1 as tf.Tensor3D, gamma, g);
         const y2 = pixelPropagation(x2 as tf.Tensor3D, gamma, g);
         const target = state.target.forwardSpatial(tf.concat(images, 0) as tf.Tensor4D, true);

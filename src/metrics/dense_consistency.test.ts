@@ -6,8 +6,22 @@ import { denseConsistency, denseSums, evaluateEmbeddings, evaluateRepresentation
 describe('dense consistency', () => {
   it('averages the cosines of corresponding and of other cell pairs (hand-computed)', async () => {
     // one image, a 1 x 2 map of 2-d features: view a cells (1, 0) and (0, 1); view b cells (1, 1) and (0, 2)
-    const a = tf.tensor4d([[[[1, 0], [0, 1]]]]);
-    const b = tf.tensor4d([[[[1, 1], [0, 2]]]]);
+    const a = tf.tensor4d([
+      [
+        [
+          [1, 0],
+          [0, 1],
+        ],
+      ],
+    ]);
+    const b = tf.tensor4d([
+      [
+        [
+          [1, 1],
+          [0, 2],
+        ],
+      ],
+    ]);
     // cell 0 of a corresponds to cell 0 of b, cell 1 to cell 1
     const mask = Float32Array.from([1, 0, 0, 1]);
     const sums = await denseSums(a, b, mask);
@@ -67,7 +81,14 @@ describe('evaluateRepresentation', () => {
     expect(single).toEqual(both.h);
     await expect(
       evaluateRepresentation(
-        { clean: tensors[0], viewA: tensors[1], viewB: tensors[2], evalLabels, bank: tensors[3], bankLabels: evalLabels },
+        {
+          clean: tensors[0],
+          viewA: tensors[1],
+          viewB: tensors[2],
+          evalLabels,
+          bank: tensors[3],
+          bankLabels: evalLabels,
+        },
         options,
       ),
     ).rejects.toThrow(/bank\.h has 30 rows but there are 24 labels/);

@@ -33,7 +33,11 @@ export interface DenseSums {
  * Cosine sums of one chunk: maps [N, h, w, F] of view a and view b of the same N images, masks [N, hw, hw] with
  * masks[n, i, j] = 1 when cell i of view a and cell j of view b correspond (nn/pixel_pairs.ts), else 0.
  */
-export async function denseSums(mapA: tf.Tensor4D, mapB: tf.Tensor4D, masks: Float32Array): Promise<DenseSums> {
+export async function denseSums(
+  mapA: tf.Tensor4D,
+  mapB: tf.Tensor4D,
+  masks: Float32Array,
+): Promise<DenseSums> {
   const [N, h, w, F] = mapA.shape;
   if (mapB.shape.join() !== mapA.shape.join()) {
     throw new Error(`denseSums: the two maps differ in shape, [${mapA.shape}] and [${mapB.shape}]`);

@@ -50,7 +50,9 @@ export function buildConvDecoder(opts: {
   const [h0, w0] = [Math.ceil(H / scale), Math.ceil(W / scale)];
   const he = (k: number) => tf.initializers.heNormal({ seed: tfjsSeed(seed + k) });
   const bn = (x: tf.SymbolicTensor, layer: string) =>
-    batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_${layer}` }).apply(x) as tf.SymbolicTensor;
+    batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${name}_${layer}` }).apply(
+      x,
+    ) as tf.SymbolicTensor;
   const relu = (x: tf.SymbolicTensor, layer: string) =>
     tf.layers.reLU({ name: `${name}_${layer}` }).apply(x) as tf.SymbolicTensor;
   const gap = (x: tf.SymbolicTensor, k: number) =>
@@ -60,7 +62,9 @@ export function buildConvDecoder(opts: {
   let x = tf.layers
     .dense({ units: h0 * w0 * 2 * width, useBias: false, kernelInitializer: he(0), name: `${name}_fc` })
     .apply(input) as tf.SymbolicTensor;
-  x = tf.layers.reshape({ targetShape: [h0, w0, 2 * width], name: `${name}_reshape` }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers
+    .reshape({ targetShape: [h0, w0, 2 * width], name: `${name}_reshape` })
+    .apply(x) as tf.SymbolicTensor;
   x = relu(bn(x, 'bn0'), 'relu0');
   const hidden = [x];
   for (let s = 1; s <= DECODER_STAGES; s++) {
@@ -88,7 +92,13 @@ export function buildConvDecoder(opts: {
     .apply(x) as tf.SymbolicTensor;
   if (h0 * scale !== H || w0 * scale !== W) {
     out = tf.layers
-      .cropping2D({ cropping: [[0, h0 * scale - H], [0, w0 * scale - W]], name: `${name}_crop` })
+      .cropping2D({
+        cropping: [
+          [0, h0 * scale - H],
+          [0, w0 * scale - W],
+        ],
+        name: `${name}_crop`,
+      })
       .apply(out) as tf.SymbolicTensor;
   }
   const informative = tf.layers

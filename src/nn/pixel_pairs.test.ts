@@ -85,12 +85,16 @@ describe('pixel pairs', () => {
   it('stacks one matrix per image and rejects bad input with clear errors', () => {
     const masks = correspondenceMasks([whole, whole], [whole, { ...whole, flip: true }], 2, 2, 0.7);
     expect(masks).toHaveLength(2 * 16);
-    expect(Array.from(masks.subarray(0, 16))).toEqual(Array.from(correspondenceMatrix(whole, whole, 2, 2, 0.7)));
+    expect(Array.from(masks.subarray(0, 16))).toEqual(
+      Array.from(correspondenceMatrix(whole, whole, 2, 2, 0.7)),
+    );
     expect(Array.from(masks.subarray(16))).toEqual(
       Array.from(correspondenceMatrix(whole, { ...whole, flip: true }, 2, 2, 0.7)),
     );
     expect(() => correspondenceMasks([whole], [], 2, 2, 0.7)).toThrow(/1 and 0 geometries/);
-    expect(() => correspondenceMatrix({ ...whole, width: 0 }, whole, 2, 2, 0.7)).toThrow(/positive height\/width/);
+    expect(() => correspondenceMatrix({ ...whole, width: 0 }, whole, 2, 2, 0.7)).toThrow(
+      /positive height\/width/,
+    );
     expect(() => correspondenceMatrix(whole, whole, 0, 2, 0.7)).toThrow(/two positive integers/);
   });
 });

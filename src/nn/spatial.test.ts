@@ -51,7 +51,8 @@ describe('the spatial map of the backbone', () => {
       return tf.sum(tf.square(map)) as tf.Scalar;
     }, backboneVariables);
     expect(Object.keys(grads)).toHaveLength(backboneVariables.length);
-    for (const g of Object.values(grads)) expect(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0])).toBeGreaterThan(0);
+    for (const g of Object.values(grads))
+      expect(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0])).toBeGreaterThan(0);
     tf.dispose([value, ...Object.values(grads)]);
     const copy = net.clone();
     const a = net.forwardSpatial(x, false);
