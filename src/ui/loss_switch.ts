@@ -12,8 +12,8 @@ export function draftWithLoss(draft: unknown, lossId: string): unknown {
   const large = Number(getPath(draft, 'views.large') ?? 2);
   const small = Number(getPath(draft, 'views.small') ?? 0);
   if (!Number.isInteger(large) || !Number.isInteger(small)) return withLoss; // the field shows its own error
-  // pixel pairs compare views of one size: no small views
-  const keptSmall = def.inputs === 'geometry' ? 0 : Math.min(small, Math.max(0, def.maxViews - def.minViews));
+  // small views only where the loss takes more than its minimum (pixpro's two views of one size: none)
+  const keptSmall = Math.min(small, Math.max(0, def.maxViews - def.minViews));
   const nextLarge = Math.min(
     Math.max(large + small - keptSmall, def.minViews - keptSmall),
     def.maxViews - keptSmall,
