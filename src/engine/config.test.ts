@@ -24,6 +24,27 @@ describe('RunConfig', () => {
     }
   });
 
+  it('refuses what a pixel-pair loss cannot use: an mlp encoder, small views, per-view BatchNorm', () => {
+    const bad = {
+      loss: { id: 'pixpro' },
+      encoder: { type: 'mlp', hidden: [8] },
+      views: { large: 1, small: 1 },
+      nn: { batchNormViews: 'per-view' },
+    };
+    expect(() => parseRunConfig(bad)).toThrow(
+      /encoder: loss 'pixpro' pairs pixels of the backbone's spatial map; the mlp encoder has none, use convnet or resnet/,
+    );
+    expect(() => parseRunConfig(bad)).toThrow(
+      /views\.small: loss 'pixpro' compares two views of the same size/,
+    );
+    expect(() => parseRunConfig(bad)).toThrow(
+      /nn\.batchNormViews: loss 'pixpro' runs its two views through BatchNorm together; set nn\.batchNormViews to 'joint'/,
+    );
+    expect(
+      parseRunConfig({ loss: { id: 'pixpro' }, encoder: { type: 'convnet', channels: [4] } }).loss.id,
+    ).toBe('pixpro');
+  });
+
   it('lists every bad field with its path, the rule and the value given', () => {
     let message = '';
     try {

@@ -292,6 +292,12 @@ export function parseRunConfig(input: unknown): RunConfig {
         `views.small: loss '${config.loss.id}' compares two views of the same size; set views.small to 0 and views.large to 2`,
       );
     }
+    if (config.nn.batchNormViews === 'per-view') {
+      // its own forward pass runs both views through the backbone together (methods/pixpro.ts forwardViews)
+      problems.push(
+        `nn.batchNormViews: loss '${config.loss.id}' runs its two views through BatchNorm together; set nn.batchNormViews to 'joint'`,
+      );
+    }
   }
   if (config.encoder.type === 'resnet' && config.encoder.widths.length !== config.encoder.blocks.length) {
     problems.push(

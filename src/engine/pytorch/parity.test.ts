@@ -424,6 +424,12 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     const bad = { optimizer: { lr: -1 }, loss: { id: 'dcl', params: { tau: 100 } }, views: { large: 3 } };
     const badLoss = { loss: { id: 'dcl', params: { tau: 100 } }, views: { large: 3 } };
     const unknown = { optimizer: { lrr: 0.1 } };
+    const badPixels = {
+      loss: { id: 'pixpro' },
+      encoder: { type: 'mlp', hidden: [8] },
+      views: { large: 1, small: 1 },
+      nn: { batchNormViews: 'per-view' },
+    };
     // a complete config from the playground passes through unchanged
     const full = parseRunConfig({
       loss: { id: 'swav' },
@@ -437,7 +443,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       losses: Record<string, unknown>;
       parsed: { ok: boolean; error?: string; config?: RunConfig }[];
       refused: Record<string, string | null>;
-    }>('config', [JSON.stringify([bad, badLoss, unknown, full])]);
+    }>('config', [JSON.stringify([bad, badLoss, unknown, full, badPixels])]);
     expect(py.defaults).toEqual(defaultRunConfig());
     // the losses without a PyTorch version: the same list, and train.py's objective refuses each by name
     expect(Object.keys(py.refused)).toEqual([...NOT_IN_PYTORCH]);
@@ -479,6 +485,17 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     expect(py.parsed[1].error).toContain("views: loss 'dcl' needs 2 views in total, the config gives 3");
     expect(py.parsed[2].error).toContain('optimizer.lrr: unknown field');
     expect(py.parsed[3]).toEqual({ ok: true, config: full });
+    // the pixel-pair checks word for word as config.ts words them
+    const tsProblems = (() => {
+      try {
+        parseRunConfig(badPixels);
+        return [];
+      } catch (error) {
+        return (error as Error).message.split('\n').filter((line) => line.includes("loss 'pixpro'"));
+      }
+    })();
+    expect(tsProblems).toHaveLength(3);
+    for (const line of tsProblems) expect(py.parsed[4].error).toContain(line.replace(/^\s*-\s*/, ''));
   });
 
   it("data.py generates the playground's synthetic dataset byte for byte", async () => {

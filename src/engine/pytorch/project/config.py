@@ -373,6 +373,10 @@ def parse_run_config(data):
                 problems.append(
                     f"views.small: loss '{config['loss']['id']}' compares two views of the same size; set views.small to 0 and views.large to 2"
                 )
+            if config["nn"]["batchNormViews"] == "per-view":
+                problems.append(
+                    f"nn.batchNormViews: loss '{config['loss']['id']}' runs its two views through BatchNorm together; set nn.batchNormViews to 'joint'"
+                )
         if config["views"]["small"] > 0 and config["encoder"]["type"] == "mlp":
             problems.append("views.small: multi-crop small views need an encoder with global pooling (convnet or resnet), not mlp")
         encoder = config["encoder"]
