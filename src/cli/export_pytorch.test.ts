@@ -111,5 +111,22 @@ describe('npm run export-pytorch', () => {
     expect(notOurs.stderr).toContain(
       'has no run_config metadata: it is not a playground export or checkpoint',
     );
+
+    // a checkpoint of a loss the project cannot train: refused before any measuring, nothing written
+    const pixpro = await tempDir();
+    const metadata = readSafetensors(await readFile(path.join(run, 'checkpoint.safetensors'))).metadata;
+    const config = JSON.parse(metadata.run_config) as Record<string, unknown>;
+    await writeFile(
+      path.join(pixpro, 'checkpoint.safetensors'),
+      writeSafetensors([{ name: 'w', dtype: 'F32', shape: [1], data: new Float32Array(1) }], {
+        ...metadata,
+        run_config: JSON.stringify({ ...config, loss: { id: 'pixpro', params: {} } }),
+      }),
+    );
+    const refused = await exportPytorch(['--from', pixpro, '--out', path.join(pixpro, 'project')]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("error: the PyTorch project does not implement loss 'pixpro'");
+    expect(refused.stderr).not.toContain('measuring');
+    expect(await readdir(pixpro)).toEqual(['checkpoint.safetensors']);
   });
 });

@@ -13,7 +13,7 @@ import {
   PREPROCESSING_KEY,
   RUN_CONFIG_KEY,
 } from '../engine/export';
-import { buildPytorchProject } from '../engine/pytorch/project';
+import { buildPytorchProject, checkPytorchSupport } from '../engine/pytorch/project';
 import { readProjectSources } from '../engine/pytorch/node_sources';
 import { readSafetensors } from '../engine/safetensors';
 import { Trainer } from '../engine/trainer';
@@ -102,6 +102,8 @@ async function exportedWeights(
     throw new UsageError(`${file} has no run_config metadata: it is not a playground export or checkpoint`);
   }
   const config = parseRunConfig(JSON.parse(metadata[RUN_CONFIG_KEY]));
+  // before measuring anything: a loss the project cannot train is refused at once
+  checkPytorchSupport(config);
   console.error(
     `${file} lacks the input preprocessing: measuring it on the '${config.dataset.id}' training set`,
   );

@@ -8,7 +8,7 @@ import { initBackend, type BackendName } from '../engine/backend';
 import { checkMemoryBudget, formatBytes } from '../engine/budget';
 import { checkpointInfo } from '../engine/checkpoint';
 import { parseRunConfig, type RunConfig } from '../engine/config';
-import type { EngineEvent, StatusEvent } from '../engine/events';
+import type { EngineEvent, EvalEvent, StatusEvent } from '../engine/events';
 import { exportSafetensors, exportTfjs } from '../engine/export';
 import { firstNonFinite } from '../engine/finite';
 import { Trainer, type RunOutcome } from '../engine/trainer';
@@ -16,6 +16,7 @@ import { describeProtocolResult } from '../engine/protocols/results';
 import { defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../kernels/wasm/node';
 import { describeNetwork } from '../nn/networks';
 import { openDatasetFromDir } from './open_dataset';
+import { evalExtras } from './eval_extras';
 import {
   CHECKPOINT_FILE,
   CheckpointWriter,
@@ -252,7 +253,7 @@ function progressReporter(mode: 'bar' | 'lines' | 'quiet', everySeconds: number)
         lastKnn = (event.h.knnTop1 * 100).toFixed(1) + '%';
         if (mode === 'lines')
           console.error(
-            `eval @ step ${event.step}: kNN(h) ${lastKnn}, alignment ${event.z.alignment.toFixed(3)}, uniformity ${event.z.uniformity.toFixed(3)}, erank(z) ${event.z.effectiveRank.toFixed(1)}`,
+            `eval @ step ${event.step}: kNN(h) ${lastKnn}, alignment ${event.z.alignment.toFixed(3)}, uniformity ${event.z.uniformity.toFixed(3)}, erank(z) ${event.z.effectiveRank.toFixed(1)}${evalExtras(event)}`,
           );
       } else if (event.type === 'protocol-eval' && mode === 'lines') {
         console.error(`${event.result.kind} @ step ${event.step}: ${describeProtocolResult(event.result)}`);
@@ -521,21 +522,14 @@ export async function main(argv: string[], host: TrainHost): Promise<number> {
   log.close();
   const lines = (await readFile(metricsPath, 'utf8')).split('\n').filter(Boolean);
   const lastEval = lines
-    .map(
-      (l) =>
-        JSON.parse(l) as {
-          type: string;
-          step: number;
-          h: { knnTop1: number; effectiveRank: number };
-          z: { alignment: number; uniformity: number; effectiveRank: number };
-        },
-    )
-    .filter((e) => e.type === 'eval')
+    .map((l) => JSON.parse(l) as EvalEvent | { type: string })
+    .filter((e): e is EvalEvent => e.type === 'eval')
     .pop();
   if (lastEval && outcome !== 'error') {
     console.error(
       `final: kNN top-1 (h) ${(lastEval.h.knnTop1 * 100).toFixed(2)}%, alignment(z) ${lastEval.z.alignment.toFixed(4)}, ` +
-        `uniformity(z) ${lastEval.z.uniformity.toFixed(4)}, effective rank h ${lastEval.h.effectiveRank.toFixed(1)} / z ${lastEval.z.effectiveRank.toFixed(1)}`,
+        `uniformity(z) ${lastEval.z.uniformity.toFixed(4)}, effective rank h ${lastEval.h.effectiveRank.toFixed(1)} / z ${lastEval.z.effectiveRank.toFixed(1)}` +
+        evalExtras(lastEval),
     );
   }
   const lastProtocol = lines

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { colorJitter, JITTER_PARAM_COUNT } from '../kernels/ops';
 import type { Rng } from '../nn/random';
+import type { ViewGeometry } from '../nn/pixel_pairs';
 import { augmentConfigProblems } from './config';
 
 // Seeded data augmentation as batched tensor ops. Every random parameter is drawn on the CPU from an Rng
@@ -321,4 +322,53 @@ export function makeViews(
     throw error;
   }
   return out;
+}
+
+/** Each view's crop box (source pixels) and flip: what pixel-level objectives need to pair its cells up. */
+export type { ViewGeometry } from '../nn/pixel_pairs';
+
+/**
+ * makeViews that also returns every view's geometry: geometry[v][i] is the crop box and flip of image i in view v
+ * (PixPro's pixel correspondences). It draws the same random numbers in the same order as makeViews (per view:
+ * sampleAugmentParams, then applyAugmentParams, as augmentBatch does), so from the same rng state the views are
+ * the same tensors; the caller disposes them.
+ */
+export function makeViewsWithGeometry(
+  images: tf.Tensor4D,
+  cfg: AugmentConfig,
+  views: ViewsConfig,
+  rng: Rng,
+): { views: tf.Tensor4D[]; geometry: ViewGeometry[][] } {
+  const count = (name: string, value: number) => {
+    if (!Number.isInteger(value) || value < 0)
+      throw new Error(`views: ${name} must be an integer >= 0, got ${value}`);
+  };
+  count('large', views.large);
+  count('small', views.small);
+  if (views.large + views.small < 1)
+    throw new Error('views: large + small must be at least 1 (2 for a contrastive loss)');
+  const [n, height, width] = images.shape;
+  const largeSize: [number, number] =
+    views.largeSize === undefined ? [height, width] : [views.largeSize, views.largeSize];
+  const smallCfg: AugmentConfig = {
+    ...cfg,
+    crop: { scale: views.smallScale, ratio: cfg.crop?.ratio ?? [3 / 4, 4 / 3] },
+  };
+  if (views.small > 0) validateAugmentConfig(smallCfg);
+  const out: tf.Tensor4D[] = [];
+  const geometry: ViewGeometry[][] = [];
+  const one = (viewCfg: AugmentConfig, size: [number, number]) => {
+    checkImages(images, size);
+    const params = sampleAugmentParams(n, height, width, viewCfg, rng);
+    out.push(applyAugmentParams(images, params, size));
+    geometry.push(params.map((p) => ({ ...p.crop, flip: p.flip })));
+  };
+  try {
+    for (let v = 0; v < views.large; v++) one(cfg, largeSize);
+    for (let v = 0; v < views.small; v++) one(smallCfg, [views.smallSize, views.smallSize]);
+  } catch (error) {
+    out.forEach((t) => t.dispose());
+    throw error;
+  }
+  return { views: out, geometry };
 }

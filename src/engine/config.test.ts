@@ -16,13 +16,35 @@ describe('RunConfig', () => {
 
   it('fills loss params from the loss table for every loss', () => {
     for (const [id, def] of Object.entries(LOSS_CATALOG)) {
-      const views = Math.max(2, Math.min(def.minViews, def.maxViews));
+      // two views where the loss takes two, else the nearest count it takes (cmim: one)
+      const views = Math.min(Math.max(2, def.minViews), def.maxViews);
       // sepclr trains only within its contrastive-analysis protocol
       const protocol = id === 'sepclr' ? { protocol: { type: 'contrastive-analysis' as const } } : {};
       const config = parseRunConfig({ loss: { id }, views: { large: views }, ...protocol });
       for (const [name, spec] of Object.entries(def.params))
         expect(config.loss.params[name]).toBe(spec.default);
     }
+  });
+
+  it('refuses what a pixel-pair loss cannot use: an mlp encoder, small views, per-view BatchNorm', () => {
+    const bad = {
+      loss: { id: 'pixpro' },
+      encoder: { type: 'mlp', hidden: [8] },
+      views: { large: 1, small: 1 },
+      nn: { batchNormViews: 'per-view' },
+    };
+    expect(() => parseRunConfig(bad)).toThrow(
+      /encoder: loss 'pixpro' pairs pixels of the backbone's spatial map; the mlp encoder has none, use convnet or resnet/,
+    );
+    expect(() => parseRunConfig(bad)).toThrow(
+      /views\.small: loss 'pixpro' compares two views of the same size/,
+    );
+    expect(() => parseRunConfig(bad)).toThrow(
+      /nn\.batchNormViews: loss 'pixpro' runs its two views through BatchNorm together; set nn\.batchNormViews to 'joint'/,
+    );
+    expect(
+      parseRunConfig({ loss: { id: 'pixpro' }, encoder: { type: 'convnet', channels: [4] } }).loss.id,
+    ).toBe('pixpro');
   });
 
   it('lists every bad field with its path, the rule and the value given', () => {

@@ -299,6 +299,25 @@ export function parseRunConfig(input: unknown): RunConfig {
       'views.small: multi-crop small views need an encoder with global pooling (convnet or resnet), not mlp',
     );
   }
+  if (def.inputs === 'geometry') {
+    // pixel pairs need a spatial map and two views of one size (lossInfo(...).inputs, losses/catalog.ts)
+    if (config.encoder.type === 'mlp') {
+      problems.push(
+        `encoder: loss '${config.loss.id}' pairs pixels of the backbone's spatial map; the mlp encoder has none, use convnet or resnet`,
+      );
+    }
+    if (config.views.small > 0) {
+      problems.push(
+        `views.small: loss '${config.loss.id}' compares two views of the same size; set views.small to 0 and views.large to 2`,
+      );
+    }
+    if (config.nn.batchNormViews === 'per-view') {
+      // its own forward pass runs both views through the backbone together (methods/pixpro.ts forwardViews)
+      problems.push(
+        `nn.batchNormViews: loss '${config.loss.id}' runs its two views through BatchNorm together; set nn.batchNormViews to 'joint'`,
+      );
+    }
+  }
   if (config.encoder.type === 'resnet' && config.encoder.widths.length !== config.encoder.blocks.length) {
     problems.push(
       `encoder: resnet widths (${config.encoder.widths.length} stages) and blocks (${config.encoder.blocks.length}) must have the same length`,

@@ -1,4 +1,4 @@
-import type { MetricSet } from '../metrics/index';
+import type { DenseConsistency, MetricSet } from '../metrics/index';
 import type { RunConfig } from './config';
 import type { ProtocolResult } from './protocols/results';
 
@@ -10,7 +10,7 @@ export type {
   SpaceScores,
 } from './protocols/results';
 
-export type { MetricSet };
+export type { DenseConsistency, MetricSet };
 
 /** Plain-data events the engine emits; the worker forwards them as-is and the UI only renders them. */
 
@@ -32,9 +32,22 @@ export interface EvalEvent {
   h: MetricSet;
   z: MetricSet;
   linearProbeTop1: number | null;
-  /** 2-D PCA of the clean eval embeddings, n x 2 row-major, plus their labels. */
-  pca: { h: number[]; z: number[]; labels: number[] } | null;
+  /**
+   * 2-D PCA of the clean eval embeddings, n x 2 row-major, plus their labels (and of the informative embeddings
+   * when the run has them).
+   */
+  pca: { h: number[]; z: number[]; labels: number[]; informative?: number[] } | null;
   evalMs: number;
+  /**
+   * The same metrics for a third representation the method defines: cmim's informative embeddings (the decoder's
+   * pooled hidden states when decoding the posterior mean). Absent for every other objective.
+   */
+  informative?: MetricSet;
+  /**
+   * Dense pixel consistency of the backbone's spatial maps between two augmented views of the eval images (runs
+   * whose objective pairs pixels, pixpro): mean cosine of corresponding cells and of non-corresponding ones.
+   */
+  dense?: DenseConsistency;
 }
 
 export interface CheckpointEvent {

@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { createLoss } from '../methods/registry';
 import type { MethodModule } from '../methods/types';
-import { evaluateEmbeddings, pca2d } from '../metrics/index';
+import { evaluateEmbeddings, evaluateRepresentation, pca2d } from '../metrics/index';
 import { makeViews } from './augment';
+import { trainingViews } from './views';
+import { denseDiagnostic } from './dense_eval';
 import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from './checkpoint';
 import type { RunConfig } from './config';
 import { batchToTensor } from './data/index';
@@ -134,6 +136,7 @@ export class Trainer {
           seed,
           layers: config.nn,
         }),
+      imageShape: this.dataset.imageShape,
     });
     this.optimizer = createOptimizer(config.optimizer);
   }
@@ -409,18 +412,23 @@ export class Trainer {
     const variables = [...this.network.trainableVariables, ...this.loss.trainableVariables];
     const { value, grads } = tf.tidy(() => {
       const images = batchToTensor(this.train, indices, this.dataset.imageShape);
-      const views = makeViews(images, this.config.augment, this.config.views, rng).map((v) =>
-        this.standardize(v),
-      );
+      // the views the loss's catalogue entry asks for (augmented, with their crop geometry, or clean)
+      const drawn = trainingViews(images, this.config, rng);
+      const views = drawn.views.map((v) => this.standardize(v));
+      const geometry = drawn.geometry ?? undefined;
       const labelTensor = tf.tensor1d(labels, 'int32');
       return tf.variableGrads(() => {
-        const { h, z } = this.forwardViews(views, true);
+        // a method that needs more than h and z (pixpro's spatial maps) runs the network itself
+        const { h, z, maps }: { h: tf.Tensor2D[]; z: tf.Tensor2D[]; maps?: tf.Tensor4D[] } =
+          this.loss.forwardViews?.(views) ?? this.forwardViews(views, true);
         return this.loss.compute({
           views: z,
           features: h,
           labels: labelTensor,
           images: views,
           ...this.protocol?.stepInputs?.(indices),
+          maps,
+          geometry,
         });
       }, variables);
     });
@@ -503,9 +511,10 @@ export class Trainer {
     count: number,
     rng?: Rng,
     onChunk?: (images: number) => void,
-  ): Promise<{ h: tf.Tensor2D; z: tf.Tensor2D }> {
+  ): Promise<{ h: tf.Tensor2D; z: tf.Tensor2D; extra?: tf.Tensor2D }> {
     const hs: tf.Tensor2D[] = [];
     const zs: tf.Tensor2D[] = [];
+    const extras: tf.Tensor2D[] = [];
     try {
       for (let start = 0; start < count; start += EVAL_CHUNK) {
         const indices = Array.from({ length: Math.min(EVAL_CHUNK, count - start) }, (_, k) => start + k);
@@ -519,16 +528,22 @@ export class Trainer {
               rng,
             )[0];
           }
-          return this.network.forward(this.standardize(images), false);
+          const standardized = this.standardize(images);
+          const embedded = this.network.forward(standardized, false);
+          // a method's own third representation (cmim's informative embeddings) of the same images
+          const extra = this.loss.representation?.(standardized, embedded);
+          return extra ? { ...embedded, extra } : embedded;
         });
         hs.push(out.h);
         zs.push(out.z);
+        if ('extra' in out) extras.push(out.extra);
         onChunk?.(indices.length);
         await yieldToHost();
       }
-      return { h: tf.concat(hs, 0) as tf.Tensor2D, z: tf.concat(zs, 0) as tf.Tensor2D };
+      const joined = { h: tf.concat(hs, 0) as tf.Tensor2D, z: tf.concat(zs, 0) as tf.Tensor2D };
+      return extras.length > 0 ? { ...joined, extra: tf.concat(extras, 0) as tf.Tensor2D } : joined;
     } finally {
-      tf.dispose([...hs, ...zs]);
+      tf.dispose([...hs, ...zs, ...extras]);
     }
   }
 
@@ -540,7 +555,7 @@ export class Trainer {
     count: number,
   ): Promise<{ vectors: Float32Array; dim: number; labels: Int32Array }> {
     const total = Math.min(count, this.test.count);
-    const { h, z } = await this.embed(this.test, total);
+    const { h, z, extra } = await this.embed(this.test, total);
     try {
       return {
         vectors: (await h.data()) as Float32Array,
@@ -548,7 +563,7 @@ export class Trainer {
         labels: this.test.labels.slice(0, total),
       };
     } finally {
-      tf.dispose([h, z]);
+      tf.dispose([h, z, ...(extra ? [extra] : [])]);
     }
   }
 
@@ -568,7 +583,7 @@ export class Trainer {
     const embedded: tf.Tensor[] = [];
     const embed = async (split: DatasetSplit, count: number, rng?: Rng) => {
       const out = await this.embed(split, count, rng, progress);
-      embedded.push(out.h, out.z);
+      embedded.push(out.h, out.z, ...(out.extra ? [out.extra] : []));
       return out;
     };
     try {
@@ -606,7 +621,35 @@ export class Trainer {
       if (this.config.eval.pca) {
         const [ph, pz] = await Promise.all([pca2d(clean.h), pca2d(clean.z)]);
         pca = { h: Array.from(ph.points), z: Array.from(pz.points), labels: Array.from(evalLabels) };
+        if (clean.extra) pca.informative = Array.from((await pca2d(clean.extra)).points);
       }
+      // the method's third representation, measured like h and z (kNN against the bank's, alignment of two views)
+      const informative =
+        clean.extra && viewA.extra && viewB.extra && bank.extra
+          ? await evaluateRepresentation(
+              {
+                clean: clean.extra,
+                viewA: viewA.extra,
+                viewB: viewB.extra,
+                evalLabels,
+                bank: bank.extra,
+                bankLabels,
+              },
+              {
+                knnK: this.config.eval.knnK,
+                knnTemperature: this.config.eval.knnTemperature,
+                numClasses: this.dataset.classes.length,
+              },
+            )
+          : undefined;
+      const dense = await denseDiagnostic(this.config, {
+        network: this.network,
+        split: this.test,
+        count: evalCount,
+        imageShape: this.dataset.imageShape,
+        standardize: (images) => this.standardize(images),
+        seed: derivedSeed(this.config.seed, STREAM.evalAugment, 1),
+      });
       return {
         type: 'eval',
         step: this.stepCount,
@@ -616,6 +659,8 @@ export class Trainer {
         linearProbeTop1: metrics.linearProbeTop1,
         pca,
         evalMs: performance.now() - started,
+        ...(informative ? { informative } : {}),
+        ...(dense ? { dense } : {}),
       };
     } finally {
       tf.dispose(embedded);

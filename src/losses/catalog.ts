@@ -27,6 +27,8 @@ export const LOSS_IDS = [
   'amcl',
   'beclr',
   'sepclr',
+  'pixpro',
+  'cmim',
 ] as const;
 export type LossId = (typeof LOSS_IDS)[number];
 
@@ -54,6 +56,13 @@ export interface LossInfo {
   readonly maxViews: number;
   readonly needsLabels: boolean;
   readonly params: Readonly<Record<string, ParamSpec>>;
+  /**
+   * What the trainer feeds it: 'augmented' (the default when absent) views made by the augment section;
+   * 'geometry' the same views plus each view's crop box and flip (pixel correspondences; needs an encoder with a
+   * spatial map, convnet or resnet, and same-size views); 'clean' the images without any augmentation, as one view
+   * (the augment section is ignored).
+   */
+  readonly inputs?: 'augmented' | 'geometry' | 'clean';
 }
 
 export const LOSS_CATALOG: Readonly<Record<LossId, LossInfo>> = {
@@ -551,6 +560,103 @@ export const LOSS_CATALOG: Readonly<Record<LossId, LossInfo>> = {
         min: 0,
         max: 10000,
         help: 'weight of the information-leakage term (joint entropy of common and salient)',
+      },
+    },
+  },
+  pixpro: {
+    id: 'pixpro',
+    kind: 'method',
+    name: 'PixPro (pixel propagation)',
+    description:
+      'Pixel-to-propagation consistency between corresponding pixels of two crops, against a momentum encoder; optional BYOL-style instance term (Xie et al. 2021).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    inputs: 'geometry',
+    params: {
+      T: {
+        default: 0.7,
+        min: 0,
+        max: 10,
+        help: 'positive-pair distance threshold, in feature-cell diagonals of the source image',
+      },
+      gamma: {
+        default: 2,
+        min: 0,
+        max: 10,
+        help: 'sharpness of the propagation similarity max(cos, 0)^gamma (0 = plain average)',
+      },
+      ppmLayers: {
+        default: 1,
+        min: 0,
+        max: 2,
+        integer: true,
+        help: 'linear layers of the propagation transform g (0 = identity; 2 = Linear-BN-ReLU-Linear)',
+      },
+      baseMomentum: {
+        default: 0.99,
+        min: 0,
+        max: 1,
+        help: 'momentum encoder decay at step 0, raised to 1 by a cosine schedule',
+      },
+      pixHidden: {
+        default: 256,
+        min: 1,
+        max: 8192,
+        integer: true,
+        help: 'hidden width of the per-pixel projection head',
+      },
+      pixDim: {
+        default: 64,
+        min: 1,
+        max: 4096,
+        integer: true,
+        help: 'output width of the per-pixel projection head',
+      },
+      alpha: {
+        default: 1,
+        min: 0,
+        max: 100,
+        help: 'weight of the instance-level term on pooled features (0 = pixel terms only)',
+      },
+      predHidden: {
+        default: 512,
+        min: 1,
+        max: 8192,
+        integer: true,
+        help: 'hidden width of the instance-level predictor MLP (used when alpha > 0)',
+      },
+    },
+  },
+  cmim: {
+    id: 'cmim',
+    kind: 'method',
+    name: 'cMIM (contrastive MIM)',
+    description:
+      'Mutual Information Machine auto-encoder (A-MIM) plus a contrastive term between posterior samples and means; clean images, no positive-pair augmentation (Livne 2025).',
+    minViews: 1,
+    maxViews: 1,
+    needsLabels: false,
+    inputs: 'clean',
+    params: {
+      lambda: {
+        default: 1,
+        min: 0,
+        max: 10000,
+        help: 'weight of the contrastive term (0 = plain A-MIM)',
+      },
+      tau: {
+        default: 0.1,
+        min: 0.01,
+        max: 10,
+        help: 'temperature of the contrastive term: lower = sharper softmax',
+      },
+      decoderWidth: {
+        default: 32,
+        min: 1,
+        max: 1024,
+        integer: true,
+        help: 'channels c of the convolutional decoder (hidden maps 2c, c, c; informative embedding 4c)',
       },
     },
   },

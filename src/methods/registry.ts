@@ -20,6 +20,8 @@ import { createHydra } from './hydra';
 import { createAmclModule } from './amcl';
 import { createBeclr } from './beclr';
 import { createSepclr } from './sepclr';
+import { createPixpro } from './pixpro';
+import { createCmim } from './cmim';
 
 type Factory = (params: Record<string, number>) => MethodModule;
 
@@ -48,6 +50,8 @@ export const OBJECTIVES: Readonly<Record<LossId, { kind: 'loss' | 'method'; crea
   amcl: { kind: 'method', create: createAmclModule as unknown as Factory },
   beclr: { kind: 'method', create: createBeclr as unknown as Factory },
   sepclr: { kind: 'method', create: createSepclr as unknown as Factory },
+  pixpro: { kind: 'method', create: createPixpro as unknown as Factory },
+  cmim: { kind: 'method', create: createCmim as unknown as Factory },
 };
 
 /** createLoss(id, params?): defaults from the catalogue, clear errors for bad ids and params (docs/losses.md). */

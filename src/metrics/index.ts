@@ -19,6 +19,7 @@ export { pca2d, type Pca2d } from './pca';
 export { spectrum } from './spectrum';
 export { tolerance } from './tolerance';
 export { uniformity, type UniformityOptions } from './uniformity';
+export { denseConsistency, denseSums, type DenseConsistency, type DenseSums } from './dense_consistency';
 
 /** The per-representation metrics of metrics.md, as plain numbers (for h or for z). */
 export interface MetricSet {
@@ -151,4 +152,34 @@ export async function evaluateEmbeddings(input: EvalInput, options: EvalOptions 
       : Promise.resolve(null),
   ]);
   return { h, z, knnTop1: h.knnTop1, knnTop1Z: z.knnTop1, linearProbeTop1: probe };
+}
+
+/** One extra representation of the same images (cmim's informative embeddings), row i = image i. */
+export interface RepresentationInput {
+  clean: tf.Tensor2D;
+  viewA: tf.Tensor2D;
+  viewB: tf.Tensor2D;
+  evalLabels: ClassLabels;
+  bank: tf.Tensor2D;
+  bankLabels: ClassLabels;
+}
+
+/**
+ * The MetricSet of one more representation, computed exactly as for h and z (alignment of the two views,
+ * uniformity, tolerance, spectrum, effective rank, kNN against the bank). The tensors stay the caller's.
+ */
+export async function evaluateRepresentation(
+  input: RepresentationInput,
+  options: Omit<EvalOptions, 'linearProbe'> = {},
+): Promise<MetricSet> {
+  const both = (t: tf.Tensor2D): Embedded => ({ h: t, z: t });
+  const asInput: EvalInput = {
+    clean: both(input.clean),
+    viewA: both(input.viewA),
+    viewB: both(input.viewB),
+    evalLabels: input.evalLabels,
+    bank: { ...both(input.bank), labels: input.bankLabels },
+  };
+  checkRows(asInput);
+  return metricSet('h', asInput, options);
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Network } from './types';
 import { trainableCount } from './heads';
+import { spatialBackbone } from './spatial';
 
 /**
  * Wraps a backbone and a projector as a Network. `build` makes a fresh pair of the same architecture
@@ -10,6 +11,8 @@ export function createNetwork(build: () => { backbone: tf.LayersModel; projector
   const { backbone, projector } = build();
   const featureDim = backbone.outputs[0].shape[1] as number;
   const embeddingDim = projector.outputs[0].shape[1] as number;
+  // built on first use; it shares the backbone's layers, so it is never disposed on its own
+  let spatial: tf.LayersModel | null = null;
   return {
     backbone,
     projector,
@@ -20,6 +23,15 @@ export function createNetwork(build: () => { backbone: tf.LayersModel; projector
         const h = backbone.apply(images, { training }) as tf.Tensor2D;
         const z = projector.apply(h, { training }) as tf.Tensor2D;
         return { h, z };
+      });
+    },
+    forwardSpatial(images, training) {
+      spatial ??= spatialBackbone(backbone);
+      const model = spatial;
+      return tf.tidy(() => {
+        const [map, h] = model.apply(images, { training }) as [tf.Tensor4D, tf.Tensor2D];
+        const z = projector.apply(h, { training }) as tf.Tensor2D;
+        return { map, h, z };
       });
     },
     get trainableVariables() {

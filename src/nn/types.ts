@@ -10,6 +10,14 @@ export interface Network {
   readonly embeddingDim: number;
   /** Forward pass; training=true uses batch statistics in BatchNorm and updates its moving stats. */
   forward(images: tf.Tensor4D, training: boolean): { h: tf.Tensor2D; z: tf.Tensor2D };
+  /**
+   * The same forward pass, also returning the backbone's spatial map before global pooling, map [N, h, w, F]
+   * (pixel-level objectives). Only encoders that end in global pooling (convnet, resnet) have one; others throw.
+   */
+  forwardSpatial(
+    images: tf.Tensor4D,
+    training: boolean,
+  ): { map: tf.Tensor4D; h: tf.Tensor2D; z: tf.Tensor2D };
   /** Trainable variables of backbone and projector, in a stable order. */
   readonly trainableVariables: tf.Variable[];
   /** All weights (trainable + BN moving stats), in a stable order, with stable names. */

@@ -5,6 +5,7 @@ import type { EvalEvent } from '../engine/events';
 import { relativeToFirst, smooth } from './chart_math';
 import { classColour, runColour } from './colours';
 import { latestPca } from './history';
+import { ObjectiveCharts } from './objective_charts';
 import { runLegend } from './labels';
 import { Plot, redrawInterval } from './plot';
 import { ProtocolResults } from './protocol_results';
@@ -495,6 +496,7 @@ export function CompareView() {
           </figure>
           <PcaPlot series={series} space={space} />
           <ProtocolResults />
+          <ObjectiveCharts series={series} />
         </div>
       )}
     </section>

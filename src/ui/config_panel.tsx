@@ -7,6 +7,7 @@ import { editDraft, importWeights, loadPreset, MAX_WEIGHTS_BYTES, startRun } fro
 import { DatasetDrop } from './dataset_drop';
 import { datasetAdvice, datasetLabel, datasetMissing } from './datasets_info';
 import { getPath, setPath } from './draft';
+import { draftWithLoss } from './loss_switch';
 import { CheckboxField, ListField, NumberField, SelectField, type FieldContext } from './fields';
 import { ProtocolFields } from './protocol_fields';
 import { CONFIG_PRESETS } from './presets';
@@ -245,7 +246,7 @@ export function ConfigPanel() {
           path="loss.id"
           label="Loss"
           options={LOSS_IDS.map((id) => ({ value: id, label: LOSS_CATALOG[id].name }))}
-          onSelect={(id) => editDraft(setPath(draft, 'loss', { id, params: {} }))}
+          onSelect={(id) => editDraft(draftWithLoss(draft, id))}
         />
         <LossParams ctx={ctx} />
       </fieldset>

@@ -1,5 +1,6 @@
 import type { RunConfig } from '../engine/config';
 import type { MetricSet, ProtocolResult } from '../engine/events';
+import { objectiveColumns } from './objective_columns';
 import type { MetricHistory, RunRecord } from './types';
 
 /** Scalar metrics of a MetricSet that go into the CSV (the spectrum is a list and goes into the JSON only). */
@@ -64,10 +65,13 @@ function protocolCells(values: Map<string, number | null> | null, columns: strin
 
 /**
  * The metric history as one CSV table, one row per step: step, epoch, loss, lr, images/s, then the eval
- * metrics for h and z on the rows where an eval happened (empty cells elsewhere). An eval at step 0 (before
- * training) gets its own row. A run with a protocol gets its numbers (protocolScalars) as further columns.
+ * metrics for h and z on the rows where an eval happened (empty cells elsewhere), then those of the informative
+ * representation and the dense consistency where the run has them. An eval at step 0 (before training) gets its
+ * own row. A run with a protocol gets its numbers (protocolScalars) as further columns.
  */
 export function historyCsv(history: MetricHistory): string {
+  // informative_* and dense_* columns, only for runs that have them
+  const extra = objectiveColumns(history);
   const header = [
     'step',
     'epoch',
@@ -76,6 +80,7 @@ export function historyCsv(history: MetricHistory): string {
     'images_per_second',
     ...(['h', 'z'] as const).flatMap((space) => SCALAR_METRICS.map((m) => `${space}_${m}`)),
     'linear_probe_top1',
+    ...extra.header,
   ];
   // the protocol's numbers (few-shot, fine-tuning, contrastive analysis) as extra columns, when the run has one
   const protocolColumns = [
@@ -101,6 +106,7 @@ export function historyCsv(history: MetricHistory): string {
       csvValue(point?.imagesPerSecond),
       ...metricCells,
       csvValue(evalEvent?.linearProbeTop1),
+      ...extra.cells(evalEvent).map(csvValue),
       ...protocolCells(
         evalEvent?.protocol ? new Map(protocolScalars(evalEvent.protocol)) : null,
         protocolColumns,

@@ -19,6 +19,7 @@ import { defaultRunConfig, parseRunConfig, type RunConfig } from '../config';
 import { syntheticDataset } from '../data/synthetic';
 import { exportSafetensors, exportTfjs, type InputPreprocessing } from '../export';
 import { writeSafetensors, type SafetensorsTensor } from '../safetensors';
+import { NOT_IN_PYTORCH } from './project';
 import { check, maxAbsDifference, SKIP_REASON, TORCH } from './python_testing';
 import { createHash } from 'node:crypto';
 
@@ -437,6 +438,12 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     const bad = { optimizer: { lr: -1 }, loss: { id: 'dcl', params: { tau: 100 } }, views: { large: 3 } };
     const badLoss = { loss: { id: 'dcl', params: { tau: 100 } }, views: { large: 3 } };
     const unknown = { optimizer: { lrr: 0.1 } };
+    const badPixels = {
+      loss: { id: 'pixpro' },
+      encoder: { type: 'mlp', hidden: [8] },
+      views: { large: 1, small: 1 },
+      nn: { batchNormViews: 'per-view' },
+    };
     // a complete config from the playground passes through unchanged
     const full = parseRunConfig({
       loss: { id: 'swav' },
@@ -449,8 +456,17 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       defaults: RunConfig;
       losses: Record<string, unknown>;
       parsed: { ok: boolean; error?: string; config?: RunConfig }[];
-    }>('config', [JSON.stringify([bad, badLoss, unknown, full])]);
+      refused: Record<string, string | null>;
+    }>('config', [JSON.stringify([bad, badLoss, unknown, full, badPixels])]);
     expect(py.defaults).toEqual(defaultRunConfig());
+    // the losses without a PyTorch version: the same list, and train.py's objective refuses each by name
+    expect(Object.keys(py.refused)).toEqual([...NOT_IN_PYTORCH]);
+    for (const [id, message] of Object.entries(py.refused)) {
+      expect(message).toBe(
+        `loss '${id}' has no PyTorch implementation in this project, so it cannot be trained here; ` +
+          "the run's model.safetensors still loads as an encoder with model.load_pretrained",
+      );
+    }
     const catalogue = Object.fromEntries(
       Object.values(LOSS_CATALOG).map((info) => [
         info.id,
@@ -483,6 +499,17 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     expect(py.parsed[1].error).toContain("views: loss 'dcl' needs 2 views in total, the config gives 3");
     expect(py.parsed[2].error).toContain('optimizer.lrr: unknown field');
     expect(py.parsed[3]).toEqual({ ok: true, config: full });
+    // the pixel-pair checks word for word as config.ts words them
+    const tsProblems = (() => {
+      try {
+        parseRunConfig(badPixels);
+        return [];
+      } catch (error) {
+        return (error as Error).message.split('\n').filter((line) => line.includes("loss 'pixpro'"));
+      }
+    })();
+    expect(tsProblems).toHaveLength(3);
+    for (const line of tsProblems) expect(py.parsed[4].error).toContain(line.replace(/^\s*-\s*/, ''));
   });
 
   it("data.py generates the playground's synthetic dataset byte for byte", async () => {

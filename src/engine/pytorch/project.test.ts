@@ -7,7 +7,7 @@ import { exportSafetensors } from '../export';
 import { readSafetensors, writeSafetensors } from '../safetensors';
 import { BUNDLED_SOURCES } from './bundled_sources';
 import { readProjectSources, PROJECT_DIR } from './node_sources';
-import { buildPytorchProject, PROJECT_SOURCE_FILES } from './project';
+import { buildPytorchProject, NOT_IN_PYTORCH, PROJECT_SOURCE_FILES } from './project';
 
 async function exportedRun(overrides: Record<string, unknown> = {}) {
   const config = parseRunConfig({
@@ -106,6 +106,21 @@ describe('buildPytorchProject', () => {
     expect(() => buildPytorchProject({ weights: new Uint8Array(4), sources })).toThrow(
       /8-byte header length/,
     );
+  });
+
+  it('refuses the losses the project cannot train, naming them and the safetensors export that still loads', async () => {
+    const sources = await readProjectSources();
+    const pixpro = await exportedRun({ loss: { id: 'pixpro' } });
+    expect(() => buildPytorchProject({ weights: pixpro.weights, sources })).toThrow(
+      "the PyTorch project does not implement loss 'pixpro', PixPro (its pixel propagation module and crop-geometry " +
+        'views), so it cannot train this run; export model.safetensors instead: its encoder loads in PyTorch with ' +
+        'model.load_pretrained',
+    );
+    const cmim = await exportedRun({ loss: { id: 'cmim' }, views: { large: 1 } });
+    expect(() => buildPytorchProject({ weights: cmim.weights, sources })).toThrow(
+      /does not implement loss 'cmim'/,
+    );
+    expect(NOT_IN_PYTORCH).toEqual(['pixpro', 'cmim', 'beclr', 'sepclr']);
   });
 
   it('bundles the same sources the CLI reads, and every Python file of the project folder', async () => {

@@ -1,4 +1,4 @@
-import { lossInfo } from '../../losses/catalog';
+import { lossInfo, type LossId } from '../../losses/catalog';
 import { parseRunConfig, type RunConfig } from '../config';
 import { MODEL_FORMAT, PREPROCESSING_KEY, RUN_CONFIG_KEY, type PreprocessingMetadata } from '../export';
 import { readSafetensors } from '../safetensors';
@@ -108,11 +108,19 @@ function metadataJson(metadata: Record<string, string>, key: string): unknown {
   }
 }
 
-/** Objectives the PyTorch project has no training code for (methods.py's build_objective refuses them too). */
-const PYTORCH_UNSUPPORTED_LOSSES: Readonly<Record<string, string>> = {
+/**
+ * Objectives of the catalogue the PyTorch project has no training code for, with what it lacks (config.py's
+ * NOT_IN_PYTORCH lists the same ids; methods.py's build_objective refuses them).
+ */
+const PYTORCH_UNSUPPORTED_LOSSES: Readonly<Partial<Record<LossId, string>>> = {
+  pixpro: 'PixPro (its pixel propagation module and crop-geometry views)',
+  cmim: 'cMIM (its decoder and MIM objective)',
   beclr: 'BECLR (its DyCE memory and student-teacher recipe)',
   sepclr: 'SepCLR (its second, salient encoder)',
 };
+
+/** Losses of the catalogue the PyTorch project cannot train. */
+export const NOT_IN_PYTORCH = Object.keys(PYTORCH_UNSUPPORTED_LOSSES) as LossId[];
 
 /**
  * Why the PyTorch project cannot continue a run of `config` (a protocol or an objective it does not implement),
@@ -131,6 +139,12 @@ export function pytorchUnsupported(config: RunConfig): string | null {
     `the PyTorch project does not implement ${reasons.join(' nor ')}, so it cannot train this run; ` +
     'export model.safetensors instead: its encoder loads in PyTorch with model.load_pretrained'
   );
+}
+
+/** Throws pytorchUnsupported's message when the project could not train a run of `config`. */
+export function checkPytorchSupport(config: RunConfig): void {
+  const unsupported = pytorchUnsupported(config);
+  if (unsupported) throw new Error(unsupported);
 }
 
 /**
@@ -153,8 +167,7 @@ export function buildPytorchProject(opts: {
     );
   }
   const config = parseRunConfig(metadataJson(metadata, RUN_CONFIG_KEY));
-  const unsupported = pytorchUnsupported(config);
-  if (unsupported) throw new Error(unsupported);
+  checkPytorchSupport(config);
   const preprocessing = metadataJson(metadata, PREPROCESSING_KEY) as PreprocessingMetadata;
   const step = metadata.step ?? '(unknown)';
   const dataset = config.dataset.id;

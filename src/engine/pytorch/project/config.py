@@ -70,7 +70,7 @@ LOSSES = {
             "tauMin": param(0.05, 0.01, 10), "tauMax": param(2.0, 0.01, 10),
         },
     },
-    # catalogued so that configs read as in the playground; methods.build_objective refuses to train them
+    # catalogued so that their configs read as in the playground; methods.build_objective refuses to train them
     "beclr": {
         "minViews": 2, "maxViews": 2, "needsLabels": False,
         "params": {
@@ -87,7 +87,22 @@ LOSSES = {
             "betaReg": param(1000, 0, 100000), "lambdaJem": param(10, 0, 10000),
         },
     },
+    "pixpro": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "T": param(0.7, 0, 10), "gamma": param(2, 0, 10), "ppmLayers": param(1, 0, 2, integer=True),
+            "baseMomentum": param(0.99, 0, 1), "pixHidden": param(256, 1, 8192, integer=True),
+            "pixDim": param(64, 1, 4096, integer=True), "alpha": param(1, 0, 100),
+            "predHidden": param(512, 1, 8192, integer=True),
+        },
+    },
+    "cmim": {
+        "minViews": 1, "maxViews": 1, "needsLabels": False,
+        "params": {"lambda": param(1, 0, 10000), "tau": param(0.1, 0.01, 10), "decoderWidth": param(32, 1, 1024, integer=True)},
+    },
 }
+# losses of the catalogue this project cannot train (build_objective refuses them, naming the loss)
+NOT_IN_PYTORCH = ("pixpro", "cmim", "beclr", "sepclr")
 
 
 class ConfigError(ValueError):
@@ -371,6 +386,11 @@ def resolve_loss_params(loss_id, params):
     return resolved
 
 
+def loss_id_inputs(loss_id):
+    """What the loss trains on (catalog.ts inputs): 'geometry' for pixpro's pixel pairs, 'clean' for cmim."""
+    return {"pixpro": "geometry", "cmim": "clean"}.get(loss_id, "augmented")
+
+
 def parse_run_config(data):
     """The complete RunConfig from parsed JSON, or ConfigError listing every problem."""
     problems = []
@@ -393,6 +413,20 @@ def parse_run_config(data):
             problems.append(
                 f"views: loss '{config['loss']['id']}' needs {allowed} views in total, the config gives {views} (views.large + views.small)"
             )
+        if loss_id_inputs(config["loss"]["id"]) == "geometry":
+            # pixel pairs need a spatial map and two views of one size (config.ts)
+            if config["encoder"]["type"] == "mlp":
+                problems.append(
+                    f"encoder: loss '{config['loss']['id']}' pairs pixels of the backbone's spatial map; the mlp encoder has none, use convnet or resnet"
+                )
+            if config["views"]["small"] > 0:
+                problems.append(
+                    f"views.small: loss '{config['loss']['id']}' compares two views of the same size; set views.small to 0 and views.large to 2"
+                )
+            if config["nn"]["batchNormViews"] == "per-view":
+                problems.append(
+                    f"nn.batchNormViews: loss '{config['loss']['id']}' runs its two views through BatchNorm together; set nn.batchNormViews to 'joint'"
+                )
         if config["views"]["small"] > 0 and config["encoder"]["type"] == "mlp":
             problems.append("views.small: multi-crop small views need an encoder with global pooling (convnet or resnet), not mlp")
         encoder = config["encoder"]

@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import losses
+from config import NOT_IN_PYTORCH
 from distributed import gather_batch
 from model import BatchNorm, Dense, MLPHead, initialise
 
@@ -322,6 +323,11 @@ class AMCL(Objective):
 def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, start_step=0):
     """The run's objective (config.loss), built around the online encoder it trains."""
     loss_id, params = config["loss"]["id"], config["loss"]["params"]
+    if loss_id in NOT_IN_PYTORCH:
+        raise ValueError(
+            f"loss '{loss_id}' has no PyTorch implementation in this project, so it cannot be trained here; "
+            "the run's model.safetensors still loads as an encoder with model.load_pretrained"
+        )
     if loss_id in losses.LOSSES:
         return Loss(loss_id, params)
     if loss_id == "moco":
@@ -336,9 +342,4 @@ def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, star
         return Hydra(encoder.embedding_dim, num_classes, seed=seed, **params)
     if loss_id == "amcl":
         return AMCL(encoder.feature_dim, encoder.embedding_dim, config["projector"], **params)
-    if loss_id in ("beclr", "sepclr"):
-        raise ValueError(
-            f"the PyTorch project does not implement loss '{loss_id}' (a playground-only recipe); "
-            "model.safetensors still loads with model.load_pretrained"
-        )
     raise ValueError(f"unknown loss '{loss_id}'")

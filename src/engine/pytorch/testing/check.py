@@ -120,7 +120,19 @@ def check_config(configs_json="[]"):
         "defaults": run_config.parse_run_config({}),
         "losses": catalogue,
         "parsed": [validate(config) for config in json.loads(configs_json)],
+        "refused": {loss_id: refusal(loss_id) for loss_id in run_config.NOT_IN_PYTORCH},
     }
+
+
+def refusal(loss_id):
+    """build_objective's error for a loss the project cannot train (its complete default config)."""
+    views = run_config.LOSSES[loss_id]["minViews"]
+    config = run_config.parse_run_config({"loss": {"id": loss_id}, "views": {"large": views}})
+    try:
+        methods.build_objective(config, None, seed=0, num_classes=10, steps_per_epoch=1)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def validate(config):
