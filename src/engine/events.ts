@@ -1,7 +1,8 @@
 import type { MetricSet } from '../metrics/index';
+import type { RegressionMetrics } from '../metrics/regression';
 import type { RunConfig } from './config';
 
-export type { MetricSet };
+export type { MetricSet, RegressionMetrics };
 
 /** Plain-data events the engine emits; the worker forwards them as-is and the UI only renders them. */
 
@@ -14,6 +15,8 @@ export interface StepEvent {
   /** Training instances (batch images, each seen in all views) per second over this step. */
   imagesPerSecond: number;
   elapsedMs: number;
+  /** The stage this step trained in (1-based), for objectives that train in stages (mcl, m3col's phases). */
+  stage?: number;
 }
 
 export interface EvalEvent {
@@ -26,6 +29,10 @@ export interface EvalEvent {
   /** 2-D PCA of the clean eval embeddings, n x 2 row-major, plus their labels. */
   pca: { h: number[]; z: number[]; labels: number[] } | null;
   evalMs: number;
+  /** Regression metrics of h, when the dataset has a continuous target per image (RunConfig dataset.target). */
+  regression?: RegressionMetrics;
+  /** The training stage at this evaluation (1-based), for objectives that train in stages. */
+  stage?: number;
 }
 
 export interface CheckpointEvent {

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { createLoss } from '../methods/registry';
-import type { MethodModule } from '../methods/types';
+import type { MethodModule, StepBoundaryContext } from '../methods/types';
 import { evaluateEmbeddings, pca2d } from '../metrics/index';
+import { evaluateRegression } from '../metrics/regression';
+import { applyTarget } from './data/targets';
 import { makeViews } from './augment';
 import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from './checkpoint';
 import type { RunConfig } from './config';
@@ -118,6 +120,7 @@ export class Trainer {
       stepsPerEpoch: this.stepsPerEpoch,
       numClasses: this.dataset.classes.length,
       seed: derivedSeed(config.seed, STREAM.loss, 0),
+      trainCount: this.trainCount,
     });
     this.optimizer = createOptimizer(config.optimizer);
   }
@@ -135,7 +138,14 @@ export class Trainer {
       imageShape: options.dataset.imageShape,
     });
     options.onEvent({ type: 'status', step: 0, phase: 'preparing-data' });
-    const [train, test] = await Promise.all([options.dataset.train(), options.dataset.test()]);
+    const loaded = await Promise.all([options.dataset.train(), options.dataset.test()]);
+    // dataset.target: the regression target of every image (rotated copies for 'rotation'), data/targets.ts
+    const { train, test } = applyTarget(
+      { train: loaded[0], test: loaded[1] },
+      options.dataset.imageShape,
+      config.dataset,
+      config.seed,
+    );
     checkMemoryBudget(config, backend, {
       imageShape: options.dataset.imageShape,
       trainCount: train.count,
@@ -252,6 +262,8 @@ export class Trainer {
           this.yielded = true;
           return 'yielded';
         }
+        const boundaryFailed = await this.stepBoundaryOrFail();
+        if (boundaryFailed) return boundaryFailed;
         this.setPhase(this.compiled ? 'training' : 'compiling');
         const started = performance.now();
         const lr = learningRate(
@@ -299,6 +311,7 @@ export class Trainer {
           lr,
           imagesPerSecond: (this.config.batchSize * 1000) / Math.max(elapsedMs, 1e-3),
           elapsedMs,
+          ...this.stageField(),
         });
         const last = this.stepCount === this.totalSteps;
         const { every } = this.config.eval;
@@ -324,6 +337,45 @@ export class Trainer {
     return this.lastCheckpoint
       ? `the last good checkpoint (step ${this.lastCheckpoint.step})`
       : 'the last good checkpoint (none taken yet: the initial weights)';
+  }
+
+  /** `{ stage }` for the events of a method that trains in stages (MethodModule.stage), else nothing. */
+  private stageField(): { stage?: number } {
+    return this.loss.stage ? { stage: this.loss.stage() } : {};
+  }
+
+  /**
+   * The method's hook before each optimizer step (MethodModule.atStepBoundary: mcl changes stage there); a hook
+   * that throws fails the run like a failed step.
+   */
+  private async stepBoundaryOrFail(): Promise<RunOutcome | null> {
+    if (!this.loss.atStepBoundary) return null;
+    const context: StepBoundaryContext = {
+      step: this.stepCount,
+      totalSteps: this.totalSteps,
+      embedTrain: async () => {
+        let done = 0;
+        const progress = (images: number) => {
+          done += images;
+          this.setPhase('evaluating', { done, total: this.trainCount });
+        };
+        const { h, z } = await this.embed(this.train, this.trainCount, undefined, progress, true);
+        z.dispose();
+        return h;
+      },
+      resetOptimizer: () => {
+        const { slots } = this.optimizer.getState();
+        const zeros = Object.fromEntries(Object.entries(slots).map(([name, t]) => [name, tf.zerosLike(t)]));
+        this.optimizer.setState({ step: 0, slots: zeros });
+        tf.dispose(Object.values(zeros));
+      },
+    };
+    try {
+      await this.loss.atStepBoundary(context);
+      return null;
+    } catch (err) {
+      return this.failRun(`before step ${this.stepCount + 1}: ${(err as Error).message}`);
+    }
   }
 
   /** Evaluates inside run(); an evaluation that fails (e.g. on non-finite outputs) fails the run, never throws. */
@@ -370,6 +422,7 @@ export class Trainer {
   private trainStep(step: number, lr: number): tf.Tensor1D {
     const indices = this.batchIndices(step);
     const labels = Int32Array.from(indices, (i) => this.train.labels[i]);
+    const trainTargets = this.train.targets;
     const rng = new Rng(derivedSeed(this.config.seed, STREAM.augment, step));
     const variables = [...this.network.trainableVariables, ...this.loss.trainableVariables];
     const { value, grads } = tf.tidy(() => {
@@ -378,9 +431,20 @@ export class Trainer {
         this.standardize(v),
       );
       const labelTensor = tf.tensor1d(labels, 'int32');
+      const targets = trainTargets
+        ? tf.tensor1d(Float32Array.from(indices, (i) => trainTargets[i]))
+        : undefined;
       return tf.variableGrads(() => {
         const { h, z } = this.forwardViews(views, true);
-        return this.loss.compute({ views: z, features: h, labels: labelTensor, images: views });
+        return this.loss.compute({
+          views: z,
+          features: h,
+          labels: labelTensor,
+          images: views,
+          indices: Int32Array.from(indices),
+          step,
+          targets,
+        });
       }, variables);
     });
     this.optimizer.apply(
@@ -449,13 +513,15 @@ export class Trainer {
 
   /**
    * Embeds split images [0, count) in chunks; clean (no augmentation) unless `rng` is given. Yields to the host
-   * after every chunk and reports each chunk through `onChunk` (evaluation progress).
+   * after every chunk and reports each chunk through `onChunk` (evaluation progress). h is the method's
+   * representation (MethodModule.evalFeatures) unless `networkOnly`.
    */
   private async embed(
     split: DatasetSplit,
     count: number,
     rng?: Rng,
     onChunk?: (images: number) => void,
+    networkOnly = false,
   ): Promise<{ h: tf.Tensor2D; z: tf.Tensor2D }> {
     const hs: tf.Tensor2D[] = [];
     const zs: tf.Tensor2D[] = [];
@@ -472,7 +538,11 @@ export class Trainer {
               rng,
             )[0];
           }
-          return this.network.forward(this.standardize(images), false);
+          const standardized = this.standardize(images);
+          const out = this.network.forward(standardized, false);
+          return this.loss.evalFeatures && !networkOnly
+            ? { h: this.loss.evalFeatures(out.h, standardized), z: out.z }
+            : out;
         });
         hs.push(out.h);
         zs.push(out.z);
@@ -497,7 +567,7 @@ export class Trainer {
     try {
       return {
         vectors: (await h.data()) as Float32Array,
-        dim: this.network.featureDim,
+        dim: h.shape[1],
         labels: this.test.labels.slice(0, total),
       };
     } finally {
@@ -555,6 +625,15 @@ export class Trainer {
           numClasses: this.dataset.classes.length,
         },
       );
+      const regression =
+        this.train.targets && this.test.targets
+          ? {
+              regression: await evaluateRegression(
+                { embeddings: bank.h, targets: this.train.targets.subarray(0, bankCount) },
+                { embeddings: clean.h, targets: this.test.targets.subarray(0, evalCount) },
+              ),
+            }
+          : {};
       let pca: EvalEvent['pca'] = null;
       if (this.config.eval.pca) {
         const [ph, pz] = await Promise.all([pca2d(clean.h), pca2d(clean.z)]);
@@ -569,6 +648,8 @@ export class Trainer {
         linearProbeTop1: metrics.linearProbeTop1,
         pca,
         evalMs: performance.now() - started,
+        ...regression,
+        ...this.stageField(),
       };
     } finally {
       tf.dispose(embedded);

@@ -18,6 +18,9 @@ import { createSimsiam } from './simsiam';
 import { createSwavModule } from './swav';
 import { createHydra } from './hydra';
 import { createAmclModule } from './amcl';
+import { createMcl } from './mcl';
+import { createSupremix } from './supremix';
+import { createM3col } from './m3col';
 
 type Factory = (params: Record<string, number>) => MethodModule;
 
@@ -44,6 +47,9 @@ export const OBJECTIVES: Readonly<Record<LossId, { kind: 'loss' | 'method'; crea
   swav: { kind: 'method', create: createSwavModule as unknown as Factory },
   hydra: { kind: 'method', create: createHydra as unknown as Factory },
   amcl: { kind: 'method', create: createAmclModule as unknown as Factory },
+  mcl: { kind: 'method', create: createMcl as unknown as Factory },
+  supremix: { kind: 'method', create: createSupremix as unknown as Factory },
+  m3col: { kind: 'method', create: createM3col as unknown as Factory },
 };
 
 /** createLoss(id, params?): defaults from the catalogue, clear errors for bad ids and params (docs/losses.md). */
