@@ -17,7 +17,8 @@ describe('RunConfig', () => {
   it('fills loss params from the loss table for every loss', () => {
     for (const [id, def] of Object.entries(LOSS_CATALOG)) {
       const views = Math.max(2, Math.min(def.minViews, def.maxViews));
-      const config = parseRunConfig({ loss: { id }, views: { large: views } });
+      const dataset = { target: def.needsTargets ? ('rotation' as const) : ('class' as const) };
+      const config = parseRunConfig({ loss: { id }, views: { large: views }, dataset });
       for (const [name, spec] of Object.entries(def.params))
         expect(config.loss.params[name]).toBe(spec.default);
     }
