@@ -42,6 +42,11 @@ const datasetSchema = strictObject({
   id: z.enum(DATASET_IDS).default('fashion-mnist'),
   /** Use only the first N training images (0 = all): small runs and tests. */
   trainLimit: z.number().int().min(0).max(10_000_000).default(0),
+  /**
+   * Input standardisation before the encoder: 'channel' = (x - mean_c) / std_c with the per-channel mean and
+   * std of the first 10,000 training images (x in [0, 1]); 'none' = the [0, 1] pixels as they are.
+   */
+  standardize: z.enum(['channel', 'none']).default('channel'),
   /** Synthetic dataset parameters (id = 'synthetic'). */
   synthetic: strictObject({
     classes: z.number().int().min(2).max(100).default(10),
@@ -79,6 +84,24 @@ const projectorSchema = strictObject({
   hidden: positiveInt(8192).default(512),
   out: positiveInt(4096).default(128),
   batchNorm: z.boolean().default(true),
+}).prefault({});
+
+/**
+ * How the networks are built and run, where frameworks differ (README "Learning parity with PyTorch").
+ * - init: 'tfjs' = conv kernels truncated-normal (2 sigma, sigma = sqrt(2 / fan_out)), dense kernels He-uniform
+ *   U(+-sqrt(6 / fan_in)), biases 0; 'torch' = PyTorch's defaults for Conv2d and Linear: kernels and biases
+ *   U(+-1 / sqrt(fan_in)) (kaiming_uniform with a = sqrt(5)). BatchNorm: gamma 1, beta 0 either way.
+ * - padding: 'same' = TensorFlow's (a 3x3 stride-2 conv on an even size pads only bottom and right, so its
+ *   samples sit one pixel off the 1x1 stride-2 shortcut's); 'symmetric' = PyTorch's padding = k // 2 on every side.
+ *   Only resnet's stride-2 convs differ; every other conv gives the same output either way.
+ * - batchNormViews: 'joint' = same-sized views go through the network as one batch (BatchNorm statistics over
+ *   all views together); 'per-view' = one forward pass per view (statistics per view, a script that calls the
+ *   encoder on each view).
+ */
+const nnSchema = strictObject({
+  init: z.enum(['tfjs', 'torch']).default('tfjs'),
+  padding: z.enum(['same', 'symmetric']).default('same'),
+  batchNormViews: z.enum(['joint', 'per-view']).default('joint'),
 }).prefault({});
 
 const lossSchema = strictObject({
@@ -155,6 +178,7 @@ export const runConfigSchema = strictObject({
   dataset: datasetSchema,
   encoder: encoderSchema,
   projector: projectorSchema,
+  nn: nnSchema,
   loss: lossSchema,
   augment: augmentSchema,
   views: viewsSchema,
@@ -180,6 +204,7 @@ export type RunConfigInput = z.input<typeof runConfigSchema>;
 export type EncoderConfig = RunConfig['encoder'];
 export type OptimizerConfig = RunConfig['optimizer'];
 export type ScheduleConfig = RunConfig['schedule'];
+export type NnConfig = RunConfig['nn'];
 
 /** Total number of views a step produces. */
 export function viewCount(config: RunConfig): number {

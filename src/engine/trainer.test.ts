@@ -160,6 +160,19 @@ describe('Trainer', () => {
     moco.dispose();
   });
 
+  it("records the input standardisation it trains with: the channel statistics, or mean 0 and std 1 for 'none'", async () => {
+    const channel = await makeTrainer();
+    const { mean, std } = channel.preprocessing;
+    expect(mean).toHaveLength(3);
+    expect(mean.some((m) => Math.abs(m) > 1e-3) && std.some((s) => Math.abs(s - 1) > 1e-3)).toBe(true);
+    channel.dispose();
+    const plain = await makeTrainer({
+      dataset: { ...tinyConfig().dataset, standardize: 'none' },
+    });
+    expect(plain.preprocessing).toMatchObject({ mean: [0, 0, 0], std: [1, 1, 1] });
+    plain.dispose();
+  });
+
   it('rejects a batch larger than the training set with a clear error', async () => {
     await expect(makeTrainer({ batchSize: 128 })).rejects.toThrow(
       /batchSize 128 is larger than the 64 training images/,

@@ -112,6 +112,7 @@ export class Trainer {
       projector: config.projector,
       inputShape: this.dataset.imageShape,
       seed: derivedSeed(config.seed, STREAM.init, 0),
+      layers: config.nn,
     });
     this.loss = createLoss(config.loss.id, config.loss.params);
     this.loss.bind?.({
@@ -167,8 +168,19 @@ export class Trainer {
     return this.lastCheckpoint?.step ?? null;
   }
 
-  /** The input standardisation of this run: images / 255, then per channel (x - mean) / std (exports carry it). */
+  /**
+   * The input standardisation of this run: images / 255, then per channel (x - mean) / std (exports carry it);
+   * dataset.standardize 'none' is mean 0 and std 1.
+   */
   get preprocessing(): InputPreprocessing {
+    if (this.config.dataset.standardize === 'none') {
+      const channels = this.dataset.imageShape[2];
+      return {
+        imageShape: this.dataset.imageShape,
+        mean: Array(channels).fill(0),
+        std: Array(channels).fill(1),
+      };
+    }
     return { imageShape: this.dataset.imageShape, mean: [...this.channelMean], std: [...this.channelStd] };
   }
 
@@ -464,13 +476,17 @@ export class Trainer {
     return readback;
   }
 
-  /** Runs the network on every view, one forward pass per group of same-sized views (BatchNorm sees them together). */
+  /**
+   * Runs the network on every view. nn.batchNormViews 'joint': one forward pass per group of same-sized views
+   * (BatchNorm statistics over the group); 'per-view': one forward pass per view (statistics per view).
+   */
   private forwardViews(views: tf.Tensor4D[], training: boolean): { h: tf.Tensor2D[]; z: tf.Tensor2D[] } {
     const h: tf.Tensor2D[] = new Array(views.length);
     const z: tf.Tensor2D[] = new Array(views.length);
     const groups = new Map<string, number[]>();
+    const perView = this.config.nn.batchNormViews === 'per-view';
     views.forEach((v, i) => {
-      const key = v.shape.slice(1).join('x');
+      const key = perView ? `view${i}` : v.shape.slice(1).join('x');
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     for (const members of groups.values()) {
@@ -492,7 +508,9 @@ export class Trainer {
     return { h, z };
   }
 
+  /** dataset.standardize 'channel': (x - mean_c) / std_c of the training images; 'none': x as it is. */
   private standardize(images: tf.Tensor4D): tf.Tensor4D {
+    if (this.config.dataset.standardize === 'none') return images;
     return tf.tidy(() => tf.div(tf.sub(images, this.channelMean), this.channelStd) as tf.Tensor4D);
   }
 

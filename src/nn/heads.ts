@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from './random';
 import { batchNormalization } from './batchnorm';
+import { layerInitializers, type InitScheme } from './init';
 
 /** Shape of an MLP head: projector, predictor, gate network. */
 export interface MlpHeadSpec {
@@ -16,9 +17,16 @@ export interface MlpHeadSpec {
 
 /**
  * An MLP head as a tf.LayersModel: [N, inDim] -> [N, out]. Layer names are `${name}_fc{k}` / `${name}_bn{k}`
- * so weights keep stable names across builds; init is seeded (seed + layer index).
+ * so weights keep stable names across builds; init is seeded (seed + layer index): He-uniform kernels and zero
+ * biases ('tfjs', the default) or PyTorch's nn.Linear default, U(+-1 / sqrt(fan_in)) for both ('torch').
  */
-export function buildMlpHead(inDim: number, spec: MlpHeadSpec, seed: number, name: string): tf.LayersModel {
+export function buildMlpHead(
+  inDim: number,
+  spec: MlpHeadSpec,
+  seed: number,
+  name: string,
+  init: InitScheme = 'tfjs',
+): tf.LayersModel {
   if (!Number.isInteger(spec.layers) || spec.layers < 1) {
     throw new Error(`${name}: layers must be an integer >= 1, got ${spec.layers}`);
   }
@@ -26,11 +34,14 @@ export function buildMlpHead(inDim: number, spec: MlpHeadSpec, seed: number, nam
   let x: tf.SymbolicTensor = input;
   for (let k = 0; k < spec.layers; k++) {
     const last = k === spec.layers - 1;
+    const fanIn = k === 0 ? inDim : spec.hidden;
     x = tf.layers
       .dense({
         units: last ? spec.out : spec.hidden,
         useBias: last || !spec.batchNorm,
-        kernelInitializer: tf.initializers.heUniform({ seed: tfjsSeed(seed + k) }),
+        ...layerInitializers(init, fanIn, seed + k, () =>
+          tf.initializers.heUniform({ seed: tfjsSeed(seed + k) }),
+        ),
         name: `${name}_fc${k}`,
       })
       .apply(x) as tf.SymbolicTensor;

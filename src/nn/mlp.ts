@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from './random';
 import { batchNormalization } from './batchnorm';
+import { layerInitializers, type InitScheme } from './init';
 
 /**
  * MLP backbone: flatten the image, then one block per hidden width,
@@ -9,12 +10,14 @@ import { batchNormalization } from './batchnorm';
  * BatchNorm shift that follows makes it redundant. Because of the flatten, the input shape is fixed:
  * the model only accepts images of exactly `inputShape` (no multi-crop small views).
  *
- * Layers are named bb_in, bb_flatten, bb_fc{k}, bb_bn{k}, bb_relu{k}; kernels are He-uniform with seed + k.
+ * Layers are named bb_in, bb_flatten, bb_fc{k}, bb_bn{k}, bb_relu{k}; kernels are He-uniform with seed + k
+ * (init 'tfjs') or PyTorch's default U(+-1 / sqrt(fan_in)) ('torch').
  */
 export function buildMlpBackbone(
   inputShape: [number, number, number],
   hidden: number[],
   seed: number,
+  init: InitScheme = 'tfjs',
 ): tf.LayersModel {
   if (hidden.length === 0 || hidden.some((width) => !Number.isInteger(width) || width < 1)) {
     throw new Error(
@@ -23,12 +26,17 @@ export function buildMlpBackbone(
   }
   const input = tf.input({ shape: inputShape, name: 'bb_in' });
   let x = tf.layers.flatten({ name: 'bb_flatten' }).apply(input) as tf.SymbolicTensor;
+  let inDim = inputShape.reduce((a, b) => a * b, 1);
   hidden.forEach((width, k) => {
+    const { kernelInitializer } = layerInitializers(init, inDim, seed + k, () =>
+      tf.initializers.heUniform({ seed: tfjsSeed(seed + k) }),
+    );
+    inDim = width;
     x = tf.layers
       .dense({
         units: width,
         useBias: false,
-        kernelInitializer: tf.initializers.heUniform({ seed: tfjsSeed(seed + k) }),
+        kernelInitializer,
         name: `bb_fc${k}`,
       })
       .apply(x) as tf.SymbolicTensor;

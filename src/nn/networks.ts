@@ -6,8 +6,10 @@ import { buildMlpHead, type MlpHeadSpec } from './heads';
 import { buildMlpBackbone } from './mlp';
 import { buildConvNetBackbone } from './convnet';
 import { buildResNetBackbone } from './resnet';
+import type { LayerOptions } from './init';
 
 export type { EncoderSpec, Network } from './types';
+export type { InitScheme, LayerOptions, PaddingScheme } from './init';
 export { ENCODER_PRESETS };
 
 /** The projector head on top of the backbone features. */
@@ -25,11 +27,15 @@ export function encoderAcceptsAnyImageSize(encoder: EncoderSpec): boolean {
   return encoder.type !== 'mlp';
 }
 
-/** The backbone alone: images [N, H, W, C] float32 (already standardised by the trainer) -> features [N, F]. */
+/**
+ * The backbone alone: images [N, H, W, C] float32 (already standardised by the trainer) -> features [N, F].
+ * `layers` picks the initialisation and the strided-conv padding (TF.js's by default; see init.ts).
+ */
 export function buildBackbone(
   encoder: EncoderSpec,
   inputShape: [number, number, number],
   seed: number,
+  layers: LayerOptions = {},
 ): tf.LayersModel {
   const channels = inputShape[2];
   if (!Number.isInteger(channels) || channels < 1) {
@@ -46,11 +52,11 @@ export function buildBackbone(
             `so multi-crop small views need a 'convnet' or 'resnet' encoder.`,
         );
       }
-      return buildMlpBackbone(inputShape, encoder.hidden, seed);
+      return buildMlpBackbone(inputShape, encoder.hidden, seed, layers.init);
     case 'convnet':
-      return buildConvNetBackbone(channels, encoder.channels, seed);
+      return buildConvNetBackbone(channels, encoder.channels, seed, layers.init);
     case 'resnet':
-      return buildResNetBackbone(channels, encoder.widths, encoder.blocks, seed);
+      return buildResNetBackbone(channels, encoder.widths, encoder.blocks, seed, layers);
     default: {
       const unknown: never = encoder;
       throw new Error(
@@ -70,12 +76,17 @@ export function buildNetwork(opts: {
   projector: ProjectorSpec;
   inputShape: [number, number, number];
   seed: number;
+  /** Initialisation and padding of every layer (RunConfig nn.init, nn.padding); TF.js's by default. */
+  layers?: LayerOptions;
 }): Network {
-  const { encoder, projector, inputShape, seed } = opts;
+  const { encoder, projector, inputShape, seed, layers = {} } = opts;
   return createNetwork(() => {
-    const backbone = buildBackbone(encoder, inputShape, seed);
+    const backbone = buildBackbone(encoder, inputShape, seed, layers);
     const featureDim = backbone.outputs[0].shape[1] as number;
-    return { backbone, projector: buildMlpHead(featureDim, projector, seed + PROJECTOR_SEED_OFFSET, 'proj') };
+    return {
+      backbone,
+      projector: buildMlpHead(featureDim, projector, seed + PROJECTOR_SEED_OFFSET, 'proj', layers.init),
+    };
   });
 }
 

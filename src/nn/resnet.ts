@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { tfjsSeed } from './random';
 import { batchNormalization } from './batchnorm';
 import { conv2d } from './conv';
+import { layerInitializers, type LayerOptions } from './init';
 
 /**
  * CIFAR-style ResNet backbone (He et al. 2016, "Deep Residual Learning for Image Recognition", with the
@@ -17,7 +18,13 @@ import { conv2d } from './conv';
  *
  * Convs have no bias (BN follows). widths [64, 128, 256, 512] with blocks [2, 2, 2, 2] is ResNet-18
  * (11,168,832 trainable backbone parameters on RGB input). Height and width are left open, so any image
- * size works. Kernels use He-normal with fan_out as torchvision's ResNet does, seeded with seed + conv index.
+ * size works. Kernels use He-normal with fan_out as torchvision's ResNet does (options.init 'tfjs', the
+ * default) or PyTorch's default U(+-1 / sqrt(fan_in)) ('torch'), seeded with seed + conv index.
+ *
+ * Padding (options.padding): 'same' is TensorFlow's, which pads a 3x3 stride-2 conv on an even input only at the
+ * bottom and right, so its output pixel i is centred on input 2i + 1 while the 1x1 stride-2 shortcut reads 2i;
+ * 'symmetric' pads one pixel on every side first (a bb_..._pad layer, then a 'valid' conv), as PyTorch's
+ * padding=1, so both paths are centred on 2i. Stride-1 convs are the same either way.
  *
  * Layer names: bb_stem_{conv,bn,relu}, bb_s{s}b{b}_{conv1,bn1,relu1,conv2,bn2,down_conv,down_bn,add,relu2}, bb_gap.
  */
@@ -26,7 +33,9 @@ export function buildResNetBackbone(
   widths: number[],
   blocks: number[],
   seed: number,
+  options: LayerOptions = {},
 ): tf.LayersModel {
+  const { init = 'tfjs', padding = 'same' } = options;
   if (widths.length === 0 || widths.some((width) => !Number.isInteger(width) || width < 1)) {
     throw new Error(
       `resnet encoder: widths must be a non-empty list of positive integers, got [${widths.join(', ')}]`,
@@ -39,21 +48,45 @@ export function buildResNetBackbone(
     );
   }
   let convIndex = 0;
-  const conv = (x: tf.SymbolicTensor, filters: number, kernelSize: number, strides: number, name: string) =>
-    conv2d({
+  const conv = (x: tf.SymbolicTensor, filters: number, kernelSize: number, strides: number, name: string) => {
+    const inChannels = x.shape[x.shape.length - 1] as number;
+    const { kernelInitializer } = layerInitializers(
+      init,
+      kernelSize * kernelSize * inChannels,
+      seed + convIndex,
+      () =>
+        tf.initializers.varianceScaling({
+          scale: 2,
+          mode: 'fanOut',
+          distribution: 'normal',
+          seed: tfjsSeed(seed + convIndex),
+        }),
+    );
+    convIndex++;
+    // PyTorch's padding = k // 2 differs from 'same' only for a strided conv whose kernel is wider than 1
+    const symmetric = padding === 'symmetric' && strides > 1 && kernelSize > 1;
+    if (symmetric) {
+      const pad = Math.floor(kernelSize / 2);
+      x = tf.layers
+        .zeroPadding2d({
+          padding: [
+            [pad, pad],
+            [pad, pad],
+          ],
+          name: `${name}_pad`,
+        })
+        .apply(x) as tf.SymbolicTensor;
+    }
+    return conv2d({
       filters,
       kernelSize,
       strides,
-      padding: 'same',
+      padding: symmetric ? 'valid' : 'same',
       useBias: false,
-      kernelInitializer: tf.initializers.varianceScaling({
-        scale: 2,
-        mode: 'fanOut',
-        distribution: 'normal',
-        seed: tfjsSeed(seed + convIndex++),
-      }),
+      kernelInitializer,
       name,
     }).apply(x) as tf.SymbolicTensor;
+  };
   const batchNorm = (x: tf.SymbolicTensor, name: string) =>
     batchNormalization({ momentum: 0.9, epsilon: 1e-5, name }).apply(x) as tf.SymbolicTensor;
   const relu = (x: tf.SymbolicTensor, name: string) => tf.layers.reLU({ name }).apply(x) as tf.SymbolicTensor;

@@ -75,6 +75,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       encoder: EncoderSpec;
       projector: ProjectorSpec;
       imageShape: [number, number, number];
+      padding?: 'same' | 'symmetric';
     }[] = [
       // even sizes: stride-2 'same' convs pad 0 top/left and 1 bottom/right; 1x1 shortcuts at stride 2
       {
@@ -82,6 +83,14 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
         encoder: { type: 'resnet', widths: [4, 6, 8], blocks: [1, 2, 1] },
         projector: { layers: 2, hidden: 10, out: 5, batchNorm: true },
         imageShape: [8, 8, 3],
+      },
+      // RunConfig nn.padding 'symmetric': PyTorch's padding 1 on every side of the stride-2 3x3 convs
+      {
+        name: 'resnet symmetric',
+        encoder: { type: 'resnet', widths: [4, 6], blocks: [1, 1] },
+        projector: { layers: 2, hidden: 10, out: 5, batchNorm: true },
+        imageShape: [8, 8, 3],
+        padding: 'symmetric',
       },
       // odd sizes: max-pooling pads the last row and column
       {
@@ -99,11 +108,17 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       },
     ];
     const runs: { name: string; dir: string; h: Float32Array; z: Float32Array; imageShape: number[] }[] = [];
-    for (const { name, encoder, projector, imageShape } of cases) {
+    for (const { name, encoder, projector, imageShape, padding = 'same' } of cases) {
       const dir = await tempDir();
-      const network = buildNetwork({ encoder, projector, inputShape: imageShape, seed: 3 });
+      const network = buildNetwork({
+        encoder,
+        projector,
+        inputShape: imageShape,
+        seed: 3,
+        layers: { padding },
+      });
       scrambleStatistics(network, 9);
-      const config = parseRunConfig({ encoder, projector, dataset: { id: 'synthetic' } });
+      const config = parseRunConfig({ encoder, projector, dataset: { id: 'synthetic' }, nn: { padding } });
       const channels = imageShape[2];
       const preprocessing: InputPreprocessing = {
         imageShape,
@@ -413,6 +428,8 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       loss: { id: 'swav' },
       views: { large: 2, small: 2 },
       encoder: { type: 'convnet', channels: [8] },
+      dataset: { standardize: 'none' },
+      nn: { init: 'torch', padding: 'symmetric', batchNormViews: 'per-view' },
     });
     const py = await check<{
       defaults: RunConfig;

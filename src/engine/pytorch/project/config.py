@@ -220,6 +220,7 @@ SCHEMA = obj({
     "dataset": obj({
         "id": choice(DATASET_IDS, "fashion-mnist"),
         "trainLimit": number(0, 0, 10_000_000, integer=True),
+        "standardize": choice(("channel", "none"), "channel"),
         "synthetic": obj({
             "classes": number(10, 2, 100, integer=True),
             "trainCount": positive_int(1_000_000, 2000),
@@ -242,6 +243,11 @@ SCHEMA = obj({
         "hidden": positive_int(8192, 512),
         "out": positive_int(4096, 128),
         "batchNorm": boolean(True),
+    }),
+    "nn": obj({
+        "init": choice(("tfjs", "torch"), "tfjs"),
+        "padding": choice(("same", "symmetric"), "same"),
+        "batchNormViews": choice(("joint", "per-view"), "joint"),
     }),
     "loss": obj({"id": choice(tuple(LOSSES), "ntxent"), "params": numbers_by_name}),
     "augment": obj({

@@ -7,6 +7,7 @@ std (PixelEncoder does this for raw pixels, like the TF.js export does).
 Where TF.js and PyTorch differ, the modules here follow TF.js so that exported weights give the same numbers:
 - 'same' padding: TF.js pads (total // 2) before and the rest after, so a stride-2 3x3 conv on an even size pads
   0 top/left and 1 bottom/right (Conv2dSame); max-pooling pads the bottom/right edge of odd sizes (max_pool_same);
+  RunConfig nn.padding 'symmetric' gives PyTorch's k // 2 on every side instead (only strided 3x3 convs differ);
 - BatchNorm: Keras momentum (moving = m * moving + (1 - m) * batch, m = 0.9 is torch's momentum 0.1), the moving
   variance follows the biased batch variance (torch's BatchNorm uses the unbiased one), and under torch.distributed
   the batch statistics cover every rank's batch (BatchNorm);
@@ -37,14 +38,17 @@ def same_padding(size, kernel, stride):
 
 
 class Conv2dSame(nn.Conv2d):
-    """A bias-free nn.Conv2d with TF.js 'same' padding."""
+    """A bias-free nn.Conv2d with TF.js 'same' padding, or PyTorch's symmetric kernel // 2 (symmetric=True)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, tfjs_name=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, tfjs_name=None, symmetric=False):
         super().__init__(in_channels, out_channels, kernel_size, stride, bias=False)
         self.tfjs_name = tfjs_name
+        self.symmetric = symmetric
 
     def forward(self, x):
         (kernel, _), (stride, _) = self.kernel_size, self.stride
+        if self.symmetric:
+            return F.conv2d(x, self.weight, stride=stride, padding=kernel // 2)
         top, bottom = same_padding(x.shape[2], kernel, stride)
         left, right = same_padding(x.shape[3], kernel, stride)
         if top == bottom and left == right:
@@ -149,9 +153,9 @@ class ConvNetBackbone(nn.Module):
 class BasicBlock(nn.Module):
     """y = BN(Conv3x3(ReLU(BN(Conv3x3_stride(x))))), out = ReLU(y + shortcut); shortcut = BN(Conv1x1_stride(x)) on a shape change."""
 
-    def __init__(self, in_channels, width, stride, name):
+    def __init__(self, in_channels, width, stride, name, symmetric=False):
         super().__init__()
-        self.conv1 = Conv2dSame(in_channels, width, 3, stride, tfjs_name=f"{name}_conv1")
+        self.conv1 = Conv2dSame(in_channels, width, 3, stride, tfjs_name=f"{name}_conv1", symmetric=symmetric)
         self.bn1 = BatchNorm(width, tfjs_name=f"{name}_bn1")
         self.conv2 = Conv2dSame(width, width, 3, 1, tfjs_name=f"{name}_conv2")
         self.bn2 = BatchNorm(width, tfjs_name=f"{name}_bn2")
@@ -169,7 +173,7 @@ class BasicBlock(nn.Module):
 class CifarResNet(nn.Module):
     """CIFAR ResNet (src/nn/resnet.ts): 3x3 stride-1 stem, no max-pool, stage s > 0 starts with stride 2, global average pool."""
 
-    def __init__(self, in_channels, widths, blocks):
+    def __init__(self, in_channels, widths, blocks, symmetric=False):
         super().__init__()
         self.stem_conv = Conv2dSame(in_channels, widths[0], 3, 1, tfjs_name="bb_stem_conv")
         self.stem_bn = BatchNorm(widths[0], tfjs_name="bb_stem_bn")
@@ -177,7 +181,7 @@ class CifarResNet(nn.Module):
         channels = widths[0]
         for s, (width, count) in enumerate(zip(widths, blocks)):
             for b in range(count):
-                self.blocks.append(BasicBlock(channels, width, 2 if s > 0 and b == 0 else 1, f"bb_s{s}b{b}"))
+                self.blocks.append(BasicBlock(channels, width, 2 if s > 0 and b == 0 else 1, f"bb_s{s}b{b}", symmetric))
                 channels = width
         self.features = channels
 
@@ -227,18 +231,22 @@ class Encoder(nn.Module):
 
 
 def build_encoder(config, image_shape):
-    """The run's encoder for images of image_shape (height, width, channels), initialised as TF.js initialises it."""
+    """The run's encoder for images of image_shape (height, width, channels), with the padding and initialisation
+    of RunConfig nn (TF.js's by default, PyTorch's with nn.padding 'symmetric' and nn.init 'torch')."""
     spec, channels = config["encoder"], image_shape[2]
     if spec["type"] == "mlp":
         backbone = MLPBackbone(image_shape, spec["hidden"])
     elif spec["type"] == "convnet":
         backbone = ConvNetBackbone(channels, spec["channels"])
     else:
-        backbone = CifarResNet(channels, spec["widths"], spec["blocks"])
+        backbone = CifarResNet(channels, spec["widths"], spec["blocks"], symmetric=config["nn"]["padding"] == "symmetric")
     p = config["projector"]
     projector = MLPHead(backbone.features, p["layers"], p["hidden"], p["out"], p["batchNorm"], "proj")
     encoder = Encoder(backbone, projector)
-    initialise(encoder, resnet=spec["type"] == "resnet")
+    if config["nn"]["init"] == "tfjs":
+        initialise(encoder, resnet=spec["type"] == "resnet")
+    # nn.init 'torch': the modules keep PyTorch's own Conv2d / Linear initialisation (kernels and biases
+    # U(+-1 / sqrt(fan_in))), BatchNorm gamma 1 and beta 0 either way.
     return encoder
 
 

@@ -8,7 +8,7 @@ The RunConfig (run.json) is the only configuration: dataset, encoder, projector,
 size (the global batch, split evenly over the processes), epochs, optimizer, schedule and seed mean what they mean
 in the playground. Training follows the playground's trainer (src/engine/trainer.ts): a seeded permutation of the
 training images per pass, drop-last batches, the views of the batch through the encoder in one forward pass per
-view size, the loss, the optimizer step with the learning rate of the schedule.
+view size (per view with nn.batchNormViews 'per-view'), the loss, the optimizer step with the learning rate of the schedule.
 
 Distributed: every rank draws the augmentations of the whole global batch and applies those of its own images;
 BatchNorm statistics cover the global batch; projections, features and labels are all-gathered (with gradient)
@@ -110,12 +110,13 @@ def make_optimizer(module, spec):
     return Lars(groups, lr=lr, momentum=spec["momentum"], trust_coefficient=spec["trustCoefficient"])
 
 
-def encode_views(encoder, views):
-    """(h, z) of every view; views of the same size go through the encoder together, so BatchNorm sees them as one batch."""
+def encode_views(encoder, views, per_view=False):
+    """(h, z) of every view; views of the same size go through the encoder together, so BatchNorm sees them as one
+    batch (RunConfig nn.batchNormViews 'joint'), or each view alone (per_view, nn.batchNormViews 'per-view')."""
     h, z = [None] * len(views), [None] * len(views)
     groups = {}
     for i, view in enumerate(views):
-        groups.setdefault(tuple(view.shape[2:]), []).append(i)
+        groups.setdefault(i if per_view else tuple(view.shape[2:]), []).append(i)
     for members in groups.values():
         hs, zs = encoder(torch.cat([views[i] for i in members]))
         for i, hi, zi in zip(members, hs.chunk(len(members)), zs.chunk(len(members))):
@@ -126,12 +127,12 @@ def encode_views(encoder, views):
 class TrainStep(nn.Module):
     """One training step's forward pass: this rank's views -> the loss over the global batch (what DDP wraps)."""
 
-    def __init__(self, encoder, objective):
+    def __init__(self, encoder, objective, per_view=False):
         super().__init__()
-        self.encoder, self.objective = encoder, objective
+        self.encoder, self.objective, self.per_view = encoder, objective, per_view
 
     def forward(self, views, labels):
-        h, z = encode_views(self.encoder, views)
+        h, z = encode_views(self.encoder, views, self.per_view)
         gather = distributed.gather_batch
         features = [gather(v) for v in h] if self.objective.uses_features else None
         return self.objective(methods.Batch([gather(v) for v in z], features, gather(labels), views))
@@ -215,7 +216,11 @@ def main():
     if checkpoint is not None and architecture(checkpoint["config"]) != architecture(config):
         raise SystemExit(f"--resume {args.resume} was made for a different run ({architecture(checkpoint['config'])}); this run is {architecture(config)}")
     if preprocessing is None:
-        mean, std = data.channel_statistics(train, train_count)
+        if config["dataset"]["standardize"] == "none":  # the [0, 1] pixels as they are
+            channels = dataset.image_shape[2]
+            mean, std = [0.0] * channels, [1.0] * channels
+        else:
+            mean, std = data.channel_statistics(train, train_count)
         preprocessing = preprocessing_metadata(dataset.image_shape, mean, std)
     trained_on = (*preprocessing["image_size"], preprocessing["channels"])
     if trained_on != dataset.image_shape:
@@ -230,7 +235,7 @@ def main():
         config, encoder, seed=derived_seed(seed, STREAM["loss"], 0), num_classes=len(dataset.classes),
         steps_per_epoch=steps_per_epoch, start_step=start_step,
     )
-    step_module = TrainStep(encoder, objective).to(device)
+    step_module = TrainStep(encoder, objective, per_view=config["nn"]["batchNormViews"] == "per-view").to(device)
     optimizer = make_optimizer(step_module, config["optimizer"])
     if checkpoint is not None:
         step_module.load_state_dict(checkpoint["model"])
