@@ -21,6 +21,7 @@ import { exportSafetensors, exportTfjs, type InputPreprocessing } from '../expor
 import { writeSafetensors, type SafetensorsTensor } from '../safetensors';
 import { check, maxAbsDifference, SKIP_REASON, TORCH } from './python_testing';
 import { createHash } from 'node:crypto';
+import { PYTORCH_UNSUPPORTED_LOSSES } from './project';
 
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -431,11 +432,17 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       dataset: { standardize: 'none' },
       nn: { init: 'torch', padding: 'symmetric', batchNormViews: 'per-view' },
     });
+    const noTarget = { loss: { id: 'supremix' } };
+    const regression = parseRunConfig({
+      loss: { id: 'supremix', params: { window: 3 } },
+      dataset: { id: 'synthetic', target: 'size', maxRotation: 30 },
+    });
     const py = await check<{
       defaults: RunConfig;
       losses: Record<string, unknown>;
       parsed: { ok: boolean; error?: string; config?: RunConfig }[];
-    }>('config', [JSON.stringify([bad, badLoss, unknown, full])]);
+      refusals: Record<string, string | null>;
+    }>('config', [JSON.stringify([bad, badLoss, unknown, full, noTarget, regression])]);
     expect(py.defaults).toEqual(defaultRunConfig());
     const catalogue = Object.fromEntries(
       Object.values(LOSS_CATALOG).map((info) => [
@@ -469,6 +476,19 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     expect(py.parsed[1].error).toContain("views: loss 'dcl' needs 2 views in total, the config gives 3");
     expect(py.parsed[2].error).toContain('optimizer.lrr: unknown field');
     expect(py.parsed[3]).toEqual({ ok: true, config: full });
+    expect(() => parseRunConfig(noTarget)).toThrow(/dataset\.target: loss 'supremix' regresses/);
+    expect(py.parsed[4].error).toContain(
+      "dataset.target: loss 'supremix' regresses a continuous target per image; set dataset.target to 'rotation'",
+    );
+    expect(py.parsed[5]).toEqual({ ok: true, config: regression });
+    // the objectives the project does not port: build_objective refuses each by name, as the export does
+    expect(Object.keys(py.refusals).sort()).toEqual([...PYTORCH_UNSUPPORTED_LOSSES].sort());
+    for (const id of PYTORCH_UNSUPPORTED_LOSSES) {
+      expect(py.refusals[id]).toContain(
+        `loss '${id}' (${LOSS_CATALOG[id].name}) has no PyTorch implementation`,
+      );
+      expect(py.refusals[id]).toContain('model.load_pretrained');
+    }
   });
 
   it("data.py generates the playground's synthetic dataset byte for byte", async () => {

@@ -89,6 +89,24 @@ describe('buildPytorchProject', () => {
     );
   });
 
+  it('refuses a run whose objective the project does not implement, naming the loss and what still works', async () => {
+    const sources = await readProjectSources();
+    for (const [id, extra] of [
+      ['mcl', {}],
+      ['supremix', { dataset: { id: 'fashion-mnist', target: 'rotation' } }],
+      ['m3col', {}],
+    ] as const) {
+      const { weights } = await exportedRun({ loss: { id }, ...extra });
+      expect(() => buildPytorchProject({ weights, sources })).toThrow(
+        new RegExp(`the PyTorch project does not support loss '${id}' \\(.+\\): its train\\.py cannot train`),
+      );
+      expect(() => buildPytorchProject({ weights, sources })).toThrow(/model\.load_pretrained/);
+    }
+    // a supported loss with a regression target still exports (load_pretrained needs no targets)
+    const { weights } = await exportedRun({ dataset: { id: 'fashion-mnist', target: 'rotation' } });
+    expect(buildPytorchProject({ weights, sources }).map((f) => f.name)).toContain('train.py');
+  });
+
   it('bundles the same sources the CLI reads, and every Python file of the project folder', async () => {
     expect(BUNDLED_SOURCES).toEqual(await readProjectSources());
     const onDisk = (await readdir(fileURLToPath(PROJECT_DIR))).filter(

@@ -1,4 +1,4 @@
-import { lossInfo } from '../../losses/catalog';
+import { lossInfo, type LossId } from '../../losses/catalog';
 import { parseRunConfig, type RunConfig } from '../config';
 import { MODEL_FORMAT, PREPROCESSING_KEY, RUN_CONFIG_KEY, type PreprocessingMetadata } from '../export';
 import { readSafetensors } from '../safetensors';
@@ -108,6 +108,20 @@ function metadataJson(metadata: Record<string, string>, key: string): unknown {
   }
 }
 
+/** Objectives the PyTorch project cannot train (methods.py NOT_PORTED lists the same ids and refuses them too). */
+export const PYTORCH_UNSUPPORTED_LOSSES: readonly LossId[] = ['mcl', 'supremix', 'm3col'];
+
+/** Throws, naming the loss, for a run whose objective the PyTorch project does not implement. */
+export function checkPytorchSupport(config: RunConfig): void {
+  if (!PYTORCH_UNSUPPORTED_LOSSES.includes(config.loss.id)) return;
+  throw new Error(
+    `the PyTorch project does not support loss '${config.loss.id}' (${lossInfo(config.loss.id).name}): its ` +
+      "train.py cannot train or resume it. The run's model.safetensors export still loads with " +
+      "model.load_pretrained (model.py of the PyTorch project) for the encoder's features; keep training the run " +
+      'in the playground (npm run train)',
+  );
+}
+
 /**
  * The project's files for a model.safetensors written by exportSafetensors (its metadata gives the RunConfig, the
  * preprocessing and the step). `sources` maps every name of PROJECT_SOURCE_FILES to its text. Throws, naming
@@ -128,6 +142,7 @@ export function buildPytorchProject(opts: {
     );
   }
   const config = parseRunConfig(metadataJson(metadata, RUN_CONFIG_KEY));
+  checkPytorchSupport(config);
   const preprocessing = metadataJson(metadata, PREPROCESSING_KEY) as PreprocessingMetadata;
   const step = metadata.step ?? '(unknown)';
   const dataset = config.dataset.id;

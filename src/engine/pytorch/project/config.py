@@ -10,6 +10,7 @@ import math
 
 INF = math.inf
 DATASET_IDS = ("fashion-mnist", "cifar10", "mnist", "synthetic")
+DATASET_TARGETS = ("class", "rotation", "size")
 OPTIMIZERS = ("sgd", "adam", "adamw", "lars")
 
 
@@ -64,7 +65,32 @@ LOSSES = {
             "tauMin": param(0.05, 0.01, 10), "tauMax": param(2.0, 0.01, 10),
         },
     },
+    "mcl": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "tau": TAU, "stages": param(3, 1, 8, integer=True), "clusters": param(10, 2, 1000, integer=True),
+            "stageSteps": param(0, 0, 10_000_000, integer=True), "reinit": param(1, 0, 1, integer=True),
+        },
+    },
+    "supremix": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "tau": param(0.1, 0.01, 10), "window": param(5, 0, 1000), "lambda": param(1, 0, 100),
+            "alphaA": param(2, 0.01, 100), "alphaB": param(8, 0.01, 100),
+            "mixNeg": param(1, 0, 1, integer=True), "mixPos": param(1, 0, 1, integer=True),
+        },
+    },
+    "m3col": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "tau": param(0.1, 0.01, 10), "beta": param(0.15, 0.01, 10), "pMix": param(0.5, 0, 1),
+            "mixupFraction": param(0.33, 0, 1), "mixInput": param(1, 0, 1, integer=True),
+            "modality": param(0, 0, 1, integer=True), "separateEncoder": param(0, 0, 1, integer=True),
+        },
+    },
 }
+# losses that regress the dataset's continuous target per image (dataset.target other than "class")
+TARGET_LOSSES = ("supremix",)
 
 
 class ConfigError(ValueError):
@@ -229,6 +255,8 @@ SCHEMA = obj({
             "channels": choice((1, 3), 3),
             "noise": range_(0, 1, 0.06),
         }),
+        "target": choice(DATASET_TARGETS, "class"),
+        "maxRotation": range_(1, 180, 45),
     }),
     "encoder": tagged(
         {
@@ -341,6 +369,14 @@ def parse_run_config(data):
             allowed = f">= {lo}" if hi == INF else f"{lo}" if lo == hi else f"{lo}..{hi}"
             problems.append(
                 f"views: loss '{config['loss']['id']}' needs {allowed} views in total, the config gives {views} (views.large + views.small)"
+            )
+        if config["dataset"]["target"] == "size" and config["dataset"]["id"] != "synthetic":
+            problems.append(
+                f"dataset.target: 'size' is the synthetic shapes' radius; dataset '{config['dataset']['id']}' has no size target, use 'rotation' or the synthetic dataset"
+            )
+        if config["loss"]["id"] in TARGET_LOSSES and config["dataset"]["target"] == "class":
+            problems.append(
+                f"dataset.target: loss '{config['loss']['id']}' regresses a continuous target per image; set dataset.target to 'rotation' (or 'size' on the synthetic dataset)"
             )
         if config["views"]["small"] > 0 and config["encoder"]["type"] == "mlp":
             problems.append("views.small: multi-crop small views need an encoder with global pooling (convnet or resnet), not mlp")

@@ -119,7 +119,21 @@ def check_config(configs_json="[]"):
         "defaults": run_config.parse_run_config({}),
         "losses": catalogue,
         "parsed": [validate(config) for config in json.loads(configs_json)],
+        "refusals": {loss_id: refusal(loss_id) for loss_id in methods.NOT_PORTED},
     }
+
+
+def refusal(loss_id):
+    """build_objective's error for a loss the project does not implement (None if it builds one)."""
+    config = run_config.parse_run_config({
+        "loss": {"id": loss_id}, "dataset": {"id": "synthetic", "target": "size"},
+        "encoder": {"type": "mlp", "hidden": [8]}, "projector": {"hidden": 8, "out": 4},
+    })
+    try:
+        methods.build_objective(config, None, seed=0, num_classes=10, steps_per_epoch=1)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def validate(config):
