@@ -7,8 +7,10 @@ import { editDraft, importWeights, loadPreset, MAX_WEIGHTS_BYTES, startRun } fro
 import { DatasetDrop } from './dataset_drop';
 import { datasetAdvice, datasetLabel, datasetMissing } from './datasets_info';
 import { getPath, setPath } from './draft';
+import { withLoss } from './loss_choice';
 import { CheckboxField, ListField, NumberField, SelectField, type FieldContext } from './fields';
 import { CONFIG_PRESETS } from './presets';
+import { TargetFields } from './target_fields';
 import { encodeConfigHash, parseConfigFile } from './share';
 import { actions, usePlayground } from './store';
 import { validateDraft } from './validation';
@@ -203,6 +205,7 @@ export function ConfigPanel() {
             {datasetAdvice(datasetId)}
           </p>
         )}
+        <TargetFields ctx={ctx} />
         <DatasetDrop selectedKey={draftDatasetKey} />
       </fieldset>
 
@@ -244,7 +247,7 @@ export function ConfigPanel() {
           path="loss.id"
           label="Loss"
           options={LOSS_IDS.map((id) => ({ value: id, label: LOSS_CATALOG[id].name }))}
-          onSelect={(id) => editDraft(setPath(draft, 'loss', { id, params: {} }))}
+          onSelect={(id) => editDraft(withLoss(draft, id))}
         />
         <LossParams ctx={ctx} />
       </fieldset>

@@ -1,5 +1,6 @@
 import type { RunConfig } from '../engine/config';
 import type { MetricSet } from '../engine/events';
+import { REGRESSION_COLUMNS, regressionCells } from './regression_columns';
 import type { MetricHistory, RunRecord } from './types';
 
 /** Scalar metrics of a MetricSet that go into the CSV (the spectrum is a list and goes into the JSON only). */
@@ -17,7 +18,8 @@ function csvValue(value: number | null | undefined): string {
 
 /**
  * The metric history as one CSV table, one row per step: step, epoch, loss, lr, images/s, then the eval
- * metrics for h and z on the rows where an eval happened (empty cells elsewhere). An eval at step 0 (before
+ * metrics for h and z on the rows where an eval happened (empty cells elsewhere), then the training stage and the
+ * regression metrics of h (empty for runs without stages or regression targets). An eval at step 0 (before
  * training) gets its own row.
  */
 export function historyCsv(history: MetricHistory): string {
@@ -29,6 +31,7 @@ export function historyCsv(history: MetricHistory): string {
     'images_per_second',
     ...(['h', 'z'] as const).flatMap((space) => SCALAR_METRICS.map((m) => `${space}_${m}`)),
     'linear_probe_top1',
+    ...REGRESSION_COLUMNS,
   ];
   const evalsByStep = new Map(history.evals.map((e) => [e.step, e]));
   const stepsByStep = new Map(history.steps.map((s) => [s.step, s]));
@@ -47,6 +50,7 @@ export function historyCsv(history: MetricHistory): string {
       csvValue(point?.imagesPerSecond),
       ...metricCells,
       csvValue(evalEvent?.linearProbeTop1),
+      ...regressionCells(point, evalEvent),
     ].join(',');
   });
   return [header.join(','), ...rows].join('\n') + '\n';

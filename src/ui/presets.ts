@@ -25,6 +25,13 @@ const MENU: { id: string; label: string; example: string }[] = [
   { id: 'mv-dhel', label: 'MV-DHEL · 4 views · Fashion-MNIST', example: 'mv-dhel-4views-fashion-mnist' },
   { id: 'tiny', label: 'Tiny test run (synthetic)', example: 'tiny-synthetic' },
   { id: 'quick-synthetic', label: 'Quick run (synthetic)', example: 'quick-synthetic' },
+  { id: 'mcl-synthetic', label: 'MCL · 3 stages (synthetic)', example: 'mcl-synthetic' },
+  {
+    id: 'supremix-synthetic',
+    label: 'SupReMix · shape-size regression (synthetic)',
+    example: 'supremix-synthetic',
+  },
+  { id: 'm3col-synthetic', label: 'M3CoL · mixup contrastive (synthetic)', example: 'm3col-synthetic' },
   { id: 'simclr-cifar', label: 'SimCLR · CIFAR-10', example: 'simclr-cifar10' },
   { id: 'supcon-cifar', label: 'SupCon · CIFAR-10', example: 'supcon-cifar10' },
   { id: 'dcl-cifar', label: 'DCL · CIFAR-10', example: 'dcl-cifar10' },
