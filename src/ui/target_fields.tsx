@@ -32,7 +32,7 @@ export function TargetFields({ ctx }: { ctx: FieldContext }) {
           ctx={ctx}
           path="dataset.maxRotation"
           label="Largest rotation (degrees)"
-          help="angles are drawn uniformly in [−max, max]"
+          help="angles are drawn uniformly in [−max, max]; set the flip probability to 0, a flip mirrors the angle"
           min={1}
           max={180}
           step="any"
