@@ -43,8 +43,11 @@ describe('withLoss', () => {
       dataset: { id: 'synthetic', target: 'size' },
       loss: { id: 'supremix', params: {} },
     });
-    expect(withLoss({ dataset: { id: 'fashion-mnist', target: 'class' } }, 'supremix')).toEqual({
+    expect(
+      withLoss({ dataset: { id: 'fashion-mnist', target: 'class' }, augment: { flip: 0.5 } }, 'supremix'),
+    ).toEqual({
       dataset: { id: 'fashion-mnist', target: 'rotation' },
+      augment: { flip: 0 },
       loss: { id: 'supremix', params: {} },
     });
     // a target already chosen is kept; other losses leave the dataset alone
