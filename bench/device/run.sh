@@ -3,10 +3,12 @@
 # WebGPU in Node through Dawn on the GPU (Vulkan), the benchmark's workloads with stock vs project kernels,
 # and the PyTorch reference on the same GPU. After every step, $OUT/results-<script>.tgz holds every JSON result and log so
 # far (the device tool returns at most 8 files), so a run cut off by its time limit still returns what finished.
+# Last, the learning-quality pair (npm run parity on the carried CIFAR-10 records: engine on WebGPU, PyTorch on CUDA).
 # Usage: bash bench/device/run.sh [SECONDS_FOR_W1_STOCK]   (environment: OUT, default /tmp/bench-out;
-#        SKIP_PYTORCH=1 leaves the PyTorch reference out)
+#        SKIP_PYTORCH=1 leaves the PyTorch reference out; LEARNING_EPOCHS (3), LEARNING_SECONDS (150))
 set -u
 W1_STOCK_SECONDS=${1:-120}
+LEARNING_EPOCHS=${LEARNING_EPOCHS:-3}; LEARNING_SECONDS=${LEARNING_SECONDS:-150}
 
 source bench/device/setup.sh
 
@@ -43,4 +45,17 @@ step 'webgpu W1, project kernels (profiled)'
 timeout 100 $BENCH --workload W1 --kernels project --warmup 1 --repeats 3 --steps 1 --profile --json "$R/webgpu-w1-project.json" > "$R/webgpu-w1-project.log" 2>&1; tail -36 "$R/webgpu-w1-project.log"
 step 'webgpu W1, stock kernels'
 timeout "$W1_STOCK_SECONDS" $BENCH --workload W1 --kernels stock --warmup 1 --repeats 2 --steps 1 --json "$R/webgpu-w1-stock.json" > "$R/webgpu-w1-stock.log" 2>&1; tail -8 "$R/webgpu-w1-stock.log"
+if [ -n "${CIFAR:-}" ] && [ -f $P/app/parity.mjs ]; then
+# The learning-quality pair: one SimCLR recipe (resnet-small, projector without BatchNorm, batch 256, Adam 1e-3,
+# NT-Xent tau 0.5, SimCLR CIFAR augmentations, kNN k=200 T=0.1 on normalised backbone features over the carried
+# test images), the engine on WebGPU against the PyTorch reference on CUDA (fp32), kNN after every epoch.
+step "learning pair: engine (webgpu) vs PyTorch (cuda), $LEARNING_EPOCHS epochs on $(( $(stat -c %s $CIFAR/data_batch_1.bin) / 3073 )) CIFAR-10 images"
+TRAIN=$(( $(stat -c %s $CIFAR/data_batch_1.bin) / 3073 )); TEST=$(( $(stat -c %s $CIFAR/test_batch.bin) / 3073 ))
+timeout "$LEARNING_SECONDS" $BIN/node --max-old-space-size=16384 $P/app/parity.mjs --config examples/simclr-cifar10.json \
+  --data-dir $CIFAR --backend webgpu --device cuda --python python3 --epochs "$LEARNING_EPOCHS" --out "$R/learning" \
+  --set 'projector={"layers":2,"hidden":512,"out":128,"batchNorm":false}' --set 'optimizer={"type":"adam","lr":0.001}' \
+  --set 'schedule={"type":"constant"}' --set "dataset.trainLimit=$TRAIN" --set "eval.size=$TEST" \
+  --set "eval.bankSize=$TRAIN" --set eval.knnK=200 --set eval.knnTemperature=0.1 \
+  > "$R/learning.log" 2>&1; tail -30 "$R/learning.log"
+fi
 step done

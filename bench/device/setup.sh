@@ -17,6 +17,11 @@ unxz $P/node.xz $BIN/node && chmod +x $BIN/node || { echo 'no node'; exit 2; }
 mkdir -p $P/app/node_modules/webgpu/dist/linux-x64
 unxz $P/dawn.node.xz $P/app/node_modules/webgpu/dist/linux-x64/dawn.node || { echo 'no dawn.node'; exit 2; }
 unxz $P/app/bench.mjs.xz $P/app/bench.mjs || { echo 'no bench.mjs'; exit 2; }
+[ -f $P/app/parity.mjs.xz ] && unxz $P/app/parity.mjs.xz $P/app/parity.mjs
+if [ -f $P/cifar10/data_batch_1.bin.xz ]; then
+  CIFAR=/tmp/cifar10; mkdir -p $CIFAR
+  unxz $P/cifar10/data_batch_1.bin.xz $CIFAR/data_batch_1.bin && unxz $P/cifar10/test_batch.bin.xz $CIFAR/test_batch.bin
+fi
 # Debian's Vulkan loader and glvnd (the NVIDIA ICD, libGLX_nvidia, needs glvnd to hand out vkCreateInstance)
 for f in $P/gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 ICD=$(ls /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd*.json /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json 2>/dev/null | head -1)

@@ -373,7 +373,7 @@ def learning_rate(base, schedule, step, total, per_epoch):
 @torch.no_grad()
 def embed(net, images, prepare, chunk=500):
     net.eval()
-    out = [net(prepare(images[s : s + chunk]))[0] for s in range(0, images.shape[0], chunk)]
+    out = [net(prepare(images[s : s + chunk]))[0].cpu() for s in range(0, images.shape[0], chunk)]
     net.train()
     return torch.cat(out)
 
@@ -401,6 +401,9 @@ def main():
     parser.add_argument("--data-dir", required=True, help="folder with data_batch_*.bin and test_batch.bin")
     parser.add_argument("--epochs", type=float, help="override config.epochs")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device: cpu (default) or cuda; on cuda TF32 is off (fp32 eager) unless --allow-tf32")
+    parser.add_argument("--allow-tf32", action="store_true", help="let cuda matmuls and convolutions use TF32")
     parser.add_argument("--decay", choices=["kernels", "all"], default="kernels",
                         help="weight decay on kernels only (the engine) or on every parameter (torch.optim defaults)")
     args = parser.parse_args()
@@ -414,6 +417,12 @@ def main():
     if config["loss"]["id"] != "ntxent" or config["views"]["large"] != 2 or config["views"]["small"] != 0:
         raise SystemExit("this reference trains NT-Xent with two large views only (loss.id 'ntxent', views 2 + 0)")
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: this torch sees no CUDA device; use --device cpu")
+        torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
+        torch.backends.cudnn.allow_tf32 = args.allow_tf32
     seed = config["seed"]
     torch.manual_seed(seed)
     (train_x, train_y), (test_x, test_y) = load_cifar(args.data_dir)
@@ -427,7 +436,9 @@ def main():
     mean, std = channel_statistics(train_x, count)
     standardize = config["dataset"]["standardize"] == "channel"
     to_float = lambda u8: torch.from_numpy(u8).permute(0, 3, 1, 2).float().div(255)
-    normalize = (lambda x: (x - mean) / std) if standardize else (lambda x: x)
+    # augmentations draw on the CPU (the seeded generator), the network runs on the device
+    mean, std = mean.to(device), std.to(device)
+    normalize = (lambda x: (x.to(device) - mean) / std) if standardize else (lambda x: x.to(device))
     bank_n = min(config["eval"]["bankSize"], count)
     eval_n = min(config["eval"]["size"], len(test_x))
     bank_images, query_images = to_float(train_x[:bank_n]), to_float(test_x[:eval_n])
@@ -436,6 +447,7 @@ def main():
     net = Network(config)
     if config["nn"]["init"] == "tfjs":
         init_tfjs_(net, torch.Generator().manual_seed(seed))
+    net = net.to(device)
     optimizer = make_optimizer(net, config["optimizer"], args.decay)
     tau = config["loss"]["params"].get("tau", 0.5)
     per_view = config["nn"]["batchNormViews"] == "per-view"

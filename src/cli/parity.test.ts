@@ -46,6 +46,13 @@ describe('npm run parity', () => {
     ]);
     expect(field.code).toBe(2);
     expect(field.stderr).toMatch(/nn\.init/);
+    const base = ['--config', 'examples/simclr-cifar10.json', '--data-dir', '.'];
+    const backend = await parity([...base, '--backend', 'webgl']);
+    expect(backend.code).toBe(2);
+    expect(backend.stderr).toMatch(/--backend must be 'wasm' or 'webgpu', got 'webgl'/);
+    const device = await parity([...base, '--device', 'mps']);
+    expect(device.code).toBe(2);
+    expect(device.stderr).toMatch(/--device must be 'cpu' or 'cuda', got 'mps'/);
   }, 240_000);
 
   it('the PyTorch reference takes NT-Xent, two views, a resnet and CIFAR-10, and says what else it lacks', () => {

@@ -10,6 +10,7 @@ import { parseRunConfig, type RunConfig } from '../engine/config';
 import type { EngineEvent } from '../engine/events';
 import { Trainer } from '../engine/trainer';
 import { installNodeWasmThreads, MAX_WASM_THREADS } from '../kernels/wasm/node';
+import { installNodeWebGPU } from '../kernels/webgpu/node';
 import { openDatasetFromDir } from './open_dataset';
 import { applyOverrides } from './train';
 
@@ -68,6 +69,16 @@ export const PARITY_OPTIONS = {
     value: 'N',
     help: `wasm and torch threads (default 2, 1 to ${MAX_WASM_THREADS})`,
   },
+  backend: {
+    type: 'string',
+    value: 'NAME',
+    help: "the engine's backend: 'wasm' (default) or 'webgpu' (Dawn: a GPU, or SwiftShader)",
+  },
+  device: {
+    type: 'string',
+    value: 'NAME',
+    help: "the PyTorch side's device: 'cpu' (default) or 'cuda' (fp32, TF32 off)",
+  },
   python: { type: 'string', value: 'PATH', help: 'Python with torch (default /usr/bin/python3)' },
   out: {
     type: 'string',
@@ -97,10 +108,11 @@ export function parityHelp(): string {
   return [
     'Usage: npm run parity -- --config run.json --epochs E --data-dir DIR [options]',
     '',
-    'Trains the config with the engine (wasm) and with the PyTorch reference (bench/parity/simclr_reference.py),',
-    'one seed after the other, and prints kNN top-1 (h, k = eval.knnK, T = eval.knnTemperature, the first eval.size',
-    'test images against the first eval.bankSize training images) before training and after every epoch, and the',
-    'mean training loss of every epoch, for each side. NT-Xent with two views and a resnet encoder on CIFAR-10.',
+    'Trains the config with the engine (wasm, or webgpu through Dawn) and with the PyTorch reference',
+    '(bench/parity/simclr_reference.py, on the CPU or a CUDA device), one seed after the other, and prints kNN',
+    'top-1 (h, k = eval.knnK, T = eval.knnTemperature, the first eval.size test images against the first',
+    'eval.bankSize training images) before training and after every epoch, and the mean training loss of every',
+    'epoch, for each side. NT-Xent with two views and a resnet encoder on CIFAR-10.',
     '',
     'Options:',
     ...lines,
@@ -239,12 +251,19 @@ async function runEngine(config: RunConfig, dataDir: string): Promise<ParityRow[
 
 async function runTorch(
   config: RunConfig,
-  options: { dataDir: string; python: string; threads: number; decay: string; configPath: string },
+  options: {
+    dataDir: string;
+    python: string;
+    threads: number;
+    decay: string;
+    device: string;
+    configPath: string;
+  },
 ): Promise<ParityRow[]> {
   await writeFile(options.configPath, JSON.stringify(config, null, 2));
   const script = path.join('bench', 'parity', 'simclr_reference.py');
   const args = [script, '--config', options.configPath, '--data-dir', options.dataDir];
-  args.push('--threads', String(options.threads), '--decay', options.decay);
+  args.push('--threads', String(options.threads), '--decay', options.decay, '--device', options.device);
   const child = spawn(options.python, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const rows: ParityRow[] = [];
   let buffer = '';
@@ -335,6 +354,16 @@ async function main(argv: string[]): Promise<number> {
     console.error(`--only must be 'engine' or 'torch', got '${only}'`);
     return 2;
   }
+  const backend = args.backend ?? 'wasm';
+  if (backend !== 'wasm' && backend !== 'webgpu') {
+    console.error(`--backend must be 'wasm' or 'webgpu', got '${backend}'`);
+    return 2;
+  }
+  const device = args.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') {
+    console.error(`--device must be 'cpu' or 'cuda', got '${device}'`);
+    return 2;
+  }
   const threads = args.threads === undefined ? 2 : Number(args.threads);
   if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
     console.error(`--threads must be an integer from 1 to ${MAX_WASM_THREADS}, got '${args.threads}'`);
@@ -371,15 +400,22 @@ async function main(argv: string[]): Promise<number> {
   const outDir = args.out ?? path.join('out', `parity-${engineConfig.name || 'run'}`);
   await mkdir(outDir, { recursive: true });
   if (only !== 'torch') {
-    installNodeWasmThreads(threads);
-    await initBackend({ preferred: 'wasm', environment: 'node', kernels: 'project' });
+    if (backend === 'webgpu') await installNodeWebGPU();
+    else installNodeWasmThreads(threads);
+    const report = await initBackend({ preferred: backend, environment: 'node', kernels: 'project' });
+    if (report.active !== backend) {
+      console.error(
+        `the engine could not start on ${backend} (${report.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})`,
+      );
+      return 1;
+    }
   }
 
   const rows: ParityRow[] = [];
   const save = () =>
     writeFile(
       path.join(outDir, 'parity.json'),
-      JSON.stringify({ engineConfig, torchConfig, torchDecay: decay, rows }, null, 2),
+      JSON.stringify({ engineConfig, torchConfig, torchDecay: decay, backend, device, rows }, null, 2),
     );
   for (const seed of seeds) {
     if (only !== 'torch') {
@@ -395,6 +431,7 @@ async function main(argv: string[]): Promise<number> {
             python,
             threads,
             decay,
+            device,
             configPath: path.join(outDir, `torch-config-${seed}.json`),
           },
         )),

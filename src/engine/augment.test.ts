@@ -14,6 +14,7 @@ import {
   sampleCropBox,
   type ImageAugmentParams,
 } from './augment';
+import { augmentConfigProblems, parseRunConfig } from './config';
 
 type Image = number[][][]; // [H][W][C]
 
@@ -459,6 +460,14 @@ describe('augmentBatch and makeViews', () => {
     expect(() =>
       augmentBatch(images, { ...simclr, jitter: { ...simclr.jitter!, hue: 0.7 } }, [4, 4], rng),
     ).toThrow(/hue/);
+    // one validator: the engine refuses exactly what the RunConfig refuses, with the same field path
+    const strong = { ...simclr, jitter: { ...simclr.jitter!, brightness: 1.5 } };
+    expect(() => augmentBatch(images, strong, [4, 4], rng)).toThrow(/augment\.jitter\.brightness/);
+    expect(() => parseRunConfig({ augment: strong })).toThrow(/augment\.jitter\.brightness/);
+    expect(() => augmentBatch(images, { ...simclr, blur: 0.5 } as AugmentConfig, [4, 4], rng)).toThrow(
+      /augment\.blur: unknown field/,
+    );
+    expect(augmentConfigProblems(parseRunConfig({}).augment)).toEqual([]);
     expect(() => augmentBatch(images, simclr, [0, 4], rng)).toThrow(/outSize/);
     const fourChannels = randomImages(15, 2, 4, 4, 4);
     expect(() => augmentBatch(fourChannels, simclr, [4, 4], rng)).toThrow(/channels/);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { colorJitter, JITTER_PARAM_COUNT } from '../kernels/ops';
 import type { Rng } from '../nn/random';
+import { augmentConfigProblems } from './config';
 
 // Seeded data augmentation as batched tensor ops. Every random parameter is drawn on the CPU from an Rng
 // (sampleAugmentParams), then one pass of tensor ops applies them to the whole batch (applyAugmentParams),
@@ -97,42 +98,13 @@ export function jitterParamRows(params: ImageAugmentParams[]): Float32Array {
   return rows;
 }
 
-/** Throws a message naming the bad field and its allowed range; returns silently for a valid config. */
+/**
+ * Throws a message naming every bad field and its allowed range (the RunConfig's augment schema, so the bounds
+ * are those of config.ts); returns silently for a valid pipeline.
+ */
 export function validateAugmentConfig(cfg: AugmentConfig): void {
-  const probability = (name: string, p: number) => {
-    if (!(p >= 0 && p <= 1))
-      throw new Error(`augment: ${name} is a probability and must be in [0, 1], got ${p}`);
-  };
-  if (cfg.crop) {
-    const [smin, smax] = cfg.crop.scale;
-    if (!(smin > 0 && smin <= smax && smax <= 1)) {
-      throw new Error(`augment: crop.scale must satisfy 0 < min <= max <= 1, got [${smin}, ${smax}]`);
-    }
-    const [rmin, rmax] = cfg.crop.ratio;
-    if (!(rmin > 0 && rmin <= rmax && Number.isFinite(rmax))) {
-      throw new Error(
-        `augment: crop.ratio (width / height) must satisfy 0 < min <= max, got [${rmin}, ${rmax}]`,
-      );
-    }
-  }
-  probability('flip', cfg.flip);
-  probability('grayscale', cfg.grayscale);
-  if (cfg.jitter) {
-    for (const name of ['brightness', 'contrast', 'saturation'] as const) {
-      const strength = cfg.jitter[name];
-      if (!(strength >= 0 && Number.isFinite(strength))) {
-        throw new Error(
-          `augment: jitter.${name} must be a finite number >= 0 (0 turns it off), got ${strength}`,
-        );
-      }
-    }
-    if (!(cfg.jitter.hue >= 0 && cfg.jitter.hue <= 0.5)) {
-      throw new Error(
-        `augment: jitter.hue is a shift in turns and must be in [0, 0.5], got ${cfg.jitter.hue}`,
-      );
-    }
-    probability('jitter.p', cfg.jitter.p);
-  }
+  const problems = augmentConfigProblems(cfg);
+  if (problems.length > 0) throw new Error(`invalid augmentation: ${problems.join('; ')}`);
 }
 
 /** Python's round(): ties go to the even neighbour (2.5 -> 2, 3.5 -> 4). */

@@ -5,6 +5,7 @@ import { installedKernels } from '../kernels/install';
 import { FUSED_NTXENT_KERNEL } from '../kernels/ops';
 import { installNodeWebGPU } from '../kernels/webgpu/node';
 import { initBackend, onDeviceLost, type DeviceLostInfo } from './backend';
+import { webgpuDeviceLimits } from './trainer';
 
 // Machines of this project have Chromium's SwiftShader (a CPU Vulkan driver); without it or a real GPU Dawn finds
 // no adapter, and then the fallback path is what must hold.
@@ -55,9 +56,18 @@ describe('installNodeWebGPU + initBackend webgpu in Node', () => {
     expect(Array.from(await product.data())).toEqual([19, 22, 43, 50]);
     product.dispose();
 
+    // the device holds the adapter's largest buffers (not WebGPU's 128 MiB / 256 MiB defaults), and the memory
+    // budget of a run on it uses those limits
+    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+    const adapter = (await navigator.gpu.requestAdapter())!;
+    expect(device.limits.maxStorageBufferBindingSize).toBe(adapter.limits.maxStorageBufferBindingSize);
+    expect(device.limits.maxBufferSize).toBe(adapter.limits.maxBufferSize);
+    expect(webgpuDeviceLimits()!.tensorBytes).toBe(
+      Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize),
+    );
+
     const calls: DeviceLostInfo[] = [];
     onDeviceLost((info) => calls.push(info));
-    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
     device.destroy();
     await device.lost;
     await Promise.resolve();

@@ -2,7 +2,17 @@ import * as tf from '@tensorflow/tfjs';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildNetwork } from '../nn/networks';
-import { BACKEND_LIMITS, checkMemoryBudget, memoryBudget, nominalDataShape } from './budget';
+import {
+  BACKEND_LIMITS,
+  checkMemoryBudget,
+  GiB,
+  largestFittingBatch,
+  memoryBudget,
+  nominalDataShape,
+  webgpuLimits,
+} from './budget';
+
+const MiB = 1024 ** 2;
 import { parseRunConfig, type RunConfigInput } from './config';
 import type { Dataset } from './data/types';
 import { Trainer } from './trainer';
@@ -84,6 +94,41 @@ describe('memoryBudget', () => {
       trainCount: 60_000,
       testCount: 10_000,
     });
+  });
+
+  it('holds a WebGPU device to its own buffer limits, naming the limit hit and the largest batch that fits', () => {
+    const cifarResnet = config({
+      encoder: { type: 'resnet', widths: [64, 128, 256, 512], blocks: [2, 2, 2, 2] },
+      dataset: { id: 'cifar10' },
+      batchSize: 1024,
+    });
+    const small = webgpuLimits({ maxStorageBufferBindingSize: 128 * MiB, maxBufferSize: 256 * MiB });
+    expect(small.tensorBytes).toBe(128 * MiB);
+    expect(webgpuLimits({ maxStorageBufferBindingSize: 4 * GiB, maxBufferSize: 1 * GiB }).note).toMatch(
+      /maxBufferSize is 1\.0 GiB/,
+    );
+    // 1024 images x 2 views x 64 channels x 32x32 float32 = 512 MiB in the first layer's output alone
+    expect(() => checkMemoryBudget(cifarResnet, 'webgpu', undefined, small)).toThrow(
+      /one tensor, the first layer's output for 1024 images x 2 views at 32x32, needs 512\.0 MiB, more than the webgpu backend's 128\.0 MiB for a single tensor \(the device's maxStorageBufferBindingSize is 128\.0 MiB[^)]*\)\n  batchSize 256 would fit/,
+    );
+    const batch = largestFittingBatch(cifarResnet, 'webgpu', undefined, small)!;
+    expect(batch).toBe(256);
+    expect(memoryBudget({ ...cifarResnet, batchSize: batch }, 'webgpu', undefined, small).problems).toEqual(
+      [],
+    );
+    expect(
+      memoryBudget({ ...cifarResnet, batchSize: batch + 1 }, 'webgpu', undefined, small).problems,
+    ).toHaveLength(1);
+    // the default limits let the same run through
+    expect(checkMemoryBudget(cifarResnet, 'webgpu').problems).toEqual([]);
+    // nothing fits when the dataset alone is too large
+    const tooMany = config({
+      dataset: { id: 'synthetic', synthetic: { trainCount: 1_000_000, testCount: 1_000_000, size: 64 } },
+      encoder: { type: 'mlp', hidden: [8] },
+      batchSize: 64,
+    });
+    expect(largestFittingBatch(tooMany, 'webgpu')).toBeNull();
+    expect(() => checkMemoryBudget(tooMany, 'webgpu')).toThrow(/no batchSize fits/);
   });
 
   it('Trainer.create refuses an oversized config before the dataset is loaded', async () => {

@@ -46,6 +46,31 @@ export const BACKEND_LIMITS: Readonly<Record<string, BackendLimits>> = {
   },
 };
 
+/** The two limits of a WebGPU device (GPUSupportedLimits) that bound one tensor's buffer. */
+export interface WebGPUBufferLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+/**
+ * The limits of a real WebGPU device: one tensor is one storage buffer, bound whole, so it stops at the smaller of
+ * the device's maxStorageBufferBindingSize and maxBufferSize (tfjs-backend-webgpu asks the adapter for its largest
+ * values of both when it creates the device); the note names the limit, for the error message.
+ */
+export function webgpuLimits(device: WebGPUBufferLimits): BackendLimits {
+  const binding = device.maxStorageBufferBindingSize;
+  const buffer = device.maxBufferSize;
+  const which =
+    binding <= buffer
+      ? `the device's maxStorageBufferBindingSize is ${formatBytes(binding)}`
+      : `the device's maxBufferSize is ${formatBytes(buffer)}`;
+  return {
+    totalBytes: BACKEND_LIMITS.webgpu.totalBytes,
+    tensorBytes: Math.min(binding, buffer),
+    note: `${which}; a page gets at most 16 GiB`,
+  };
+}
+
 /** Losses that form at least one [batch, batch] similarity matrix (and its gradient). */
 const PAIRWISE_LOSSES = new Set([
   'ntxent',
@@ -325,11 +350,48 @@ export function memoryBudget(
   };
 }
 
-/** Throws, naming every size and limit exceeded, when `config` cannot fit `backend`; returns the budget otherwise. */
-export function checkMemoryBudget(config: RunConfig, backend: string, data?: DataShape): MemoryBudget {
-  const budget = memoryBudget(config, backend, data);
+/**
+ * The largest batchSize (>= 2) below config.batchSize at which `config` fits `limits`, or null when none does
+ * (the model, the evaluation or the dataset alone is too large). Memory grows with the batch, so a bisection finds it.
+ */
+export function largestFittingBatch(
+  config: RunConfig,
+  backend: string,
+  data: DataShape = nominalDataShape(config),
+  limits: BackendLimits = BACKEND_LIMITS[backend] ?? BACKEND_LIMITS.cpu,
+): number | null {
+  const fits = (batchSize: number) =>
+    memoryBudget({ ...config, batchSize }, backend, data, limits).problems.length === 0;
+  if (config.batchSize <= 2 || !fits(2)) return null;
+  let [lo, hi] = [2, config.batchSize - 1]; // fits(lo) holds
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * Throws, naming every size and limit exceeded and the largest batchSize that would fit, when `config` cannot fit
+ * `backend` (with `limits`, e.g. webgpuLimits of the device in use); returns the budget otherwise.
+ */
+export function checkMemoryBudget(
+  config: RunConfig,
+  backend: string,
+  data?: DataShape,
+  limits?: BackendLimits,
+): MemoryBudget {
+  const budget = memoryBudget(config, backend, data, limits);
   if (budget.problems.length > 0) {
-    throw new Error(`the run cannot fit in memory:\n${budget.problems.map((p) => `  - ${p}`).join('\n')}`);
+    const batch = largestFittingBatch(config, backend, data, limits);
+    const hint =
+      batch === null
+        ? 'no batchSize fits: make the encoder, the images, the evaluation (eval.size, eval.bankSize) or the dataset smaller'
+        : `batchSize ${batch} would fit (everything else as it is)`;
+    throw new Error(
+      `the run cannot fit in memory:\n${budget.problems.map((p) => `  - ${p}`).join('\n')}\n  ${hint}`,
+    );
   }
   return budget;
 }

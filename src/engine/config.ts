@@ -161,7 +161,7 @@ const scheduleSchema = strictObject({
 const evalSchema = strictObject({
   /** Evaluate every N optimizer steps (0 = only at the end). */
   every: z.number().int().min(0).max(1_000_000).default(100),
-  /** Eval subset: the first N test images (metrics.md default 2,048). */
+  /** Eval subset: the first N test images (docs/metrics.md default 2,048). */
   size: z.number().int().min(10).max(100_000).default(2048),
   /** kNN memory bank: the first N clean training images. */
   bankSize: z.number().int().min(10).max(1_000_000).default(10_000),
@@ -233,6 +233,19 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string[] {
   }
   const got = received === undefined ? '' : ` (got ${JSON.stringify(received)})`;
   return [`${path}: ${issue.message}${got}`];
+}
+
+/**
+ * The problems of one augmentation pipeline against the RunConfig's augment schema, as `augment.<path>: message
+ * (got value)` lines; empty when it is valid. The one validator of augmentation settings: the engine's
+ * augmentBatch checks the pipelines it is given (multi-crop's small-view pipeline included) with it.
+ */
+export function augmentConfigProblems(augment: unknown): string[] {
+  const result = augmentSchema.safeParse(augment);
+  if (result.success) return [];
+  return result.error.issues
+    .flatMap((issue) => describeIssue(issue, augment))
+    .map((line) => `augment.${line}`.replace('augment.(root)', 'augment'));
 }
 
 /**

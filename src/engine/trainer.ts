@@ -12,7 +12,7 @@ import type { Dataset, DatasetSplit } from './data/types';
 import { buildNetwork } from '../nn/networks';
 import type { Network } from '../nn/types';
 import type { EngineEvent, EvalEvent, StatusEvent } from './events';
-import { checkMemoryBudget, nominalDataShape } from './budget';
+import { checkMemoryBudget, nominalDataShape, webgpuLimits, type BackendLimits } from './budget';
 import { yieldToHost } from './host';
 import type { InputPreprocessing } from './export';
 import { createOptimizer, learningRate, type Optimizer } from './optim';
@@ -133,11 +133,14 @@ export class Trainer {
    */
   static async create(config: RunConfig, options: TrainerOptions): Promise<Trainer> {
     const backend = options.backend ?? tf.getBackend();
+    const limits = backend === 'webgpu' ? webgpuDeviceLimits() : undefined;
     // nominal split sizes for file datasets: their pixels are read from files that already exist
-    checkMemoryBudget(config, backend, {
-      ...nominalDataShape(config),
-      imageShape: options.dataset.imageShape,
-    });
+    checkMemoryBudget(
+      config,
+      backend,
+      { ...nominalDataShape(config), imageShape: options.dataset.imageShape },
+      limits,
+    );
     options.onEvent({ type: 'status', step: 0, phase: 'preparing-data' });
     const loaded = await Promise.all([options.dataset.train(), options.dataset.test()]);
     // dataset.target: the regression target of every image (rotated copies for 'rotation'), data/targets.ts
@@ -147,11 +150,12 @@ export class Trainer {
       config.dataset,
       config.seed,
     );
-    checkMemoryBudget(config, backend, {
-      imageShape: options.dataset.imageShape,
-      trainCount: train.count,
-      testCount: test.count,
-    });
+    checkMemoryBudget(
+      config,
+      backend,
+      { imageShape: options.dataset.imageShape, trainCount: train.count, testCount: test.count },
+      limits,
+    );
     options.onEvent({ type: 'status', step: 0, phase: 'building' });
     return new Trainer(config, options, { train, test });
   }
@@ -593,7 +597,7 @@ export class Trainer {
     }
   }
 
-  /** All metrics of metrics.md on the eval subset, for h and z. */
+  /** All metrics of docs/metrics.md on the eval subset, for h and z. */
   async evaluate(): Promise<EvalEvent> {
     const started = performance.now();
     const evalCount = Math.min(this.config.eval.size, this.test.count);
@@ -762,4 +766,12 @@ export function channelStatistics(
   const mean = Array.from(sum, (s) => s / pixels);
   const std = Array.from(sumSq, (s, c) => Math.sqrt(Math.max(s / pixels - mean[c] ** 2, 1e-6)));
   return { mean, std };
+}
+
+/** The buffer limits of the WebGPU device tfjs trains on (undefined before the backend exists). */
+export function webgpuDeviceLimits(): BackendLimits | undefined {
+  const backend = tf.findBackend('webgpu') as unknown as
+    { device?: { limits: GPUSupportedLimits } } | undefined;
+  const limits = backend?.device?.limits;
+  return limits === undefined ? undefined : webgpuLimits(limits);
 }

@@ -42,7 +42,7 @@ const defaults: Params = { alpha: 2, t: 2, lambda: 1 };
 const defaultLoss = () => createAlignUniform(defaults);
 
 describe('align_uniform', () => {
-  it('has the defaults from losses.md and rejects the wrong number of views or a single instance', () => {
+  it('has the defaults from docs/losses.md and rejects the wrong number of views or a single instance', () => {
     expect([
       LOSS_CATALOG.align_uniform.params.alpha.default,
       LOSS_CATALOG.align_uniform.params.t.default,

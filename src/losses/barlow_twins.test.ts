@@ -58,7 +58,7 @@ const HADAMARD: Matrix = [
 const R = 1 / (1 + 1e-5);
 
 describe('barlow_twins', () => {
-  it('has the default from losses.md and rejects the wrong number of views', () => {
+  it('has the default from docs/losses.md and rejects the wrong number of views', () => {
     expect(LOSS_CATALOG.barlow_twins.params.lambda.default).toBe(0.0051);
     const views = randomViews(1, 3, 4, 2);
     expect(() => lossValue(defaultLoss(), views)).toThrow(/exactly 2 views, got 3/);

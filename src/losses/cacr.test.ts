@@ -24,7 +24,7 @@ function softmaxWeightedCost(costs: number[], sharpness: number): number {
   return costs.reduce((sum, c, k) => sum + Math.exp(logits[k] - normalizer) * c, 0);
 }
 
-/** alpha * L1 + beta * L2 as in losses.md, loop by loop over (q, i, l) and (a < b, i, j). */
+/** alpha * L1 + beta * L2 as in docs/losses.md, loop by loop over (q, i, l) and (a < b, i, j). */
 function cacrReference(views: Matrix[], { alpha, beta, tPos, tNeg }: CacrParams): number {
   const unit = views.map((view) => view.map(normRow));
   const viewCount = unit.length;
@@ -57,7 +57,7 @@ const E0 = [1, 0];
 const E1 = [0, 1];
 
 describe('cacr', () => {
-  it('has the defaults from losses.md and rejects one view and N = 1 with clear errors', () => {
+  it('has the defaults from docs/losses.md and rejects one view and N = 1 with clear errors', () => {
     const { alpha, beta, tPos, tNeg } = LOSS_CATALOG.cacr.params;
     expect([alpha.default, beta.default, tPos.default, tNeg.default]).toEqual([1, 1, 1, 0.9]);
     expect(() => lossValue(createCacr(DEFAULTS), randomViews(1, 1, 4, 2))).toThrow(/at least 2 views, got 1/);

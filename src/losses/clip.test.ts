@@ -33,7 +33,7 @@ function clipReference(views: Matrix[], tau: number): number {
 const defaultLoss = () => createClip({ tau: 0.07 });
 
 describe('clip', () => {
-  it('has the default from losses.md and rejects the wrong number of views', () => {
+  it('has the default from docs/losses.md and rejects the wrong number of views', () => {
     expect(LOSS_CATALOG.clip.params.tau.default).toBe(0.07);
     expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(/exactly 2 views, got 3/);
   });

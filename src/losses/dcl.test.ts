@@ -33,7 +33,7 @@ function dclReference(views: Matrix[], tau: number): number {
 const defaultLoss = () => createDcl({ tau: 0.1 });
 
 describe('dcl', () => {
-  it('has the default from losses.md and rejects the wrong number of views or a single instance', () => {
+  it('has the default from docs/losses.md and rejects the wrong number of views or a single instance', () => {
     expect(LOSS_CATALOG.dcl.params.tau.default).toBe(0.1);
     expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(/exactly 2 views, got 3/);
     expect(() => lossValue(defaultLoss(), randomViews(1, 2, 1, 2))).toThrow(

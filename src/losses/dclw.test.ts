@@ -44,7 +44,7 @@ const dclwReference = (views: Matrix[], tau: number, sigma: number) =>
 const defaultLoss = () => createDclw({ tau: 0.1, sigma: 0.5 });
 
 describe('dclw', () => {
-  it('has the defaults from losses.md and rejects the wrong number of views or a single instance', () => {
+  it('has the defaults from docs/losses.md and rejects the wrong number of views or a single instance', () => {
     expect(LOSS_CATALOG.dclw.params.tau.default).toBe(0.1);
     expect(LOSS_CATALOG.dclw.params.sigma.default).toBe(0.5);
     expect(() => lossValue(defaultLoss(), randomViews(1, 3, 4, 2))).toThrow(/dclw.*exactly 2 views, got 3/);

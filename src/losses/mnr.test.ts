@@ -30,7 +30,7 @@ function mnrReference(views: Matrix[], scale: number): number {
 const defaultLoss = () => createMnr({ scale: 20 });
 
 describe('mnr', () => {
-  it('has the default from losses.md and rejects the wrong number of views', () => {
+  it('has the default from docs/losses.md and rejects the wrong number of views', () => {
     expect(LOSS_CATALOG.mnr.params.scale.default).toBe(20);
     expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(/exactly 2 views, got 1/);
   });

@@ -40,7 +40,7 @@ function mvDhelReference(views: Matrix[], tau: number): number {
 const defaultLoss = () => createMvDhel({ tau: 0.5 });
 
 describe('mv_dhel', () => {
-  it('has the default from losses.md and rejects fewer than 2 views or a single instance', () => {
+  it('has the default from docs/losses.md and rejects fewer than 2 views or a single instance', () => {
     expect(LOSS_CATALOG.mv_dhel.params.tau.default).toBe(0.5);
     expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(
       /mv_dhel.*at least 2 views, got 1/,

@@ -44,7 +44,7 @@ function mvInfonceReference(views: Matrix[], tau: number): number {
 const defaultLoss = () => createMvInfonce({ tau: 0.5 });
 
 describe('mv_infonce', () => {
-  it('has the default from losses.md and rejects fewer than 2 views', () => {
+  it('has the default from docs/losses.md and rejects fewer than 2 views', () => {
     expect(LOSS_CATALOG.mv_infonce.params.tau.default).toBe(0.5);
     expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(
       /mv_infonce.*at least 2 views, got 1/,

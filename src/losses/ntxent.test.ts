@@ -41,7 +41,7 @@ function ntxentReference(views: Matrix[], tau: number): number {
 const defaultLoss = () => createNtxent({ tau: 0.5 });
 
 describe('ntxent', () => {
-  it('has the default from losses.md and rejects fewer than 2 views', () => {
+  it('has the default from docs/losses.md and rejects fewer than 2 views', () => {
     expect(LOSS_CATALOG.ntxent.params.tau.default).toBe(0.5);
     expect(() => lossValue(defaultLoss(), randomViews(1, 1, 4, 2))).toThrow(/at least 2 views, got 1/);
     expect(() => lossValue(defaultLoss(), [randomViews(1, 1, 4, 2)[0], randomViews(2, 1, 3, 2)[0]])).toThrow(

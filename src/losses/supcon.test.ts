@@ -41,7 +41,7 @@ function supconReference(views: Matrix[], labels: number[], tau: number): number
 const defaultLoss = () => createSupcon({ tau: 0.1 });
 
 describe('supcon', () => {
-  it('has the default from losses.md, needs labels of shape [N] and at least 2 views', () => {
+  it('has the default from docs/losses.md, needs labels of shape [N] and at least 2 views', () => {
     expect(LOSS_CATALOG.supcon.params.tau.default).toBe(0.1);
     expect(LOSS_CATALOG.supcon.needsLabels).toBe(true);
     expect(() => lossValue(defaultLoss(), randomViews(1, 2, 4, 2))).toThrow(/supcon.*needs class labels/);

@@ -28,7 +28,7 @@ function covarianceReference(z: Matrix): Matrix {
   );
 }
 
-/** L = sim * inv + var * (hinge(z1) + hinge(z2)) / 2 + cov * (offdiag(z1) + offdiag(z2)), as in losses.md. */
+/** L = sim * inv + var * (hinge(z1) + hinge(z2)) / 2 + cov * (offdiag(z1) + offdiag(z2)), as in docs/losses.md. */
 function vicregReference(views: Matrix[], params: VicregParams): number {
   const [first, second] = views;
   const n = first.length;
@@ -61,7 +61,7 @@ const HADAMARD: Matrix = [
 ];
 
 describe('vicreg', () => {
-  it('has the defaults from losses.md and rejects bad view counts and N = 1 with clear errors', () => {
+  it('has the defaults from docs/losses.md and rejects bad view counts and N = 1 with clear errors', () => {
     expect([
       LOSS_CATALOG.vicreg.params.sim.default,
       LOSS_CATALOG.vicreg.params.var.default,

@@ -173,7 +173,7 @@ function trainAndCheckLeaks(
 }
 
 describe('amcl', () => {
-  it('has the defaults from losses.md and clear errors for missing features, N = 1 and bad view counts', () => {
+  it('has the defaults from docs/losses.md and clear errors for missing features, N = 1 and bad view counts', () => {
     expect([
       LOSS_CATALOG.amcl.params.heads.default,
       LOSS_CATALOG.amcl.params.beta.default,

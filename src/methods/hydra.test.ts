@@ -100,7 +100,7 @@ function learnedParts(
 const fixedPartners = (partner: number[]) => ({ partnerPermutation: () => partner });
 
 describe('hydra', () => {
-  it('has the defaults from losses.md, needs labels and two views, with clear errors', () => {
+  it('has the defaults from docs/losses.md, needs labels and two views, with clear errors', () => {
     expect([LOSS_CATALOG.hydra.params.beta.default, LOSS_CATALOG.hydra.params.s0.default]).toEqual([1, 10]);
     expect(LOSS_CATALOG.hydra.needsLabels).toBe(true);
     const loss = createHydraModule(DEFAULTS);

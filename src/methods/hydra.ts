@@ -18,7 +18,7 @@ export interface HydraWidths {
   embedding: number;
   hidden: number;
 }
-/** The widths losses.md specifies: E is classes x 512, f_g is 512 -> 1024 -> D. */
+/** The widths docs/losses.md specifies: E is classes x 512, f_g is 512 -> 1024 -> D. */
 export const HYDRA_WIDTHS: HydraWidths = { embedding: 512, hidden: 1024 };
 /** Seed for E, the gate network and the partner permutations when the module is used without bind(). */
 const UNBOUND_SEED = 0;

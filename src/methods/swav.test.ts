@@ -25,7 +25,7 @@ import { tinyNetwork } from './testing';
 const params = (overrides: Partial<SwavParams> = {}): SwavParams =>
   ({ K: 5, eps: 0.05, iters: 3, tau: 0.1, ...overrides }) as SwavParams;
 
-/** Sinkhorn-Knopp exactly as losses.md writes it (no max shift): exp(S / eps), columns to 1/K, rows to 1/B, x B. */
+/** Sinkhorn-Knopp exactly as docs/losses.md writes it (no max shift): exp(S / eps), columns to 1/K, rows to 1/B, x B. */
 function sinkhornReference(scores: Matrix, eps: number, iterations: number): Matrix {
   const batch = scores.length;
   const k = scores[0].length;
@@ -86,7 +86,7 @@ function setPrototypes(module: SwavModule, prototypes: Matrix, stepsDone = 0): v
 }
 
 describe('swav', () => {
-  it('has the defaults from losses.md and rejects bad view counts', () => {
+  it('has the defaults from docs/losses.md and rejects bad view counts', () => {
     expect([
       LOSS_CATALOG.swav.params.K.default,
       LOSS_CATALOG.swav.params.eps.default,
