@@ -8,7 +8,7 @@ import { initBackend, type BackendName } from '../engine/backend';
 import { checkMemoryBudget, formatBytes } from '../engine/budget';
 import { checkpointInfo } from '../engine/checkpoint';
 import { parseRunConfig, type RunConfig } from '../engine/config';
-import type { EngineEvent, EvalEvent, StatusEvent } from '../engine/events';
+import type { EngineEvent, EvalEvent, RegressionMetrics, StatusEvent } from '../engine/events';
 import { exportSafetensors, exportTfjs } from '../engine/export';
 import { firstNonFinite } from '../engine/finite';
 import { Trainer, type RunOutcome } from '../engine/trainer';
@@ -185,6 +185,12 @@ async function plan(args: {
   return { config, outDir, resume: { file, bytes, step: info.step } };
 }
 
+/** ", R^2 kNN 0.81 / linear 0.77, MAE 3.2" for an evaluation with regression metrics, else "". */
+function regressionText(regression: RegressionMetrics | undefined): string {
+  if (!regression) return '';
+  return `, R^2 kNN ${regression.knnR2.toFixed(3)} / linear ${regression.linearR2.toFixed(3)}, MAE ${regression.knnMae.toPrecision(3)}`;
+}
+
 /** Progress on stderr: a bar on a terminal, a line every few seconds (and per evaluation) elsewhere. */
 function progressReporter(mode: 'bar' | 'lines' | 'quiet', everySeconds: number) {
   const bar =
@@ -253,7 +259,7 @@ function progressReporter(mode: 'bar' | 'lines' | 'quiet', everySeconds: number)
         lastKnn = (event.h.knnTop1 * 100).toFixed(1) + '%';
         if (mode === 'lines')
           console.error(
-            `eval @ step ${event.step}: kNN(h) ${lastKnn}, alignment ${event.z.alignment.toFixed(3)}, uniformity ${event.z.uniformity.toFixed(3)}, erank(z) ${event.z.effectiveRank.toFixed(1)}${evalExtras(event)}`,
+            `eval @ step ${event.step}${event.stage !== undefined ? ` (stage ${event.stage})` : ''}: kNN(h) ${lastKnn}${regressionText(event.regression)}, alignment ${event.z.alignment.toFixed(3)}, uniformity ${event.z.uniformity.toFixed(3)}, erank(z) ${event.z.effectiveRank.toFixed(1)}${evalExtras(event)}`,
           );
       } else if (event.type === 'protocol-eval' && mode === 'lines') {
         console.error(`${event.result.kind} @ step ${event.step}: ${describeProtocolResult(event.result)}`);
@@ -527,7 +533,7 @@ export async function main(argv: string[], host: TrainHost): Promise<number> {
     .pop();
   if (lastEval && outcome !== 'error') {
     console.error(
-      `final: kNN top-1 (h) ${(lastEval.h.knnTop1 * 100).toFixed(2)}%, alignment(z) ${lastEval.z.alignment.toFixed(4)}, ` +
+      `final: kNN top-1 (h) ${(lastEval.h.knnTop1 * 100).toFixed(2)}%${regressionText(lastEval.regression)}, alignment(z) ${lastEval.z.alignment.toFixed(4)}, ` +
         `uniformity(z) ${lastEval.z.uniformity.toFixed(4)}, effective rank h ${lastEval.h.effectiveRank.toFixed(1)} / z ${lastEval.z.effectiveRank.toFixed(1)}` +
         evalExtras(lastEval),
     );

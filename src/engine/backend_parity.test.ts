@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOSS_IDS, type LossId } from '../losses/catalog';
 import type { MetricSet } from '../metrics/index';
 import { initBackend } from './backend';
+import type { RunConfigInput } from './config';
 import { useNodeWebGPU } from '../kernels/webgpu/testing';
 import { tinyRun } from './trainer_testing';
 
@@ -16,9 +17,22 @@ import { tinyRun } from './trainer_testing';
 /** The steps tinyRun trains (64 images, batch 16, half an epoch). */
 const STEPS = 2;
 
+/** What an objective needs beyond tinyRun's defaults: a regression target (supremix), 2 stages in 2 steps (mcl). */
+const NEEDS: Partial<Record<LossId, RunConfigInput>> = {
+  supremix: {
+    dataset: {
+      id: 'synthetic',
+      target: 'size',
+      synthetic: { classes: 4, trainCount: 64, testCount: 32, size: 8, channels: 3 },
+    },
+  },
+  mcl: { loss: { id: 'mcl', params: { stages: 2, clusters: 4 } } },
+};
+
 async function run(backend: 'cpu' | 'wasm' | 'webgpu', loss: LossId) {
   const { losses, evals } = await tinyRun(backend, {
-    loss: { id: loss },
+    ...NEEDS[loss],
+    loss: { id: loss, ...NEEDS[loss]?.loss },
     // SGD: an update proportional to the gradient, so float rounding stays rounding (Adam's first steps are
     // ~lr * sign(g), which turns a 1e-9 difference in a near-zero gradient into a full lr-sized one)
     optimizer: { type: 'sgd', lr: 0.05 },

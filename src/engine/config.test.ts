@@ -20,7 +20,8 @@ describe('RunConfig', () => {
       const views = Math.min(Math.max(2, def.minViews), def.maxViews);
       // sepclr trains only within its contrastive-analysis protocol
       const protocol = id === 'sepclr' ? { protocol: { type: 'contrastive-analysis' as const } } : {};
-      const config = parseRunConfig({ loss: { id }, views: { large: views }, ...protocol });
+      const dataset = { target: def.needsTargets ? ('rotation' as const) : ('class' as const) };
+      const config = parseRunConfig({ loss: { id }, views: { large: views }, dataset, ...protocol });
       for (const [name, spec] of Object.entries(def.params))
         expect(config.loss.params[name]).toBe(spec.default);
     }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { LOSS_IDS, lossInfo, nearestName, resolveLossParams } from '../losses/catalog';
-import { DATASET_IDS, type DatasetId } from './data/types';
+import { DATASET_IDS, DATASET_TARGETS, type DatasetId } from './data/types';
 import { ENCODER_PRESETS } from '../nn/presets';
 import { protocolProblems, protocolSchema } from './protocols/config';
 
@@ -20,7 +20,7 @@ const pair = (min: number, max: number) =>
     .tuple([range(min, max), range(min, max)])
     .refine(([lo, hi]) => lo <= hi, { message: 'the first value must be <= the second' });
 
-export { DATASET_IDS, ENCODER_PRESETS, type DatasetId };
+export { DATASET_IDS, DATASET_TARGETS, ENCODER_PRESETS, type DatasetId };
 
 /** "unknown field 'batchsize' (did you mean 'batchSize'?)", listing the valid names when none is close. */
 export function unknownFieldMessage(key: string, valid: readonly string[]): string {
@@ -59,6 +59,15 @@ const datasetSchema = strictObject({
     channels: z.union([z.literal(1), z.literal(3)]).default(3),
     noise: range(0, 1).default(0.06),
   }).prefault({}),
+  /**
+   * A continuous target per image, for regression (supremix trains on it; evaluations add kNN regression MAE and
+   * R^2 and a linear-probe R^2): 'class' = none; 'rotation' = every image is rotated by a seeded random angle in
+   * [-maxRotation, maxRotation] degrees, which is its target; 'size' = the synthetic shape's radius in percent of
+   * the image side (synthetic only).
+   */
+  target: z.enum(DATASET_TARGETS).default('class'),
+  /** dataset.target 'rotation': the largest rotation angle in degrees. */
+  maxRotation: range(1, 180).default(45),
 }).prefault({});
 
 const encoderSchema = z
@@ -292,6 +301,16 @@ export function parseRunConfig(input: unknown): RunConfig {
           : `${def.minViews}..${def.maxViews}`;
     problems.push(
       `views: loss '${config.loss.id}' needs ${allowed} views in total, the config gives ${views} (views.large + views.small)`,
+    );
+  }
+  if (config.dataset.target === 'size' && config.dataset.id !== 'synthetic') {
+    problems.push(
+      `dataset.target: 'size' is the synthetic shapes' radius; dataset '${config.dataset.id}' has no size target, use 'rotation' or the synthetic dataset`,
+    );
+  }
+  if (def.needsTargets && config.dataset.target === 'class') {
+    problems.push(
+      `dataset.target: loss '${config.loss.id}' regresses a continuous target per image; set dataset.target to 'rotation' (or 'size' on the synthetic dataset)`,
     );
   }
   if (config.views.small > 0 && config.encoder.type === 'mlp') {

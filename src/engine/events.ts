@@ -1,4 +1,5 @@
 import type { DenseConsistency, MetricSet } from '../metrics/index';
+import type { RegressionMetrics } from '../metrics/regression';
 import type { RunConfig } from './config';
 import type { ProtocolResult } from './protocols/results';
 
@@ -10,7 +11,7 @@ export type {
   SpaceScores,
 } from './protocols/results';
 
-export type { DenseConsistency, MetricSet };
+export type { DenseConsistency, MetricSet, RegressionMetrics };
 
 /** Plain-data events the engine emits; the worker forwards them as-is and the UI only renders them. */
 
@@ -23,6 +24,8 @@ export interface StepEvent {
   /** Training instances (batch images, each seen in all views) per second over this step. */
   imagesPerSecond: number;
   elapsedMs: number;
+  /** The stage this step trained in (1-based), for objectives that train in stages (mcl, m3col's phases). */
+  stage?: number;
 }
 
 export interface EvalEvent {
@@ -48,6 +51,10 @@ export interface EvalEvent {
    * whose objective pairs pixels, pixpro): mean cosine of corresponding cells and of non-corresponding ones.
    */
   dense?: DenseConsistency;
+  /** Regression metrics of h, when the dataset has a continuous target per image (RunConfig dataset.target). */
+  regression?: RegressionMetrics;
+  /** The training stage at this evaluation (1-based), for objectives that train in stages. */
+  stage?: number;
 }
 
 export interface CheckpointEvent {

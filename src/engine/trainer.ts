@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { createLoss } from '../methods/registry';
-import type { MethodModule } from '../methods/types';
+import type { MethodModule, StepBoundaryContext } from '../methods/types';
 import { evaluateEmbeddings, evaluateRepresentation, pca2d } from '../metrics/index';
+import { evaluateRegression } from '../metrics/regression';
+import { applyTarget } from './data/targets';
 import { makeViews } from './augment';
 import { trainingViews } from './views';
 import { denseDiagnostic } from './dense_eval';
@@ -137,6 +139,7 @@ export class Trainer {
           layers: config.nn,
         }),
       imageShape: this.dataset.imageShape,
+      trainCount: this.trainCount,
     });
     this.optimizer = createOptimizer(config.optimizer);
   }
@@ -157,7 +160,14 @@ export class Trainer {
       limits,
     );
     options.onEvent({ type: 'status', step: 0, phase: 'preparing-data' });
-    const [train, test] = await Promise.all([options.dataset.train(), options.dataset.test()]);
+    const loaded = await Promise.all([options.dataset.train(), options.dataset.test()]);
+    // dataset.target: the regression target of every image (rotated copies for 'rotation'), data/targets.ts
+    const { train, test } = applyTarget(
+      { train: loaded[0], test: loaded[1] },
+      options.dataset.imageShape,
+      config.dataset,
+      config.seed,
+    );
     checkMemoryBudget(
       config,
       backend,
@@ -287,6 +297,8 @@ export class Trainer {
           this.yielded = true;
           return 'yielded';
         }
+        const boundaryFailed = await this.stepBoundaryOrFail();
+        if (boundaryFailed) return boundaryFailed;
         this.setPhase(this.compiled ? 'training' : 'compiling');
         const started = performance.now();
         const lr = learningRate(
@@ -334,6 +346,7 @@ export class Trainer {
           lr,
           imagesPerSecond: (this.config.batchSize * 1000) / Math.max(elapsedMs, 1e-3),
           elapsedMs,
+          ...this.stageField(),
         });
         const last = this.stepCount === this.totalSteps;
         const { every } = this.config.eval;
@@ -361,6 +374,45 @@ export class Trainer {
     return this.lastCheckpoint
       ? `the last good checkpoint (step ${this.lastCheckpoint.step})`
       : 'the last good checkpoint (none taken yet: the initial weights)';
+  }
+
+  /** `{ stage }` for the events of a method that trains in stages (MethodModule.stage), else nothing. */
+  private stageField(): { stage?: number } {
+    return this.loss.stage ? { stage: this.loss.stage() } : {};
+  }
+
+  /**
+   * The method's hook before each optimizer step (MethodModule.atStepBoundary: mcl changes stage there); a hook
+   * that throws fails the run like a failed step.
+   */
+  private async stepBoundaryOrFail(): Promise<RunOutcome | null> {
+    if (!this.loss.atStepBoundary) return null;
+    const context: StepBoundaryContext = {
+      step: this.stepCount,
+      totalSteps: this.totalSteps,
+      embedTrain: async () => {
+        let done = 0;
+        const progress = (images: number) => {
+          done += images;
+          this.setPhase('evaluating', { done, total: this.trainCount });
+        };
+        const { h, z } = await this.embed(this.train, this.trainCount, undefined, progress, true);
+        z.dispose();
+        return h;
+      },
+      resetOptimizer: () => {
+        const { slots } = this.optimizer.getState();
+        const zeros = Object.fromEntries(Object.entries(slots).map(([name, t]) => [name, tf.zerosLike(t)]));
+        this.optimizer.setState({ step: 0, slots: zeros });
+        tf.dispose(Object.values(zeros));
+      },
+    };
+    try {
+      await this.loss.atStepBoundary(context);
+      return null;
+    } catch (err) {
+      return this.failRun(`before step ${this.stepCount + 1}: ${(err as Error).message}`);
+    }
   }
 
   /** Evaluates inside run(); an evaluation that fails (e.g. on non-finite outputs) fails the run, never throws. */
@@ -408,6 +460,7 @@ export class Trainer {
   private trainStep(step: number, lr: number): tf.Tensor1D {
     const indices = this.batchIndices(step);
     const labels = Int32Array.from(indices, (i) => this.train.labels[i]);
+    const trainTargets = this.train.targets;
     const rng = new Rng(derivedSeed(this.config.seed, STREAM.augment, step));
     const variables = [...this.network.trainableVariables, ...this.loss.trainableVariables];
     const { value, grads } = tf.tidy(() => {
@@ -417,6 +470,9 @@ export class Trainer {
       const views = drawn.views.map((v) => this.standardize(v));
       const geometry = drawn.geometry ?? undefined;
       const labelTensor = tf.tensor1d(labels, 'int32');
+      const targets = trainTargets
+        ? tf.tensor1d(Float32Array.from(indices, (i) => trainTargets[i]))
+        : undefined;
       return tf.variableGrads(() => {
         // a method that needs more than h and z (pixpro's spatial maps) runs the network itself
         const { h, z, maps }: { h: tf.Tensor2D[]; z: tf.Tensor2D[]; maps?: tf.Tensor4D[] } =
@@ -429,6 +485,9 @@ export class Trainer {
           ...this.protocol?.stepInputs?.(indices),
           maps,
           geometry,
+          indices: Int32Array.from(indices),
+          step,
+          targets,
         });
       }, variables);
     });
@@ -504,13 +563,15 @@ export class Trainer {
 
   /**
    * Embeds split images [0, count) in chunks; clean (no augmentation) unless `rng` is given. Yields to the host
-   * after every chunk and reports each chunk through `onChunk` (evaluation progress).
+   * after every chunk and reports each chunk through `onChunk` (evaluation progress). h is the method's
+   * representation (MethodModule.evalFeatures) unless `networkOnly`.
    */
   private async embed(
     split: DatasetSplit,
     count: number,
     rng?: Rng,
     onChunk?: (images: number) => void,
+    networkOnly = false,
   ): Promise<{ h: tf.Tensor2D; z: tf.Tensor2D; extra?: tf.Tensor2D }> {
     const hs: tf.Tensor2D[] = [];
     const zs: tf.Tensor2D[] = [];
@@ -532,11 +593,16 @@ export class Trainer {
           const embedded = this.network.forward(standardized, false);
           // a method's own third representation (cmim's informative embeddings) of the same images
           const extra = this.loss.representation?.(standardized, embedded);
-          return extra ? { ...embedded, extra } : embedded;
+          // the representation evaluated as h (mcl: every stage's features), unless the network's own is asked for
+          const h =
+            this.loss.evalFeatures && !networkOnly
+              ? this.loss.evalFeatures(embedded.h, standardized)
+              : embedded.h;
+          return { h, z: embedded.z, extra };
         });
         hs.push(out.h);
         zs.push(out.z);
-        if ('extra' in out) extras.push(out.extra);
+        if (out.extra) extras.push(out.extra);
         onChunk?.(indices.length);
         await yieldToHost();
       }
@@ -559,7 +625,7 @@ export class Trainer {
     try {
       return {
         vectors: (await h.data()) as Float32Array,
-        dim: this.network.featureDim,
+        dim: h.shape[1],
         labels: this.test.labels.slice(0, total),
       };
     } finally {
@@ -617,6 +683,15 @@ export class Trainer {
           numClasses: this.dataset.classes.length,
         },
       );
+      const regression =
+        this.train.targets && this.test.targets
+          ? {
+              regression: await evaluateRegression(
+                { embeddings: bank.h, targets: this.train.targets.subarray(0, bankCount) },
+                { embeddings: clean.h, targets: this.test.targets.subarray(0, evalCount) },
+              ),
+            }
+          : {};
       let pca: EvalEvent['pca'] = null;
       if (this.config.eval.pca) {
         const [ph, pz] = await Promise.all([pca2d(clean.h), pca2d(clean.z)]);
@@ -661,6 +736,8 @@ export class Trainer {
         evalMs: performance.now() - started,
         ...(informative ? { informative } : {}),
         ...(dense ? { dense } : {}),
+        ...regression,
+        ...this.stageField(),
       };
     } finally {
       tf.dispose(embedded);

@@ -29,6 +29,9 @@ export const LOSS_IDS = [
   'sepclr',
   'pixpro',
   'cmim',
+  'mcl',
+  'supremix',
+  'm3col',
 ] as const;
 export type LossId = (typeof LOSS_IDS)[number];
 
@@ -55,6 +58,13 @@ export interface LossInfo {
   readonly minViews: number;
   readonly maxViews: number;
   readonly needsLabels: boolean;
+  /** Trains on a continuous regression target per image (a run needs dataset.target other than 'class'). */
+  readonly needsTargets?: boolean;
+  /**
+   * For objectives that train in stages (reported as `stage` on step and eval events): the name of stage n is
+   * stageLabels[n - 1], else "stage n".
+   */
+  readonly stageLabels?: readonly string[];
   readonly params: Readonly<Record<string, ParamSpec>>;
   /**
    * What the trainer feeds it: 'augmented' (the default when absent) views made by the augment section;
@@ -657,6 +667,167 @@ export const LOSS_CATALOG: Readonly<Record<LossId, LossInfo>> = {
         max: 1024,
         integer: true,
         help: 'channels c of the convolutional decoder (hidden maps 2c, c, c; informative embedding 4c)',
+      },
+    },
+  },
+  mcl: {
+    id: 'mcl',
+    kind: 'method',
+    name: 'MCL (multistage contrastive)',
+    description:
+      'Trains in stages; after each, k-means on its features, and the next stage draws negatives only from the anchor’s cluster; h concatenates the stages (Zhang et al. 2024).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    params: {
+      tau: {
+        default: 0.5,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+      stages: {
+        default: 3,
+        min: 1,
+        max: 8,
+        integer: true,
+        help: 'number of stages; each adds its features to the representation (1 = plain NT-Xent)',
+      },
+      clusters: {
+        default: 10,
+        min: 2,
+        max: 1000,
+        integer: true,
+        help: 'k-means clusters per stage; later stages contrast only within the intersection of the clusters',
+      },
+      stageSteps: {
+        default: 0,
+        min: 0,
+        max: 10_000_000,
+        integer: true,
+        help: 'optimizer steps per stage (0 = the run split evenly); the last stage runs to the end',
+      },
+      reinit: {
+        default: 1,
+        min: 0,
+        max: 1,
+        integer: true,
+        help: '1 = every stage restarts from the initial weights with a fresh optimizer (the paper); 0 = continue',
+      },
+    },
+  },
+  supremix: {
+    id: 'supremix',
+    kind: 'method',
+    name: 'SupReMix (mixup pairs for regression)',
+    description:
+      'Supervised contrastive regression: mixup of anchor and negative as hard negatives, of its label neighbours as hard positives, negatives weighted by label distance (Wu et al. 2023).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    needsTargets: true,
+    params: {
+      tau: {
+        default: 0.1,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+      window: {
+        default: 5,
+        min: 0,
+        max: 1000,
+        help: 'mix positives need a lower and a higher target within this distance of the anchor’s (target units)',
+      },
+      lambda: {
+        default: 1,
+        min: 0,
+        max: 100,
+        help: 'distance magnifying: a negative weighs 1 + lambda × |target difference| in the denominator',
+      },
+      alphaA: {
+        default: 2,
+        min: 0.01,
+        max: 100,
+        help: 'Beta(alphaA, alphaB) draws the anchor’s share of each mix negative (2, 8: mostly the negative)',
+      },
+      alphaB: {
+        default: 8,
+        min: 0.01,
+        max: 100,
+        help: 'second parameter of the Beta distribution of the anchor’s share in mix negatives',
+      },
+      mixNeg: {
+        default: 1,
+        min: 0,
+        max: 1,
+        integer: true,
+        help: '1 = add the anchor-inclusive mixtures as hard negatives',
+      },
+      mixPos: {
+        default: 1,
+        min: 0,
+        max: 1,
+        integer: true,
+        help: '1 = add the mixture of the anchor’s nearest lower and higher targets as a hard positive',
+      },
+    },
+  },
+  m3col: {
+    id: 'm3col',
+    kind: 'method',
+    name: 'M3CoL (mixup contrastive)',
+    description:
+      'Mixes the samples of one modality and aligns each mixture with both sources in the other with soft targets; modalities = two views, or a view and its edge map (Kumar et al. 2025).',
+    minViews: 2,
+    maxViews: 2,
+    needsLabels: false,
+    stageLabels: ['M3Co (mixup)', 'SoftCLIP'],
+    params: {
+      tau: {
+        default: 0.1,
+        min: 0.01,
+        max: 10,
+        help: 'temperature: lower = sharper softmax, harder negatives',
+      },
+      beta: {
+        default: 0.15,
+        min: 0.01,
+        max: 10,
+        help: 'the mixing coefficient lambda ~ Beta(beta, beta): small = mostly near 0 or 1',
+      },
+      pMix: {
+        default: 0.5,
+        min: 0,
+        max: 1,
+        help: 'probability that a sample is mixed (the others keep lambda = 1)',
+      },
+      mixupFraction: {
+        default: 0.33,
+        min: 0,
+        max: 1,
+        help: 'fraction of the run trained with the mixup loss; then a soft-target CLIP loss (1 = mixup throughout)',
+      },
+      mixInput: {
+        default: 1,
+        min: 0,
+        max: 1,
+        integer: true,
+        help: '1 = mix the input images and encode the mixtures; 0 = mix the projections',
+      },
+      modality: {
+        default: 0,
+        min: 0,
+        max: 1,
+        integer: true,
+        help: 'second modality: 0 = the other augmented view, 1 = the Sobel edge map of the other view',
+      },
+      separateEncoder: {
+        default: 0,
+        min: 0,
+        max: 1,
+        integer: true,
+        help: '1 = the second modality has its own encoder (a copy of the network); 0 = shared',
       },
     },
   },

@@ -8,6 +8,8 @@ export interface LossInputs {
   views: tf.Tensor2D[];
   /** int32 class labels [N] (supervised / class-pair losses). */
   labels?: tf.Tensor1D;
+  /** float32 regression targets [N] (supremix): the dataset's continuous target of each instance (dataset.target). */
+  targets?: tf.Tensor1D;
 }
 
 /** A pure objective: the views (and labels) in, a differentiable scalar out (docs/losses.md). */

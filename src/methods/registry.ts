@@ -22,6 +22,9 @@ import { createBeclr } from './beclr';
 import { createSepclr } from './sepclr';
 import { createPixpro } from './pixpro';
 import { createCmim } from './cmim';
+import { createMcl } from './mcl';
+import { createSupremix } from './supremix';
+import { createM3col } from './m3col';
 
 type Factory = (params: Record<string, number>) => MethodModule;
 
@@ -52,6 +55,9 @@ export const OBJECTIVES: Readonly<Record<LossId, { kind: 'loss' | 'method'; crea
   sepclr: { kind: 'method', create: createSepclr as unknown as Factory },
   pixpro: { kind: 'method', create: createPixpro as unknown as Factory },
   cmim: { kind: 'method', create: createCmim as unknown as Factory },
+  mcl: { kind: 'method', create: createMcl as unknown as Factory },
+  supremix: { kind: 'method', create: createSupremix as unknown as Factory },
+  m3col: { kind: 'method', create: createM3col as unknown as Factory },
 };
 
 /** createLoss(id, params?): defaults from the catalogue, clear errors for bad ids and params (docs/losses.md). */

@@ -18,6 +18,16 @@ export interface MethodInputs extends LossInputs {
   maps?: tf.Tensor4D[];
   /** V x N crop boxes and flips of the views (catalogue inputs 'geometry'), geometry[v][i] for image i. */
   geometry?: ViewGeometry[][];
+  /**
+   * The training-set index of every batch row [N]: methods with per-image state look it up (mcl's cluster ids).
+   * Provided by the trainer.
+   */
+  indices?: Int32Array;
+  /**
+   * The 0-based optimizer step this batch trains. Methods that draw random numbers (mixing coefficients) seed
+   * them from (their bound seed, step), so a resumed run draws what the uninterrupted one drew.
+   */
+  step?: number;
 }
 
 /** What the trainer hands a stateful method once, before the first step. */
@@ -36,6 +46,25 @@ export interface MethodBinding {
   buildNetwork?: (seed: number) => Network;
   /** [H, W, C] of the dataset's images (cmim's decoder reconstructs them). */
   imageShape?: [number, number, number];
+  /** Number of training images the run draws batches from (methods with per-image state size it by this). */
+  trainCount?: number;
+}
+
+/**
+ * What the trainer hands atStepBoundary: the run's progress and the operations a method may need between two
+ * optimizer steps (re-clustering the training set, restarting the optimizer after re-initialising the network).
+ */
+export interface StepBoundaryContext {
+  /** Optimizer steps completed so far (0 before the first). */
+  step: number;
+  totalSteps: number;
+  /**
+   * The clean backbone features h [trainCount, F] of the training images 0..trainCount-1 (standardised as in
+   * training, no augmentation, inference mode) from the network as it is now; the caller disposes the tensor.
+   */
+  embedTrain(): Promise<tf.Tensor2D>;
+  /** Zeroes the optimizer's slots and step count (after a method has re-initialised the network's weights). */
+  resetOptimizer(): void;
 }
 
 /** Progress the trainer reports to afterStep (called after each optimizer step). */
@@ -69,4 +98,17 @@ export interface MethodModule extends LossModule {
    * owns the result.
    */
   representation?(images: tf.Tensor4D, embedded: { h: tf.Tensor2D; z: tf.Tensor2D }): tf.Tensor2D;
+  /**
+   * Runs before every optimizer step (and so between two steps), awaited by the trainer: multi-stage methods
+   * change stage here (mcl clusters the training set). Must be idempotent for a given step and state, because a
+   * run resumed from a checkpoint calls it again at the checkpoint's step.
+   */
+  atStepBoundary?(ctx: StepBoundaryContext): Promise<void>;
+  /**
+   * The representation evaluated and exported as h, from the network's h [N, F] of the standardised images
+   * [N, H, W, C] (mcl: the concatenation of every stage's features). Without it, h is the network's h.
+   */
+  evalFeatures?(h: tf.Tensor2D, images: tf.Tensor4D): tf.Tensor2D;
+  /** The training stage now (1-based) of a method that trains in stages; reported on step and eval events. */
+  stage?(): number;
 }

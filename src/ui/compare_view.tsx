@@ -2,6 +2,7 @@ import type Plotly from 'plotly.js-basic-dist-min';
 import { useEffect, useId, useMemo, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { EvalEvent } from '../engine/events';
+import type { LossId } from '../losses/catalog';
 import { relativeToFirst, smooth } from './chart_math';
 import { classColour, runColour } from './colours';
 import { latestPca } from './history';
@@ -9,6 +10,8 @@ import { ObjectiveCharts } from './objective_charts';
 import { runLegend } from './labels';
 import { Plot, redrawInterval } from './plot';
 import { ProtocolResults } from './protocol_results';
+import { RegressionChart } from './regression_chart';
+import { stageLayout, StageNote } from './stage_markers';
 import { actions, usePlayground } from './store';
 import type { EmbeddingSpace, MetricHistory, RunRecord, StepPoint } from './types';
 import { useThrottled } from './use_throttled';
@@ -26,6 +29,7 @@ interface Series {
   name: string;
   colour: string;
   classes: string[] | null;
+  lossId: LossId;
   steps: StepPoint[];
   evals: EvalEvent[];
 }
@@ -119,8 +123,13 @@ function LossChart({ series }: { series: Series[] }) {
         )}
         data={data}
         empty={empty}
-        layout={{ ...STEP_AXIS, yaxis: { title: { text: yTitle }, type: logScale ? 'log' : 'linear' } }}
+        layout={{
+          ...STEP_AXIS,
+          ...stageLayout(series),
+          yaxis: { title: { text: yTitle }, type: logScale ? 'log' : 'linear' },
+        }}
       />
+      <StageNote series={series} />
       <div className="chart-controls">
         <label htmlFor={ids.weight}>Smoothing</label>
         <input
@@ -344,6 +353,7 @@ function buildSeries(
       name: runLegend(run),
       colour: runColour(run.colour),
       classes: run.classes,
+      lossId: run.config.loss.id,
       // copies: the store's arrays grow in place, and a chart must keep the points it was drawn with
       steps: history && part === 'steps' ? history.steps.slice() : [],
       evals: history && part === 'evals' ? history.evals.slice() : [],
@@ -446,6 +456,7 @@ export function CompareView() {
               layout={{ ...STEP_AXIS, yaxis: { title: { text: 'kNN top-1' }, range: [0, 1] } }}
             />
           </figure>
+          <RegressionChart series={series} />
           <figure className="chart">
             <figcaption>Alignment (solid) &amp; uniformity (dotted) ({space})</figcaption>
             <Plot

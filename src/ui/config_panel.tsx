@@ -11,6 +11,7 @@ import { draftWithLoss } from './loss_switch';
 import { CheckboxField, ListField, NumberField, SelectField, type FieldContext } from './fields';
 import { ProtocolFields } from './protocol_fields';
 import { CONFIG_PRESETS } from './presets';
+import { TargetFields } from './target_fields';
 import { encodeConfigHash, parseConfigFile } from './share';
 import { actions, usePlayground } from './store';
 import { validateDraft } from './validation';
@@ -205,6 +206,7 @@ export function ConfigPanel() {
             {datasetAdvice(datasetId)}
           </p>
         )}
+        <TargetFields ctx={ctx} />
         <DatasetDrop selectedKey={draftDatasetKey} />
       </fieldset>
 

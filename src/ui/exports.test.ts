@@ -67,6 +67,34 @@ describe('historyCsv', () => {
   });
 });
 
+describe('historyCsv of staged and regression runs', () => {
+  it('adds the stage and the regression metrics of h, empty where a run has none', () => {
+    const staged: MetricHistory = {
+      steps: [
+        { step: 1, epoch: 0.5, loss: 4, lr: 0.001, imagesPerSecond: 100, stage: 1 },
+        { step: 2, epoch: 1, loss: 3, lr: 0.001, imagesPerSecond: 100, stage: 2 },
+      ],
+      evals: [
+        { ...history.evals[0], stage: 1, regression: { knnMae: 7.5, knnR2: 0.1, linearR2: -0.2 } },
+        { ...history.evals[1], stage: 2, regression: { knnMae: 2.25, knnR2: 0.8, linearR2: 0.75 } },
+      ],
+      revision: 0,
+    };
+    const lines = historyCsv(staged).trim().split('\n');
+    const header = lines[0].split(',');
+    expect(header.slice(-4)).toEqual(['stage', 'h_knn_reg_mae', 'h_knn_reg_r2', 'h_linear_r2']);
+    const rows = lines
+      .slice(1)
+      .map((line) => Object.fromEntries(line.split(',').map((cell, i) => [header[i], cell])));
+    expect(rows[0]).toMatchObject({ step: '0', stage: '1', h_knn_reg_mae: '7.5', h_linear_r2: '-0.2' });
+    expect(rows[1]).toMatchObject({ step: '1', stage: '1', h_knn_reg_r2: '' });
+    expect(rows[2]).toMatchObject({ step: '2', stage: '2', h_knn_reg_mae: '2.25', h_knn_reg_r2: '0.8' });
+    // a run without stages or targets leaves the four cells empty
+    const plain = historyCsv(history).trim().split('\n')[3].split(',');
+    expect(plain.slice(-4)).toEqual(['', '', '', '']);
+  });
+});
+
 describe('historyJson / fileStem', () => {
   it('embeds the config and the full history (with spectra) and parses back', () => {
     const config = defaultRunConfig({ name: 'My Run #1' });

@@ -1,6 +1,7 @@
 import type { RunConfig } from '../engine/config';
 import type { MetricSet, ProtocolResult } from '../engine/events';
 import { objectiveColumns } from './objective_columns';
+import { REGRESSION_COLUMNS, regressionCells } from './regression_columns';
 import type { MetricHistory, RunRecord } from './types';
 
 /** Scalar metrics of a MetricSet that go into the CSV (the spectrum is a list and goes into the JSON only). */
@@ -65,7 +66,8 @@ function protocolCells(values: Map<string, number | null> | null, columns: strin
 
 /**
  * The metric history as one CSV table, one row per step: step, epoch, loss, lr, images/s, then the eval
- * metrics for h and z on the rows where an eval happened (empty cells elsewhere), then those of the informative
+ * metrics for h and z on the rows where an eval happened (empty cells elsewhere), then the training stage and the
+ * regression metrics of h (empty for runs without stages or regression targets), then those of the informative
  * representation and the dense consistency where the run has them. An eval at step 0 (before training) gets its
  * own row. A run with a protocol gets its numbers (protocolScalars) as further columns.
  */
@@ -80,6 +82,7 @@ export function historyCsv(history: MetricHistory): string {
     'images_per_second',
     ...(['h', 'z'] as const).flatMap((space) => SCALAR_METRICS.map((m) => `${space}_${m}`)),
     'linear_probe_top1',
+    ...REGRESSION_COLUMNS,
     ...extra.header,
   ];
   // the protocol's numbers (few-shot, fine-tuning, contrastive analysis) as extra columns, when the run has one
@@ -106,6 +109,7 @@ export function historyCsv(history: MetricHistory): string {
       csvValue(point?.imagesPerSecond),
       ...metricCells,
       csvValue(evalEvent?.linearProbeTop1),
+      ...regressionCells(point, evalEvent),
       ...extra.cells(evalEvent).map(csvValue),
       ...protocolCells(
         evalEvent?.protocol ? new Map(protocolScalars(evalEvent.protocol)) : null,

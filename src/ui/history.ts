@@ -96,6 +96,7 @@ export function applyEngineEvent(
         loss: event.loss,
         lr: event.lr,
         imagesPerSecond: event.imagesPerSecond,
+        ...(event.stage !== undefined ? { stage: event.stage } : {}),
       };
       const last = history.steps[history.steps.length - 1];
       const base = last && last.step >= event.step ? truncateHistory(history, event.step - 1) : history;

@@ -36,3 +36,32 @@ describe('draftWithLoss', () => {
     expect((typed as { views: { large: unknown } }).views.large).toBe('2x');
   });
 });
+
+describe('draftWithLoss and regression targets', () => {
+  it('resets the parameters and gives a regression loss a target when the draft has none', () => {
+    const draft = { dataset: { id: 'synthetic' }, loss: { id: 'ntxent', params: { tau: 0.3 } } };
+    expect(draftWithLoss(draft, 'supremix')).toEqual({
+      dataset: { id: 'synthetic', target: 'size' },
+      loss: { id: 'supremix', params: {} },
+    });
+    expect(
+      draftWithLoss(
+        { dataset: { id: 'fashion-mnist', target: 'class' }, augment: { flip: 0.5 } },
+        'supremix',
+      ),
+    ).toEqual({
+      dataset: { id: 'fashion-mnist', target: 'rotation' },
+      augment: { flip: 0 },
+      loss: { id: 'supremix', params: {} },
+    });
+    // a target already chosen is kept; other losses leave the dataset alone
+    expect(draftWithLoss({ dataset: { id: 'synthetic', target: 'rotation' } }, 'supremix')).toEqual({
+      dataset: { id: 'synthetic', target: 'rotation' },
+      loss: { id: 'supremix', params: {} },
+    });
+    expect(draftWithLoss(draft, 'mcl')).toEqual({
+      dataset: { id: 'synthetic' },
+      loss: { id: 'mcl', params: {} },
+    });
+  });
+});

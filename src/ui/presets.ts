@@ -29,6 +29,13 @@ const MENU: { id: string; label: string; example: string }[] = [
   { id: 'cmim-synthetic', label: 'cMIM · synthetic', example: 'cmim-synthetic' },
   { id: 'pixpro-fashion', label: 'PixPro · Fashion-MNIST', example: 'pixpro-fashion-mnist' },
   { id: 'cmim-fashion', label: 'cMIM · Fashion-MNIST', example: 'cmim-fashion-mnist' },
+  { id: 'mcl-synthetic', label: 'MCL · 3 stages (synthetic)', example: 'mcl-synthetic' },
+  {
+    id: 'supremix-synthetic',
+    label: 'SupReMix · shape-size regression (synthetic)',
+    example: 'supremix-synthetic',
+  },
+  { id: 'm3col-synthetic', label: 'M3CoL · mixup contrastive (synthetic)', example: 'm3col-synthetic' },
   { id: 'simclr-cifar', label: 'SimCLR · CIFAR-10', example: 'simclr-cifar10' },
   { id: 'supcon-cifar', label: 'SupCon · CIFAR-10', example: 'supcon-cifar10' },
   { id: 'dcl-cifar', label: 'DCL · CIFAR-10', example: 'dcl-cifar10' },

@@ -85,6 +85,8 @@ export interface StepPoint {
   loss: number;
   lr: number;
   imagesPerSecond: number;
+  /** The training stage of this step (1-based), for objectives that train in stages (mcl, m3col). */
+  stage?: number;
 }
 
 /**

@@ -79,11 +79,15 @@ function checkOptions(options: SyntheticOptions): void {
     throw new Error(`synthetic dataset: seed must be a finite number, got ${options.seed}`);
 }
 
-/** `count` images, labels balanced (count/classes each, rest spread over the first classes) in seeded order. */
+/**
+ * `count` images, labels balanced (count/classes each, rest spread over the first classes) in seeded order; the
+ * targets are each shape's radius in percent of the image side (28 to 42), the 'size' regression target.
+ */
 function generateSplit(options: SyntheticOptions, count: number, rng: Rng): DatasetSplit {
   const { classes, size, channels, noise } = options;
   const labels = Int32Array.from(rng.permutation(count), (position) => position % classes);
   const images = new Uint8Array(count * size * size * channels);
+  const targets = new Float32Array(count);
   const colours = Array.from({ length: classes }, (_, k) => classColour(k, classes, channels));
   for (let i = 0; i < count; i++) {
     const label = labels[i];
@@ -92,6 +96,7 @@ function generateSplit(options: SyntheticOptions, count: number, rng: Rng): Data
     const background = Array.from({ length: channels }, () => rng.uniform(0, 0.3));
     const brightness = rng.uniform(0.7, 1);
     const radius = size * rng.uniform(0.28, 0.42);
+    targets[i] = (100 * radius) / size;
     const centreX = (size - 1) / 2 + size * rng.uniform(-0.15, 0.15);
     const centreY = (size - 1) / 2 + size * rng.uniform(-0.15, 0.15);
     let out = i * size * size * channels;
@@ -105,7 +110,7 @@ function generateSplit(options: SyntheticOptions, count: number, rng: Rng): Data
       }
     }
   }
-  return { images, labels, count };
+  return { images, labels, count, targets };
 }
 
 /**

@@ -452,19 +452,25 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       dataset: { standardize: 'none' },
       nn: { init: 'torch', padding: 'symmetric', batchNormViews: 'per-view' },
     });
+    const noTarget = { loss: { id: 'supremix' } };
+    const regression = parseRunConfig({
+      loss: { id: 'supremix', params: { window: 3 } },
+      dataset: { id: 'synthetic', target: 'size', maxRotation: 30 },
+    });
     const py = await check<{
       defaults: RunConfig;
       losses: Record<string, unknown>;
       parsed: { ok: boolean; error?: string; config?: RunConfig }[];
       refused: Record<string, string | null>;
-    }>('config', [JSON.stringify([bad, badLoss, unknown, full, badPixels])]);
+    }>('config', [JSON.stringify([bad, badLoss, unknown, full, badPixels, noTarget, regression])]);
     expect(py.defaults).toEqual(defaultRunConfig());
     // the losses without a PyTorch version: the same list, and train.py's objective refuses each by name
     expect(Object.keys(py.refused)).toEqual([...NOT_IN_PYTORCH]);
     for (const [id, message] of Object.entries(py.refused)) {
       expect(message).toBe(
-        `loss '${id}' has no PyTorch implementation in this project, so it cannot be trained here; ` +
-          "the run's model.safetensors still loads as an encoder with model.load_pretrained",
+        `loss '${id}' (${LOSS_CATALOG[id as LossId].name}) has no PyTorch implementation in this project, so ` +
+          'train.py cannot train or resume it; the exported model.safetensors still loads with ' +
+          'model.load_pretrained (features, embed.py); train it in the playground (npm run train)',
       );
     }
     const catalogue = Object.fromEntries(
@@ -510,6 +516,11 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     })();
     expect(tsProblems).toHaveLength(3);
     for (const line of tsProblems) expect(py.parsed[4].error).toContain(line.replace(/^\s*-\s*/, ''));
+    expect(() => parseRunConfig(noTarget)).toThrow(/dataset\.target: loss 'supremix' regresses/);
+    expect(py.parsed[5].error).toContain(
+      "dataset.target: loss 'supremix' regresses a continuous target per image; set dataset.target to 'rotation'",
+    );
+    expect(py.parsed[6]).toEqual({ ok: true, config: regression });
   });
 
   it("data.py generates the playground's synthetic dataset byte for byte", async () => {

@@ -120,7 +120,25 @@ describe('buildPytorchProject', () => {
     expect(() => buildPytorchProject({ weights: cmim.weights, sources })).toThrow(
       /does not implement loss 'cmim'/,
     );
-    expect(NOT_IN_PYTORCH).toEqual(['pixpro', 'cmim', 'beclr', 'sepclr']);
+    expect(NOT_IN_PYTORCH).toEqual(['pixpro', 'cmim', 'beclr', 'sepclr', 'mcl', 'supremix', 'm3col']);
+  });
+
+  it('refuses a run whose objective the project does not implement, naming the loss and what still works', async () => {
+    const sources = await readProjectSources();
+    for (const [id, extra] of [
+      ['mcl', {}],
+      ['supremix', { dataset: { id: 'fashion-mnist', target: 'rotation' } }],
+      ['m3col', {}],
+    ] as const) {
+      const { weights } = await exportedRun({ loss: { id }, ...extra });
+      expect(() => buildPytorchProject({ weights, sources })).toThrow(
+        new RegExp(`the PyTorch project does not implement loss '${id}', .+, so it cannot train this run`),
+      );
+      expect(() => buildPytorchProject({ weights, sources })).toThrow(/model\.load_pretrained/);
+    }
+    // a supported loss with a regression target still exports (load_pretrained needs no targets)
+    const { weights } = await exportedRun({ dataset: { id: 'fashion-mnist', target: 'rotation' } });
+    expect(buildPytorchProject({ weights, sources }).map((f) => f.name)).toContain('train.py');
   });
 
   it('bundles the same sources the CLI reads, and every Python file of the project folder', async () => {

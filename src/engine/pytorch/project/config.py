@@ -10,6 +10,7 @@ import math
 
 INF = math.inf
 DATASET_IDS = ("fashion-mnist", "cifar10", "mnist", "synthetic")
+DATASET_TARGETS = ("class", "rotation", "size")
 OPTIMIZERS = ("sgd", "adam", "adamw", "lars")
 
 
@@ -100,9 +101,42 @@ LOSSES = {
         "minViews": 1, "maxViews": 1, "needsLabels": False,
         "params": {"lambda": param(1, 0, 10000), "tau": param(0.1, 0.01, 10), "decoderWidth": param(32, 1, 1024, integer=True)},
     },
+    "mcl": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "tau": TAU, "stages": param(3, 1, 8, integer=True), "clusters": param(10, 2, 1000, integer=True),
+            "stageSteps": param(0, 0, 10_000_000, integer=True), "reinit": param(1, 0, 1, integer=True),
+        },
+    },
+    "supremix": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "tau": param(0.1, 0.01, 10), "window": param(5, 0, 1000), "lambda": param(1, 0, 100),
+            "alphaA": param(2, 0.01, 100), "alphaB": param(8, 0.01, 100),
+            "mixNeg": param(1, 0, 1, integer=True), "mixPos": param(1, 0, 1, integer=True),
+        },
+    },
+    "m3col": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "tau": param(0.1, 0.01, 10), "beta": param(0.15, 0.01, 10), "pMix": param(0.5, 0, 1),
+            "mixupFraction": param(0.33, 0, 1), "mixInput": param(1, 0, 1, integer=True),
+            "modality": param(0, 0, 1, integer=True), "separateEncoder": param(0, 0, 1, integer=True),
+        },
+    },
 }
-# losses of the catalogue this project cannot train (build_objective refuses them, naming the loss)
-NOT_IN_PYTORCH = ("pixpro", "cmim", "beclr", "sepclr")
+# losses that regress the dataset's continuous target per image (dataset.target other than "class")
+TARGET_LOSSES = ("supremix",)
+# losses of the catalogue this project cannot train, with their catalogue names (build_objective refuses them)
+NOT_IN_PYTORCH = {
+    "pixpro": "PixPro (pixel propagation)",
+    "cmim": "cMIM (contrastive MIM)",
+    "beclr": "BECLR (DyCE batch enhancement)",
+    "sepclr": "SepCLR (common / salient)",
+    "mcl": "MCL (multistage contrastive)",
+    "supremix": "SupReMix (mixup pairs for regression)",
+    "m3col": "M3CoL (mixup contrastive)",
+}
 
 
 class ConfigError(ValueError):
@@ -289,6 +323,8 @@ SCHEMA = obj({
             "channels": choice((1, 3), 3),
             "noise": range_(0, 1, 0.06),
         }),
+        "target": choice(DATASET_TARGETS, "class"),
+        "maxRotation": range_(1, 180, 45),
     }),
     "encoder": tagged(
         {
@@ -427,6 +463,14 @@ def parse_run_config(data):
                 problems.append(
                     f"nn.batchNormViews: loss '{config['loss']['id']}' runs its two views through BatchNorm together; set nn.batchNormViews to 'joint'"
                 )
+        if config["dataset"]["target"] == "size" and config["dataset"]["id"] != "synthetic":
+            problems.append(
+                f"dataset.target: 'size' is the synthetic shapes' radius; dataset '{config['dataset']['id']}' has no size target, use 'rotation' or the synthetic dataset"
+            )
+        if config["loss"]["id"] in TARGET_LOSSES and config["dataset"]["target"] == "class":
+            problems.append(
+                f"dataset.target: loss '{config['loss']['id']}' regresses a continuous target per image; set dataset.target to 'rotation' (or 'size' on the synthetic dataset)"
+            )
         if config["views"]["small"] > 0 and config["encoder"]["type"] == "mlp":
             problems.append("views.small: multi-crop small views need an encoder with global pooling (convnet or resnet), not mlp")
         encoder = config["encoder"]

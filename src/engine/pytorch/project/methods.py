@@ -325,8 +325,9 @@ def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, star
     loss_id, params = config["loss"]["id"], config["loss"]["params"]
     if loss_id in NOT_IN_PYTORCH:
         raise ValueError(
-            f"loss '{loss_id}' has no PyTorch implementation in this project, so it cannot be trained here; "
-            "the run's model.safetensors still loads as an encoder with model.load_pretrained"
+            f"loss '{loss_id}' ({NOT_IN_PYTORCH[loss_id]}) has no PyTorch implementation in this project, so train.py "
+            "cannot train or resume it; the exported model.safetensors still loads with model.load_pretrained "
+            "(features, embed.py); train it in the playground (npm run train)"
         )
     if loss_id in losses.LOSSES:
         return Loss(loss_id, params)

@@ -203,6 +203,11 @@ def main():
         raise SystemExit(f"batchSize {batch_size} does not split over {world} processes; use a multiple of {world}")
     local_batch = batch_size // world
 
+    if config["dataset"]["target"] != "class":  # data.py has no rotated images nor regression targets
+        raise SystemExit(
+            f"dataset.target '{config['dataset']['target']}' (regression targets) is not supported by this project's "
+            "training; set dataset.target to 'class', or train the run in the playground (npm run train)"
+        )
     dataset = data.open_dataset(config, args.data_dir or os.path.join("data", config["dataset"]["id"]))
     limit = config["dataset"]["trainLimit"]
     train_count = min(limit, len(dataset.train)) if limit > 0 else len(dataset.train)

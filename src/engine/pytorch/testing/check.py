@@ -125,9 +125,12 @@ def check_config(configs_json="[]"):
 
 
 def refusal(loss_id):
-    """build_objective's error for a loss the project cannot train (its complete default config)."""
-    views = run_config.LOSSES[loss_id]["minViews"]
-    config = run_config.parse_run_config({"loss": {"id": loss_id}, "views": {"large": views}})
+    """build_objective's error for a loss the project cannot train (a valid config of it), None if it builds one."""
+    config = run_config.parse_run_config({
+        "loss": {"id": loss_id}, "views": {"large": run_config.LOSSES[loss_id]["minViews"]},
+        "dataset": {"id": "synthetic", "target": "size" if loss_id in run_config.TARGET_LOSSES else "class"},
+        "encoder": {"type": "convnet", "channels": [8]}, "projector": {"hidden": 8, "out": 4},
+    })
     try:
         methods.build_objective(config, None, seed=0, num_classes=10, steps_per_epoch=1)
     except ValueError as error:
