@@ -61,6 +61,7 @@ describe('the experiments catalogue', () => {
     expect(below).toEqual([
       'src/engine/config.ts',
       'src/engine/data/types.ts',
+      'src/engine/protocols/config.ts',
       'src/losses/catalog.ts',
       'src/nn/presets.ts',
     ]);

@@ -50,6 +50,12 @@ describe('symmetricEigenvalues', () => {
   it('names the problem when the matrix size does not match n', () => {
     expect(() => symmetricEigenvalues(new Float64Array(8), 3)).toThrow(/3 x 3 matrix \(9 values\), got 8/);
   });
+
+  it('names a NaN or Inf entry instead of failing inside the QL iteration', () => {
+    const a = Float64Array.from([1, 0, 0, NaN]);
+    expect(() => symmetricEigenvalues(a, 2)).toThrow(/non-finite entry \(NaN at row 1\)/);
+    expect(() => symmetricEigen(Float64Array.from([Infinity, 0, 0, 1]), 2)).toThrow(/Infinity at row 0/);
+  });
 });
 
 describe('symmetricEigen', () => {

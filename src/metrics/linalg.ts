@@ -22,6 +22,15 @@ function checkSquare(matrix: ArrayLike<number>, n: number): void {
 /** Runs ml-matrix's symmetric eigendecomposition on (A + A^T) / 2 (device matmuls are symmetric only up to rounding). */
 function decompose(matrix: ArrayLike<number>, n: number): EigenvalueDecomposition {
   checkSquare(matrix, n);
+  // ml-matrix's QL iteration fails with an unrelated TypeError on NaN or Inf entries: say what is wrong instead
+  for (let i = 0; i < n * n; i++) {
+    if (!Number.isFinite(matrix[i])) {
+      throw new Error(
+        `eigendecomposition of a ${n}x${n} matrix with a non-finite entry (${matrix[i]} at row ${Math.floor(i / n)}): ` +
+          'the embeddings it was computed from hold NaN or Inf',
+      );
+    }
+  }
   const symmetric = new Matrix(n, n);
   for (let r = 0; r < n; r++) {
     for (let c = 0; c < n; c++) symmetric.set(r, c, 0.5 * (matrix[r * n + c] + matrix[c * n + r]));

@@ -1,3 +1,4 @@
+import { REGRESSION_COLUMNS } from './regression_columns';
 import { describe, expect, it } from 'vitest';
 import { defaultRunConfig } from '../engine/config';
 import type { EvalEvent, MetricSet } from '../engine/events';
@@ -79,6 +80,8 @@ describe('history exports of the objective diagnostics', () => {
   it('leaves the CSV of other runs as it was', () => {
     const history: MetricHistory = { steps: [], evals: [evalAt(0, {})], revision: 0 };
     const { header } = rowsOf(historyCsv(history));
-    expect(header[header.length - 1]).toBe('linear_probe_top1');
+    // the common columns end with the stage and regression columns; no informative_* or dense_* column follows
+    expect(header.slice(-REGRESSION_COLUMNS.length)).toEqual([...REGRESSION_COLUMNS]);
+    expect(header.filter((name) => /^(informative|dense)_/.test(name))).toEqual([]);
   });
 });
