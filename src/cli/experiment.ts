@@ -30,6 +30,7 @@ import {
 import { runExperiment } from '../experiments/runner';
 import { openDatasetFromDir } from './open_dataset';
 import { applyOverrides } from './train';
+import { optionLines } from './help';
 
 /** The option table: parseArgs reads it and --help prints it. */
 export const EXPERIMENT_OPTIONS = {
@@ -86,10 +87,7 @@ export const EXPERIMENT_OPTIONS = {
 } as const;
 
 export function experimentHelp(): string {
-  const lines = Object.entries(EXPERIMENT_OPTIONS).map(([name, o]) => {
-    const flag = `${'short' in o ? `-${o.short}, ` : '    '}--${name}${'value' in o ? ` ${o.value}` : ''}`;
-    return `  ${flag.padEnd(28)} ${o.help}`;
-  });
+  const lines = optionLines(EXPERIMENT_OPTIONS);
   return [
     'Usage: npm run experiment -- NAME [options]      npm run experiment -- --list',
     '',

@@ -13,6 +13,7 @@ import { installNodeWasmThreads, MAX_WASM_THREADS } from '../kernels/wasm/node';
 import { installNodeWebGPU } from '../kernels/webgpu/node';
 import { openDatasetFromDir } from './open_dataset';
 import { applyOverrides } from './train';
+import { optionLines } from './help';
 
 export const PARITY_OPTIONS = {
   config: {
@@ -101,10 +102,7 @@ export const PLAIN_TORCH_PRESET = {
 } as const;
 
 export function parityHelp(): string {
-  const lines = Object.entries(PARITY_OPTIONS).map(([name, o]) => {
-    const flag = `${'short' in o ? `-${o.short}, ` : '    '}--${name}${'value' in o ? ` ${o.value}` : ''}`;
-    return `  ${flag.padEnd(28)} ${o.help}`;
-  });
+  const lines = optionLines(PARITY_OPTIONS);
   return [
     'Usage: npm run parity -- --config run.json --epochs E --data-dir DIR [options]',
     '',

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { SHARE_ENV, Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { RunConfig } from '../engine/config';
+import { optionLines } from './help';
 
 /**
  * Config fields that may differ from the checkpoint's own when resuming: none of them changes a tensor shape or
@@ -91,10 +92,7 @@ export const TRAIN_OPTIONS = {
 } as const;
 
 export function trainHelp(): string {
-  const lines = Object.entries(TRAIN_OPTIONS).map(([name, o]) => {
-    const flag = `${'short' in o ? `-${o.short}, ` : '    '}--${name}${'value' in o ? ` ${o.value}` : ''}`;
-    return `  ${flag.padEnd(28)} ${o.help}`;
-  });
+  const lines = optionLines(TRAIN_OPTIONS);
   return [
     'Usage: npm run train -- --config run.json [options]',
     '',

@@ -296,42 +296,16 @@ export function makeViews(
   views: ViewsConfig,
   rng: Rng,
 ): tf.Tensor4D[] {
-  const count = (name: string, value: number) => {
-    if (!Number.isInteger(value) || value < 0)
-      throw new Error(`views: ${name} must be an integer >= 0, got ${value}`);
-  };
-  count('large', views.large);
-  count('small', views.small);
-  if (views.large + views.small < 1)
-    throw new Error('views: large + small must be at least 1 (2 for a contrastive loss)');
-  const [, height, width] = images.shape;
-  const largeSize: [number, number] =
-    views.largeSize === undefined ? [height, width] : [views.largeSize, views.largeSize];
-  const smallCfg: AugmentConfig = {
-    ...cfg,
-    crop: { scale: views.smallScale, ratio: cfg.crop?.ratio ?? [3 / 4, 4 / 3] },
-  };
-  if (views.small > 0) validateAugmentConfig(smallCfg);
-  const out: tf.Tensor4D[] = [];
-  try {
-    for (let v = 0; v < views.large; v++) out.push(augmentBatch(images, cfg, largeSize, rng));
-    for (let v = 0; v < views.small; v++)
-      out.push(augmentBatch(images, smallCfg, [views.smallSize, views.smallSize], rng));
-  } catch (error) {
-    out.forEach((t) => t.dispose());
-    throw error;
-  }
-  return out;
+  return makeViewsWithGeometry(images, cfg, views, rng).views;
 }
 
 /** Each view's crop box (source pixels) and flip: what pixel-level objectives need to pair its cells up. */
 export type { ViewGeometry } from '../nn/pixel_pairs';
 
 /**
- * makeViews that also returns every view's geometry: geometry[v][i] is the crop box and flip of image i in view v
- * (PixPro's pixel correspondences). It draws the same random numbers in the same order as makeViews (per view:
- * sampleAugmentParams, then applyAugmentParams, as augmentBatch does), so from the same rng state the views are
- * the same tensors; the caller disposes them.
+ * The views of makeViews and every view's geometry: geometry[v][i] is the crop box and flip of image i in view v
+ * (PixPro's pixel correspondences). Per view it draws sampleAugmentParams, then applies them, as augmentBatch
+ * does, so augmentBatch and these views agree for the same rng state; the caller disposes the views.
  */
 export function makeViewsWithGeometry(
   images: tf.Tensor4D,
@@ -354,6 +328,7 @@ export function makeViewsWithGeometry(
     ...cfg,
     crop: { scale: views.smallScale, ratio: cfg.crop?.ratio ?? [3 / 4, 4 / 3] },
   };
+  validateAugmentConfig(cfg);
   if (views.small > 0) validateAugmentConfig(smallCfg);
   const out: tf.Tensor4D[] = [];
   const geometry: ViewGeometry[][] = [];

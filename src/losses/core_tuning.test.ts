@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { sampleBeta } from '../nn/beta';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../nn/random';
 import {
-  betaSample,
   focalContrastive,
   generateHardPairs,
   mineHardPairs,
@@ -168,9 +168,9 @@ describe('hard pair generation', () => {
     expect(Math.min(...a.positive)).toBeGreaterThanOrEqual(0.5);
     expect(Math.max(...a.positive)).toBeLessThanOrEqual(1);
     const rng = new Rng(1);
-    const draws = Array.from({ length: 4000 }, () => betaSample(rng, 1, 1));
+    const draws = Array.from({ length: 4000 }, () => sampleBeta(rng, 1, 1));
     expect(mean(draws)).toBeCloseTo(0.5, 1);
-    const skewed = Array.from({ length: 4000 }, () => betaSample(rng, 2, 6));
+    const skewed = Array.from({ length: 4000 }, () => sampleBeta(rng, 2, 6));
     expect(mean(skewed)).toBeCloseTo(0.25, 1);
   });
 });

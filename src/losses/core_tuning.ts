@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { sampleBeta } from '../nn/beta';
 import type { Rng } from '../nn/random';
 import { gatherRows, normalizeRows, stopGradient } from '../nn/rows';
 
@@ -79,31 +80,6 @@ export interface MixingWeights {
   positive: Float32Array;
 }
 
-/** A Gamma(shape, 1) sample (Marsaglia & Tsang 2000; shape < 1 by the boost u^(1/shape)). */
-function gammaSample(rng: Rng, shape: number): number {
-  if (shape < 1) return gammaSample(rng, shape + 1) * Math.pow(Math.max(rng.next(), 1e-12), 1 / shape);
-  const d = shape - 1 / 3;
-  const c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    let x: number;
-    let v: number;
-    do {
-      x = rng.normal();
-      v = 1 + c * x;
-    } while (v <= 0);
-    v = v * v * v;
-    const u = Math.max(rng.next(), 1e-12);
-    if (Math.log(u) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
-  }
-}
-
-/** A Beta(a, b) sample as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b). */
-export function betaSample(rng: Rng, a: number, b: number): number {
-  const x = gammaSample(rng, a);
-  const y = gammaSample(rng, b);
-  return x / (x + y);
-}
-
 /**
  * Seeded mixing weights for n anchors: lambda_neg = max(Beta(alpha, alpha), minNegative) (the reference code's 0.8
  * floor: the hard negative stays mostly the negative), lambda_pos = max(l, 1 - l), l ~ Beta(alpha, alpha) (the
@@ -112,9 +88,9 @@ export function betaSample(rng: Rng, a: number, b: number): number {
 export function sampleMixingWeights(rng: Rng, n: number, alpha: number, minNegative = 0.8): MixingWeights {
   const negative = new Float32Array(n);
   const positive = new Float32Array(n);
-  for (let i = 0; i < n; i++) negative[i] = Math.max(betaSample(rng, alpha, alpha), minNegative);
+  for (let i = 0; i < n; i++) negative[i] = Math.max(sampleBeta(rng, alpha, alpha), minNegative);
   for (let i = 0; i < n; i++) {
-    const l = betaSample(rng, alpha, alpha);
+    const l = sampleBeta(rng, alpha, alpha);
     positive[i] = Math.max(l, 1 - l);
   }
   return { negative, positive };
