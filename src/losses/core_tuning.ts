@@ -65,8 +65,14 @@ export function mineHardPairs(
         tf.cast(tf.argMax(tf.where(mask, scores, tf.fill([n, n], -1e9)), 1), 'int32'),
         own,
       ) as tf.Tensor1D;
-    // read back and re-entered as constants: autodiff never walks the selection's comparisons (no gradients)
-    const constant = (t: tf.Tensor1D) => tf.tensor1d(t.dataSync() as Int32Array, 'int32');
+    // the same data as a tensor no recorded op produced (the way tfjs's own reshape kernels share data): autodiff
+    // never walks the selection's comparisons (they have no gradients), and nothing is read back to the CPU (a
+    // synchronous read fails on WebGPU in a worker)
+    const constant = (t: tf.Tensor1D) => {
+      const engine = tf.engine();
+      engine.backend.incRef(t.dataId);
+      return engine.makeTensorFromDataId(t.dataId, t.shape, t.dtype, engine.backend) as tf.Tensor1D;
+    };
     return {
       hardNegative: constant(pick(negative, sim)),
       hardPositive: constant(pick(positive, tf.neg(sim))),
