@@ -25,7 +25,7 @@ mkdir -p .devpack/gl
   echo 'pack.sh: apt-get download of the Vulkan loader and glvnd failed: run.sh then needs them on the GPU machine' >&2
 # CIFAR-10 for the pair: as many of the first training and test records (3073 bytes each, so a cut file is a
 # valid CIFAR-10 binary) as the device tool's 64 MiB leave beside the tracked tree and the rest of .devpack.
-CIFAR=${CIFAR_DIR:-../shared/datasets/cifar10}
+CIFAR=${CIFAR_DIR:-public/datasets/cifar10}
 if [ -f "$CIFAR/data_batch_1.bin" ] && [ -f "$CIFAR/test_batch.bin" ]; then
   tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
   packed=$(du -sb .devpack | cut -f1)
