@@ -1,6 +1,6 @@
 #!/bin/bash
-# Packs what `bench/device/run.sh` needs on a lent GPU machine, which has no package registry and no Node:
-# .devpack/ (git-ignored, ~30 MB: with the tracked tree's ~32 MB, under the device tool's 64 MiB) holds this machine's Node binary and Dawn's
+# Packs what `bench/device/run.sh` needs on a GPU machine that has no package registry and no Node:
+# .devpack/ (git-ignored, ~30 MB; with the tracked tree's ~33 MB it stays under a 64 MiB transfer) holds the local Node binary and Dawn's
 # dawn.node (xz), the benchmark bundled into one file by esbuild, and Debian's Vulkan loader and glvnd.
 # Usage (repo root, after npm ci): bash bench/device/pack.sh; then run bench/device/run.sh there, carrying .devpack.
 set -euo pipefail
@@ -24,7 +24,7 @@ mkdir -p .devpack/gl
 (cd .devpack/gl && apt-get download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null 2>&1) ||
   echo 'pack.sh: apt-get download of the Vulkan loader and glvnd failed: run.sh then needs them on the GPU machine' >&2
 # CIFAR-10 for the pair: as many of the first training and test records (3073 bytes each, so a cut file is a
-# valid CIFAR-10 binary) as the device tool's 64 MiB leave beside the tracked tree and the rest of .devpack.
+# valid CIFAR-10 binary) as a 64 MiB transfer leaves beside the tracked tree and the rest of .devpack.
 CIFAR=${CIFAR_DIR:-public/datasets/cifar10}
 if [ -f "$CIFAR/data_batch_1.bin" ] && [ -f "$CIFAR/test_batch.bin" ]; then
   tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Where does a webgpu training step spend its wall time on a GPU? Runs on a lent GPU machine like run.sh:
+# Where does a webgpu training step spend its wall time on a GPU? Runs on a GPU machine like run.sh:
 # W2 (project kernels) under Node's CPU profiler while nvidia-smi samples GPU utilisation. Results (the
 # .cpuprofile, logs, JSON) in $OUT/results-profile.tgz. Tried once on an H200: tfjs flags
 # WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=1000 and WEBGPU_CPU_FORWARD=false changed nothing (bench --flags).

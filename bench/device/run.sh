@@ -1,8 +1,8 @@
 #!/bin/bash
-# Runs on a lent GPU machine (the device tool) from the repo root, with .devpack carried (bench/device/pack.sh):
+# Runs on a GPU machine without Node or a package registry, from the repo root with .devpack (bench/device/pack.sh):
 # WebGPU in Node through Dawn on the GPU (Vulkan), the benchmark's workloads with stock vs project kernels,
 # and the PyTorch reference on the same GPU. After every step, $OUT/results-<script>.tgz holds every JSON result and log so
-# far (the device tool returns at most 8 files), so a run cut off by its time limit still returns what finished.
+# far (one archive, for hosts that return only a few files), so a run cut off by its time limit keeps what finished.
 # Last, the learning-quality pair (npm run parity on the carried CIFAR-10 records: engine on WebGPU, PyTorch on CUDA).
 # Usage: bash bench/device/run.sh [SECONDS_FOR_W1_STOCK]   (environment: OUT, default /tmp/bench-out;
 #        SKIP_PYTORCH=1 leaves the PyTorch reference out; LEARNING_EPOCHS (3), LEARNING_SECONDS (150))
