@@ -7,12 +7,7 @@ import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from '../engine/backend';
 import { exportSafetensors } from '../engine/export';
 import type { EngineEvent } from '../engine/events';
-import {
-  MAX_WASM_THREADS,
-  defaultWasmThreads,
-  installNodeWasmThreads,
-  wasmThreadsInUse,
-} from '../kernels/wasm/node';
+import { defaultWasmThreads, installNodeWasmThreads, wasmThreadsInUse } from '../kernels/wasm/node';
 import {
   EXPERIMENTS,
   SCALES,
@@ -30,33 +25,16 @@ import {
 import { runExperiment } from '../experiments/runner';
 import { openDatasetFromDir } from './open_dataset';
 import { applyOverrides } from './train';
-import { optionLines } from './help';
+import { ENGINE_OPTIONS, optionLines } from './help';
 
 /** The option table: parseArgs reads it and --help prints it. */
 export const EXPERIMENT_OPTIONS = {
+  ...ENGINE_OPTIONS,
   list: { type: 'boolean', short: 'l', help: 'list the experiments, their runs and cost per scale' },
   scale: {
     type: 'string',
     value: 'quick|full',
     help: 'quick (default: minutes on a laptop GPU) or full (CIFAR-10, hours on a GPU)',
-  },
-  backend: {
-    type: 'string',
-    short: 'b',
-    value: 'NAME',
-    help: 'wasm (default), cpu or webgpu (Dawn through the `webgpu` package)',
-  },
-  kernels: {
-    type: 'string',
-    short: 'k',
-    value: 'WHICH',
-    help: "project (default: the project's kernels) or stock (TF.js's own)",
-  },
-  threads: {
-    type: 'string',
-    short: 't',
-    value: 'N',
-    help: `wasm threads (default half the logical cores, 1 to ${MAX_WASM_THREADS})`,
   },
   'data-dir': {
     type: 'string',

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { SHARE_ENV, Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { RunConfig } from '../engine/config';
-import { optionLines } from './help';
+import { ENGINE_OPTIONS, optionLines } from './help';
 
 /**
  * Config fields that may differ from the checkpoint's own when resuming: none of them changes a tensor shape or
@@ -19,31 +19,16 @@ export const RESUME_MUTABLE_FIELDS = [
   'eval.linearProbe',
 ] as const;
 
-/**
- * kernels/wasm/node's MAX_WASM_THREADS (tfjs' pool of 8), written out so that this file stays free of tfjs; a test
- * checks the two agree.
- */
-export const WASM_THREADS_MAX = 8;
+export { WASM_THREADS_MAX } from './help';
 
 /** The option table: parseArgs reads it and --help prints it, so the two never disagree. */
 export const TRAIN_OPTIONS = {
+  ...ENGINE_OPTIONS,
   config: {
     type: 'string',
     short: 'c',
     value: 'FILE',
     help: 'RunConfig JSON file (see examples/); missing fields take their defaults, unknown ones are errors',
-  },
-  backend: {
-    type: 'string',
-    short: 'b',
-    value: 'NAME',
-    help: 'wasm (default), cpu or webgpu (Dawn through the `webgpu` package)',
-  },
-  kernels: {
-    type: 'string',
-    short: 'k',
-    value: 'WHICH',
-    help: "project (default: the project's faster kernels) or stock (TF.js's own)",
   },
   'data-dir': {
     type: 'string',
@@ -71,12 +56,6 @@ export const TRAIN_OPTIONS = {
     multiple: true,
     value: 'PATH=JSON',
     help: 'override a config field, e.g. --set epochs=2 --set loss.params.tau=0.2',
-  },
-  threads: {
-    type: 'string',
-    short: 't',
-    value: 'N',
-    help: `wasm threads (default half the logical cores, as tfjs sizes it, 1 to ${WASM_THREADS_MAX}; 1 = tfjs' single-threaded build)`,
   },
   overwrite: {
     type: 'boolean',
