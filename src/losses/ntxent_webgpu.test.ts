@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installKernels } from '../kernels/install';
-import { FUSED_NTXENT_GRAD_KERNEL, FUSED_NTXENT_KERNEL } from '../kernels/ops';
+import { expectFusedMatchesStock } from '../kernels/fused_ntxent/testing';
+import { FUSED_NTXENT_KERNEL } from '../kernels/ops';
 import { relativeError, useNodeWebGPU } from '../kernels/webgpu/testing';
 import { createNtxent } from './ntxent';
 
@@ -34,32 +35,9 @@ describe.skipIf(unavailable !== null)(
         const loss = createNtxent({ tau });
         const lossOfViews = (x: tf.Tensor, y: tf.Tensor) =>
           loss.compute({ views: [x as tf.Tensor2D, y as tf.Tensor2D] });
-        installKernels('webgpu', { kernels: 'stock' });
-        const stock = tf.valueAndGrads(lossOfViews)([a, b]);
-        installKernels('webgpu');
-        const before = tf.memory().numTensors;
-        const profile = await tf.profile(() => {
-          const fused = tf.valueAndGrads(lossOfViews)([a, b]);
-          return [fused.value, ...fused.grads];
-        });
-        const [value, ...grads] = profile.result as tf.Tensor[];
-        // the loss module took the fused path: its forward and backward kernels ran, the R x R matMul did not
-        const kernelNames = profile.kernels.map((k) => k.name);
-        expect(kernelNames).toContain(FUSED_NTXENT_KERNEL);
-        expect(kernelNames).toContain(FUSED_NTXENT_GRAD_KERNEL);
-        expect(kernelNames).not.toContain('BatchMatMul');
-        expect(tf.memory().numTensors - before).toBe(3); // value + two gradients, nothing else survives
-        expect(await relativeError(value, stock.value)).toBeLessThan(TOLERANCE);
-        for (const view of [0, 1]) {
-          expect(await relativeError(grads[view], stock.grads[view])).toBeLessThan(TOLERANCE);
-          // gradients of a mean over 2N anchors are small; compare relative to their own scale too
-          const scale = (await stock.grads[view].abs().max().data())[0];
-          expect(scale).toBeGreaterThan(0);
-          expect(
-            await relativeError(tf.div(grads[view], scale), tf.div(stock.grads[view], scale)),
-          ).toBeLessThan(TOLERANCE);
-        }
-        tf.dispose([a, b, stock.value, value, ...stock.grads, ...grads]);
+        // the loss module takes the fused path
+        await expectFusedMatchesStock(lossOfViews, a, b, TOLERANCE);
+        tf.dispose([a, b]);
         loss.dispose();
       },
     );
