@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LOSS_CATALOG, type LossId } from '../../losses/catalog';
 import { createAmclModule } from '../../methods/amcl';
 import { createHydraModule } from '../../methods/hydra';
+import { drawMix, type M3colModule, type M3colParams } from '../../methods/m3col';
 import { createLoss } from '../../methods/registry';
 import { buildPredictor } from '../../methods/target';
 import type { MethodModule } from '../../methods/types';
@@ -328,6 +329,153 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     // the values differ from loss to loss, so a case that read the wrong inputs would show
     expect(new Set(Object.values(expected).map((v) => v.toFixed(4))).size).toBeGreaterThan(cases.length - 3);
     tf.dispose([...views, shared, ...alike, labels, ...features, ...images]);
+    network.dispose();
+  });
+
+  it("(e) m3col's loss and gradients (views and encoder weights) equal the engine's within 1e-4, with the same random draws", async () => {
+    const dir = await tempDir();
+    const N = 8;
+    const D = 6;
+    const imageShape: [number, number, number] = [8, 8, 3];
+    const encoder: EncoderSpec = { type: 'convnet', channels: [4] };
+    const projector: ProjectorSpec = { layers: 2, hidden: 8, out: D, batchNorm: true };
+    const config = parseRunConfig({ encoder, projector, dataset: { id: 'synthetic' } });
+    const network = buildNetwork({ encoder, projector, inputShape: imageShape, seed: 6 });
+    scrambleStatistics(network, 8);
+    const preprocessing: InputPreprocessing = { imageShape, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+    await writeFile(
+      path.join(dir, 'model.safetensors'),
+      await exportSafetensors(network, config, { preprocessing }),
+    );
+    const rng = new Rng(31);
+    const normal = (shape: number[], scale = 1) =>
+      tf.tensor(
+        Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => scale * rng.normal()),
+        shape,
+      );
+    const shared = normal([N, D]);
+    const views = [0, 1].map(() => tf.add(normal([N, D]), tf.mul(shared, 1.5)) as tf.Tensor2D);
+    const images = [0, 1].map(() => normal([N, ...imageShape]) as tf.Tensor4D);
+    const labels = tf.tensor1d(
+      Array.from({ length: N }, (_, i) => i % 3),
+      'int32',
+    );
+    const seed = 7;
+    const cases: {
+      name: string;
+      id: LossId;
+      params: Record<string, number>;
+      step: number;
+      totalSteps: number;
+    }[] = [
+      { name: 'm3col', id: 'm3col', params: {}, step: 3, totalSteps: 100 },
+      { name: 'm3col mixing projections', id: 'm3col', params: { mixInput: 0 }, step: 4, totalSteps: 100 },
+      // Beta(0.5, 0.5): the gamma draws of shape < 1
+      {
+        name: 'm3col beta 0.5, pMix 1',
+        id: 'm3col',
+        params: { beta: 0.5, pMix: 1 },
+        step: 0,
+        totalSteps: 100,
+      },
+      { name: 'm3col edge maps', id: 'm3col', params: { modality: 1 }, step: 5, totalSteps: 100 },
+      {
+        name: 'm3col edge maps, separate encoder',
+        id: 'm3col',
+        params: { modality: 1, separateEncoder: 1 },
+        step: 6,
+        totalSteps: 100,
+      },
+      { name: 'm3col SoftCLIP phase', id: 'm3col', params: {}, step: 33, totalSteps: 100 },
+    ];
+    for (const c of cases) c.params = { ...defaultParams(c.id), ...c.params };
+
+    const named = (net: Network, prefix: string) =>
+      [
+        ...net.backbone.trainableWeights.map((w) => ({ name: `${prefix}backbone/${w.originalName}`, w })),
+        ...net.projector.trainableWeights.map((w) => ({ name: `${prefix}projector/${w.originalName}`, w })),
+      ].map(({ name, w }) => ({ name, variable: w.read() as tf.Variable }));
+    const expected: Record<
+      string,
+      { value: number; grads: Record<string, Float32Array>; draws?: number[][][] }
+    > = {};
+    for (const c of cases) {
+      const module = createLoss(c.id, c.params) as MethodModule;
+      module.bind?.({ network, totalSteps: c.totalSteps, stepsPerEpoch: 10, numClasses: 3, seed });
+      const second = (module as Partial<M3colModule>).secondEncoder ?? null;
+      const variables = [
+        ...views.map((v, i) => ({ name: `views.${i}`, variable: tf.variable(v, true, `e_${c.name}_${i}`) })),
+        ...named(network, ''),
+        ...(second ? named(second, 'second/') : []),
+      ];
+      const { value, grads } = tf.variableGrads(
+        () =>
+          module.compute({
+            views: variables.slice(0, 2).map((v) => v.variable as tf.Tensor as tf.Tensor2D),
+            labels,
+            images,
+            step: c.step,
+          }),
+        variables.map((v) => v.variable),
+      );
+      const byName: Record<string, Float32Array> = {};
+      for (const { name, variable } of variables)
+        // no entry for a weight the loss does not reach (mixInput 0 without an edge map): a zero gradient
+        byName[name] = grads[variable.name]
+          ? ((await grads[variable.name].data()) as Float32Array)
+          : new Float32Array(variable.size);
+      expected[c.name] = {
+        value: (await value.data())[0],
+        grads: byName,
+        draws:
+          c.id === 'm3col'
+            ? [0, 1].map((m) => {
+                const draw = drawMix(seed, c.step, m, N, c.params as M3colParams);
+                return [Array.from(draw.lambdas), Array.from(draw.perm)];
+              })
+            : undefined,
+      };
+      tf.dispose([value, ...Object.values(grads), ...variables.slice(0, 2).map((v) => v.variable)]);
+      module.dispose();
+    }
+    const tensors: SafetensorsTensor[] = [];
+    for (const [v, view] of views.entries()) tensors.push(await tensorEntry(`views.${v}`, view));
+    for (const [v, batch] of images.entries()) tensors.push(await tensorEntry(`images.${v}`, batch));
+    tensors.push(await tensorEntry('labels', labels));
+    await writeFile(
+      path.join(dir, 'methods.safetensors'),
+      writeSafetensors(tensors, {
+        cases: JSON.stringify(cases),
+        run_config: JSON.stringify(config),
+        image_shape: JSON.stringify(imageShape),
+        seed: String(seed),
+      }),
+    );
+    const py = await check<
+      Record<string, { value: number; grads: Record<string, number[]>; draws?: number[][][] }>
+    >('methods', [dir]);
+    for (const c of cases) {
+      const ts = expected[c.name];
+      const result = py[c.name];
+      if (ts.draws) expect(result.draws, `${c.name} draws`).toEqual(ts.draws);
+      measured[`${c.name} value`] = Math.abs(result.value - ts.value);
+      expect(
+        measured[`${c.name} value`],
+        `${c.name}: PyTorch ${result.value}, TypeScript ${ts.value}`,
+      ).toBeLessThan(1e-4 * Math.max(1, Math.abs(ts.value)));
+      expect(Object.keys(result.grads).sort()).toEqual(Object.keys(ts.grads).sort());
+      let largest = 0;
+      let difference = 0;
+      for (const [name, grad] of Object.entries(ts.grads)) {
+        difference = Math.max(difference, maxAbsDifference(result.grads[name], grad));
+        largest = Math.max(largest, ...Array.from(grad, Math.abs));
+      }
+      measured[`${c.name} gradients`] = difference;
+      expect(difference, `${c.name} gradients`).toBeLessThan(1e-4 * Math.max(1, largest));
+      // gradients of a visible size, so that the bound says something
+      expect(largest, `${c.name} largest gradient`).toBeGreaterThan(1e-3);
+    }
+    tf.dispose([shared, ...views, ...images, labels]);
     network.dispose();
   });
 

@@ -120,7 +120,7 @@ describe('buildPytorchProject', () => {
     expect(() => buildPytorchProject({ weights: cmim.weights, sources })).toThrow(
       /does not implement loss 'cmim'/,
     );
-    expect(NOT_IN_PYTORCH).toEqual(['pixpro', 'cmim', 'beclr', 'sepclr', 'mcl', 'supremix', 'm3col']);
+    expect(NOT_IN_PYTORCH).toEqual(['pixpro', 'cmim', 'beclr', 'sepclr', 'mcl', 'supremix']);
   });
 
   it('refuses a run whose objective the project does not implement, naming the loss and what still works', async () => {
@@ -128,7 +128,6 @@ describe('buildPytorchProject', () => {
     for (const [id, extra] of [
       ['mcl', {}],
       ['supremix', { dataset: { id: 'fashion-mnist', target: 'rotation' } }],
-      ['m3col', {}],
     ] as const) {
       const { weights } = await exportedRun({ loss: { id }, ...extra });
       expect(() => buildPytorchProject({ weights, sources })).toThrow(
@@ -139,6 +138,9 @@ describe('buildPytorchProject', () => {
     // a supported loss with a regression target still exports (load_pretrained needs no targets)
     const { weights } = await exportedRun({ dataset: { id: 'fashion-mnist', target: 'rotation' } });
     expect(buildPytorchProject({ weights, sources }).map((f) => f.name)).toContain('train.py');
+    // the mixup method the project trains (methods.M3CoL)
+    const m3col = await exportedRun({ loss: { id: 'm3col', params: { modality: 1 } } });
+    expect(buildPytorchProject({ weights: m3col.weights, sources }).map((f) => f.name)).toContain('train.py');
   });
 
   it('bundles the same sources the CLI reads, and every Python file of the project folder', async () => {

@@ -119,7 +119,6 @@ const PYTORCH_UNSUPPORTED_LOSSES: Readonly<Partial<Record<LossId, string>>> = {
   sepclr: 'SepCLR (its second, salient encoder)',
   mcl: 'MCL (its staged clustering of the training set)',
   supremix: 'SupReMix (its regression targets and mixup pairs)',
-  m3col: 'M3CoL (its mixed inputs and soft targets)',
 };
 
 /** Losses of the catalogue the PyTorch project cannot train. */

@@ -1,9 +1,10 @@
 """The run's objective as an nn.Module for train.py: a stateless loss (losses.py) or a stateful method with its own
-networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra and AMCL.
+networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra, AMCL and M3CoL.
 
 An objective gets a Batch: the projections `views` of the whole global batch (gathered from every rank, in global
 order), the backbone `features` likewise (only for objectives with uses_features), its `labels`, and this rank's own
-standardised view `images` (methods with a target network run it on them and gather its outputs). Every rank
+standardised view `images` (methods with a target network run it on them and gather its outputs), the 0-based
+optimizer `step` (methods that draw random numbers seed them from it, as the playground does). Every rank
 computes the same loss; distributed.py says why the gradients then come out as in a single process. Hooks:
 before_optimizer_step() (after backward) and after_step(step, total_steps, encoder) (after the optimizer step:
 queues, momentum and EMA updates).
@@ -19,7 +20,8 @@ import torch.nn.functional as F
 
 import losses
 from config import NOT_IN_PYTORCH
-from distributed import gather_batch
+from data import Rng, js_round
+from distributed import gather_batch, rank, world_size
 from model import BatchNorm, Dense, MLPHead, initialise
 
 
@@ -29,6 +31,7 @@ class Batch:
     features: list  # V x [B, F] backbone features of the global batch, or None
     labels: torch.Tensor  # [B] class labels
     images: list  # V x [b, C, H, W] this rank's standardised views
+    step: int = 0  # the 0-based optimizer step this batch trains
 
 
 def mean_row_cosine(a, b):
@@ -320,7 +323,152 @@ class AMCL(Objective):
         return total
 
 
-def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, start_step=0):
+# ---- seeded draws of the mixup methods (src/methods/mixing.ts, src/nn/beta.ts): the playground's numbers ----
+
+MASK32 = 0xFFFFFFFF
+
+
+def step_rng(seed, step, purpose):
+    """The random stream (mulberry32) of optimizer step `step` of a method seeded with `seed`, as stepRng."""
+    x = (seed ^ ((purpose + 1) * 0x9E3779B1) ^ ((step + 1) * 0x85EBCA6B)) & MASK32
+    x = ((x ^ (x >> 16)) * 0x7FEB352D) & MASK32
+    x = ((x ^ (x >> 15)) * 0x846CA68B) & MASK32
+    return Rng((x ^ (x >> 16)) & MASK32)
+
+
+def sample_gamma(rng, shape):
+    """A Gamma(shape, 1) draw (Marsaglia & Tsang 2000; shape < 1: Gamma(shape + 1) u^(1 / shape)), as sampleGamma."""
+    if shape < 1:
+        u = max(rng.next(), 1e-300)
+        return sample_gamma(rng, shape + 1) * u ** (1 / shape)
+    d = shape - 1 / 3
+    c = 1 / math.sqrt(9 * d)
+    while True:
+        x = rng.normal()
+        v = 1 + c * x
+        while v <= 0:
+            x = rng.normal()
+            v = 1 + c * x
+        v = v * v * v
+        u = max(rng.next(), 1e-300)
+        if math.log(u) < 0.5 * x * x + d - d * v + d * math.log(v):
+            return d * v
+
+
+def sample_beta(rng, a, b):
+    """A Beta(a, b) draw: X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b) (0.5 if both underflow)."""
+    x = sample_gamma(rng, a)
+    y = sample_gamma(rng, b)
+    return x / (x + y) if x + y > 0 else 0.5
+
+
+def mix_rows(x, lambdas, perm):
+    """x~_i = lambda_i x_i + (1 - lambda_i) x_perm(i) for any [N, ...] tensor."""
+    weights = lambdas.view(-1, *([1] * (x.dim() - 1)))
+    return weights * x + (1 - weights) * x[perm]
+
+
+def local_rows(n, device):
+    """This rank's rows of a global batch of n (distributed.py's interleaving)."""
+    return torch.arange(n // world_size(), device=device) * world_size() + rank()
+
+
+# ---- M3CoL ----
+
+SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
+
+
+def sobel_edges(images):
+    """The Sobel edge map of standardised images [N, C, H, W] (src/methods/edges.ts): g = the channel mean,
+    E = sqrt(G_x^2 + G_y^2 + 1e-12) / 4 of its 3x3 Sobel derivatives (zero padding), repeated over the C channels."""
+    gray = images.mean(1, keepdim=True)
+    kx = torch.tensor(SOBEL_X, dtype=images.dtype, device=images.device).view(1, 1, 3, 3)
+    gx = F.conv2d(gray, kx, padding=1)
+    gy = F.conv2d(gray, kx.transpose(2, 3), padding=1)
+    magnitude = torch.sqrt(gx**2 + gy**2 + 1e-12) / 4
+    return magnitude.repeat(1, images.shape[1], 1, 1)
+
+
+def draw_mix(seed, step, modality, n, beta, p_mix):
+    """One modality's mixing draw at one step (drawMix): a permutation pairs the rows, every row is mixed with
+    probability pMix with lambda ~ Beta(beta, beta), an unmixed row has lambda = 1. Returns (lambdas, perm)."""
+    rng = step_rng(seed, step, 10 + modality)
+    perm = rng.permutation(n)
+    draws = [sample_beta(rng, beta, beta) for _ in range(n)]
+    lambdas = [draw if rng.next() < p_mix else 1.0 for draw in draws]
+    return torch.tensor(lambdas, dtype=torch.float32), torch.tensor(perm, dtype=torch.int64)
+
+
+def m3co_loss(mixed, fixed, lambdas, perm, tau):
+    """M3Co (Kumar et al. 2025) of one mixed modality: l_ij = norm(p~_i).norm(q_j) / tau,
+    T_ij = lambda_i [j = i] + (1 - lambda_i) [j = perm(i)],
+    L = (-(1/N) sum_ij T_ij log softmax_j(l_i.) - (1/N) sum_ij T_ij log softmax_i(l_.j)) / 2."""
+    n = mixed.shape[0]
+    logits = losses.unit(mixed) @ losses.unit(fixed).t() / tau
+    share = lambdas[:, None]
+    targets = torch.eye(n, dtype=logits.dtype, device=logits.device) * share + F.one_hot(perm, n).to(logits.dtype) * (1 - share)
+    rows = -(targets * F.log_softmax(logits, 1)).sum()
+    columns = -(targets.t() * F.log_softmax(logits.t(), 1)).sum()
+    return (rows + columns) / (2 * n)
+
+
+def soft_clip_loss(preds, targs, tau):
+    """M3CoL's SoftCLIP after the mixup phase: p, t = norm(preds), norm(targs), l = p t^T / tau,
+    T = softmax_row(t t^T / tau) (not detached), L = (-(1/N) sum T log softmax(l) - (1/N) sum T log softmax(l^T)) / 2."""
+    p, t = losses.unit(preds), losses.unit(targs)
+    targets = torch.softmax(t @ t.t() / tau, 1)
+    logits = p @ t.t() / tau
+    first = -(targets * F.log_softmax(logits, 1)).sum()
+    second = -(targets * F.log_softmax(logits.t(), 1)).sum()
+    return (first + second) / (2 * preds.shape[0])
+
+
+class M3CoL(Objective):
+    """M3CoL-style mixup contrastive learning (Kumar et al., TMLR 2025) for images (src/methods/m3col.ts). The two
+    modalities are the two views (modality 0) or view 1 and the Sobel edge map of view 2 (modality 1), the second
+    encoded by a copy of the encoder (separateEncoder 1) or by the encoder itself. For the first round(mixupFraction
+    total_steps) steps L = M3Co(e1(mix(x1)), q2) + M3Co(e2(mix(x2)), q1), each modality with its own draw_mix, the
+    standardised inputs mixed (mixInput 1) or the projections (mixInput 0); afterwards
+    L = SoftCLIP(q1, q2) + SoftCLIP(q2, q1)."""
+
+    def __init__(self, encoder, total_steps, seed, tau, beta, pMix, mixupFraction, mixInput, modality, separateEncoder):
+        super().__init__()
+        self.tau, self.beta, self.p_mix, self.seed = tau, beta, pMix, seed
+        self.mix_input, self.modality = bool(mixInput), int(modality)
+        self.mixup_steps = js_round(mixupFraction * total_steps)
+        self.online = (encoder,)  # a reference: TrainStep owns the encoder
+        self.second = copy.deepcopy(encoder) if separateEncoder else None
+        self.last_step = 0
+
+    def stage(self):
+        return 2 if self.last_step >= self.mixup_steps else 1
+
+    def forward(self, batch):
+        encoder = self.online[0]
+        second = self.second if self.second is not None else encoder
+        step = self.last_step = batch.step
+        x1, x2 = batch.images[:2]
+        input2 = sobel_edges(x2) if self.modality == 1 else x2
+        q1 = batch.views[0]
+        # the view-2 projection is the second modality's only with the same encoder on the same input
+        q2 = batch.views[1] if self.modality == 0 and self.second is None else gather_batch(second(input2)[1])
+        if step >= self.mixup_steps:
+            return soft_clip_loss(q1, q2, self.tau) + soft_clip_loss(q2, q1, self.tau)
+        total = 0
+        for index, (net, local, unmixed, other) in enumerate([(encoder, x1, q1, q2), (second, input2, q2, q1)]):
+            n = unmixed.shape[0]
+            lambdas, perm = (t.to(unmixed.device) for t in draw_mix(self.seed, step, index, n, self.beta, self.p_mix))
+            if self.mix_input:
+                # every rank mixes its own rows of the global batch, whose partners may be on other ranks
+                rows = local_rows(n, local.device)
+                mixed = gather_batch(net(mix_rows(gather_batch(local), lambdas, perm)[rows])[1])
+            else:
+                mixed = mix_rows(unmixed, lambdas, perm)
+            total = total + m3co_loss(mixed, other, lambdas, perm, self.tau)
+        return total
+
+
+def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, start_step=0, total_steps=0):
     """The run's objective (config.loss), built around the online encoder it trains."""
     loss_id, params = config["loss"]["id"], config["loss"]["params"]
     if loss_id in NOT_IN_PYTORCH:
@@ -343,4 +491,6 @@ def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, star
         return Hydra(encoder.embedding_dim, num_classes, seed=seed, **params)
     if loss_id == "amcl":
         return AMCL(encoder.feature_dim, encoder.embedding_dim, config["projector"], **params)
+    if loss_id == "m3col":
+        return M3CoL(encoder, total_steps, seed=seed, **params)
     raise ValueError(f"unknown loss '{loss_id}'")

@@ -131,11 +131,11 @@ class TrainStep(nn.Module):
         super().__init__()
         self.encoder, self.objective, self.per_view = encoder, objective, per_view
 
-    def forward(self, views, labels):
+    def forward(self, views, labels, step=0):
         h, z = encode_views(self.encoder, views, self.per_view)
         gather = distributed.gather_batch
         features = [gather(v) for v in h] if self.objective.uses_features else None
-        return self.objective(methods.Batch([gather(v) for v in z], features, gather(labels), views))
+        return self.objective(methods.Batch([gather(v) for v in z], features, gather(labels), views, step))
 
 
 def preprocessing_metadata(image_shape, mean, std):
@@ -238,7 +238,7 @@ def main():
         model.load_tfjs_weights(model.encoder_tfjs_tensors(encoder), weights, args.resume)
     objective = methods.build_objective(
         config, encoder, seed=derived_seed(seed, STREAM["loss"], 0), num_classes=len(dataset.classes),
-        steps_per_epoch=steps_per_epoch, start_step=start_step,
+        steps_per_epoch=steps_per_epoch, start_step=start_step, total_steps=total_steps,
     )
     step_module = TrainStep(encoder, objective, per_view=config["nn"]["batchNormViews"] == "per-view").to(device)
     optimizer = make_optimizer(step_module, config["optimizer"])
@@ -298,7 +298,7 @@ def main():
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        loss = trainer(views, labels)
+        loss = trainer(views, labels, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         objective.before_optimizer_step()
@@ -311,6 +311,8 @@ def main():
             seconds = time.perf_counter() - started
             event = {"type": "step", "step": step + 1, "epoch": (step + 1) / steps_per_epoch, "loss": value, "lr": lr,
                      "imagesPerSecond": batch_size / max(seconds, 1e-9)}
+            if hasattr(objective, "stage"):  # the stage this step trained in, for objectives that train in stages
+                event["stage"] = objective.stage()
             metrics.write(json.dumps(event) + "\n")
             metrics.flush()
             if (step + 1) % max(1, steps_per_epoch // 10) == 0 or step + 1 == end_step:

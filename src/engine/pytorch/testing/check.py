@@ -3,6 +3,8 @@ wrote, and prints the results as JSON for the tests to compare with TF.js.
 
     python check.py model DIR...    h and z of DIR/model.safetensors on DIR/pixels.safetensors (raw pixels)
     python check.py losses DIR      every case of DIR/losses.safetensors (views, labels, features, images, states)
+    python check.py methods DIR     every case of DIR/methods.safetensors (m3col, supremix, mcl): the loss, its
+                                    gradients (views, encoder weights) and the method's random draws
     python check.py augment DIR...  DIR/augment.safetensors: images and drawn parameters -> the augmented images
     python check.py config JSON     the default RunConfig, the loss catalogue, and parse_run_config of each
                                     RunConfig of the JSON list (the complete config or the error)
@@ -97,6 +99,50 @@ def check_losses(folder):
     return results
 
 
+def parameter_grads(module, prefix):
+    """{TF.js name: gradient in TF.js layout} of the trainable weights under an encoder (0 where none flowed)."""
+    grads = {}
+    for name, target, _, to_tfjs in model.encoder_tfjs_tensors(module):
+        if isinstance(target, torch.nn.Parameter):
+            grad = target.grad if target.grad is not None else torch.zeros_like(target)
+            grads[prefix + name] = to_tfjs(grad).flatten().tolist()
+    return grads
+
+
+def check_methods(folder):
+    tensors, metadata = safetensors_io.load(os.path.join(folder, "methods.safetensors"))
+    cases = json.loads(metadata["cases"])
+    config = run_config.parse_run_config(json.loads(metadata["run_config"]))
+    weights, _ = safetensors_io.load(os.path.join(folder, "model.safetensors"))
+    encoder = model.build_encoder(config, tuple(json.loads(metadata["image_shape"])))
+    model.load_tfjs_weights(model.encoder_tfjs_tensors(encoder), weights)
+    images = [nchw(tensors[f"images.{v}"]) for v in range(2)]
+    labels = tensors["labels"].to(torch.int64)
+    seed = int(metadata["seed"])
+    results = {}
+    for case in cases:
+        loss_id, params, step = case["id"], case["params"], case["step"]
+        views = [tensors[f"views.{v}"].clone().requires_grad_(True) for v in range(2)]
+        encoder.zero_grad(set_to_none=True)
+        result = {}
+        if loss_id == "m3col":
+            objective = methods.M3CoL(encoder, case["totalSteps"], seed=seed, **params)
+            n = views[0].shape[0]
+            result["draws"] = [
+                [t.tolist() for t in methods.draw_mix(seed, step, m, n, params["beta"], params["pMix"])] for m in range(2)
+            ]
+        else:
+            raise ValueError(f"no check for loss {loss_id}")
+        value = objective(methods.Batch(views, None, labels, images, step))
+        value.backward()
+        grads = {f"views.{i}": (v.grad if v.grad is not None else torch.zeros_like(v)).flatten().tolist() for i, v in enumerate(views)}
+        grads.update(parameter_grads(encoder, ""))
+        if getattr(objective, "second", None) is not None:
+            grads.update(parameter_grads(objective.second, "second/"))
+        results[case["name"]] = {**result, "value": float(value), "grads": grads}
+    return results
+
+
 def check_augment(*folders):
     return [augmented(folder) for folder in folders]
 
@@ -154,6 +200,6 @@ def check_synthetic(options_json):
 
 if __name__ == "__main__":
     command, rest = sys.argv[1], sys.argv[2:]
-    checks = {"model": check_model, "losses": check_losses, "augment": check_augment, "config": check_config,
-              "synthetic": check_synthetic}
+    checks = {"model": check_model, "losses": check_losses, "methods": check_methods, "augment": check_augment,
+              "config": check_config, "synthetic": check_synthetic}
     print(json.dumps(checks[command](*rest)))
