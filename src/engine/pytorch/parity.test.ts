@@ -9,6 +9,7 @@ import { LOSS_CATALOG, type LossId } from '../../losses/catalog';
 import { createAmclModule } from '../../methods/amcl';
 import { createHydraModule } from '../../methods/hydra';
 import { drawMix, type M3colModule, type M3colParams } from '../../methods/m3col';
+import { betaDraws, stepRng } from '../../methods/mixing';
 import { createLoss } from '../../methods/registry';
 import { buildPredictor } from '../../methods/target';
 import type { MethodModule } from '../../methods/types';
@@ -18,6 +19,7 @@ import type { Network } from '../../nn/types';
 import { applyAugmentParams, sampleAugmentParams, type AugmentConfig } from '../augment';
 import { defaultRunConfig, parseRunConfig, type RunConfig } from '../config';
 import { syntheticDataset } from '../data/synthetic';
+import { applyTarget } from '../data/targets';
 import { exportSafetensors, exportTfjs, type InputPreprocessing } from '../export';
 import { writeSafetensors, type SafetensorsTensor } from '../safetensors';
 import { NOT_IN_PYTORCH } from './project';
@@ -332,7 +334,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     network.dispose();
   });
 
-  it("(e) m3col's loss and gradients (views and encoder weights) equal the engine's within 1e-4, with the same random draws", async () => {
+  it("(e) the mixup methods' (m3col, supremix) loss and gradients (views and encoder weights) equal the engine's within 1e-4, with the same random draws", async () => {
     const dir = await tempDir();
     const N = 8;
     const D = 6;
@@ -360,6 +362,8 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       Array.from({ length: N }, (_, i) => i % 3),
       'int32',
     );
+    // ties (a positive besides the other view), and anchors with and without a lower and a higher neighbour
+    const targets = tf.tensor1d([1, 2, 2, 3.5, 5, 7, 7.25, 12]);
     const seed = 7;
     const cases: {
       name: string;
@@ -387,6 +391,29 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
         totalSteps: 100,
       },
       { name: 'm3col SoftCLIP phase', id: 'm3col', params: {}, step: 33, totalSteps: 100 },
+      { name: 'supremix', id: 'supremix', params: {}, step: 2, totalSteps: 100 },
+      // Beta(0.5, 3): gamma draws of shape < 1; a narrow window: fewer mix positives
+      {
+        name: 'supremix alpha 0.5, window 2, lambda 0.5',
+        id: 'supremix',
+        params: { alphaA: 0.5, alphaB: 3, window: 2, lambda: 0.5 },
+        step: 9,
+        totalSteps: 100,
+      },
+      {
+        name: 'supremix without mix negatives',
+        id: 'supremix',
+        params: { mixNeg: 0 },
+        step: 1,
+        totalSteps: 100,
+      },
+      {
+        name: 'supremix without mix positives',
+        id: 'supremix',
+        params: { mixPos: 0 },
+        step: 1,
+        totalSteps: 100,
+      },
     ];
     for (const c of cases) c.params = { ...defaultParams(c.id), ...c.params };
 
@@ -397,7 +424,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       ].map(({ name, w }) => ({ name, variable: w.read() as tf.Variable }));
     const expected: Record<
       string,
-      { value: number; grads: Record<string, Float32Array>; draws?: number[][][] }
+      { value: number; grads: Record<string, Float32Array>; draws?: number[][][] | number[] }
     > = {};
     for (const c of cases) {
       const module = createLoss(c.id, c.params) as MethodModule;
@@ -414,6 +441,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
             views: variables.slice(0, 2).map((v) => v.variable as tf.Tensor as tf.Tensor2D),
             labels,
             images,
+            targets,
             step: c.step,
           }),
         variables.map((v) => v.variable),
@@ -433,7 +461,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
                 const draw = drawMix(seed, c.step, m, N, c.params as M3colParams);
                 return [Array.from(draw.lambdas), Array.from(draw.perm)];
               })
-            : undefined,
+            : Array.from(betaDraws(stepRng(seed, c.step, 0), 4 * N * N, c.params.alphaA, c.params.alphaB)),
       };
       tf.dispose([value, ...Object.values(grads), ...variables.slice(0, 2).map((v) => v.variable)]);
       module.dispose();
@@ -442,6 +470,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     for (const [v, view] of views.entries()) tensors.push(await tensorEntry(`views.${v}`, view));
     for (const [v, batch] of images.entries()) tensors.push(await tensorEntry(`images.${v}`, batch));
     tensors.push(await tensorEntry('labels', labels));
+    tensors.push(await tensorEntry('targets', targets));
     await writeFile(
       path.join(dir, 'methods.safetensors'),
       writeSafetensors(tensors, {
@@ -452,7 +481,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       }),
     );
     const py = await check<
-      Record<string, { value: number; grads: Record<string, number[]>; draws?: number[][][] }>
+      Record<string, { value: number; grads: Record<string, number[]>; draws?: number[][][] | number[] }>
     >('methods', [dir]);
     for (const c of cases) {
       const ts = expected[c.name];
@@ -475,7 +504,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       // gradients of a visible size, so that the bound says something
       expect(largest, `${c.name} largest gradient`).toBeGreaterThan(1e-3);
     }
-    tf.dispose([shared, ...views, ...images, labels]);
+    tf.dispose([shared, ...views, ...images, labels, targets]);
     network.dispose();
   });
 
@@ -669,6 +698,35 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       "dataset.target: loss 'supremix' regresses a continuous target per image; set dataset.target to 'rotation'",
     );
     expect(py.parsed[6]).toEqual({ ok: true, config: regression });
+  });
+
+  it("data.py makes dataset.target's splits as the engine does: rotated images byte for byte, their angles, the shapes' size", async () => {
+    const options = { seed: 3, classes: 3, trainCount: 24, testCount: 8, size: 9, channels: 3, noise: 0.06 };
+    const dataset = syntheticDataset(options);
+    const splits = { train: await dataset.train(), test: await dataset.test() };
+    const hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+    const specs = [
+      { target: 'rotation', maxRotation: 45 },
+      { target: 'rotation', maxRotation: 180 },
+      { target: 'size', maxRotation: 45 },
+    ] as const;
+    const seed = 11;
+    const py = await check<Record<'train' | 'test', { images: string; targets: number[] }>[]>('targets', [
+      JSON.stringify(options),
+      JSON.stringify(specs),
+      String(seed),
+    ]);
+    specs.forEach((spec, i) => {
+      const ts = applyTarget(splits, [options.size, options.size, options.channels], spec, seed);
+      for (const name of ['train', 'test'] as const) {
+        expect(py[i][name].targets, `${spec.target} ${name} targets`).toEqual(
+          Array.from(ts[name].targets ?? []),
+        );
+        expect(py[i][name].images, `${spec.target} ${name} images`).toBe(hex(ts[name].images));
+      }
+      // rotation changes the pixels, so equal hashes are not two copies of the input
+      if (spec.target === 'rotation') expect(hex(ts.train.images)).not.toBe(hex(splits.train.images));
+    });
   });
 
   it("data.py generates the playground's synthetic dataset byte for byte", async () => {

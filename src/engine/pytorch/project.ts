@@ -118,7 +118,6 @@ const PYTORCH_UNSUPPORTED_LOSSES: Readonly<Partial<Record<LossId, string>>> = {
   beclr: 'BECLR (its DyCE memory and student-teacher recipe)',
   sepclr: 'SepCLR (its second, salient encoder)',
   mcl: 'MCL (its staged clustering of the training set)',
-  supremix: 'SupReMix (its regression targets and mixup pairs)',
 };
 
 /** Losses of the catalogue the PyTorch project cannot train. */

@@ -79,7 +79,14 @@ LOSSES = {
             "modality": param(0, 0, 1, integer=True), "separateEncoder": param(0, 0, 1, integer=True),
         },
     },
-    # catalogued so that their configs read as in the playground; methods.build_objective refuses to train them
+    "supremix": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "tau": param(0.1, 0.01, 10), "window": param(5, 0, 1000), "lambda": param(1, 0, 100),
+            "alphaA": param(2, 0.01, 100), "alphaB": param(8, 0.01, 100),
+            "mixNeg": param(1, 0, 1, integer=True), "mixPos": param(1, 0, 1, integer=True),
+        },
+    },    # catalogued so that their configs read as in the playground; methods.build_objective refuses to train them
     "beclr": {
         "minViews": 2, "maxViews": 2, "needsLabels": False,
         "params": {
@@ -116,14 +123,7 @@ LOSSES = {
             "stageSteps": param(0, 0, 10_000_000, integer=True), "reinit": param(1, 0, 1, integer=True),
         },
     },
-    "supremix": {
-        "minViews": 2, "maxViews": 2, "needsLabels": False,
-        "params": {
-            "tau": param(0.1, 0.01, 10), "window": param(5, 0, 1000), "lambda": param(1, 0, 100),
-            "alphaA": param(2, 0.01, 100), "alphaB": param(8, 0.01, 100),
-            "mixNeg": param(1, 0, 1, integer=True), "mixPos": param(1, 0, 1, integer=True),
-        },
-    },
+
 }
 # losses that regress the dataset's continuous target per image (dataset.target other than "class")
 TARGET_LOSSES = ("supremix",)
@@ -134,7 +134,6 @@ NOT_IN_PYTORCH = {
     "beclr": "BECLR (DyCE batch enhancement)",
     "sepclr": "SepCLR (common / salient)",
     "mcl": "MCL (multistage contrastive)",
-    "supremix": "SupReMix (mixup pairs for regression)",
 }
 
 

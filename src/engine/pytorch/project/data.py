@@ -6,7 +6,8 @@ open_dataset(config, data_dir) picks by what data_dir holds:
 - an image folder: one sub-folder per class (or train/ and test/ folders of those), images scaled to 32x32 RGB
   (needs Pillow) and, without a test/ folder, every 10th image held out for testing, as the playground does;
 and config.dataset.id 'synthetic' generates the playground's synthetic shapes from the seed (no files).
-channel_statistics gives the per-channel mean and std the trainer standardises with.
+apply_target gives the splits of dataset.target (rotated images and their angles, or the shapes' size) and
+channel_statistics the per-channel mean and std the trainer standardises with.
 """
 
 import gzip
@@ -23,15 +24,16 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
 
 
 class Split:
-    def __init__(self, images, labels):
-        self.images, self.labels = images, labels  # uint8 [N, H, W, C], int64 [N]
+    def __init__(self, images, labels, targets=None):
+        # uint8 [N, H, W, C], int64 [N], and float32 [N] regression targets (dataset.target) or None
+        self.images, self.labels, self.targets = images, labels, targets
 
     def __len__(self):
         return self.images.shape[0]
 
     def limited(self, count):
         """The first `count` images (config.dataset.trainLimit)."""
-        return Split(self.images[:count], self.labels[:count])
+        return Split(self.images[:count], self.labels[:count], None if self.targets is None else self.targets[:count])
 
 
 class Dataset:
@@ -239,6 +241,7 @@ def synthetic_split(options, count, rng):
     labels = [position % classes for position in rng.permutation(count)]
     colours = [class_colour(k, classes, channels) for k in range(classes)]
     pixels = bytearray(count * size * size * channels)
+    targets = []  # the radius in percent of the side: dataset.target 'size'
     out = 0
     for i in range(count):
         label = labels[i]
@@ -246,6 +249,7 @@ def synthetic_split(options, count, rng):
         background = [rng.uniform(0, 0.3) for _ in range(channels)]
         brightness = rng.uniform(0.7, 1)
         radius = size * rng.uniform(0.28, 0.42)
+        targets.append(100 * radius / size)
         centre_x = (size - 1) / 2 + size * rng.uniform(-0.15, 0.15)
         centre_y = (size - 1) / 2 + size * rng.uniform(-0.15, 0.15)
         for y in range(size):
@@ -255,7 +259,8 @@ def synthetic_split(options, count, rng):
                     value = (colours[label][c] * brightness if inside else background[c]) + noise * rng.normal()
                     pixels[out] = js_round(255 * min(1, max(0, value)))
                     out += 1
-    return Split(bytes_tensor(bytes(pixels)).view(count, size, size, channels), torch.tensor(labels, dtype=torch.int64))
+    images = bytes_tensor(bytes(pixels)).view(count, size, size, channels)
+    return Split(images, torch.tensor(labels, dtype=torch.int64), torch.tensor(targets, dtype=torch.float32))
 
 
 def synthetic(options, seed):
@@ -267,6 +272,62 @@ def synthetic(options, seed):
         synthetic_split(options, options["trainCount"], Rng(train_seed)),
         synthetic_split(options, options["testCount"], Rng(test_seed)),
     )
+
+
+# ---- regression targets (src/engine/data/targets.ts) ----
+
+def rotate_images(images, angles, chunk=1024):
+    """Every image of uint8 [N, H, W, C] rotated by its angle in degrees (counter-clockwise in the picture, about
+    the centre), bilinear, an out-of-image point taking the nearest border pixel; rounded as Math.round does."""
+    count, height, width, channels = images.shape
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    dy = torch.arange(height, dtype=torch.float64).view(1, height, 1) - cy
+    dx = torch.arange(width, dtype=torch.float64).view(1, 1, width) - cx
+    out = torch.empty_like(images)
+    for start in range(0, count, chunk):
+        thetas = [float(a) * math.pi / 180 for a in angles[start : start + chunk]]
+        n = len(thetas)
+        cos = torch.tensor([math.cos(t) for t in thetas], dtype=torch.float64).view(n, 1, 1)
+        sin = torch.tensor([math.sin(t) for t in thetas], dtype=torch.float64).view(n, 1, 1)
+        # the source of output pixel (x, y): rotated back by -theta (y grows downwards)
+        sx = cx + cos * dx - sin * dy
+        sy = cy + sin * dx + cos * dy
+        x0, y0 = torch.floor(sx), torch.floor(sy)
+        fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+        batch = images[start : start + n].to(torch.float64)
+        rows = torch.arange(n).view(n, 1, 1)
+
+        def pixel(y, x):
+            return batch[rows, y.clamp(0, height - 1).long(), x.clamp(0, width - 1).long()]
+
+        value = (1 - fy) * ((1 - fx) * pixel(y0, x0) + fx * pixel(y0, x0 + 1)) + fy * (
+            (1 - fx) * pixel(y0 + 1, x0) + fx * pixel(y0 + 1, x0 + 1)
+        )
+        whole = torch.floor(value)
+        out[start : start + n] = (whole + (value - whole >= 0.5).to(torch.float64)).to(torch.uint8)
+    return out
+
+
+def apply_target(dataset, spec, seed):
+    """The dataset a run trains on for dataset.target (applyTarget): 'class' without targets; 'rotation' every image
+    rotated by its angle, drawn uniformly from [-maxRotation, maxRotation] degrees (float32) by streams seeded from
+    the run's seed (one per split), the angle its target; 'size' the synthetic shapes' radius in percent of the side."""
+    target = spec["target"]
+    if target == "class":
+        strip = lambda split: Split(split.images, split.labels)  # noqa: E731
+        return Dataset(dataset.name, dataset.classes, strip(dataset.train), strip(dataset.test))
+    if target == "size":
+        if dataset.train.targets is None or dataset.test.targets is None:
+            raise ValueError("dataset.target 'size': only the synthetic dataset has a size target; use 'rotation' or 'class'")
+        return dataset
+    seeds = Rng((seed ^ 0x6A09E667) & MASK32)
+    split_seeds = seeds.fork(), seeds.fork()
+    splits = []
+    for split, split_seed in zip((dataset.train, dataset.test), split_seeds):
+        rng = Rng(split_seed)
+        angles = torch.tensor([rng.uniform(-spec["maxRotation"], spec["maxRotation"]) for _ in range(len(split))], dtype=torch.float32)
+        splits.append(Split(rotate_images(split.images, angles), split.labels, angles))
+    return Dataset(dataset.name, dataset.classes, *splits)
 
 
 # ---- choosing ----

@@ -30,6 +30,7 @@ def main():
 
     encoder, config, _ = load_pretrained(args.weights)
     dataset = data.open_dataset(config, args.data_dir or os.path.join("data", config["dataset"]["id"]))
+    dataset = data.apply_target(dataset, config["dataset"], config["seed"])  # the rotated images of 'rotation'
     pixels = dataset.test.images[: args.count]
     labels = dataset.test.labels[: args.count]
     hs, zs = [], []

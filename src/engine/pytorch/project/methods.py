@@ -1,5 +1,5 @@
 """The run's objective as an nn.Module for train.py: a stateless loss (losses.py) or a stateful method with its own
-networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra, AMCL and M3CoL.
+networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra, AMCL, SupReMix and M3CoL.
 
 An objective gets a Batch: the projections `views` of the whole global batch (gathered from every rank, in global
 order), the backbone `features` likewise (only for objectives with uses_features), its `labels`, and this rank's own
@@ -32,6 +32,7 @@ class Batch:
     labels: torch.Tensor  # [B] class labels
     images: list  # V x [b, C, H, W] this rank's standardised views
     step: int = 0  # the 0-based optimizer step this batch trains
+    targets: torch.Tensor = None  # [B] the regression targets of the global batch (dataset.target), or None
 
 
 def mean_row_cosine(a, b):
@@ -336,30 +337,90 @@ def step_rng(seed, step, purpose):
     return Rng((x ^ (x >> 16)) & MASK32)
 
 
-def sample_gamma(rng, shape):
-    """A Gamma(shape, 1) draw (Marsaglia & Tsang 2000; shape < 1: Gamma(shape + 1) u^(1 / shape)), as sampleGamma."""
+INCREMENT = 0x6D2B79F5  # mulberry32's state step
+
+
+def mul32(a, b):
+    """(a * b) mod 2^32 of int64 tensors in [0, 2^32), without overflowing 64 bits (Math.imul's low bits)."""
+    return (a * (b & 0xFFFF) + (((a * (b >> 16)) & 0xFFFF) << 16)) & MASK32
+
+
+def uniforms(rng, count, device=None):
+    """The next `count` outputs of rng (data.Rng, mulberry32) as float64, computed at once; rng does not advance."""
+    t = (rng.state + torch.arange(1, count + 1, dtype=torch.int64, device=device) * INCREMENT) & MASK32
+    t = mul32(t ^ (t >> 15), t | 1)
+    t = t ^ ((t + mul32(t ^ (t >> 7), t | 61)) & MASK32)
+    return ((t ^ (t >> 14)) & MASK32).to(torch.float64) / 4294967296
+
+
+def gamma_tables(u, shape):
+    """For every position p of the uniforms u (and the end marker len(u)): where a Gamma(shape) draw that starts at
+    p ends and its value, as sampleGamma draws it (Marsaglia & Tsang 2000): an attempt takes x ~ N(0, 1) from two
+    uniforms (u = max(u, 1e-12), x = sqrt(-2 log u) cos(2 pi v)) and redraws x while v = 1 + c x <= 0; with
+    v <- v^3 it takes one more uniform w and accepts d v if log w < x^2 / 2 + d - d v + d log v, d = shape - 1/3,
+    c = 1 / sqrt(9 d). shape < 1: one uniform w first, then Gamma(shape + 1) w^(1 / shape). A draw that would
+    read past the uniforms ends at the end marker."""
+    size = u.shape[0]
+    positions = torch.arange(size + 1, device=u.device)
     if shape < 1:
-        u = max(rng.next(), 1e-300)
-        return sample_gamma(rng, shape + 1) * u ** (1 / shape)
+        end, value = gamma_tables(u, shape + 1)
+        after = (positions + 1).clamp(max=size)
+        power = torch.cat([u.clamp(min=1e-300), u.new_ones(1)]) ** (1 / shape)
+        return end[after], value[after] * power
     d = shape - 1 / 3
     c = 1 / math.sqrt(9 * d)
+    padded = torch.cat([u, u.new_full((3,), 0.5)])
+    x = torch.sqrt(-2 * torch.log(padded[:size].clamp(min=1e-12))) * torch.cos(2 * math.pi * padded[1 : size + 1])
+    v = 1 + c * x
+    redraw = v <= 0
+    v = v * v * v
+    accept = ~redraw & (torch.log(padded[2 : size + 2].clamp(min=1e-300)) < 0.5 * x * x + d - d * v + d * torch.log(v))
+    following = positions[:size] + torch.where(redraw, 2, 3)
+    inside = following <= size
+    following = torch.where(inside, following, torch.full_like(following, size))
+    accept = accept & inside
+    # the first accepted attempt of the chain of attempts from p (pointer doubling; the end marker stays put)
+    marker = positions[size:]
+    first = torch.cat([torch.where(accept, positions[:size], following), marker])
     while True:
-        x = rng.normal()
-        v = 1 + c * x
-        while v <= 0:
-            x = rng.normal()
-            v = 1 + c * x
-        v = v * v * v
-        u = max(rng.next(), 1e-300)
-        if math.log(u) < 0.5 * x * x + d - d * v + d * math.log(v):
-            return d * v
+        jumped = first[first]
+        if torch.equal(jumped, first):
+            break
+        first = jumped
+    following = torch.cat([following, marker])
+    value = torch.cat([d * v, u.new_full((1,), math.nan)])
+    return following[first], value[first]
 
 
-def sample_beta(rng, a, b):
-    """A Beta(a, b) draw: X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b) (0.5 if both underflow)."""
-    x = sample_gamma(rng, a)
-    y = sample_gamma(rng, b)
-    return x / (x + y) if x + y > 0 else 0.5
+def beta_draws(rng, count, a, b, device=None):
+    """`count` Beta(a, b) draws, X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b) (0.5 if both are 0), as float32: the
+    playground's betaDraws, number for number, from the same generator, which advances past them. The draws are
+    computed at once: gamma_tables for every position of a stretch of the stream, then the chain of draws by
+    pointer doubling."""
+    if count == 0:
+        return torch.zeros(0, device=device)
+    # about 3.2 uniforms per gamma draw (one more below shape 1), with a margin
+    length = int(count * 1.15 * (6.5 + (a < 1) + (b < 1))) + 64
+    while True:
+        u = uniforms(rng, length, device)
+        end_a, value_a = gamma_tables(u, a)
+        end_b, value_b = (end_a, value_a) if b == a else gamma_tables(u, b)
+        step = end_b[end_a]  # one Beta draw
+        starts = torch.zeros(count, dtype=torch.int64, device=device)
+        k = torch.arange(count, device=device)
+        power, bit = step, 0
+        while (1 << bit) < count:
+            starts = torch.where((k >> bit) & 1 == 1, power[starts], starts)
+            power, bit = power[power], bit + 1
+        end = int(step[starts[-1]])
+        if end < length:
+            break
+        length *= 2  # the draws need more of the stream than this stretch
+    x, y = value_a[starts], value_b[end_a[starts]]
+    total = x + y
+    draws = torch.where(total > 0, x / total, torch.full_like(total, 0.5))
+    rng.state = (rng.state + end * INCREMENT) & MASK32
+    return draws.to(torch.float32)
 
 
 def mix_rows(x, lambdas, perm):
@@ -389,14 +450,14 @@ def sobel_edges(images):
     return magnitude.repeat(1, images.shape[1], 1, 1)
 
 
-def draw_mix(seed, step, modality, n, beta, p_mix):
+def draw_mix(seed, step, modality, n, beta, p_mix, device=None):
     """One modality's mixing draw at one step (drawMix): a permutation pairs the rows, every row is mixed with
     probability pMix with lambda ~ Beta(beta, beta), an unmixed row has lambda = 1. Returns (lambdas, perm)."""
     rng = step_rng(seed, step, 10 + modality)
     perm = rng.permutation(n)
-    draws = [sample_beta(rng, beta, beta) for _ in range(n)]
-    lambdas = [draw if rng.next() < p_mix else 1.0 for draw in draws]
-    return torch.tensor(lambdas, dtype=torch.float32), torch.tensor(perm, dtype=torch.int64)
+    draws = beta_draws(rng, n, beta, beta, device)
+    mixed = torch.tensor([rng.next() < p_mix for _ in range(n)], device=device)
+    return torch.where(mixed, draws, torch.ones_like(draws)), torch.tensor(perm, dtype=torch.int64, device=device)
 
 
 def m3co_loss(mixed, fixed, lambdas, perm, tau):
@@ -457,7 +518,7 @@ class M3CoL(Objective):
         total = 0
         for index, (net, local, unmixed, other) in enumerate([(encoder, x1, q1, q2), (second, input2, q2, q1)]):
             n = unmixed.shape[0]
-            lambdas, perm = (t.to(unmixed.device) for t in draw_mix(self.seed, step, index, n, self.beta, self.p_mix))
+            lambdas, perm = draw_mix(self.seed, step, index, n, self.beta, self.p_mix, unmixed.device)
             if self.mix_input:
                 # every rank mixes its own rows of the global batch, whose partners may be on other ranks
                 rows = local_rows(n, local.device)
@@ -466,6 +527,92 @@ class M3CoL(Objective):
                 mixed = mix_rows(unmixed, lambdas, perm)
             total = total + m3co_loss(mixed, other, lambdas, perm, self.tau)
         return total
+
+
+# ---- SupReMix ----
+
+def mixture_norm(alpha, cosine):
+    """||a m + (1 - a) k|| of two unit vectors with cosine c (from constants)."""
+    return torch.sqrt((alpha**2 + (1 - alpha) ** 2 + 2 * alpha * (1 - alpha) * cosine).clamp(min=1e-24))
+
+
+def supremix_loss(views, targets, neg_alpha, tau, window, lam, mix_neg, mix_pos):
+    """SupReMix (Wu et al. 2023, src/losses/supremix.ts), Z the 2N stacked unit rows, y_r the target of row r,
+    s_rj = Z_r.Z_j:  P_i = {j != i: y_j = y_i},  N_i = {k: y_k != y_i} with weights w_ik = 1 + lambda |y_i - y_k|,
+    mix negatives m_ik = norm(a_ik Z_i + (1 - a_ik) Z_k) (weights 1 + lambda (1 - a_ik) |y_i - y_k|), the mix
+    positive m+_i = norm(b_i Z_j + (1 - b_i) Z_k) of the nearest lower and higher targets within `window`
+    (b_i = (y_k - y_i) / (y_k - y_j)),
+    D_i = sum_P e^{s_ip/tau} + [e^{Z_i.m+_i/tau}] + sum_N w_ik e^{s_ik/tau} + sum_N w~_ik e^{Z_i.m_ik/tau},
+    l_i = -(sum_P s_ip/tau + [Z_i.m+_i/tau]) / |P+_i| + log D_i,  L = mean_i l_i. The mixtures are constants."""
+    z = torch.cat([losses.unit(v) for v in views])
+    r = z.shape[0]
+    fixed = z.detach()
+    cosines = z @ z.t()
+    toward_fixed = z @ fixed.t()  # Z_r . sg(Z_j): the anchor side only
+    fixed_cosines = cosines.detach()
+    y = torch.cat([targets, targets])
+    yi, yj = y[:, None], y[None, :]
+    identity = torch.eye(r, dtype=z.dtype, device=z.device)
+    same = (yi == yj).to(z.dtype)
+    positives, negatives = same - identity, 1 - same
+    distance = (yi - yj).abs()
+    logits = cosines / tau
+    parts = [
+        logits + (1 - positives) * losses.MASK_NEG,
+        logits + torch.log(1 + lam * distance) + (1 - negatives) * losses.MASK_NEG,
+    ]
+    numerator, positive_count = (logits * positives).sum(1), positives.sum(1)
+    if mix_neg:
+        own = (toward_fixed * identity).sum(1, keepdim=True)
+        mix_cosine = (neg_alpha * own + (1 - neg_alpha) * toward_fixed) / mixture_norm(neg_alpha, fixed_cosines)
+        mix_weight = 1 + lam * ((1 - neg_alpha) * distance)
+        parts.append(mix_cosine / tau + torch.log(mix_weight) + (1 - negatives) * losses.MASK_NEG)
+    if mix_pos and window > 0:
+        below = (yj < yi).to(z.dtype) * ((yi - yj) < window).to(z.dtype)
+        above = (yj > yi).to(z.dtype) * ((yj - yi) < window).to(z.dtype)
+        row_targets = yj.expand(r, r)
+        # the first row of the largest lower target, and of the smallest higher one
+        lower = F.one_hot((row_targets + (1 - below) * losses.MASK_NEG).argmax(1), r).to(z.dtype)
+        upper = F.one_hot((-row_targets + (1 - above) * losses.MASK_NEG).argmax(1), r).to(z.dtype)
+        exists = (below.sum(1) > 0).to(z.dtype) * (above.sum(1) > 0).to(z.dtype)
+        y_lower, y_upper = (lower * y).sum(1), (upper * y).sum(1)
+        ones = torch.ones_like(y_upper)
+        span = torch.where(exists > 0, y_upper - y_lower, ones)
+        beta = torch.where(exists > 0, (y_upper - y) / span, ones)
+        pair_cosine = ((lower @ fixed_cosines) * upper).sum(1)
+        mix_cosine = (beta * (toward_fixed * lower).sum(1) + (1 - beta) * (toward_fixed * upper).sum(1)) / mixture_norm(beta, pair_cosine)
+        mix_logit = mix_cosine / tau
+        numerator = numerator + mix_logit * exists
+        positive_count = positive_count + exists
+        parts.append((mix_logit + (1 - exists) * losses.MASK_NEG)[:, None])
+    log_denominator = torch.logsumexp(torch.cat(parts, 1), 1)
+    return (log_denominator - numerator / positive_count.clamp(min=1)).mean()
+
+
+class SupReMix(Objective):
+    """SupReMix (src/methods/supremix.ts): supremix_loss on the batch's regression targets (dataset.target), with
+    a_ik ~ Beta(alphaA, alphaB) for every (anchor, negative) row pair, drawn as the playground draws them from
+    (seed, step)."""
+
+    def __init__(self, seed, tau, window, alphaA, alphaB, mixNeg, mixPos, **params):
+        super().__init__()
+        self.seed, self.tau, self.window, self.lam = seed, tau, window, params["lambda"]
+        self.alpha_a, self.alpha_b, self.mix_neg, self.mix_pos = alphaA, alphaB, bool(mixNeg), bool(mixPos)
+
+    def forward(self, batch):
+        if batch.targets is None:
+            raise ValueError(
+                "loss 'supremix' regresses a continuous target: set dataset.target to 'rotation' (or 'size' on the "
+                "synthetic dataset) in the RunConfig"
+            )
+        rows = 2 * batch.views[0].shape[0]
+        device = batch.views[0].device
+        if self.mix_neg:
+            draws = beta_draws(step_rng(self.seed, batch.step, 0), rows * rows, self.alpha_a, self.alpha_b, device)
+            neg_alpha = draws.view(rows, rows)
+        else:
+            neg_alpha = torch.zeros(rows, rows, device=device)
+        return supremix_loss(batch.views, batch.targets, neg_alpha, self.tau, self.window, self.lam, self.mix_neg, self.mix_pos)
 
 
 def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, start_step=0, total_steps=0):
@@ -491,6 +638,8 @@ def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, star
         return Hydra(encoder.embedding_dim, num_classes, seed=seed, **params)
     if loss_id == "amcl":
         return AMCL(encoder.feature_dim, encoder.embedding_dim, config["projector"], **params)
+    if loss_id == "supremix":
+        return SupReMix(seed, **params)
     if loss_id == "m3col":
         return M3CoL(encoder, total_steps, seed=seed, **params)
     raise ValueError(f"unknown loss '{loss_id}'")

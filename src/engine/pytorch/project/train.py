@@ -131,11 +131,12 @@ class TrainStep(nn.Module):
         super().__init__()
         self.encoder, self.objective, self.per_view = encoder, objective, per_view
 
-    def forward(self, views, labels, step=0):
+    def forward(self, views, labels, step=0, targets=None):
         h, z = encode_views(self.encoder, views, self.per_view)
         gather = distributed.gather_batch
         features = [gather(v) for v in h] if self.objective.uses_features else None
-        return self.objective(methods.Batch([gather(v) for v in z], features, gather(labels), views, step))
+        targets = None if targets is None else gather(targets)
+        return self.objective(methods.Batch([gather(v) for v in z], features, gather(labels), views, step, targets))
 
 
 def preprocessing_metadata(image_shape, mean, std):
@@ -203,12 +204,9 @@ def main():
         raise SystemExit(f"batchSize {batch_size} does not split over {world} processes; use a multiple of {world}")
     local_batch = batch_size // world
 
-    if config["dataset"]["target"] != "class":  # data.py has no rotated images nor regression targets
-        raise SystemExit(
-            f"dataset.target '{config['dataset']['target']}' (regression targets) is not supported by this project's "
-            "training; set dataset.target to 'class', or train the run in the playground (npm run train)"
-        )
     dataset = data.open_dataset(config, args.data_dir or os.path.join("data", config["dataset"]["id"]))
+    # dataset.target: rotated images and their angles, or the shapes' size, as the playground makes them
+    dataset = data.apply_target(dataset, config["dataset"], seed)
     limit = config["dataset"]["trainLimit"]
     train_count = min(limit, len(dataset.train)) if limit > 0 else len(dataset.train)
     if train_count < batch_size:
@@ -291,6 +289,7 @@ def main():
         indices = order[position * local_batch : (position + 1) * local_batch]
         images = train.images[indices].to(device).permute(0, 3, 1, 2).float().div(255)
         labels = train.labels[indices].to(device)
+        targets = None if train.targets is None else train.targets[indices].to(device)
         generator = torch.Generator().manual_seed(derived_seed(seed, STREAM["augment"], step))
         views = augment.make_views(images, config["augment"], config["views"], generator, positions, batch_size)
         views = [(v - channel_mean) / channel_std for v in views]
@@ -298,7 +297,7 @@ def main():
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        loss = trainer(views, labels, step)
+        loss = trainer(views, labels, step, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         objective.before_optimizer_step()

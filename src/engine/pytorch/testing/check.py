@@ -9,6 +9,7 @@ wrote, and prints the results as JSON for the tests to compare with TF.js.
     python check.py config JSON     the default RunConfig, the loss catalogue, and parse_run_config of each
                                     RunConfig of the JSON list (the complete config or the error)
     python check.py synthetic JSON  the synthetic dataset of these options, as hex SHA-256 of its splits
+    python check.py targets JSON SPECS SEED  apply_target (dataset.target) of that dataset for each spec: SHA-256, targets
 """
 
 import hashlib
@@ -131,9 +132,14 @@ def check_methods(folder):
             result["draws"] = [
                 [t.tolist() for t in methods.draw_mix(seed, step, m, n, params["beta"], params["pMix"])] for m in range(2)
             ]
+        elif loss_id == "supremix":
+            objective = methods.SupReMix(seed, **params)
+            rows = 2 * views[0].shape[0]
+            rng = methods.step_rng(seed, step, 0)
+            result["draws"] = methods.beta_draws(rng, rows * rows, params["alphaA"], params["alphaB"]).tolist()
         else:
             raise ValueError(f"no check for loss {loss_id}")
-        value = objective(methods.Batch(views, None, labels, images, step))
+        value = objective(methods.Batch(views, None, labels, images, step, tensors["targets"]))
         value.backward()
         grads = {f"views.{i}": (v.grad if v.grad is not None else torch.zeros_like(v)).flatten().tolist() for i, v in enumerate(views)}
         grads.update(parameter_grads(encoder, ""))
@@ -191,6 +197,22 @@ def validate(config):
         return {"ok": False, "error": str(error)}
 
 
+def check_targets(options_json, specs_json, seed):
+    """apply_target of the synthetic dataset of these options for each spec: hex SHA-256 of each split's images, and
+    its targets."""
+    options = json.loads(options_json)
+    synthetic = data.synthetic(options, options["seed"])
+    digest = lambda split: hashlib.sha256(bytes(split.images.flatten().tolist())).hexdigest()  # noqa: E731
+    results = []
+    for spec in json.loads(specs_json):
+        dataset = data.apply_target(synthetic, spec, int(seed))
+        results.append({
+            name: {"images": digest(split), "targets": None if split.targets is None else split.targets.tolist()}
+            for name, split in (("train", dataset.train), ("test", dataset.test))
+        })
+    return results
+
+
 def check_synthetic(options_json):
     options = json.loads(options_json)
     dataset = data.synthetic(options, options["seed"])
@@ -201,5 +223,5 @@ def check_synthetic(options_json):
 if __name__ == "__main__":
     command, rest = sys.argv[1], sys.argv[2:]
     checks = {"model": check_model, "losses": check_losses, "methods": check_methods, "augment": check_augment,
-              "config": check_config, "synthetic": check_synthetic}
+              "config": check_config, "synthetic": check_synthetic, "targets": check_targets}
     print(json.dumps(checks[command](*rest)))
