@@ -9,6 +9,8 @@ import { LOSS_CATALOG, type LossId } from '../../losses/catalog';
 import { createAmclModule } from '../../methods/amcl';
 import { createHydraModule } from '../../methods/hydra';
 import { drawMix, type M3colModule, type M3colParams } from '../../methods/m3col';
+import { kmeans } from '../../methods/kmeans';
+import type { MclModule } from '../../methods/mcl';
 import { betaDraws, stepRng } from '../../methods/mixing';
 import { createLoss } from '../../methods/registry';
 import { buildPredictor } from '../../methods/target';
@@ -505,6 +507,138 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       expect(largest, `${c.name} largest gradient`).toBeGreaterThan(1e-3);
     }
     tf.dispose([shared, ...views, ...images, labels, targets]);
+    network.dispose();
+  });
+
+  it("(f) mcl's stages as the engine's: each stage's loss and view gradients within 1e-4, the same k-means groups, the reinit and frozen stages, the concatenated representation", async () => {
+    const dir = await tempDir();
+    const N = 8;
+    const D = 6;
+    const M = 30;
+    const imageShape: [number, number, number] = [8, 8, 3];
+    const encoder: EncoderSpec = { type: 'convnet', channels: [4] };
+    const projector: ProjectorSpec = { layers: 2, hidden: 8, out: D, batchNorm: true };
+    const config = parseRunConfig({ encoder, projector, dataset: { id: 'synthetic' } });
+    const network = buildNetwork({ encoder, projector, inputShape: imageShape, seed: 12 });
+    const preprocessing: InputPreprocessing = { imageShape, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+    const save = async (name: string) =>
+      writeFile(path.join(dir, name), await exportSafetensors(network, config, { preprocessing }));
+    scrambleStatistics(network, 2);
+    await save('model.safetensors');
+    const params = { tau: 0.3, stages: 3, clusters: 3, stageSteps: 2, reinit: 1 };
+    const seed = 7;
+    const totalSteps = 10;
+    const module = createLoss('mcl', params) as MclModule;
+    module.bind({ network, totalSteps, stepsPerEpoch: 5, numClasses: 3, seed, trainCount: M });
+    // the weights trained in stage 1 (frozen at its end), and in stage 2 after the reinit
+    scrambleStatistics(network, 3);
+    await save('stage1.safetensors');
+
+    const rng = new Rng(41);
+    const normal = (shape: number[], scale = 1) =>
+      tf.tensor(
+        Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => scale * rng.normal()),
+        shape,
+      );
+    const F = network.featureDim;
+    // features of three loose clusters, different at each boundary, so that the groups intersect
+    const features = [1, 2].map(() => {
+      const centres = normal([3, F], 2);
+      const member = tf.tensor1d(
+        Array.from({ length: M }, () => rng.int(3)),
+        'int32',
+      );
+      return tf.add(tf.gather(centres, member), normal([M, F])) as tf.Tensor2D;
+    });
+    const indices = Int32Array.from(rng.permutation(M).slice(0, N));
+    const steps = [0, 2, 4];
+    const views = steps.map(() => {
+      const shared = normal([N, D]);
+      return [0, 1].map(() => tf.add(normal([N, D]), tf.mul(shared, 1.5)) as tf.Tensor2D);
+    });
+    const images = normal([5, ...imageShape]) as tf.Tensor4D;
+    const resets: number[] = [];
+    const expected: { stage: number; groups: number[]; value: number; grads: number[] }[] = [];
+    for (const [s, step] of steps.entries()) {
+      if (s > 0) {
+        await module.atStepBoundary({
+          step,
+          totalSteps,
+          embedTrain: async () => tf.clone(features[s - 1]),
+          resetOptimizer: () => resets.push(step),
+        });
+        if (s === 1) {
+          scrambleStatistics(network, 4);
+          await save('stage2.safetensors');
+        }
+      }
+      const variables = views[s].map((v, i) => tf.variable(v, true, `mcl_${s}_${i}`));
+      const { value, grads } = tf.variableGrads(
+        () => module.compute({ views: variables as tf.Tensor2D[], indices, step }),
+        variables,
+      );
+      expected.push({
+        stage: module.stage(),
+        groups: Array.from(module.groups ?? []),
+        value: (await value.data())[0],
+        grads: [...(await grads[variables[0].name].data()), ...(await grads[variables[1].name].data())],
+      });
+      tf.dispose([value, ...Object.values(grads), ...variables]);
+    }
+    const h = network.forward(images, false).h;
+    const representation = module.evalFeatures(h, images);
+    // k-means alone on unstructured points: many Lloyd iterations, each assignment a close call
+    const [n, d, k, kmeansSeed] = [400, 12, 7, 5];
+    const points = Float32Array.from({ length: n * d }, () => rng.uniform(-1, 1));
+    const clusters = kmeans(points, n, d, k, { seed: kmeansSeed, maxIterations: 30 });
+
+    const tensors: SafetensorsTensor[] = [i32('indices', [N], indices), f32('points', [n, d], points)];
+    for (const [s, pair] of views.entries())
+      for (const [v, view] of pair.entries()) tensors.push(await tensorEntry(`views.${s}.${v}`, view));
+    for (const [s, f] of features.entries()) tensors.push(await tensorEntry(`features.${s + 1}`, f));
+    tensors.push(await tensorEntry('images', images));
+    await writeFile(
+      path.join(dir, 'mcl.safetensors'),
+      writeSafetensors(tensors, {
+        run_config: JSON.stringify(config),
+        image_shape: JSON.stringify(imageShape),
+        params: JSON.stringify(params),
+        seed: String(seed),
+        steps: JSON.stringify(steps),
+        total_steps: String(totalSteps),
+        train_count: String(M),
+        k: String(k),
+        kmeans_seed: String(kmeansSeed),
+      }),
+    );
+    const py = await check<{
+      stages: { stage: number; groups: number[]; value: number; grads: number[] }[];
+      representation: number[];
+      resets: number[];
+      kmeans: number[];
+    }>('mcl', [dir]);
+    expect(py.kmeans).toEqual(Array.from(clusters.assignments));
+    expect(clusters.iterations).toBeGreaterThan(3);
+    expect(py.resets).toEqual(resets);
+    expect(resets).toEqual([2, 4]);
+    for (const [s, ts] of expected.entries()) {
+      const result = py.stages[s];
+      expect(result.stage).toBe(s + 1);
+      expect(result.groups, `groups in stage ${s + 1}`).toEqual(ts.groups);
+      measured[`mcl stage ${s + 1} value`] = Math.abs(result.value - ts.value);
+      measured[`mcl stage ${s + 1} gradients`] = maxAbsDifference(result.grads, ts.grads);
+      expect(measured[`mcl stage ${s + 1} value`]).toBeLessThan(1e-4);
+      expect(measured[`mcl stage ${s + 1} gradients`]).toBeLessThan(1e-4);
+      expect(Math.max(...ts.grads.map(Math.abs))).toBeGreaterThan(1e-3);
+    }
+    // the stages refine the groups: one in stage 1, then more, then more still
+    expect(expected.map((e) => new Set(e.groups).size)).toEqual([1, 3, expect.any(Number)]);
+    expect(new Set(expected[2].groups).size).toBeGreaterThan(3);
+    measured['mcl representation'] = maxAbsDifference(py.representation, await representation.data());
+    expect(measured['mcl representation']).toBeLessThan(1e-4);
+    expect(representation.shape).toEqual([5, 3 * F]);
+    tf.dispose([...features, ...views.flat(), images, h, representation]);
+    module.dispose();
     network.dispose();
   });
 

@@ -120,31 +120,21 @@ describe('buildPytorchProject', () => {
     expect(() => buildPytorchProject({ weights: cmim.weights, sources })).toThrow(
       /does not implement loss 'cmim'/,
     );
-    expect(NOT_IN_PYTORCH).toEqual(['pixpro', 'cmim', 'beclr', 'sepclr', 'mcl']);
+    expect(NOT_IN_PYTORCH).toEqual(['pixpro', 'cmim', 'beclr', 'sepclr']);
   });
 
-  it('refuses a run whose objective the project does not implement, naming the loss and what still works', async () => {
+  it('exports the runs of the mixup and staged methods and of a regression target, with train.py', async () => {
     const sources = await readProjectSources();
-    for (const [id, extra] of [['mcl', {}]] as const) {
-      const { weights } = await exportedRun({ loss: { id }, ...extra });
-      expect(() => buildPytorchProject({ weights, sources })).toThrow(
-        new RegExp(`the PyTorch project does not implement loss '${id}', .+, so it cannot train this run`),
-      );
-      expect(() => buildPytorchProject({ weights, sources })).toThrow(/model\.load_pretrained/);
+    for (const overrides of [
+      { loss: { id: 'm3col', params: { modality: 1 } } },
+      { loss: { id: 'supremix' }, dataset: { id: 'fashion-mnist', target: 'rotation' } },
+      { loss: { id: 'mcl', params: { stages: 2 } } },
+      // a loss without targets on a regression dataset: it trains on the rotated images
+      { dataset: { id: 'fashion-mnist', target: 'rotation' } },
+    ]) {
+      const { weights } = await exportedRun(overrides);
+      expect(buildPytorchProject({ weights, sources }).map((f) => f.name)).toContain('train.py');
     }
-    // a supported loss with a regression target still exports (load_pretrained needs no targets)
-    const { weights } = await exportedRun({ dataset: { id: 'fashion-mnist', target: 'rotation' } });
-    expect(buildPytorchProject({ weights, sources }).map((f) => f.name)).toContain('train.py');
-    // the mixup methods the project trains (methods.M3CoL, methods.SupReMix)
-    const m3col = await exportedRun({ loss: { id: 'm3col', params: { modality: 1 } } });
-    expect(buildPytorchProject({ weights: m3col.weights, sources }).map((f) => f.name)).toContain('train.py');
-    const supremix = await exportedRun({
-      loss: { id: 'supremix' },
-      dataset: { id: 'fashion-mnist', target: 'rotation' },
-    });
-    expect(buildPytorchProject({ weights: supremix.weights, sources }).map((f) => f.name)).toContain(
-      'train.py',
-    );
   });
 
   it('bundles the same sources the CLI reads, and every Python file of the project folder', async () => {

@@ -117,7 +117,6 @@ const PYTORCH_UNSUPPORTED_LOSSES: Readonly<Partial<Record<LossId, string>>> = {
   cmim: 'cMIM (its decoder and MIM objective)',
   beclr: 'BECLR (its DyCE memory and student-teacher recipe)',
   sepclr: 'SepCLR (its second, salient encoder)',
-  mcl: 'MCL (its staged clustering of the training set)',
 };
 
 /** Losses of the catalogue the PyTorch project cannot train. */

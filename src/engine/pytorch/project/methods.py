@@ -1,13 +1,13 @@
 """The run's objective as an nn.Module for train.py: a stateless loss (losses.py) or a stateful method with its own
-networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra, AMCL, SupReMix and M3CoL.
+networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra, AMCL, MCL, SupReMix and M3CoL.
 
 An objective gets a Batch: the projections `views` of the whole global batch (gathered from every rank, in global
 order), the backbone `features` likewise (only for objectives with uses_features), its `labels`, and this rank's own
 standardised view `images` (methods with a target network run it on them and gather its outputs), the 0-based
 optimizer `step` (methods that draw random numbers seed them from it, as the playground does). Every rank
 computes the same loss; distributed.py says why the gradients then come out as in a single process. Hooks:
-before_optimizer_step() (after backward) and after_step(step, total_steps, encoder) (after the optimizer step:
-queues, momentum and EMA updates).
+before_optimizer_step() (after backward), after_step(step, total_steps, encoder) (after the optimizer step:
+queues, momentum and EMA updates) and, for MCL, at_step_boundary(...) before every step (stage changes).
 """
 
 import copy
@@ -33,6 +33,7 @@ class Batch:
     images: list  # V x [b, C, H, W] this rank's standardised views
     step: int = 0  # the 0-based optimizer step this batch trains
     targets: torch.Tensor = None  # [B] the regression targets of the global batch (dataset.target), or None
+    indices: torch.Tensor = None  # [B] the training-set index of every row of the global batch
 
 
 def mean_row_cosine(a, b):
@@ -615,7 +616,191 @@ class SupReMix(Objective):
         return supremix_loss(batch.views, batch.targets, neg_alpha, self.tau, self.window, self.lam, self.mix_neg, self.mix_pos)
 
 
-def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, start_step=0, total_steps=0):
+# ---- MCL ----
+
+def squared_distances(points, centroids):
+    """[n, k] float64 squared distances, summed over the dimensions in order as the playground's k-means does (so
+    the same floats come out and the same nearest centres win)."""
+    total = points.new_zeros(points.shape[0], centroids.shape[0])
+    for j in range(points.shape[1]):
+        diff = points[:, j, None] - centroids[None, :, j]
+        total = total + diff * diff
+    return total
+
+
+def kmeans(points, k, seed, max_iterations=50):
+    """Seeded k-means of [n, d] points in float64 (src/methods/kmeans.ts, the same clusters from the same points and
+    seed): k-means++ (the first centre a uniformly drawn point, each next one point i with probability
+    D(i)^2 / sum_j D(j)^2), then Lloyd iterations (nearest centroid, ties to the lower index; centroids move to the
+    mean of their points, one left without points to the point farthest from its centroid) until no assignment
+    changes or max_iterations. Returns the int64 assignments [n]."""
+    points = points.to(torch.float64)
+    n, d = points.shape
+    if n < k:
+        raise ValueError(f"kmeans: {n} points cannot fill {k} clusters; lower the number of clusters")
+    rng = Rng(seed)
+    centroids = points.new_zeros(k, d)
+    centroids[0] = points[rng.int(n)]
+    nearest = torch.full((n,), math.inf, dtype=torch.float64, device=points.device)
+    for c in range(1, k):
+        nearest = torch.minimum(nearest, squared_distances(points, centroids[c - 1 : c])[:, 0])
+        values = nearest.tolist()
+        total = 0.0
+        for value in values:
+            total += value
+        chosen = n - 1
+        if total > 0:
+            target = rng.next() * total
+            for i, value in enumerate(values):
+                target -= value
+                if target < 0:
+                    chosen = i
+                    break
+        else:
+            chosen = rng.int(n)  # every point sits on a centre already
+        centroids[c] = points[chosen]
+    assignments = torch.full((n,), -1, dtype=torch.int64, device=points.device)
+    for _ in range(max_iterations):
+        distances_all = squared_distances(points, centroids)
+        best = distances_all.argmin(1)  # the first of equal distances: the lower index
+        distances = distances_all.gather(1, best[:, None])[:, 0]
+        if torch.equal(best, assignments):
+            break
+        assignments = best
+        # each centroid the sum of its points in index order (a CPU cumsum adds one by one), then over their count
+        cpu_points, cpu_assignments = points.cpu(), assignments.cpu()
+        for c in range(k):
+            members = cpu_points[cpu_assignments == c]
+            if members.shape[0] > 0:
+                centroids[c] = (members.cumsum(0)[-1] / members.shape[0]).to(points.device)
+            else:
+                farthest = int(distances.argmax())  # the first of equal distances, as the playground's scan
+                centroids[c] = points[farthest]
+                distances[farthest] = 0
+    return assignments
+
+
+def refine_groups(groups, clusters, k):
+    """Images share a new group when they shared the old one and fall in the same cluster, numbered densely in order
+    of first appearance (refineGroups)."""
+    ids = {}
+    return torch.tensor([ids.setdefault(g * k + c, len(ids)) for g, c in zip(groups.tolist(), clusters.tolist())], dtype=torch.int64)
+
+
+def unit_rows_float32(h):
+    """norm(h) row by row as the playground's k-means input: the squares summed in float64 in order, the scaled
+    rows rounded to float32."""
+    values = h.detach().to(torch.float32).to(torch.float64)
+    total = values.new_zeros(values.shape[0])
+    for j in range(values.shape[1]):
+        total = total + values[:, j] * values[:, j]
+    scale = 1 / torch.sqrt(total).clamp(min=1e-12)
+    return (values * scale[:, None]).to(torch.float32)
+
+
+def mcl_stage_loss(views, groups, tau):
+    """One MCL stage (Zhang et al. 2024): InfoNCE over the 2N stacked unit rows whose negatives are only the rows of
+    the anchor's group: Neg(r) = {j != r, p(r): g_j = g_r},
+    l_r = -Z_r.Z_p(r) / tau + log(e^{Z_r.Z_p(r) / tau} + sum_{Neg(r)} e^{Z_r.Z_j / tau}), L = mean_r l_r;
+    groups None: one group (NT-Xent)."""
+    n = views[0].shape[0]
+    z = torch.cat([losses.unit(v) for v in views])
+    logits = z @ z.t() / tau
+    identity = torch.eye(2 * n, dtype=z.dtype, device=z.device)
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    positive = F.one_hot(partner, 2 * n).to(z.dtype)
+    keep = 1 - identity
+    if groups is not None:
+        row_groups = torch.cat([groups, groups])
+        same = (row_groups[:, None] == row_groups[None, :]).to(z.dtype)
+        keep = torch.maximum(same, positive) * keep
+    masked = logits + (1 - keep) * losses.MASK_NEG
+    positives = (logits * positive).sum(1)
+    return (torch.logsumexp(masked, 1) - positives).mean()
+
+
+KMEANS_ITERATIONS = 30  # Lloyd iterations of the per-stage k-means (as the playground's)
+
+
+class MCL(Objective):
+    """MCL, multistage contrastive learning (Zhang et al., ECCV 2024; src/methods/mcl.ts), SimCLR form: `stages`
+    stages of `stageSteps` steps (0: the run split evenly; the last stage runs to the end). Before the first step of
+    stage s + 1 (at_step_boundary) the clean features h of every training image are row-normalised and clustered by
+    kmeans (`clusters` centres, seed derived from the run's and the stage), each image's group becomes (its group,
+    its cluster), the stage's encoder is frozen (a copy kept) and, with reinit 1, the encoder restarts from the
+    run's initial weights with a fresh optimizer. Stage s + 1 trains mcl_stage_loss, negatives only from the anchor's
+    group. The representation (representation()) concatenates every stage's features, each block row-normalised
+    and scaled by 1 / sqrt(blocks). Stage, groups, the frozen encoders and the initial weights are checkpointed."""
+
+    def __init__(self, encoder, total_steps, train_count, seed, tau, stages, clusters, stageSteps, reinit):
+        super().__init__()
+        self.tau, self.stages, self.clusters, self.seed = tau, int(stages), int(clusters), seed
+        self.stage_length = stageSteps if stageSteps > 0 else max(1, total_steps // self.stages)
+        if self.stages > 1 and (self.stages - 1) * self.stage_length >= total_steps:
+            raise ValueError(
+                f"mcl: {self.stages} stages of {self.stage_length} steps need more than "
+                f"{(self.stages - 1) * self.stage_length} steps, the run has {total_steps}; lower loss.params.stages "
+                "or loss.params.stageSteps, or train longer"
+            )
+        self.online = (encoder,)  # a reference: TrainStep owns the encoder
+        self.frozen = nn.ModuleList(target_copy(encoder) for _ in range(self.stages - 1))
+        self.initial = target_copy(encoder) if reinit else None
+        self.register_buffer("current_stage", torch.ones((), dtype=torch.long))
+        self.register_buffer("groups", torch.zeros(train_count, dtype=torch.long))
+
+    def stage(self):
+        return int(self.current_stage)
+
+    @torch.no_grad()
+    def at_step_boundary(self, step, total_steps, embed_train, reset_optimizer):
+        """Before optimizer step `step` (0-based): ends the stages whose steps are done. embed_train() gives the clean
+        features h [train_count, F] of the training images from the encoder as it is; reset_optimizer() clears the
+        optimizer's state. Idempotent for a given step and state (a resumed run calls it again)."""
+        target = min(self.stages, 1 + step // self.stage_length)
+        while self.stage() < target and step < total_steps:
+            self.advance(embed_train(), reset_optimizer)
+
+    @torch.no_grad()
+    def advance(self, features, reset_optimizer):
+        encoder, stage = self.online[0], self.stage()
+        count = self.groups.shape[0]
+        if features.shape[0] != count:
+            raise ValueError(f"mcl: embed_train returned {features.shape[0]} rows for {count} training images")
+        if count < self.clusters:
+            raise ValueError(f"mcl: {count} training images cannot fill {self.clusters} clusters; lower loss.params.clusters")
+        seed = (self.seed + ((stage * 0x9E3779B1) & MASK32)) & MASK32
+        assignments = kmeans(unit_rows_float32(features), self.clusters, seed, KMEANS_ITERATIONS)
+        self.groups.copy_(refine_groups(self.groups.cpu(), assignments.cpu(), self.clusters))
+        self.frozen[stage - 1].load_state_dict(encoder.state_dict())
+        if self.initial is not None:
+            encoder.load_state_dict(self.initial.state_dict())
+            reset_optimizer()
+        self.current_stage.fill_(stage + 1)
+
+    def forward(self, batch):
+        groups = None
+        if self.stage() > 1:
+            if batch.indices is None:
+                raise ValueError(f"loss 'mcl' (stage {self.stage()}) draws negatives from each row's cluster: the batch needs its training-set indices")
+            groups = self.groups[batch.indices]
+        return mcl_stage_loss(batch.views, groups, self.tau)
+
+    @torch.no_grad()
+    def representation(self, h, images):
+        """The features evaluated as h (evalFeatures): the frozen stages' h of the standardised images [N, C, H, W]
+        (inference mode) and the encoder's h, each row-normalised, scaled by 1 / sqrt(blocks) and concatenated."""
+        blocks = []
+        for frozen in self.frozen[: self.stage() - 1]:
+            was_training = frozen.training
+            frozen.eval()
+            blocks.append(frozen(images)[0])
+            frozen.train(was_training)
+        blocks.append(h)
+        scale = 1 / math.sqrt(len(blocks))
+        return torch.cat([losses.unit(block) * scale for block in blocks], 1)
+
+
+def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, start_step=0, total_steps=0, train_count=0):
     """The run's objective (config.loss), built around the online encoder it trains."""
     loss_id, params = config["loss"]["id"], config["loss"]["params"]
     if loss_id in NOT_IN_PYTORCH:
@@ -640,6 +825,8 @@ def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, star
         return AMCL(encoder.feature_dim, encoder.embedding_dim, config["projector"], **params)
     if loss_id == "supremix":
         return SupReMix(seed, **params)
+    if loss_id == "mcl":
+        return MCL(encoder, total_steps, train_count, seed=seed, **params)
     if loss_id == "m3col":
         return M3CoL(encoder, total_steps, seed=seed, **params)
     raise ValueError(f"unknown loss '{loss_id}'")

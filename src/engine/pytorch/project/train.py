@@ -8,7 +8,8 @@ The RunConfig (run.json) is the only configuration: dataset, encoder, projector,
 size (the global batch, split evenly over the processes), epochs, optimizer, schedule and seed mean what they mean
 in the playground. Training follows the playground's trainer (src/engine/trainer.ts): a seeded permutation of the
 training images per pass, drop-last batches, the views of the batch through the encoder in one forward pass per
-view size (per view with nn.batchNormViews 'per-view'), the loss, the optimizer step with the learning rate of the schedule.
+view size (per view with nn.batchNormViews 'per-view'), the loss, the optimizer step with the learning rate of the schedule;
+before a step, an objective that trains in stages (mcl) may change stage, clustering the features of the training set.
 
 Distributed: every rank draws the augmentations of the whole global batch and applies those of its own images;
 BatchNorm statistics cover the global batch; projections, features and labels are all-gathered (with gradient)
@@ -131,12 +132,13 @@ class TrainStep(nn.Module):
         super().__init__()
         self.encoder, self.objective, self.per_view = encoder, objective, per_view
 
-    def forward(self, views, labels, step=0, targets=None):
+    def forward(self, views, labels, step=0, targets=None, indices=None):
         h, z = encode_views(self.encoder, views, self.per_view)
         gather = distributed.gather_batch
         features = [gather(v) for v in h] if self.objective.uses_features else None
         targets = None if targets is None else gather(targets)
-        return self.objective(methods.Batch([gather(v) for v in z], features, gather(labels), views, step, targets))
+        indices = None if indices is None else gather(indices)
+        return self.objective(methods.Batch([gather(v) for v in z], features, gather(labels), views, step, targets, indices))
 
 
 def preprocessing_metadata(image_shape, mean, std):
@@ -236,7 +238,7 @@ def main():
         model.load_tfjs_weights(model.encoder_tfjs_tensors(encoder), weights, args.resume)
     objective = methods.build_objective(
         config, encoder, seed=derived_seed(seed, STREAM["loss"], 0), num_classes=len(dataset.classes),
-        steps_per_epoch=steps_per_epoch, start_step=start_step, total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch, start_step=start_step, total_steps=total_steps, train_count=train_count,
     )
     step_module = TrainStep(encoder, objective, per_view=config["nn"]["batchNormViews"] == "per-view").to(device)
     optimizer = make_optimizer(step_module, config["optimizer"])
@@ -279,8 +281,24 @@ def main():
         }, os.path.join(args.out, "checkpoint.pt"))
         save_export(os.path.join(args.out, "model.safetensors"), encoder, config, preprocessing, step)
 
+    @torch.no_grad()
+    def embed_train():
+        """The clean features h of the training images, standardised as in training, the encoder in inference mode."""
+        encoder.eval()
+        features = []
+        for start in range(0, train_count, 512):
+            images = train.images[start : min(start + 512, train_count)].to(device).permute(0, 3, 1, 2).float().div(255)
+            features.append(encoder((images - channel_mean) / channel_std)[0])
+        encoder.train()
+        return torch.cat(features)
+
+    def reset_optimizer():
+        optimizer.state.clear()  # fresh moments and step counts, as the playground's resetOptimizer
+
     order, order_pass = None, None
     for step in range(start_step, end_step):
+        if hasattr(objective, "at_step_boundary"):  # mcl changes stage here (the same on every rank)
+            objective.at_step_boundary(step, total_steps, embed_train, reset_optimizer)
         started = time.perf_counter()
         data_pass, position = divmod(step, batches_per_pass)
         if data_pass != order_pass:
@@ -297,7 +315,7 @@ def main():
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        loss = trainer(views, labels, step, targets)
+        loss = trainer(views, labels, step, targets, indices.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         objective.before_optimizer_step()

@@ -5,6 +5,8 @@ wrote, and prints the results as JSON for the tests to compare with TF.js.
     python check.py losses DIR      every case of DIR/losses.safetensors (views, labels, features, images, states)
     python check.py methods DIR     every case of DIR/methods.safetensors (m3col, supremix, mcl): the loss, its
                                     gradients (views, encoder weights) and the method's random draws
+    python check.py mcl DIR         DIR/mcl.safetensors: an mcl run's stages driven by hand (losses, gradients,
+                                    groups, representation) and k-means of random points
     python check.py augment DIR...  DIR/augment.safetensors: images and drawn parameters -> the augmented images
     python check.py config JSON     the default RunConfig, the loss catalogue, and parse_run_config of each
                                     RunConfig of the JSON list (the complete config or the error)
@@ -149,6 +151,46 @@ def check_methods(folder):
     return results
 
 
+def check_mcl(folder):
+    """An mcl run of three stages driven by hand: the stage losses and view gradients, the groups after each
+    boundary, the optimizer resets, the representation at the end, and k-means of DIR's random points."""
+    tensors, metadata = safetensors_io.load(os.path.join(folder, "mcl.safetensors"))
+    config = run_config.parse_run_config(json.loads(metadata["run_config"]))
+    params, seed, steps = json.loads(metadata["params"]), int(metadata["seed"]), json.loads(metadata["steps"])
+    encoder = model.build_encoder(config, tuple(json.loads(metadata["image_shape"])))
+
+    def load(name):
+        weights, _ = safetensors_io.load(os.path.join(folder, name))
+        model.load_tfjs_weights(model.encoder_tfjs_tensors(encoder), weights)
+
+    load("model.safetensors")
+    objective = methods.MCL(encoder, int(metadata["total_steps"]), int(metadata["train_count"]), seed=seed, **params)
+    load("stage1.safetensors")
+    resets = []
+    indices = tensors["indices"].to(torch.int64)
+    result = {"stages": []}
+    for s, step in enumerate(steps):
+        if s > 0:
+            features = tensors[f"features.{s}"]
+            objective.at_step_boundary(step, int(metadata["total_steps"]), lambda: features, lambda: resets.append(step))
+            if s == 1:
+                load("stage2.safetensors")
+        views = [tensors[f"views.{s}.{v}"].clone().requires_grad_(True) for v in range(2)]
+        value = objective(methods.Batch(views, None, None, None, step, None, indices))
+        value.backward()
+        result["stages"].append({
+            "stage": objective.stage(), "groups": objective.groups.tolist(), "value": float(value),
+            "grads": torch.cat([v.grad.flatten() for v in views]).tolist(),
+        })
+    images = nchw(tensors["images"])
+    encoder.eval()
+    with torch.no_grad():
+        result["representation"] = objective.representation(encoder(images)[0], images).flatten().tolist()
+    result["resets"] = resets
+    result["kmeans"] = methods.kmeans(tensors["points"], int(metadata["k"]), int(metadata["kmeans_seed"]), 30).tolist()
+    return result
+
+
 def check_augment(*folders):
     return [augmented(folder) for folder in folders]
 
@@ -222,6 +264,6 @@ def check_synthetic(options_json):
 
 if __name__ == "__main__":
     command, rest = sys.argv[1], sys.argv[2:]
-    checks = {"model": check_model, "losses": check_losses, "methods": check_methods, "augment": check_augment,
+    checks = {"model": check_model, "losses": check_losses, "methods": check_methods, "mcl": check_mcl, "augment": check_augment,
               "config": check_config, "synthetic": check_synthetic, "targets": check_targets}
     print(json.dumps(checks[command](*rest)))
