@@ -86,13 +86,15 @@ LOSSES = {
             "alphaA": param(2, 0.01, 100), "alphaB": param(8, 0.01, 100),
             "mixNeg": param(1, 0, 1, integer=True), "mixPos": param(1, 0, 1, integer=True),
         },
-    },    "mcl": {
+    },
+    "mcl": {
         "minViews": 2, "maxViews": 2, "needsLabels": False,
         "params": {
             "tau": TAU, "stages": param(3, 1, 8, integer=True), "clusters": param(10, 2, 1000, integer=True),
             "stageSteps": param(0, 0, 10_000_000, integer=True), "reinit": param(1, 0, 1, integer=True),
         },
-    },    # catalogued so that their configs read as in the playground; methods.build_objective refuses to train them
+    },
+    # catalogued so that their configs read as in the playground; methods.build_objective refuses to train them
     "beclr": {
         "minViews": 2, "maxViews": 2, "needsLabels": False,
         "params": {
