@@ -113,20 +113,20 @@ describe('npm run export-pytorch', () => {
     );
 
     // a checkpoint of a loss the project cannot train: refused before any measuring, nothing written
-    const pixpro = await tempDir();
+    const beclr = await tempDir();
     const metadata = readSafetensors(await readFile(path.join(run, 'checkpoint.safetensors'))).metadata;
     const config = JSON.parse(metadata.run_config) as Record<string, unknown>;
     await writeFile(
-      path.join(pixpro, 'checkpoint.safetensors'),
+      path.join(beclr, 'checkpoint.safetensors'),
       writeSafetensors([{ name: 'w', dtype: 'F32', shape: [1], data: new Float32Array(1) }], {
         ...metadata,
-        run_config: JSON.stringify({ ...config, loss: { id: 'pixpro', params: {} } }),
+        run_config: JSON.stringify({ ...config, loss: { id: 'beclr', params: {} } }),
       }),
     );
-    const refused = await exportPytorch(['--from', pixpro, '--out', path.join(pixpro, 'project')]);
+    const refused = await exportPytorch(['--from', beclr, '--out', path.join(beclr, 'project')]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain("error: the PyTorch project does not implement loss 'pixpro'");
+    expect(refused.stderr).toContain("error: the PyTorch project does not implement loss 'beclr'");
     expect(refused.stderr).not.toContain('measuring');
-    expect(await readdir(pixpro)).toEqual(['checkpoint.safetensors']);
+    expect(await readdir(beclr)).toEqual(['checkpoint.safetensors']);
   });
 });

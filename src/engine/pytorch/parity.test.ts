@@ -15,10 +15,17 @@ import { betaDraws, stepRng } from '../../methods/mixing';
 import { createLoss } from '../../methods/registry';
 import { buildPredictor } from '../../methods/target';
 import type { MethodModule } from '../../methods/types';
+import { buildMlpHead } from '../../nn/heads';
 import { buildNetwork, type EncoderSpec, type ProjectorSpec } from '../../nn/networks';
+import { correspondenceMasks } from '../../nn/pixel_pairs';
 import { Rng } from '../../nn/random';
 import type { Network } from '../../nn/types';
-import { applyAugmentParams, sampleAugmentParams, type AugmentConfig } from '../augment';
+import {
+  applyAugmentParams,
+  makeViewsWithGeometry,
+  sampleAugmentParams,
+  type AugmentConfig,
+} from '../augment';
 import { defaultRunConfig, parseRunConfig, type RunConfig } from '../config';
 import { syntheticDataset } from '../data/synthetic';
 import { applyTarget } from '../data/targets';
@@ -640,6 +647,266 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     tf.dispose([...features, ...views.flat(), images, h, representation]);
     module.dispose();
     network.dispose();
+  });
+
+  it("(g) pixpro's loss and gradients (encoder and heads) equal the engine's within 1e-4 on the views' crop boxes, with the same pixel pairs and momentum target", async () => {
+    const dir = await tempDir();
+    const N = 6;
+    const imageShape: [number, number, number] = [12, 12, 3];
+    const projector: ProjectorSpec = { layers: 2, hidden: 8, out: 5, batchNorm: true };
+    const rng = new Rng(53);
+    // random crops, some without any overlap (images without a positive pair), and flips
+    const source = tf.tensor4d(
+      Float32Array.from({ length: N * 12 * 12 * 3 }, () => rng.uniform(0, 1)),
+      [N, ...imageShape],
+    );
+    const drawn = makeViewsWithGeometry(
+      source,
+      { crop: { scale: [0.04, 0.4], ratio: [3 / 4, 4 / 3] }, flip: 0.5, jitter: null, grayscale: 0 },
+      { large: 2, small: 0, smallSize: 4, smallScale: [0.05, 0.4] },
+      new Rng(8),
+    );
+    const images = drawn.views.map((v) => tf.div(tf.sub(v, 0.5), 0.25) as tf.Tensor4D);
+    const geometry = drawn.geometry;
+    expect(geometry.flat().some((g) => g.flip) && geometry.flat().some((g) => !g.flip)).toBe(true);
+    const small = { pixHidden: 12, pixDim: 5, predHidden: 10 };
+    const cases: { name: string; encoder: EncoderSpec; params: Record<string, number> }[] = [
+      { name: 'pixpro', encoder: { type: 'convnet', channels: [4] }, params: { ...small } },
+      // gamma 0 (every pixel weighs 1), a two-layer transform g, no instance term (the projector gets no gradient)
+      {
+        name: 'pixpro gamma 0, ppmLayers 2, alpha 0',
+        encoder: { type: 'convnet', channels: [4] },
+        params: { ...small, gamma: 0, ppmLayers: 2, alpha: 0, T: 1.5 },
+      },
+      // the resnet's map, gamma < 1 (pow near 0), g the identity, a wide threshold
+      {
+        name: 'pixpro resnet, gamma 0.5, ppmLayers 0, T 3',
+        encoder: { type: 'resnet', widths: [4, 6], blocks: [1, 1] },
+        params: { ...small, gamma: 0.5, ppmLayers: 0, alpha: 0.5, T: 3, baseMomentum: 0.9 },
+      },
+    ];
+    const tensors: SafetensorsTensor[] = [];
+    for (const [v, batch] of images.entries()) tensors.push(await tensorEntry(`images.${v}`, batch));
+    for (const [v, boxes] of geometry.entries())
+      for (const key of ['top', 'left', 'height', 'width'] as const)
+        tensors.push(
+          f32(
+            `geometry.${v}.${key}`,
+            [N],
+            boxes.map((g) => g[key]),
+          ),
+        );
+    for (const [v, boxes] of geometry.entries())
+      tensors.push(
+        i32(
+          `geometry.${v}.flip`,
+          [N],
+          boxes.map((g) => Number(g.flip)),
+        ),
+      );
+    const step = 5;
+    const totalSteps = 40;
+    const expected: Record<
+      string,
+      {
+        value: number;
+        grads: Record<string, Float32Array>;
+        masks: Float32Array;
+        target: Record<string, Float32Array>;
+      }
+    > = {};
+    const caseConfigs: { name: string; config: RunConfig; step: number; totalSteps: number }[] = [];
+    for (const [i, c] of cases.entries()) {
+      const params = { ...defaultParams('pixpro'), ...c.params };
+      const config = parseRunConfig({
+        encoder: c.encoder,
+        projector,
+        dataset: { id: 'synthetic' },
+        loss: { id: 'pixpro', params },
+      });
+      caseConfigs.push({ name: c.name, config, step, totalSteps });
+      const network = buildNetwork({ encoder: c.encoder, projector, inputShape: imageShape, seed: 20 + i });
+      scrambleStatistics(network, 30 + i);
+      const module = createLoss('pixpro', params) as MethodModule;
+      module.bind?.({ network, totalSteps, stepsPerEpoch: 10, numClasses: 3, seed: 7 });
+      // the online network moves away from its target, and the heads get trained-looking weights
+      scrambleStatistics(network, 40 + i);
+      await writeFile(
+        path.join(dir, `model.${i}.safetensors`),
+        await exportSafetensors(network, config, {
+          preprocessing: { imageShape, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
+        }),
+      );
+      const F = network.featureDim;
+      const D = network.embeddingDim;
+      const heads: [string, string, tf.LayersModel | null][] = [
+        [
+          'targetPix',
+          'target_pix',
+          buildMlpHead(
+            F,
+            { layers: 2, hidden: params.pixHidden, out: params.pixDim, batchNorm: true },
+            0,
+            'pixpro_pix',
+          ),
+        ],
+        [
+          'pix',
+          'pix',
+          buildMlpHead(
+            F,
+            { layers: 2, hidden: params.pixHidden, out: params.pixDim, batchNorm: true },
+            0,
+            'pixpro_pix',
+          ),
+        ],
+        [
+          'transform',
+          'transform',
+          params.ppmLayers > 0
+            ? buildMlpHead(
+                params.pixDim,
+                { layers: params.ppmLayers, hidden: params.pixDim, out: params.pixDim, batchNorm: true },
+                0,
+                'pixpro_transform',
+              )
+            : null,
+        ],
+        [
+          'predictor',
+          'predictor',
+          params.alpha > 0 ? buildPredictor(D, params.predHidden, 0, 'pixpro_predictor') : null,
+        ],
+      ];
+      const encoderNames = [
+        ...network.backbone.weights.map((w) => `backbone/${w.originalName}`),
+        ...network.projector.weights.map((w) => `projector/${w.originalName}`),
+      ];
+      const stateNames = (state: Record<string, tf.Tensor>) => {
+        const names: Record<string, string> = {};
+        encoderNames.forEach((name, k) => (names[`target.${k}`] = `target/${name}`));
+        for (const [key, prefix, head] of heads)
+          head?.weights.forEach((w, k) => (names[`${key}.${k}`] = `${prefix}/${w.originalName}`));
+        expect(Object.keys(names).sort()).toEqual(Object.keys(state).sort());
+        return names;
+      };
+      const state = module.getState!();
+      const names = stateNames(state);
+      const perturbed = Object.fromEntries(
+        Object.entries(state).map(([key, t]) => {
+          if (key.startsWith('target.')) return [key, t.clone()];
+          const u = Float32Array.from({ length: t.size }, () => rng.uniform(-1, 1));
+          return [
+            key,
+            tf.tidy(() =>
+              tf.add(
+                tf.mul(t, tf.add(1, tf.mul(tf.tensor(u, t.shape), 0.3))),
+                tf.mul(tf.tensor(u, t.shape), 0.05),
+              ),
+            ),
+          ];
+        }),
+      );
+      module.setState!(perturbed);
+      for (const [key, t] of Object.entries(perturbed))
+        tensors.push(await tensorEntry(`${i}/${names[key]}`, t));
+      tf.dispose([...Object.values(state), ...Object.values(perturbed)]);
+
+      const named = [
+        ...network.backbone.trainableWeights.map((w) => ({
+          name: `backbone/${w.originalName}`,
+          variable: w.read() as tf.Variable,
+        })),
+        ...network.projector.trainableWeights.map((w) => ({
+          name: `projector/${w.originalName}`,
+          variable: w.read() as tf.Variable,
+        })),
+      ];
+      const headNames = heads
+        .slice(1)
+        .flatMap(([, prefix, head]) =>
+          head ? head.trainableWeights.map((w) => `${prefix}/${w.originalName}`) : [],
+        );
+      module.trainableVariables!.forEach((variable, k) => named.push({ name: headNames[k], variable }));
+      expect(named).toHaveLength(new Set(named.map((v) => v.name)).size);
+      const { value, grads } = tf.variableGrads(
+        () => {
+          const { h, z, maps } = module.forwardViews!(images);
+          return module.compute({ views: z, features: h, images, maps, geometry });
+        },
+        named.map((v) => v.variable),
+      );
+      const byName: Record<string, Float32Array> = {};
+      for (const { name, variable } of named)
+        byName[name] = grads[variable.name]
+          ? ((await grads[variable.name].data()) as Float32Array)
+          : new Float32Array(variable.size);
+      module.afterStep!({ step, totalSteps });
+      const after = module.getState!();
+      const target: Record<string, Float32Array> = {};
+      for (const [key, t] of Object.entries(after))
+        if (key.startsWith('target')) target[names[key]] = (await t.data()) as Float32Array;
+      const side = network.forwardSpatial(images[0], false).map;
+      const [, mh, mw] = side.shape;
+      expected[c.name] = {
+        value: (await value.data())[0],
+        grads: byName,
+        masks: correspondenceMasks(geometry[0], geometry[1], mh, mw, params.T),
+        target,
+      };
+      tf.dispose([value, side, ...Object.values(grads), ...Object.values(after)]);
+      heads.forEach(([, , head]) => head?.dispose());
+      module.dispose();
+      network.dispose();
+    }
+    await writeFile(
+      path.join(dir, 'pixpro.safetensors'),
+      writeSafetensors(tensors, {
+        cases: JSON.stringify(caseConfigs),
+        image_shape: JSON.stringify(imageShape),
+      }),
+    );
+    const py = await check<
+      Record<
+        string,
+        { value: number; grads: Record<string, number[]>; masks: number[]; target: Record<string, number[]> }
+      >
+    >('pixpro', [dir]);
+    for (const c of cases) {
+      const ts = expected[c.name];
+      const result = py[c.name];
+      expect(result.masks, `${c.name} pixel pairs`).toEqual(Array.from(ts.masks));
+      measured[`${c.name} value`] = Math.abs(result.value - ts.value);
+      expect(
+        measured[`${c.name} value`],
+        `${c.name}: PyTorch ${result.value}, TypeScript ${ts.value}`,
+      ).toBeLessThan(1e-4 * Math.max(1, Math.abs(ts.value)));
+      expect(Object.keys(result.grads).sort()).toEqual(Object.keys(ts.grads).sort());
+      let largest = 0;
+      let difference = 0;
+      for (const [name, grad] of Object.entries(ts.grads)) {
+        difference = Math.max(difference, maxAbsDifference(result.grads[name], grad));
+        largest = Math.max(largest, ...Array.from(grad, Math.abs));
+      }
+      measured[`${c.name} gradients`] = difference;
+      expect(difference, `${c.name} gradients`).toBeLessThan(1e-4 * Math.max(1, largest));
+      expect(largest, `${c.name} largest gradient`).toBeGreaterThan(1e-3);
+      expect(Object.keys(result.target).sort()).toEqual(Object.keys(ts.target).sort());
+      let targetDifference = 0;
+      for (const [name, values] of Object.entries(ts.target))
+        targetDifference = Math.max(targetDifference, maxAbsDifference(result.target[name], values));
+      measured[`${c.name} target after the update`] = targetDifference;
+      expect(targetDifference, `${c.name} target`).toBeLessThan(1e-5);
+    }
+    // the pairs differ from image to image: some images have none, others several
+    const counts = Array.from({ length: N }, (_, n) => {
+      const cells = Math.sqrt(expected[cases[0].name].masks.length / N);
+      return expected[cases[0].name].masks
+        .slice(n * cells * cells, (n + 1) * cells * cells)
+        .reduce((a, b) => a + b, 0);
+    });
+    expect(counts.some((k) => k === 0) && counts.some((k) => k > 1)).toBe(true);
+    tf.dispose([source, ...drawn.views, ...images]);
   });
 
   it('(d) the augmentations apply drawn parameters as the playground does (crop, flip, resize, jitter order, hue, grayscale)', async () => {

@@ -110,25 +110,22 @@ describe('buildPytorchProject', () => {
 
   it('refuses the losses the project cannot train, naming them and the safetensors export that still loads', async () => {
     const sources = await readProjectSources();
-    const pixpro = await exportedRun({ loss: { id: 'pixpro' } });
-    expect(() => buildPytorchProject({ weights: pixpro.weights, sources })).toThrow(
-      "the PyTorch project does not implement loss 'pixpro', PixPro (its pixel propagation module and crop-geometry " +
-        'views), so it cannot train this run; export model.safetensors instead: its encoder loads in PyTorch with ' +
-        'model.load_pretrained',
-    );
     const cmim = await exportedRun({ loss: { id: 'cmim' }, views: { large: 1 } });
     expect(() => buildPytorchProject({ weights: cmim.weights, sources })).toThrow(
-      /does not implement loss 'cmim'/,
+      "the PyTorch project does not implement loss 'cmim', cMIM (its decoder and MIM objective), so it cannot " +
+        'train this run; export model.safetensors instead: its encoder loads in PyTorch with model.load_pretrained',
     );
-    expect(NOT_IN_PYTORCH).toEqual(['pixpro', 'cmim', 'beclr', 'sepclr']);
+    expect(NOT_IN_PYTORCH).toEqual(['cmim', 'beclr', 'sepclr']);
   });
 
-  it('exports the runs of the mixup and staged methods and of a regression target, with train.py', async () => {
+  it('exports the runs of the mixup, staged and pixel-level methods and of a regression target, with train.py', async () => {
     const sources = await readProjectSources();
     for (const overrides of [
       { loss: { id: 'm3col', params: { modality: 1 } } },
       { loss: { id: 'supremix' }, dataset: { id: 'fashion-mnist', target: 'rotation' } },
       { loss: { id: 'mcl', params: { stages: 2 } } },
+      // the pixel-level method (methods.PixPro): the spatial maps and the views' crop boxes
+      { loss: { id: 'pixpro' } },
       // a loss without targets on a regression dataset: it trains on the rotated images
       { dataset: { id: 'fashion-mnist', target: 'rotation' } },
     ]) {

@@ -208,9 +208,20 @@ def view_specs(views, image_size):
 def make_views(images, augment, views, generator, rows, global_batch):
     """The views of this rank's images [b, C, H, W]: parameters drawn for the whole global batch, applied to `rows`
     (this rank's positions in it)."""
+    return make_views_with_geometry(images, augment, views, generator, rows, global_batch)[0]
+
+
+GEOMETRY = ("top", "left", "height", "width", "flip")
+
+
+def make_views_with_geometry(images, augment, views, generator, rows, global_batch):
+    """make_views (the same draws, the same views) and every view's geometry: geometry[v] is a dict of [b] tensors,
+    the crop box of this rank's images in source pixels (rows [top, top + height), columns [left, left + width))
+    and whether the crop was flipped (PixPro's pixel correspondences, methods.correspondence_masks)."""
     height, width = images.shape[2], images.shape[3]
-    out = []
+    out, geometry = [], []
     for crop_scale, size in view_specs(views, (height, width)):
-        params = sample_params(global_batch, height, width, augment, generator, crop_scale)
-        out.append(apply_params(images, select(params, rows), size))
-    return out
+        params = select(sample_params(global_batch, height, width, augment, generator, crop_scale), rows)
+        out.append(apply_params(images, params, size))
+        geometry.append({key: params[key] for key in GEOMETRY})
+    return out, geometry

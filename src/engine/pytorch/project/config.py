@@ -94,6 +94,15 @@ LOSSES = {
             "stageSteps": param(0, 0, 10_000_000, integer=True), "reinit": param(1, 0, 1, integer=True),
         },
     },
+    "pixpro": {
+        "minViews": 2, "maxViews": 2, "needsLabels": False,
+        "params": {
+            "T": param(0.7, 0, 10), "gamma": param(2, 0, 10), "ppmLayers": param(1, 0, 2, integer=True),
+            "baseMomentum": param(0.99, 0, 1), "pixHidden": param(256, 1, 8192, integer=True),
+            "pixDim": param(64, 1, 4096, integer=True), "alpha": param(1, 0, 100),
+            "predHidden": param(512, 1, 8192, integer=True),
+        },
+    },
     # catalogued so that their configs read as in the playground; methods.build_objective refuses to train them
     "beclr": {
         "minViews": 2, "maxViews": 2, "needsLabels": False,
@@ -111,15 +120,6 @@ LOSSES = {
             "betaReg": param(1000, 0, 100000), "lambdaJem": param(10, 0, 10000),
         },
     },
-    "pixpro": {
-        "minViews": 2, "maxViews": 2, "needsLabels": False,
-        "params": {
-            "T": param(0.7, 0, 10), "gamma": param(2, 0, 10), "ppmLayers": param(1, 0, 2, integer=True),
-            "baseMomentum": param(0.99, 0, 1), "pixHidden": param(256, 1, 8192, integer=True),
-            "pixDim": param(64, 1, 4096, integer=True), "alpha": param(1, 0, 100),
-            "predHidden": param(512, 1, 8192, integer=True),
-        },
-    },
     "cmim": {
         "minViews": 1, "maxViews": 1, "needsLabels": False,
         "params": {"lambda": param(1, 0, 10000), "tau": param(0.1, 0.01, 10), "decoderWidth": param(32, 1, 1024, integer=True)},
@@ -131,7 +131,6 @@ LOSSES = {
 TARGET_LOSSES = ("supremix",)
 # losses of the catalogue this project cannot train, with their catalogue names (build_objective refuses them)
 NOT_IN_PYTORCH = {
-    "pixpro": "PixPro (pixel propagation)",
     "cmim": "cMIM (contrastive MIM)",
     "beclr": "BECLR (DyCE batch enhancement)",
     "sepclr": "SepCLR (common / salient)",

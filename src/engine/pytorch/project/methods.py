@@ -1,5 +1,6 @@
 """The run's objective as an nn.Module for train.py: a stateless loss (losses.py) or a stateful method with its own
-networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra, AMCL, MCL, SupReMix and M3CoL.
+networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra, AMCL, MCL, SupReMix, M3CoL and
+PixPro.
 
 An objective gets a Batch: the projections `views` of the whole global batch (gathered from every rank, in global
 order), the backbone `features` likewise (only for objectives with uses_features), its `labels`, and this rank's own
@@ -34,6 +35,8 @@ class Batch:
     step: int = 0  # the 0-based optimizer step this batch trains
     targets: torch.Tensor = None  # [B] the regression targets of the global batch (dataset.target), or None
     indices: torch.Tensor = None  # [B] the training-set index of every row of the global batch
+    maps: list = None  # V x [b, F, h, w] this rank's spatial maps before global pooling (objectives with uses_maps)
+    geometry: list = None  # V x {top, left, height, width, flip: [b]} this rank's crop boxes (augment.GEOMETRY)
 
 
 def mean_row_cosine(a, b):
@@ -42,6 +45,7 @@ def mean_row_cosine(a, b):
 
 class Objective(nn.Module):
     uses_features = False  # whether forward reads batch.features (train.py gathers them only then)
+    uses_maps = False  # whether forward reads batch.maps and batch.geometry (train.py runs forward_spatial then)
 
     def before_optimizer_step(self):
         pass
@@ -800,6 +804,129 @@ class MCL(Objective):
         return torch.cat([losses.unit(block) * scale for block in blocks], 1)
 
 
+# ---- PixPro ----
+
+def js_hypot(a, b):
+    """sqrt(a^2 + b^2) of float64 tensors as JavaScript's Math.hypot computes it (both scaled by the larger), so
+    that a distance exactly at the threshold falls on the same side as in the playground."""
+    a, b = a.abs(), b.abs()
+    largest = torch.maximum(a, b)
+    scale = torch.where(largest > 0, largest, torch.ones_like(largest))
+    return torch.where(largest > 0, torch.sqrt((a / scale) ** 2 + (b / scale) ** 2) * scale, torch.zeros_like(largest))
+
+
+def cell_centres(view, h, w):
+    """Centres of the h x w cells of each view in source pixels, row-major: ([n, h w] x, [n, h w] y). Cell (r, c)
+    has x = left + (c' + 1/2) width / w, c' = c (w - 1 - c when flipped), y = top + (r + 1/2) height / h."""
+    top, left, height, width = (view[key].to(torch.float64)[:, None] for key in ("top", "left", "height", "width"))
+    rows = torch.arange(h, dtype=torch.float64, device=top.device).repeat_interleave(w)[None]
+    columns = torch.arange(w, dtype=torch.float64, device=top.device).repeat(h)[None]
+    columns = torch.where(view["flip"].to(torch.bool)[:, None].to(top.device), w - 1 - columns, columns)
+    return left + ((columns + 0.5) * width) / w, top + ((rows + 0.5) * height) / h
+
+
+def correspondence_masks(a, b, h, w, threshold):
+    """PixPro's positive pairs (Xie et al. 2021, eq. 1; src/nn/pixel_pairs.ts) of n images, [n, h w, h w]:
+    A[n, i, j] = 1 when cell i of view a and cell j of view b are at most `threshold` apart in the source image,
+    the distance between cell centres divided by the larger of the two views' cell diagonals."""
+    ax, ay = cell_centres(a, h, w)
+    bx, by = cell_centres(b, h, w)
+
+    def diagonal(view):
+        return js_hypot(view["width"].to(torch.float64) / w, view["height"].to(torch.float64) / h)
+
+    scale = torch.maximum(diagonal(a), diagonal(b)).to(ax.device)[:, None, None]
+    distance = js_hypot(ax[:, :, None] - bx[:, None, :], ay[:, :, None] - by[:, None, :])
+    return (distance / scale <= threshold).to(torch.float32)
+
+
+def unit_last(x):
+    """x / max(||x||, 1e-12) along the last axis."""
+    return x * torch.rsqrt((x * x).sum(-1, keepdim=True).clamp(min=1e-24))
+
+
+def pixel_propagation(x, gamma, transform):
+    """The pixel propagation module (Xie et al. 2021, eqs. 3-4) on pixels x [n, P, D] of one view:
+    y_i = sum_j s(x_i, x_j) g(x_j), s = max(cos, 0)^gamma over the P pixels of the same image (gamma 0: every
+    pixel weighs 1); g = transform on the [n P, D] rows (None: identity)."""
+    n, p, d = x.shape
+    unit = unit_last(x)
+    cosines = unit @ unit.transpose(1, 2)
+    if gamma == 0:
+        weights = torch.ones_like(cosines)
+    else:
+        # the floor keeps pow's gradient finite at 0 for gamma < 1; the step zeroes the non-positive cosines
+        weights = (cosines > 0).to(x.dtype) * cosines.clamp(min=1e-12) ** gamma
+    values = x if transform is None else transform(x.reshape(n * p, d)).reshape(n, p, -1)
+    return weights @ values
+
+
+def pixel_terms(y, t, mask):
+    """Per image n: (1 / max(|A_n|, 1)) sum_{A_n(i, j) = 1} [cos(y1_i, t2_j) + cos(y2_j, t1_i)], [n]; the pixel
+    loss is minus their mean over the global batch (Xie et al. 2021, eq. 5)."""
+    y1, y2 = (unit_last(v) for v in y)
+    t1, t2 = (unit_last(v) for v in t)
+    counts = mask.sum((1, 2)).clamp(min=1)
+    forward = ((y1 @ t2.transpose(1, 2)) * mask).sum((1, 2))
+    backward = ((y2 @ t1.transpose(1, 2)) * mask.transpose(1, 2)).sum((1, 2))
+    return (forward + backward) / counts
+
+
+def per_pixel(head, spatial):
+    """A head for [rows, F] on every pixel of maps [n, F, h, w]: [n, h w, out]."""
+    n, f, h, w = spatial.shape
+    return head(spatial.permute(0, 2, 3, 1).reshape(n * h * w, f)).reshape(n, h * w, -1)
+
+
+class PixPro(Objective):
+    """PixPro (Xie et al., CVPR 2021; src/methods/pixpro.ts). The backbone's maps of the two views (one pass,
+    BatchNorm over both) go through the pixel head (Linear-BN-ReLU-Linear, pixHidden -> pixDim, both views in one
+    batch) giving x; y_v = pixel_propagation(x_v, gamma, g) with g = ppmLayers linear layers (0: identity); the
+    momentum target (encoder + pixel head, EMA with BYOL's cosine schedule from baseMomentum) gives t. Cells of
+    the two views pair up within T cell diagonals (correspondence_masks of the crop boxes), and
+    L = -mean_n pixel_terms + alpha [4 - 2 (mean_i s(q(z1)_i, z'2_i) + mean_i s(q(z2)_i, z'1_i))], the second part
+    BYOL's on the projections with predictor q (only when alpha > 0). BatchNorm of the pixel head and of g covers
+    every process's pixels; the per-image terms are gathered, so the loss is the global batch's."""
+
+    uses_maps = True
+
+    def __init__(self, encoder, T, gamma, ppmLayers, baseMomentum, pixHidden, pixDim, alpha, predHidden):
+        super().__init__()
+        self.T, self.gamma, self.base_momentum, self.alpha = T, gamma, baseMomentum, alpha
+        self.target = target_copy(encoder)
+        self.pix = MLPHead(encoder.feature_dim, 2, int(pixHidden), int(pixDim), True, "pixpro_pix")
+        initialise(self.pix)
+        self.target_pix = target_copy(self.pix)
+        layers, dim = int(ppmLayers), int(pixDim)
+        self.transform = MLPHead(dim, layers, dim, dim, True, "pixpro_transform") if layers > 0 else None
+        if self.transform is not None:
+            initialise(self.transform)
+        self.predictor = predictor_head(encoder.embedding_dim, int(predHidden), "pixpro_predictor") if alpha > 0 else None
+
+    def forward(self, batch):
+        if batch.maps is None or batch.geometry is None:
+            raise ValueError("loss 'pixpro' needs the views' spatial maps and crop boxes (batch.maps, batch.geometry)")
+        maps = batch.maps[:2]
+        n, _, h, w = maps[0].shape
+        mask = correspondence_masks(batch.geometry[0], batch.geometry[1], h, w, self.T).to(maps[0].device)
+        x1, x2 = per_pixel(self.pix, torch.cat(maps)).chunk(2)
+        y = [pixel_propagation(x, self.gamma, self.transform) for x in (x1, x2)]
+        with torch.no_grad():
+            target_map, _, target_z = self.target.forward_spatial(torch.cat(batch.images[:2]))
+            t = per_pixel(self.target_pix, target_map).chunk(2)
+        loss = -gather_batch(pixel_terms(y, t, mask)).mean()
+        if self.predictor is not None:
+            k1, k2 = (gather_batch(k) for k in target_z.chunk(2))
+            p1, p2 = (self.predictor(z) for z in batch.views[:2])
+            loss = loss + self.alpha * (4 - 2 * (mean_row_cosine(p1, k2) + mean_row_cosine(p2, k1)))
+        return loss
+
+    def after_step(self, step, total_steps, encoder):
+        momentum = byol_target_decay(step, total_steps, self.base_momentum)
+        momentum_update(self.target, encoder, momentum)
+        momentum_update(self.target_pix, self.pix, momentum)
+
+
 def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, start_step=0, total_steps=0, train_count=0):
     """The run's objective (config.loss), built around the online encoder it trains."""
     loss_id, params = config["loss"]["id"], config["loss"]["params"]
@@ -829,4 +956,6 @@ def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, star
         return MCL(encoder, total_steps, train_count, seed=seed, **params)
     if loss_id == "m3col":
         return M3CoL(encoder, total_steps, seed=seed, **params)
+    if loss_id == "pixpro":
+        return PixPro(encoder, **params)
     raise ValueError(f"unknown loss '{loss_id}'")

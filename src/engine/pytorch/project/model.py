@@ -144,10 +144,14 @@ class ConvNetBackbone(nn.Module):
             self.norms.append(BatchNorm(width, tfjs_name=f"bb_bn{k}"))
         self.features = channels[-1]
 
-    def forward(self, x):
+    def spatial(self, x):
+        """The map before global pooling, [N, F, h, w] (pixel-level objectives)."""
         for conv, norm in zip(self.convs, self.norms):
             x = max_pool_same(F.relu(norm(conv(x))))
-        return x.mean(dim=(2, 3))
+        return x
+
+    def forward(self, x):
+        return self.spatial(x).mean(dim=(2, 3))
 
 
 class BasicBlock(nn.Module):
@@ -185,11 +189,15 @@ class CifarResNet(nn.Module):
                 channels = width
         self.features = channels
 
-    def forward(self, x):
+    def spatial(self, x):
+        """The map before global pooling, [N, F, h, w] (pixel-level objectives)."""
         x = F.relu(self.stem_bn(self.stem_conv(x)))
         for block in self.blocks:
             x = block(x)
-        return x.mean(dim=(2, 3))
+        return x
+
+    def forward(self, x):
+        return self.spatial(x).mean(dim=(2, 3))
 
 
 class MLPHead(nn.Module):
@@ -219,7 +227,8 @@ class MLPHead(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Backbone + projector: standardised images [N, C, H, W] -> (h [N, F], z [N, D])."""
+    """Backbone + projector: standardised images [N, C, H, W] -> (h [N, F], z [N, D]); forward_spatial also
+    returns the backbone's map before global pooling (the mlp backbone has none)."""
 
     def __init__(self, backbone, projector):
         super().__init__()
@@ -229,6 +238,18 @@ class Encoder(nn.Module):
     def forward(self, x):
         h = self.backbone(x)
         return h, self.projector(h)
+
+    def forward_spatial(self, x):
+        """(map [N, F, h, w], h, z): the same pass, with the backbone's map before global pooling (convnet and
+        resnet; the mlp backbone flattens the image and has none)."""
+        if not hasattr(self.backbone, "spatial"):
+            raise ValueError(
+                "the mlp encoder has no spatial map before a global pooling layer; pixel-level objectives need a "
+                "convnet or resnet encoder"
+            )
+        spatial = self.backbone.spatial(x)
+        h = spatial.mean(dim=(2, 3))
+        return spatial, h, self.projector(h)
 
 
 def build_encoder(config, image_shape):

@@ -132,13 +132,21 @@ class TrainStep(nn.Module):
         super().__init__()
         self.encoder, self.objective, self.per_view = encoder, objective, per_view
 
-    def forward(self, views, labels, step=0, targets=None, indices=None):
-        h, z = encode_views(self.encoder, views, self.per_view)
+    def forward(self, views, labels, step=0, targets=None, indices=None, geometry=None):
+        maps = None
+        if self.objective.uses_maps:
+            # pixpro: both views (of one size) in one pass, as the playground runs them, with the maps before pooling
+            spatial, hs, zs = self.encoder.forward_spatial(torch.cat(views))
+            maps, h, z = (list(t.chunk(len(views))) for t in (spatial, hs, zs))
+        else:
+            h, z = encode_views(self.encoder, views, self.per_view)
         gather = distributed.gather_batch
         features = [gather(v) for v in h] if self.objective.uses_features else None
         targets = None if targets is None else gather(targets)
         indices = None if indices is None else gather(indices)
-        return self.objective(methods.Batch([gather(v) for v in z], features, gather(labels), views, step, targets, indices))
+        return self.objective(methods.Batch(
+            [gather(v) for v in z], features, gather(labels), views, step, targets, indices, maps, geometry,
+        ))
 
 
 def preprocessing_metadata(image_shape, mean, std):
@@ -248,10 +256,11 @@ def main():
     trainer = step_module
     if distributed.is_distributed():
         # BatchNorm statistics are already global (model.BatchNorm), so the buffers need no broadcast;
-        # amcl trains its own heads on the features and leaves the projector without a gradient
+        # amcl trains its own heads on the features and leaves the projector without a gradient, as pixpro
+        # does with alpha 0
         trainer = DistributedDataParallel(
             step_module, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
-            find_unused_parameters=config["loss"]["id"] == "amcl",
+            find_unused_parameters=config["loss"]["id"] in ("amcl", "pixpro"),
         )
 
     sampler = DistributedSampler(range(train_count), num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
@@ -309,13 +318,17 @@ def main():
         labels = train.labels[indices].to(device)
         targets = None if train.targets is None else train.targets[indices].to(device)
         generator = torch.Generator().manual_seed(derived_seed(seed, STREAM["augment"], step))
-        views = augment.make_views(images, config["augment"], config["views"], generator, positions, batch_size)
+        geometry = None
+        if objective.uses_maps:  # pixpro pairs the views' pixels by their crop boxes
+            views, geometry = augment.make_views_with_geometry(images, config["augment"], config["views"], generator, positions, batch_size)
+        else:
+            views = augment.make_views(images, config["augment"], config["views"], generator, positions, batch_size)
         views = [(v - channel_mean) / channel_std for v in views]
         lr = learning_rate(config["optimizer"]["lr"], config["schedule"], step, total_steps, steps_per_epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        loss = trainer(views, labels, step, targets, indices.to(device))
+        loss = trainer(views, labels, step, targets, indices.to(device), geometry)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         objective.before_optimizer_step()

@@ -5,6 +5,8 @@ wrote, and prints the results as JSON for the tests to compare with TF.js.
     python check.py losses DIR      every case of DIR/losses.safetensors (views, labels, features, images, states)
     python check.py methods DIR     every case of DIR/methods.safetensors (m3col, supremix, mcl): the loss, its
                                     gradients (views, encoder weights) and the method's random draws
+    python check.py pixpro DIR      every case of DIR/pixpro.safetensors: the correspondence masks, the loss and its
+                                    gradients (encoder and heads), the target after a momentum update
     python check.py mcl DIR         DIR/mcl.safetensors: an mcl run's stages driven by hand (losses, gradients,
                                     groups, representation) and k-means of random points
     python check.py augment DIR...  DIR/augment.safetensors: images and drawn parameters -> the augmented images
@@ -151,6 +153,59 @@ def check_methods(folder):
     return results
 
 
+def module_grads(module, prefix):
+    """{prefix/TF.js name: gradient in TF.js layout} of a head's trainable weights (0 where none flowed)."""
+    grads = {}
+    for name, target, _, to_tfjs in model.tfjs_tensors(module, prefix):
+        if isinstance(target, torch.nn.Parameter):
+            grad = target.grad if target.grad is not None else torch.zeros_like(target)
+            grads[name] = to_tfjs(grad).flatten().tolist()
+    return grads
+
+
+def check_pixpro(folder):
+    """Each case: the encoder (DIR/model.<i>.safetensors), the target and the heads of pixpro.safetensors, one
+    forward pass over the two views as train.py runs it, backward, then a momentum update."""
+    tensors, metadata = safetensors_io.load(os.path.join(folder, "pixpro.safetensors"))
+    image_shape = tuple(json.loads(metadata["image_shape"]))
+    images = [nchw(tensors[f"images.{v}"]) for v in range(2)]
+    geometry = [{key: tensors[f"geometry.{v}.{key}"] for key in augment.GEOMETRY} for v in range(2)]
+    results = {}
+    for i, case in enumerate(json.loads(metadata["cases"])):
+        config = run_config.parse_run_config(case["config"])
+        encoder = model.build_encoder(config, image_shape)
+        weights, _ = safetensors_io.load(os.path.join(folder, f"model.{i}.safetensors"))
+        model.load_tfjs_weights(model.encoder_tfjs_tensors(encoder), weights)
+        objective = methods.PixPro(encoder, **config["loss"]["params"])
+        parts = [
+            (objective.target.backbone, "target/backbone"), (objective.target.projector, "target/projector"),
+            (objective.target_pix, "target_pix"), (objective.pix, "pix"), (objective.transform, "transform"),
+            (objective.predictor, "predictor"),
+        ]
+        for module, prefix in parts:
+            if module is not None:
+                model.load_tfjs_weights(model.tfjs_tensors(module, f"{i}/{prefix}"), under(tensors, f"{i}/{prefix}"))
+        spatial, h, z = encoder.forward_spatial(torch.cat(images))
+        maps = list(spatial.chunk(2))
+        value = objective(methods.Batch(list(z.chunk(2)), None, None, images, 0, maps=maps, geometry=geometry))
+        value.backward()
+        grads = parameter_grads(encoder, "")
+        for module, prefix in parts[3:]:
+            if module is not None:
+                grads.update(module_grads(module, prefix))
+        objective.after_step(case["step"], case["totalSteps"], encoder)
+        target = model.tfjs_state(
+            [entry for module, prefix in parts[:3] for entry in model.tfjs_tensors(module, prefix)]
+        )
+        _, _, height, width = maps[0].shape
+        masks = methods.correspondence_masks(geometry[0], geometry[1], height, width, config["loss"]["params"]["T"])
+        results[case["name"]] = {
+            "value": float(value), "grads": grads, "masks": masks.flatten().tolist(),
+            "target": {name: t.flatten().tolist() for name, t in target.items()},
+        }
+    return results
+
+
 def check_mcl(folder):
     """An mcl run of three stages driven by hand: the stage losses and view gradients, the groups after each
     boundary, the optimizer resets, the representation at the end, and k-means of DIR's random points."""
@@ -264,6 +319,6 @@ def check_synthetic(options_json):
 
 if __name__ == "__main__":
     command, rest = sys.argv[1], sys.argv[2:]
-    checks = {"model": check_model, "losses": check_losses, "methods": check_methods, "mcl": check_mcl, "augment": check_augment,
+    checks = {"model": check_model, "losses": check_losses, "methods": check_methods, "mcl": check_mcl, "pixpro": check_pixpro, "augment": check_augment,
               "config": check_config, "synthetic": check_synthetic, "targets": check_targets}
     print(json.dumps(checks[command](*rest)))
