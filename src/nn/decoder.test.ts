@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { buildConvDecoder, DECODER_STAGES } from './decoder';
+import { buildConvDecoder, DECODER_STAGES, upSampling2d } from './decoder';
 import { Rng } from './random';
 
 function latents(seed: number, n: number, d: number): tf.Tensor2D {
@@ -59,6 +59,36 @@ describe('the convolutional decoder', () => {
     expect(Math.max(...values)).toBeGreaterThan(0);
     tf.dispose([z, ...maps, expected, info]);
     decoder.model.dispose();
+  });
+
+  it('upsamples by repeating each pixel, and its gradient sums each block, for every image of the batch', () => {
+    // 3 images, 2 x 3 pixels, 2 channels, upsampled 2 x 3; on the cpu backend (the unit tests'), where
+    // tf.image.resizeNearestNeighbor's gradient gives images after the first another image's sums
+    const [N, H, W, C, sh, sw] = [3, 2, 3, 2, 2, 3];
+    const layer = upSampling2d({ size: [sh, sw] });
+    const x = latents(6, N * H * W, C).reshape([N, H, W, C]) as tf.Tensor4D;
+    const dy = latents(7, N * H * sh * W * sw, C).reshape([N, H * sh, W * sw, C]) as tf.Tensor4D;
+    const y = layer.apply(x) as tf.Tensor4D;
+    expect(y.shape).toEqual([N, H * sh, W * sw, C]);
+    const dx = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(layer.apply(input) as tf.Tensor, dy)))(x);
+    const [xv, yv, dyv, dxv] = [x, y, dy, dx].map((t) => t.arraySync() as number[][][][]);
+    for (let n = 0; n < N; n++) {
+      for (let i = 0; i < H; i++) {
+        for (let j = 0; j < W; j++) {
+          for (let c = 0; c < C; c++) {
+            let sum = 0;
+            for (let a = 0; a < sh; a++) {
+              for (let b = 0; b < sw; b++) {
+                expect(yv[n][i * sh + a][j * sw + b][c]).toBe(xv[n][i][j][c]);
+                sum += dyv[n][i * sh + a][j * sw + b][c];
+              }
+            }
+            expect(dxv[n][i][j][c], `dx[${n}, ${i}, ${j}, ${c}]`).toBeCloseTo(sum, 5);
+          }
+        }
+      }
+    }
+    tf.dispose([x, dy, y, dx]);
   });
 
   it('is deterministic in its seed and rejects bad sizes with a clear error', () => {

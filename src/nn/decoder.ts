@@ -3,6 +3,76 @@ import { tfjsSeed } from './random';
 import { batchNormalization } from './batchnorm';
 import { conv2d } from './conv';
 
+type UpSamplingArgs = Parameters<typeof tf.layers.upSampling2d>[0];
+
+/** The parts of tfjs-layers' UpSampling2D this subclass reads (protected there). */
+interface UpSamplingFields {
+  size: number[];
+  dataFormat: 'channelsFirst' | 'channelsLast';
+  interpolation: 'nearest' | 'bilinear';
+}
+
+/** tfjs-layers' UpSampling2D class (not exported by name: taken from an instance). */
+const UpSampling2DBase = tf.layers.upSampling2d({ name: 'project_upsampling_prototype' }).constructor as new (
+  args: UpSamplingArgs,
+) => tf.layers.Layer;
+
+/**
+ * Nearest-neighbour upsampling of x [N, H, W, C] by whole factors, y[n, sh i + a, sw j + b, c] = x[n, i, j, c], as
+ * reshapes and tiles; its gradient sums each sh x sw block of dy as a Sum over a (size sh), then one over b (size
+ * sw): at the decoder's 2 x 2, one float addition each, the same on every backend.
+ */
+function nearestUpsample(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  const [N, H, W, C] = x.shape;
+  const upsample = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.tidy(() => {
+      const input = inputs[0] as tf.Tensor;
+      // each pixel repeated sw times along its row, then each row repeated sh times
+      const columns = tf.tile(tf.reshape(input, [N * H * W, 1, C]), [1, sw, 1]);
+      const rows = tf.tile(tf.reshape(columns, [N * H, 1, W * sw * C]), [1, sh, 1]);
+      return tf.reshape(rows, [N, H * sh, W * sw, C]);
+    }),
+    gradFunc: (dy: tf.Tensor) =>
+      tf.tidy(() => {
+        const rows = tf.sum(tf.reshape(dy, [N * H, sh, W * sw * C]), 1);
+        return tf.reshape(tf.sum(tf.reshape(rows, [N * H * W, sw, C]), 1), [N, H, W, C]);
+      }),
+  }));
+  return upsample(x) as tf.Tensor4D;
+}
+
+/**
+ * tfjs-layers' UpSampling2D, but nearest-neighbour NHWC upsampling by whole factors runs as nearestUpsample
+ * instead of tf.image.resizeNearestNeighbor. Same values; the difference is the gradient: tfjs-backend-cpu's
+ * ResizeNearestNeighborGrad reads dy at the offset of the input's batch stride (b H W C instead of b sh H sw W C),
+ * so every image after the first got another image's gradient and the cpu backend trained another decoder than
+ * wasm and webgpu. Same class name and config.
+ */
+class ProjectUpSampling2D extends UpSampling2DBase {
+  override call(
+    inputs: tf.Tensor | tf.Tensor[],
+    kwargs: tf.serialization.ConfigDict,
+  ): tf.Tensor | tf.Tensor[] {
+    const fields = this as unknown as UpSamplingFields;
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const [sh, sw] = fields.size;
+    if (
+      fields.dataFormat !== 'channelsLast' ||
+      fields.interpolation !== 'nearest' ||
+      x.rank !== 4 ||
+      ![sh, sw].every((s) => Number.isInteger(s) && s >= 1)
+    ) {
+      return super.call(inputs, kwargs);
+    }
+    return nearestUpsample(x as tf.Tensor4D, sh, sw);
+  }
+}
+
+/** An UpSampling2D layer (tf.layers.upSampling2d's arguments) whose gradient is right on every backend. */
+export function upSampling2d(args: UpSamplingArgs): tf.layers.Layer {
+  return new ProjectUpSampling2D(args);
+}
+
 /** Number of 2x upsampling stages of the decoder: the map starts at ceil(H / 4) x ceil(W / 4). */
 export const DECODER_STAGES = 2;
 
@@ -68,7 +138,7 @@ export function buildConvDecoder(opts: {
   x = relu(bn(x, 'bn0'), 'relu0');
   const hidden = [x];
   for (let s = 1; s <= DECODER_STAGES; s++) {
-    x = tf.layers.upSampling2d({ size: [2, 2], name: `${name}_up${s}` }).apply(x) as tf.SymbolicTensor;
+    x = upSampling2d({ size: [2, 2], name: `${name}_up${s}` }).apply(x) as tf.SymbolicTensor;
     x = conv2d({
       filters: width,
       kernelSize: 3,
