@@ -1,12 +1,13 @@
 // Parity of the generated PyTorch project with the playground: the encoder, every loss, the augmentations, the
 // config and the synthetic data (Python run through /usr/bin/python3, see python_testing.ts).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LOSS_CATALOG, type LossId } from '../../losses/catalog';
 import { createAmclModule } from '../../methods/amcl';
+import type { CmimModule } from '../../methods/cmim';
 import { createHydraModule } from '../../methods/hydra';
 import { drawMix, type M3colModule, type M3colParams } from '../../methods/m3col';
 import { kmeans } from '../../methods/kmeans';
@@ -907,6 +908,187 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     });
     expect(counts.some((k) => k === 0) && counts.some((k) => k > 1)).toBe(true);
     tf.dispose([source, ...drawn.views, ...images]);
+  });
+
+  it("(h) cmim's loss and gradients (encoder, variance head, decoder) equal the engine's within 1e-4 on the clean images, with the engine's noise, and its informative embeddings", async () => {
+    const dir = await tempDir();
+    const N = 6;
+    const rng = new Rng(61);
+    const cases: {
+      name: string;
+      imageShape: [number, number, number];
+      params: Record<string, number>;
+      draws: number;
+    }[] = [
+      { name: 'cmim', imageShape: [8, 8, 3], params: { decoderWidth: 4 }, draws: 0 },
+      // 7 x 7: the decoder's 8 x 8 output cropped; a later noise draw; a heavier contrastive term
+      {
+        name: 'cmim 7x7 grayscale, lambda 2.5, tau 0.5, draw 5',
+        imageShape: [7, 7, 1],
+        params: { decoderWidth: 3, lambda: 2.5, tau: 0.5 },
+        draws: 4,
+      },
+      {
+        name: 'cmim without the contrastive term',
+        imageShape: [8, 8, 3],
+        params: { decoderWidth: 4, lambda: 0 },
+        draws: 1,
+      },
+    ];
+    const seed = 7;
+    const tensors: SafetensorsTensor[] = [];
+    const caseConfigs: {
+      name: string;
+      config: RunConfig;
+      imageShape: number[];
+      step: number;
+      seed: number;
+    }[] = [];
+    const expected: Record<
+      string,
+      { value: number; grads: Record<string, Float32Array>; noise: Float32Array; informative: Float32Array }
+    > = {};
+    for (const [i, c] of cases.entries()) {
+      const params = { ...defaultParams('cmim'), ...c.params };
+      const encoder: EncoderSpec = { type: 'convnet', channels: [4, 6] };
+      const projector: ProjectorSpec = { layers: 2, hidden: 8, out: 5, batchNorm: true };
+      const config = parseRunConfig({
+        encoder,
+        projector,
+        dataset: { id: 'synthetic' },
+        loss: { id: 'cmim', params },
+        views: { large: 1 },
+      });
+      caseConfigs.push({ name: c.name, config, imageShape: c.imageShape, step: c.draws, seed });
+      const network = buildNetwork({ encoder, projector, inputShape: c.imageShape, seed: 50 + i });
+      scrambleStatistics(network, 60 + i);
+      await mkdir(path.join(dir, String(i)));
+      await writeFile(
+        path.join(dir, String(i), 'model.safetensors'),
+        await exportSafetensors(network, config, {
+          preprocessing: {
+            imageShape: c.imageShape,
+            mean: Array(c.imageShape[2]).fill(0.5),
+            std: Array(c.imageShape[2]).fill(0.25),
+          },
+        }),
+      );
+      const module = createLoss('cmim', params) as CmimModule;
+      module.bind?.({
+        network,
+        totalSteps: 100,
+        stepsPerEpoch: 10,
+        numClasses: 3,
+        seed,
+        imageShape: c.imageShape,
+      });
+      const { logvarHead, decoder } = module.parts!;
+      const names: Record<string, string> = {};
+      logvarHead.weights.forEach((w, k) => (names[`logvar.${k}`] = `logvar/${w.originalName}`));
+      decoder.model.weights.forEach((w, k) => (names[`decoder.${k}`] = `decoder/${w.originalName}`));
+      // trained-looking heads: every weight, bias and BatchNorm statistic away from its initial value
+      const state = module.getState!();
+      const perturbed = Object.fromEntries(
+        Object.entries(state).map(([key, t]) => {
+          if (key === 'draws') return [key, tf.scalar(c.draws, 'int32')];
+          const u = tf.tensor(
+            Float32Array.from({ length: t.size }, () => rng.uniform(-1, 1)),
+            t.shape,
+          );
+          return [key, tf.tidy(() => tf.add(tf.mul(t, tf.add(1, tf.mul(u, 0.3))), tf.mul(u, 0.05)))];
+        }),
+      );
+      module.setState!(perturbed);
+      for (const [key, t] of Object.entries(perturbed))
+        if (key !== 'draws') tensors.push(await tensorEntry(`${i}/${names[key]}`, t));
+      tf.dispose([...Object.values(state), ...Object.values(perturbed)]);
+      const images = tf.tensor4d(
+        Float32Array.from({ length: N * c.imageShape.reduce((a, b) => a * b) }, () => rng.normal()),
+        [N, ...c.imageShape],
+      );
+      tensors.push(await tensorEntry(`${i}/images`, images));
+
+      const named = [
+        ...network.backbone.trainableWeights.map((w) => ({
+          name: `backbone/${w.originalName}`,
+          variable: w.read() as tf.Variable,
+        })),
+        ...network.projector.trainableWeights.map((w) => ({
+          name: `projector/${w.originalName}`,
+          variable: w.read() as tf.Variable,
+        })),
+        ...logvarHead.trainableWeights.map((w) => ({
+          name: `logvar/${w.originalName}`,
+          variable: w.read() as tf.Variable,
+        })),
+        ...decoder.model.trainableWeights.map((w) => ({
+          name: `decoder/${w.originalName}`,
+          variable: w.read() as tf.Variable,
+        })),
+      ];
+      const { value, grads } = tf.variableGrads(
+        () => {
+          const { h, z } = network.forward(images, true);
+          return module.compute({ views: [z], features: [h], images: [images] });
+        },
+        named.map((v) => v.variable),
+      );
+      const byName: Record<string, Float32Array> = {};
+      for (const { name, variable } of named)
+        byName[name] = grads[variable.name]
+          ? ((await grads[variable.name].data()) as Float32Array)
+          : new Float32Array(variable.size);
+      const embedded = network.forward(images, false);
+      const informative = module.representation!(images, embedded);
+      // the module's noise: draw number draws + 1 of the generator seeded by its third seed fork
+      const forks = new Rng(seed);
+      forks.fork();
+      forks.fork();
+      const noiseRng = new Rng((forks.fork() + Math.imul(c.draws + 1, 0x9e3779b1)) >>> 0);
+      expected[c.name] = {
+        value: (await value.data())[0],
+        grads: byName,
+        noise: Float32Array.from({ length: N * network.embeddingDim }, () => noiseRng.normal()),
+        informative: (await informative.data()) as Float32Array,
+      };
+      expect(informative.shape).toEqual([N, 4 * params.decoderWidth]);
+      tf.dispose([value, images, informative, embedded.h, embedded.z, ...Object.values(grads)]);
+      module.dispose();
+      network.dispose();
+    }
+    await writeFile(
+      path.join(dir, 'cmim.safetensors'),
+      writeSafetensors(tensors, { cases: JSON.stringify(caseConfigs) }),
+    );
+    const py = await check<
+      Record<
+        string,
+        { value: number; grads: Record<string, number[]>; noise: number[]; informative: number[] }
+      >
+    >('cmim', [dir]);
+    for (const c of cases) {
+      const ts = expected[c.name];
+      const result = py[c.name];
+      measured[`${c.name} noise`] = maxAbsDifference(result.noise, ts.noise);
+      expect(measured[`${c.name} noise`], `${c.name} noise`).toBeLessThan(1e-6);
+      measured[`${c.name} value`] = Math.abs(result.value - ts.value);
+      expect(
+        measured[`${c.name} value`],
+        `${c.name}: PyTorch ${result.value}, TypeScript ${ts.value}`,
+      ).toBeLessThan(1e-4 * Math.max(1, Math.abs(ts.value)));
+      expect(Object.keys(result.grads).sort()).toEqual(Object.keys(ts.grads).sort());
+      let largest = 0;
+      let difference = 0;
+      for (const [name, grad] of Object.entries(ts.grads)) {
+        difference = Math.max(difference, maxAbsDifference(result.grads[name], grad));
+        largest = Math.max(largest, ...Array.from(grad, Math.abs));
+      }
+      measured[`${c.name} gradients`] = difference;
+      expect(difference, `${c.name} gradients`).toBeLessThan(1e-4 * Math.max(1, largest));
+      expect(largest, `${c.name} largest gradient`).toBeGreaterThan(1e-3);
+      measured[`${c.name} informative`] = maxAbsDifference(result.informative, ts.informative);
+      expect(measured[`${c.name} informative`]).toBeLessThan(1e-4);
+    }
   });
 
   it('(d) the augmentations apply drawn parameters as the playground does (crop, flip, resize, jitter order, hue, grayscale)', async () => {

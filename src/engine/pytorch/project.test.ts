@@ -110,15 +110,16 @@ describe('buildPytorchProject', () => {
 
   it('refuses the losses the project cannot train, naming them and the safetensors export that still loads', async () => {
     const sources = await readProjectSources();
-    const cmim = await exportedRun({ loss: { id: 'cmim' }, views: { large: 1 } });
-    expect(() => buildPytorchProject({ weights: cmim.weights, sources })).toThrow(
-      "the PyTorch project does not implement loss 'cmim', cMIM (its decoder and MIM objective), so it cannot " +
-        'train this run; export model.safetensors instead: its encoder loads in PyTorch with model.load_pretrained',
+    const beclr = await exportedRun({ loss: { id: 'beclr' } });
+    expect(() => buildPytorchProject({ weights: beclr.weights, sources })).toThrow(
+      "the PyTorch project does not implement loss 'beclr', BECLR (its DyCE memory and student-teacher recipe), so " +
+        'it cannot train this run; export model.safetensors instead: its encoder loads in PyTorch with ' +
+        'model.load_pretrained',
     );
-    expect(NOT_IN_PYTORCH).toEqual(['cmim', 'beclr', 'sepclr']);
+    expect(NOT_IN_PYTORCH).toEqual(['beclr', 'sepclr']);
   });
 
-  it('exports the runs of the mixup, staged and pixel-level methods and of a regression target, with train.py', async () => {
+  it('exports the runs of the mixup, staged, pixel-level and encoder-decoder methods and of a regression target, with train.py', async () => {
     const sources = await readProjectSources();
     for (const overrides of [
       { loss: { id: 'm3col', params: { modality: 1 } } },
@@ -126,6 +127,8 @@ describe('buildPytorchProject', () => {
       { loss: { id: 'mcl', params: { stages: 2 } } },
       // the pixel-level method (methods.PixPro): the spatial maps and the views' crop boxes
       { loss: { id: 'pixpro' } },
+      // the encoder-decoder (methods.CMIM) on the clean images
+      { loss: { id: 'cmim' }, views: { large: 1 } },
       // a loss without targets on a regression dataset: it trains on the rotated images
       { dataset: { id: 'fashion-mnist', target: 'rotation' } },
     ]) {

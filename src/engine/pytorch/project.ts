@@ -113,7 +113,6 @@ function metadataJson(metadata: Record<string, string>, key: string): unknown {
  * NOT_IN_PYTORCH lists the same ids; methods.py's build_objective refuses them).
  */
 const PYTORCH_UNSUPPORTED_LOSSES: Readonly<Partial<Record<LossId, string>>> = {
-  cmim: 'cMIM (its decoder and MIM objective)',
   beclr: 'BECLR (its DyCE memory and student-teacher recipe)',
   sepclr: 'SepCLR (its second, salient encoder)',
 };

@@ -103,6 +103,10 @@ LOSSES = {
             "predHidden": param(512, 1, 8192, integer=True),
         },
     },
+    "cmim": {
+        "minViews": 1, "maxViews": 1, "needsLabels": False,
+        "params": {"lambda": param(1, 0, 10000), "tau": param(0.1, 0.01, 10), "decoderWidth": param(32, 1, 1024, integer=True)},
+    },
     # catalogued so that their configs read as in the playground; methods.build_objective refuses to train them
     "beclr": {
         "minViews": 2, "maxViews": 2, "needsLabels": False,
@@ -120,18 +124,11 @@ LOSSES = {
             "betaReg": param(1000, 0, 100000), "lambdaJem": param(10, 0, 10000),
         },
     },
-    "cmim": {
-        "minViews": 1, "maxViews": 1, "needsLabels": False,
-        "params": {"lambda": param(1, 0, 10000), "tau": param(0.1, 0.01, 10), "decoderWidth": param(32, 1, 1024, integer=True)},
-    },
-
-
 }
 # losses that regress the dataset's continuous target per image (dataset.target other than "class")
 TARGET_LOSSES = ("supremix",)
 # losses of the catalogue this project cannot train, with their catalogue names (build_objective refuses them)
 NOT_IN_PYTORCH = {
-    "cmim": "cMIM (contrastive MIM)",
     "beclr": "BECLR (DyCE batch enhancement)",
     "sepclr": "SepCLR (common / salient)",
 }

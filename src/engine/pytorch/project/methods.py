@@ -1,6 +1,6 @@
 """The run's objective as an nn.Module for train.py: a stateless loss (losses.py) or a stateful method with its own
-networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra, AMCL, MCL, SupReMix, M3CoL and
-PixPro.
+networks and buffers (src/methods/*.ts): MoCo v2, BYOL, SimSiam, SwAV, Hydra, AMCL, MCL, SupReMix, M3CoL,
+PixPro and cMIM.
 
 An objective gets a Batch: the projections `views` of the whole global batch (gathered from every rank, in global
 order), the backbone `features` likewise (only for objectives with uses_features), its `labels`, and this rank's own
@@ -23,7 +23,7 @@ import losses
 from config import NOT_IN_PYTORCH
 from data import Rng, js_round
 from distributed import gather_batch, rank, world_size
-from model import BatchNorm, Dense, MLPHead, initialise
+from model import BatchNorm, Conv2dSame, Dense, MLPHead, initialise
 
 
 @dataclass
@@ -927,8 +927,123 @@ class PixPro(Objective):
         momentum_update(self.target_pix, self.pix, momentum)
 
 
-def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, start_step=0, total_steps=0, train_count=0):
-    """The run's objective (config.loss), built around the online encoder it trains."""
+# ---- cMIM ----
+
+LOGVAR_RANGE = (-6.0, 2.0)  # the MIM reference code's Hardtanh on the log-variance
+LOG_2PI = math.log(2 * math.pi)
+DECODER_STAGES = 2  # 2x upsamplings: the decoder's map starts at ceil(H / 4) x ceil(W / 4)
+
+
+class ConvDecoder(nn.Module):
+    """cMIM's decoder (src/nn/decoder.ts), c = width, h0 = ceil(H / 4), w0 = ceil(W / 4):
+    a0 = ReLU(BN(reshape(Linear(z)))) [2c, h0, w0] (the Linear's outputs in channels-last order, as TF.js
+    reshapes them), a_s = ReLU(BN(Conv3x3(Upsample2x(a_{s-1})))) [c, ...] for s = 1, 2 (nearest neighbour),
+    x^ = Conv3x3(a2) + b cropped to the top-left H x W. Returns (x^ [N, C, H, W], the informative embedding
+    [N, 4c]: a0, a1, a2 each averaged over its positions, concatenated). Runs on gathered rows (no cross-rank
+    BatchNorm)."""
+
+    def __init__(self, latent_dim, image_shape, width, name="cmim_decoder"):
+        super().__init__()
+        height, width_px, channels = image_shape
+        scale = 2**DECODER_STAGES
+        self.image_size = (height, width_px)
+        self.start = (-(-height // scale), -(-width_px // scale), 2 * width)
+        h0, w0, c0 = self.start
+        self.fc = Dense(latent_dim, h0 * w0 * c0, bias=False, tfjs_name=f"{name}_fc")
+        self.bn0 = BatchNorm(c0, sync=False, tfjs_name=f"{name}_bn0")
+        self.convs = nn.ModuleList(
+            Conv2dSame(c0 if s == 1 else width, width, 3, tfjs_name=f"{name}_conv{s}") for s in range(1, DECODER_STAGES + 1)
+        )
+        self.norms = nn.ModuleList(BatchNorm(width, sync=False, tfjs_name=f"{name}_bn{s}") for s in range(1, DECODER_STAGES + 1))
+        self.out = Conv2dSame(width, channels, 3, tfjs_name=f"{name}_out", bias=True)
+        initialise(self)  # He-normal conv kernels (fan in), as the playground's
+        std = math.sqrt(2 / latent_dim) / 0.87962566103423978  # He-normal for the Linear too
+        nn.init.trunc_normal_(self.fc.weight, std=std, a=-2 * std, b=2 * std)
+        nn.init.xavier_uniform_(self.out.weight)  # the playground's Glorot-uniform output conv
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, z):
+        h0, w0, c0 = self.start
+        a = F.relu(self.bn0(self.fc(z).view(-1, h0, w0, c0).permute(0, 3, 1, 2)))
+        hidden = [a]
+        for conv, norm in zip(self.convs, self.norms):
+            a = F.relu(norm(conv(F.interpolate(a, scale_factor=2, mode="nearest"))))
+            hidden.append(a)
+        x = self.out(a)[:, :, : self.image_size[0], : self.image_size[1]]
+        return x, torch.cat([t.mean(dim=(2, 3)) for t in hidden], 1)
+
+
+def amim_loss(x, xhat, z, logvar, eps):
+    """A-MIM (Livne, Swersky & Fleet 2019) with a unit-variance Gaussian decoder and the anchor N(0, I):
+    L = -(1/N) sum_i [log p(x_i | z_i) + (log q(z_i | x_i) + log P(z_i)) / 2],
+    log p(x | z) = -||x - x^||^2 / 2 - (P / 2) log 2 pi (P = H W C), log q(z | x) = sum_d [-log 2 pi / 2 - logvar_d / 2
+    - eps_d^2 / 2], log P(z) = sum_d [-log 2 pi / 2 - z_d^2 / 2]."""
+    pixels, dim = x[0].numel(), z.shape[1]
+    log_px = -0.5 * ((x - xhat) ** 2).sum((1, 2, 3)) - 0.5 * pixels * LOG_2PI
+    log_q = -0.5 * (logvar + eps**2).sum(1) - 0.5 * dim * LOG_2PI
+    log_p = -0.5 * (z**2).sum(1) - 0.5 * dim * LOG_2PI
+    return -(log_px + 0.5 * (log_q + log_p)).mean()
+
+
+def posterior_contrastive(z, mu, tau):
+    """L_con = -(1/N) sum_i log [exp(cos(z_i, mu_i) / tau) / sum_j exp(cos(z_i, mu_j) / tau)]."""
+    logits = losses.unit(z) @ losses.unit(mu).t() / tau
+    return (torch.logsumexp(logits, 1) - logits.diagonal()).mean()
+
+
+class CMIM(Objective):
+    """cMIM (Livne 2025; src/methods/cmim.ts) on the clean images (one unaugmented view): mu = z (the projector
+    output), logvar = clamp(Linear(h), -6, 2), zeta = mu + exp(logvar / 2) eps, x^ = decoder(zeta), and
+    L = amim_loss(x, x^, zeta, logvar, eps) + lambda posterior_contrastive(zeta, mu, tau), x the standardised
+    images. eps ~ N(0, I) is the playground's draw: mulberry32 seeded by (the method's seed + (step + 1) 0x9E3779B1),
+    Box-Muller pairs row by row, so the same step draws the same noise. informative(mu) is cMIM's informative
+    embedding. The heads run on the gathered batch (every process decodes all of it)."""
+
+    uses_features = True
+
+    def __init__(self, feature_dim, embedding_dim, image_shape, seed, tau, decoderWidth, **params):
+        super().__init__()
+        self.tau, self.lam = tau, params["lambda"]
+        rng = Rng(seed)
+        rng.fork(), rng.fork()  # the playground's initialisation seeds of the two heads
+        self.noise_seed = rng.fork()
+        self.logvar = MLPHead(feature_dim, 1, feature_dim, embedding_dim, False, "cmim_logvar", sync=False)
+        initialise(self.logvar)
+        self.decoder = ConvDecoder(embedding_dim, image_shape, int(decoderWidth))
+
+    def noise(self, step, n, d, device=None):
+        """The eps [n, d] of optimizer step `step` (0-based): the playground's draw number step + 1."""
+        rng = Rng((self.noise_seed + (step + 1) * 0x9E3779B1) & MASK32)
+        u = uniforms(rng, 2 * n * d, device)
+        first, second = u[0::2].clamp(min=1e-12), u[1::2]
+        return (torch.sqrt(-2 * torch.log(first)) * torch.cos(2 * math.pi * second)).to(torch.float32).view(n, d)
+
+    def forward(self, batch):
+        mu, h = batch.views[0], batch.features[0]
+        x = gather_batch(batch.images[0])
+        eps = self.noise(batch.step, mu.shape[0], mu.shape[1], mu.device).to(mu.dtype)
+        logvar = self.logvar(h).clamp(*LOGVAR_RANGE)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        xhat, _ = self.decoder(z)
+        loss = amim_loss(x, xhat, z, logvar, eps)
+        if self.lam > 0:
+            loss = loss + self.lam * posterior_contrastive(z, mu, self.tau)
+        return loss
+
+    @torch.no_grad()
+    def informative(self, mu):
+        """cMIM's informative embedding of posterior means mu [N, D]: the decoder's pooled hidden states when it
+        decodes mu, in inference mode ([N, 4 decoderWidth])."""
+        was_training = self.decoder.training
+        self.decoder.eval()
+        out = self.decoder(mu)[1]
+        self.decoder.train(was_training)
+        return out
+
+
+def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, start_step=0, total_steps=0, train_count=0, image_shape=None):
+    """The run's objective (config.loss), built around the online encoder it trains (image_shape (H, W, C): the
+    dataset's, for the objectives that reconstruct images)."""
     loss_id, params = config["loss"]["id"], config["loss"]["params"]
     if loss_id in NOT_IN_PYTORCH:
         raise ValueError(
@@ -958,4 +1073,6 @@ def build_objective(config, encoder, *, seed, num_classes, steps_per_epoch, star
         return M3CoL(encoder, total_steps, seed=seed, **params)
     if loss_id == "pixpro":
         return PixPro(encoder, **params)
+    if loss_id == "cmim":
+        return CMIM(encoder.feature_dim, encoder.embedding_dim, image_shape, seed=seed, **params)
     raise ValueError(f"unknown loss '{loss_id}'")

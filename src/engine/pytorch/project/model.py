@@ -38,22 +38,23 @@ def same_padding(size, kernel, stride):
 
 
 class Conv2dSame(nn.Conv2d):
-    """A bias-free nn.Conv2d with TF.js 'same' padding, or PyTorch's symmetric kernel // 2 (symmetric=True)."""
+    """nn.Conv2d (bias-free unless bias=True) with TF.js 'same' padding, or PyTorch's symmetric kernel // 2
+    (symmetric=True)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, tfjs_name=None, symmetric=False):
-        super().__init__(in_channels, out_channels, kernel_size, stride, bias=False)
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, tfjs_name=None, symmetric=False, bias=False):
+        super().__init__(in_channels, out_channels, kernel_size, stride, bias=bias)
         self.tfjs_name = tfjs_name
         self.symmetric = symmetric
 
     def forward(self, x):
         (kernel, _), (stride, _) = self.kernel_size, self.stride
         if self.symmetric:
-            return F.conv2d(x, self.weight, stride=stride, padding=kernel // 2)
+            return F.conv2d(x, self.weight, self.bias, stride=stride, padding=kernel // 2)
         top, bottom = same_padding(x.shape[2], kernel, stride)
         left, right = same_padding(x.shape[3], kernel, stride)
         if top == bottom and left == right:
-            return F.conv2d(x, self.weight, stride=stride, padding=(top, left))
-        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, stride=stride)
+            return F.conv2d(x, self.weight, self.bias, stride=stride, padding=(top, left))
+        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, stride=stride)
 
 
 def max_pool_same(x):
@@ -301,6 +302,8 @@ def tfjs_tensors(module, prefix):
         base = f"{prefix}/{name}"
         if isinstance(m, Conv2dSame):
             yield f"{base}/kernel", m.weight, *conv
+            if m.bias is not None:
+                yield f"{base}/bias", m.bias, *same
         elif isinstance(m, nn.Linear):
             yield f"{base}/kernel", m.weight, *transpose
             if m.bias is not None:

@@ -42,7 +42,7 @@ import distributed
 import methods
 import model
 import safetensors_io
-from config import ConfigError, load_run_config
+from config import ConfigError, load_run_config, loss_id_inputs
 
 CHECKPOINT_FORMAT = "contrastive-playground-pytorch-checkpoint"
 STREAM = {"data": 1, "augment": 2, "eval_augment": 3, "init": 4, "loss": 5}  # the trainer's random streams
@@ -247,7 +247,9 @@ def main():
     objective = methods.build_objective(
         config, encoder, seed=derived_seed(seed, STREAM["loss"], 0), num_classes=len(dataset.classes),
         steps_per_epoch=steps_per_epoch, start_step=start_step, total_steps=total_steps, train_count=train_count,
+        image_shape=dataset.image_shape,
     )
+    clean = loss_id_inputs(config["loss"]["id"]) == "clean"
     step_module = TrainStep(encoder, objective, per_view=config["nn"]["batchNormViews"] == "per-view").to(device)
     optimizer = make_optimizer(step_module, config["optimizer"])
     if checkpoint is not None:
@@ -319,7 +321,9 @@ def main():
         targets = None if train.targets is None else train.targets[indices].to(device)
         generator = torch.Generator().manual_seed(derived_seed(seed, STREAM["augment"], step))
         geometry = None
-        if objective.uses_maps:  # pixpro pairs the views' pixels by their crop boxes
+        if clean:  # cmim trains on the images themselves: no augmentation
+            views = [images]
+        elif objective.uses_maps:  # pixpro pairs the views' pixels by their crop boxes
             views, geometry = augment.make_views_with_geometry(images, config["augment"], config["views"], generator, positions, batch_size)
         else:
             views = augment.make_views(images, config["augment"], config["views"], generator, positions, batch_size)

@@ -7,6 +7,8 @@ wrote, and prints the results as JSON for the tests to compare with TF.js.
                                     gradients (views, encoder weights) and the method's random draws
     python check.py pixpro DIR      every case of DIR/pixpro.safetensors: the correspondence masks, the loss and its
                                     gradients (encoder and heads), the target after a momentum update
+    python check.py cmim DIR        every case of DIR/cmim.safetensors: the noise, the loss and its gradients (encoder
+                                    and heads), the informative embeddings after the step
     python check.py mcl DIR         DIR/mcl.safetensors: an mcl run's stages driven by hand (losses, gradients,
                                     groups, representation) and k-means of random points
     python check.py augment DIR...  DIR/augment.safetensors: images and drawn parameters -> the augmented images
@@ -206,6 +208,39 @@ def check_pixpro(folder):
     return results
 
 
+def check_cmim(folder):
+    """Each case: the encoder (DIR/<i>/model.safetensors) and heads of cmim.safetensors on the case's clean images,
+    one training forward pass at the case's step, backward, then the informative embeddings of the means."""
+    tensors, metadata = safetensors_io.load(os.path.join(folder, "cmim.safetensors"))
+    results = {}
+    for i, case in enumerate(json.loads(metadata["cases"])):
+        config = run_config.parse_run_config(case["config"])
+        images = nchw(tensors[f"{i}/images"])
+        image_shape = tuple(case["imageShape"])
+        encoder = model.build_encoder(config, image_shape)
+        weights, _ = safetensors_io.load(os.path.join(folder, str(i), "model.safetensors"))
+        model.load_tfjs_weights(model.encoder_tfjs_tensors(encoder), weights)
+        objective = methods.CMIM(encoder.feature_dim, encoder.embedding_dim, image_shape, seed=case["seed"], **config["loss"]["params"])
+        parts = [(objective.logvar, "logvar"), (objective.decoder, "decoder")]
+        for module, prefix in parts:
+            model.load_tfjs_weights(model.tfjs_tensors(module, f"{i}/{prefix}"), under(tensors, f"{i}/{prefix}"))
+        h, z = encoder(images)
+        value = objective(methods.Batch([z], [h], None, [images], case["step"]))
+        value.backward()
+        grads = parameter_grads(encoder, "")
+        for module, prefix in parts:
+            grads.update(module_grads(module, prefix))
+        encoder.eval()
+        with torch.no_grad():
+            informative = objective.informative(encoder(images)[1])
+        noise = objective.noise(case["step"], images.shape[0], encoder.embedding_dim)
+        results[case["name"]] = {
+            "value": float(value), "grads": grads, "noise": noise.flatten().tolist(),
+            "informative": informative.flatten().tolist(),
+        }
+    return results
+
+
 def check_mcl(folder):
     """An mcl run of three stages driven by hand: the stage losses and view gradients, the groups after each
     boundary, the optimizer resets, the representation at the end, and k-means of DIR's random points."""
@@ -319,6 +354,6 @@ def check_synthetic(options_json):
 
 if __name__ == "__main__":
     command, rest = sys.argv[1], sys.argv[2:]
-    checks = {"model": check_model, "losses": check_losses, "methods": check_methods, "mcl": check_mcl, "pixpro": check_pixpro, "augment": check_augment,
+    checks = {"model": check_model, "losses": check_losses, "methods": check_methods, "mcl": check_mcl, "pixpro": check_pixpro, "cmim": check_cmim, "augment": check_augment,
               "config": check_config, "synthetic": check_synthetic, "targets": check_targets}
     print(json.dumps(checks[command](*rest)))
