@@ -20,7 +20,7 @@ if [ "$side" = engine ]; then
   run engine-defaults --only engine
   run engine-all-torch --only engine --set nn.init='"torch"' --set nn.padding='"symmetric"' \
     --set nn.batchNormViews='"per-view"' --set dataset.standardize='"none"'
-  run engine-init-torch --only engine --set nn.init='"torch"'
+  run engine-init-tfjs --only engine --set nn.init='"tfjs"'
   run engine-padding-symmetric --only engine --set nn.padding='"symmetric"'
   run engine-bn-per-view --only engine --set nn.batchNormViews='"per-view"'
   run engine-standardize-none --only engine --set dataset.standardize='"none"'

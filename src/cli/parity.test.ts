@@ -119,9 +119,9 @@ describe('npm run parity', () => {
 describe('the RunConfig choices of the parity work change the run, deterministically', () => {
   const resnet: RunConfigInput = { encoder: { type: 'resnet', widths: [4, 8], blocks: [1, 1] } };
 
-  it('defaults are the engine as it was: tfjs init, same padding, joint BatchNorm, channel standardisation', () => {
+  it('defaults: PyTorch init, TensorFlow padding, joint BatchNorm, channel standardisation', () => {
     const config = defaultRunConfig();
-    expect(config.nn).toEqual({ init: 'tfjs', padding: 'same', batchNormViews: 'joint' });
+    expect(config.nn).toEqual({ init: 'torch', padding: 'same', batchNormViews: 'joint' });
     expect(config.dataset.standardize).toBe('channel');
   });
 
@@ -129,7 +129,7 @@ describe('the RunConfig choices of the parity work change the run, deterministic
     const base = (await tinyRun('cpu', resnet)).losses;
     expect(base).toHaveLength(2);
     const variants: RunConfigInput[] = [
-      { nn: { init: 'torch' } },
+      { nn: { init: 'tfjs' } },
       { nn: { padding: 'symmetric' } },
       { nn: { batchNormViews: 'per-view' } },
       {

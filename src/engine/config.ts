@@ -92,9 +92,11 @@ const projectorSchema = strictObject({
 
 /**
  * How the networks are built and run, where frameworks differ (README "Learning parity with PyTorch").
- * - init: 'tfjs' = conv kernels truncated-normal (2 sigma, sigma = sqrt(2 / fan_out)), dense kernels He-uniform
- *   U(+-sqrt(6 / fan_in)), biases 0; 'torch' = PyTorch's defaults for Conv2d and Linear: kernels and biases
- *   U(+-1 / sqrt(fan_in)) (kaiming_uniform with a = sqrt(5)). BatchNorm: gamma 1, beta 0 either way.
+ * - init: 'torch' (the default) = PyTorch's defaults for Conv2d and Linear: kernels and biases U(+-1 / sqrt(fan_in))
+ *   (kaiming_uniform with a = sqrt(5)); 'tfjs' = conv kernels truncated-normal (2 sigma, sigma = sqrt(2 / fan_out)),
+ *   dense kernels He-uniform U(+-sqrt(6 / fan_in)), biases 0. BatchNorm: gamma 1, beta 0 either way. Adam's steps
+ *   do not scale with the weights, so the smaller 'torch' weights turn faster: it learns faster at the same lr
+ *   (README "Learning parity with PyTorch").
  * - padding: 'same' = TensorFlow's (a 3x3 stride-2 conv on an even size pads only bottom and right, so its
  *   samples sit one pixel off the 1x1 stride-2 shortcut's); 'symmetric' = PyTorch's padding = k // 2 on every side.
  *   Only resnet's stride-2 convs differ; every other conv gives the same output either way.
@@ -103,7 +105,7 @@ const projectorSchema = strictObject({
  *   encoder on each view).
  */
 const nnSchema = strictObject({
-  init: z.enum(['tfjs', 'torch']).default('tfjs'),
+  init: z.enum(['tfjs', 'torch']).default('torch'),
   padding: z.enum(['same', 'symmetric']).default('same'),
   batchNormViews: z.enum(['joint', 'per-view']).default('joint'),
 }).prefault({});

@@ -336,7 +336,7 @@ SCHEMA = obj({
         "batchNorm": boolean(True),
     }),
     "nn": obj({
-        "init": choice(("tfjs", "torch"), "tfjs"),
+        "init": choice(("tfjs", "torch"), "torch"),
         "padding": choice(("same", "symmetric"), "same"),
         "batchNormViews": choice(("joint", "per-view"), "joint"),
     }),

@@ -255,7 +255,7 @@ class Encoder(nn.Module):
 
 def build_encoder(config, image_shape):
     """The run's encoder for images of image_shape (height, width, channels), with the padding and initialisation
-    of RunConfig nn (TF.js's by default, PyTorch's with nn.padding 'symmetric' and nn.init 'torch')."""
+    of RunConfig nn (nn.init 'torch': PyTorch's own, 'tfjs': TF.js's; nn.padding 'same': TF.js's, 'symmetric': PyTorch's)."""
     spec, channels = config["encoder"], image_shape[2]
     if spec["type"] == "mlp":
         backbone = MLPBackbone(image_shape, spec["hidden"])
