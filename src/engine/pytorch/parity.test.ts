@@ -82,6 +82,33 @@ afterAll(() => {
     console.log(`PyTorch parity, max abs differences: ${JSON.stringify(measured)}`);
 });
 
+interface ValueAndGradients {
+  value: number;
+  grads: Record<string, ArrayLike<number>>;
+}
+
+/**
+ * The PyTorch loss value and gradients of case `name` against the TypeScript ones, within 1e-4 relative (to the
+ * value, and to the largest gradient entry); the differences go to `measured`.
+ */
+function expectValueAndGradients(name: string, result: ValueAndGradients, ts: ValueAndGradients): void {
+  measured[`${name} value`] = Math.abs(result.value - ts.value);
+  expect(measured[`${name} value`], `${name}: PyTorch ${result.value}, TypeScript ${ts.value}`).toBeLessThan(
+    1e-4 * Math.max(1, Math.abs(ts.value)),
+  );
+  expect(Object.keys(result.grads).sort()).toEqual(Object.keys(ts.grads).sort());
+  let largest = 0;
+  let difference = 0;
+  for (const [key, grad] of Object.entries(ts.grads)) {
+    difference = Math.max(difference, maxAbsDifference(result.grads[key], grad));
+    largest = Math.max(largest, ...Array.from(grad, Math.abs));
+  }
+  measured[`${name} gradients`] = difference;
+  expect(difference, `${name} gradients`).toBeLessThan(1e-4 * Math.max(1, largest));
+  // gradients of a visible size, so that the bound says something
+  expect(largest, `${name} largest gradient`).toBeGreaterThan(1e-3);
+}
+
 describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REASON}`, () => {
   it("(a) the PyTorch encoder loaded from model.safetensors gives the TF.js model's h and z on the same raw pixels within 1e-4", async () => {
     const cases: {
@@ -497,22 +524,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       const ts = expected[c.name];
       const result = py[c.name];
       if (ts.draws) expect(result.draws, `${c.name} draws`).toEqual(ts.draws);
-      measured[`${c.name} value`] = Math.abs(result.value - ts.value);
-      expect(
-        measured[`${c.name} value`],
-        `${c.name}: PyTorch ${result.value}, TypeScript ${ts.value}`,
-      ).toBeLessThan(1e-4 * Math.max(1, Math.abs(ts.value)));
-      expect(Object.keys(result.grads).sort()).toEqual(Object.keys(ts.grads).sort());
-      let largest = 0;
-      let difference = 0;
-      for (const [name, grad] of Object.entries(ts.grads)) {
-        difference = Math.max(difference, maxAbsDifference(result.grads[name], grad));
-        largest = Math.max(largest, ...Array.from(grad, Math.abs));
-      }
-      measured[`${c.name} gradients`] = difference;
-      expect(difference, `${c.name} gradients`).toBeLessThan(1e-4 * Math.max(1, largest));
-      // gradients of a visible size, so that the bound says something
-      expect(largest, `${c.name} largest gradient`).toBeGreaterThan(1e-3);
+      expectValueAndGradients(c.name, result, ts);
     }
     tf.dispose([shared, ...views, ...images, labels, targets]);
     network.dispose();
@@ -877,21 +889,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       const ts = expected[c.name];
       const result = py[c.name];
       expect(result.masks, `${c.name} pixel pairs`).toEqual(Array.from(ts.masks));
-      measured[`${c.name} value`] = Math.abs(result.value - ts.value);
-      expect(
-        measured[`${c.name} value`],
-        `${c.name}: PyTorch ${result.value}, TypeScript ${ts.value}`,
-      ).toBeLessThan(1e-4 * Math.max(1, Math.abs(ts.value)));
-      expect(Object.keys(result.grads).sort()).toEqual(Object.keys(ts.grads).sort());
-      let largest = 0;
-      let difference = 0;
-      for (const [name, grad] of Object.entries(ts.grads)) {
-        difference = Math.max(difference, maxAbsDifference(result.grads[name], grad));
-        largest = Math.max(largest, ...Array.from(grad, Math.abs));
-      }
-      measured[`${c.name} gradients`] = difference;
-      expect(difference, `${c.name} gradients`).toBeLessThan(1e-4 * Math.max(1, largest));
-      expect(largest, `${c.name} largest gradient`).toBeGreaterThan(1e-3);
+      expectValueAndGradients(c.name, result, ts);
       expect(Object.keys(result.target).sort()).toEqual(Object.keys(ts.target).sort());
       let targetDifference = 0;
       for (const [name, values] of Object.entries(ts.target))
@@ -1071,21 +1069,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       const result = py[c.name];
       measured[`${c.name} noise`] = maxAbsDifference(result.noise, ts.noise);
       expect(measured[`${c.name} noise`], `${c.name} noise`).toBeLessThan(1e-6);
-      measured[`${c.name} value`] = Math.abs(result.value - ts.value);
-      expect(
-        measured[`${c.name} value`],
-        `${c.name}: PyTorch ${result.value}, TypeScript ${ts.value}`,
-      ).toBeLessThan(1e-4 * Math.max(1, Math.abs(ts.value)));
-      expect(Object.keys(result.grads).sort()).toEqual(Object.keys(ts.grads).sort());
-      let largest = 0;
-      let difference = 0;
-      for (const [name, grad] of Object.entries(ts.grads)) {
-        difference = Math.max(difference, maxAbsDifference(result.grads[name], grad));
-        largest = Math.max(largest, ...Array.from(grad, Math.abs));
-      }
-      measured[`${c.name} gradients`] = difference;
-      expect(difference, `${c.name} gradients`).toBeLessThan(1e-4 * Math.max(1, largest));
-      expect(largest, `${c.name} largest gradient`).toBeGreaterThan(1e-3);
+      expectValueAndGradients(c.name, result, ts);
       measured[`${c.name} informative`] = maxAbsDifference(result.informative, ts.informative);
       expect(measured[`${c.name} informative`]).toBeLessThan(1e-4);
     }
