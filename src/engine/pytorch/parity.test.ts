@@ -76,6 +76,22 @@ function scrambleStatistics(network: Network, seed: number): void {
   }
 }
 
+/** Writes `network` as model.safetensors-style `file`, inputs standardised with mean 0.5 and std 0.25 a channel. */
+async function saveNetwork(
+  file: string,
+  network: Network,
+  config: RunConfig,
+  imageShape: [number, number, number],
+): Promise<void> {
+  const channels = imageShape[2];
+  const preprocessing: InputPreprocessing = {
+    imageShape,
+    mean: Array(channels).fill(0.5),
+    std: Array(channels).fill(0.25),
+  };
+  await writeFile(file, await exportSafetensors(network, config, { preprocessing }));
+}
+
 const measured: Record<string, number> = {};
 afterAll(() => {
   if (Object.keys(measured).length > 0)
@@ -225,11 +241,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     const config = parseRunConfig({ encoder, projector, dataset: { id: 'synthetic' } });
     const network = buildNetwork({ encoder, projector, inputShape: imageShape, seed: 5 });
     scrambleStatistics(network, 4);
-    const preprocessing: InputPreprocessing = { imageShape, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
-    await writeFile(
-      path.join(dir, 'model.safetensors'),
-      await exportSafetensors(network, config, { preprocessing }),
-    );
+    await saveNetwork(path.join(dir, 'model.safetensors'), network, config, imageShape);
 
     const rng = new Rng(21);
     const matrix = (rows: number, cols: number, scale = 1) =>
@@ -381,11 +393,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     const config = parseRunConfig({ encoder, projector, dataset: { id: 'synthetic' } });
     const network = buildNetwork({ encoder, projector, inputShape: imageShape, seed: 6 });
     scrambleStatistics(network, 8);
-    const preprocessing: InputPreprocessing = { imageShape, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
-    await writeFile(
-      path.join(dir, 'model.safetensors'),
-      await exportSafetensors(network, config, { preprocessing }),
-    );
+    await saveNetwork(path.join(dir, 'model.safetensors'), network, config, imageShape);
     const rng = new Rng(31);
     const normal = (shape: number[], scale = 1) =>
       tf.tensor(
@@ -540,9 +548,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
     const projector: ProjectorSpec = { layers: 2, hidden: 8, out: D, batchNorm: true };
     const config = parseRunConfig({ encoder, projector, dataset: { id: 'synthetic' } });
     const network = buildNetwork({ encoder, projector, inputShape: imageShape, seed: 12 });
-    const preprocessing: InputPreprocessing = { imageShape, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
-    const save = async (name: string) =>
-      writeFile(path.join(dir, name), await exportSafetensors(network, config, { preprocessing }));
+    const save = (name: string) => saveNetwork(path.join(dir, name), network, config, imageShape);
     scrambleStatistics(network, 2);
     await save('model.safetensors');
     const params = { tau: 0.3, stages: 3, clusters: 3, stageSteps: 2, reinit: 1 };
@@ -744,12 +750,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       module.bind?.({ network, totalSteps, stepsPerEpoch: 10, numClasses: 3, seed: 7 });
       // the online network moves away from its target, and the heads get trained-looking weights
       scrambleStatistics(network, 40 + i);
-      await writeFile(
-        path.join(dir, `model.${i}.safetensors`),
-        await exportSafetensors(network, config, {
-          preprocessing: { imageShape, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
-        }),
-      );
+      await saveNetwork(path.join(dir, `model.${i}.safetensors`), network, config, imageShape);
       const F = network.featureDim;
       const D = network.embeddingDim;
       const heads: [string, string, tf.LayersModel | null][] = [
@@ -961,16 +962,7 @@ describe.skipIf(!TORCH.ok)(`the PyTorch project against the playground${SKIP_REA
       const network = buildNetwork({ encoder, projector, inputShape: c.imageShape, seed: 50 + i });
       scrambleStatistics(network, 60 + i);
       await mkdir(path.join(dir, String(i)));
-      await writeFile(
-        path.join(dir, String(i), 'model.safetensors'),
-        await exportSafetensors(network, config, {
-          preprocessing: {
-            imageShape: c.imageShape,
-            mean: Array(c.imageShape[2]).fill(0.5),
-            std: Array(c.imageShape[2]).fill(0.25),
-          },
-        }),
-      );
+      await saveNetwork(path.join(dir, String(i), 'model.safetensors'), network, config, c.imageShape);
       const module = createLoss('cmim', params) as CmimModule;
       module.bind?.({
         network,

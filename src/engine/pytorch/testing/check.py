@@ -57,13 +57,19 @@ def under(tensors, prefix):
     return {name: t for name, t in tensors.items() if name.startswith(prefix + "/")}
 
 
-def check_losses(folder):
-    tensors, metadata = safetensors_io.load(os.path.join(folder, "losses.safetensors"))
-    cases = json.loads(metadata["cases"])
+def load_cases(folder, name):
+    """<name>.safetensors of the folder (tensors, metadata with its cases and RunConfig) and the encoder of the
+    run with the weights of model.safetensors."""
+    tensors, metadata = safetensors_io.load(os.path.join(folder, f"{name}.safetensors"))
     config = run_config.parse_run_config(json.loads(metadata["run_config"]))
     weights, _ = safetensors_io.load(os.path.join(folder, "model.safetensors"))
     encoder = model.build_encoder(config, tuple(json.loads(metadata["image_shape"])))
     model.load_tfjs_weights(model.encoder_tfjs_tensors(encoder), weights)
+    return tensors, metadata, json.loads(metadata["cases"]), config, encoder
+
+
+def check_losses(folder):
+    tensors, metadata, cases, config, encoder = load_cases(folder, "losses")
     views = [tensors[f"views.{v}"] for v in range(int(metadata["views"]))]
     features = [tensors[f"features.{v}"] for v in range(2)]
     images = [nchw(tensors[f"images.{v}"]) for v in range(2)]
@@ -117,12 +123,7 @@ def parameter_grads(module, prefix):
 
 
 def check_methods(folder):
-    tensors, metadata = safetensors_io.load(os.path.join(folder, "methods.safetensors"))
-    cases = json.loads(metadata["cases"])
-    config = run_config.parse_run_config(json.loads(metadata["run_config"]))
-    weights, _ = safetensors_io.load(os.path.join(folder, "model.safetensors"))
-    encoder = model.build_encoder(config, tuple(json.loads(metadata["image_shape"])))
-    model.load_tfjs_weights(model.encoder_tfjs_tensors(encoder), weights)
+    tensors, metadata, cases, config, encoder = load_cases(folder, "methods")
     images = [nchw(tensors[f"images.{v}"]) for v in range(2)]
     labels = tensors["labels"].to(torch.int64)
     seed = int(metadata["seed"])
